@@ -1,0 +1,6 @@
+//! `buildCodeAsData` as a single CI step.
+fn main() {
+    std::process::exit(cadkit::cli::main_step::<cadkit::cli::BuildArgs>(
+        "cadkit-build",
+    ));
+}

@@ -1,0 +1,213 @@
+//! Discovery of the code-as-data packages a project depends on.
+//!
+//! The toolkit walks `devDependencies` then `dependencies` of the project, depth first,
+//! appending each code-as-data package after its own dependencies (post-order), each name
+//! once. It only looks at the flat `<npm root>/<name>` location. cadkit resolves each
+//! package the way Node does (from the requiring package's folder upward through every
+//! `node_modules`), and warns where that finds a different folder than the flat rule.
+
+use anyhow::{Context, Result};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// A `package.json`, reduced to what discovery needs.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub dir: PathBuf,
+    pub name: String,
+    pub version: String,
+    pub dependencies: Vec<String>,
+    pub dev_dependencies: Vec<String>,
+    /// The `codeAsData` (or legacy `dcInitConfig`) value, relative to `dir`.
+    pub code_as_data: Option<String>,
+}
+
+impl Manifest {
+    pub fn read(dir: &Path) -> Result<Manifest> {
+        let path = dir.join("package.json");
+        let text =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let v: Value = serde_json::from_slice(&text)
+            .with_context(|| format!("{}: not valid JSON", path.display()))?;
+        let keys = |field: &str| -> Vec<String> {
+            v.get(field)
+                .and_then(Value::as_object)
+                .map(|m: &Map<String, Value>| m.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let text_field = |field: &str| v.get(field).and_then(Value::as_str).map(str::to_string);
+        Ok(Manifest {
+            dir: dir.to_path_buf(),
+            name: text_field("name").unwrap_or_default(),
+            version: text_field("version").unwrap_or_default(),
+            dependencies: keys("dependencies"),
+            dev_dependencies: keys("devDependencies"),
+            code_as_data: text_field("codeAsData").or_else(|| text_field("dcInitConfig")),
+        })
+    }
+}
+
+/// One code-as-data package found among the dependencies.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Dependency {
+    pub name: String,
+    pub version: String,
+    /// Absolute path of the package's code-as-data folder (or legacy file).
+    #[serde(rename = "codeAsDataDir")]
+    pub code_as_data_dir: PathBuf,
+}
+
+/// Result of the walk: packages in dependency order, and warnings for the user.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub dependencies: Vec<Dependency>,
+    pub warnings: Vec<String>,
+}
+
+/// Walk the project's dependencies in the toolkit's order.
+pub fn discover(project: &Manifest) -> Discovery {
+    let mut walk = Walk {
+        project_dir: &project.dir,
+        visited: HashMap::new(),
+        out: Discovery::default(),
+    };
+    for name in project.dev_dependencies.iter().chain(&project.dependencies) {
+        walk.visit(name, &project.dir);
+    }
+    walk.out
+}
+
+struct Walk<'a> {
+    project_dir: &'a Path,
+    /// Name → folder it was resolved to first.
+    visited: HashMap<String, PathBuf>,
+    out: Discovery,
+}
+
+impl Walk<'_> {
+    fn visit(&mut self, name: &str, from: &Path) {
+        let resolved = resolve(name, from);
+        if let Some(first) = self.visited.get(name) {
+            if let Some(dir) = &resolved {
+                if dir != first {
+                    self.out.warnings.push(format!(
+                        "{name} is installed twice ({} and {}); using the first one, as the toolkit does",
+                        first.display(),
+                        dir.display()
+                    ));
+                }
+            }
+            return;
+        }
+        let Some(dir) = resolved else {
+            tracing::debug!(
+                "dependency {name} is not installed (required from {})",
+                from.display()
+            );
+            return;
+        };
+        self.visited.insert(name.to_string(), dir.clone());
+        let flat = self.project_dir.join("node_modules").join(name);
+        let Ok(manifest) = Manifest::read(&dir) else {
+            return;
+        };
+        let Some(cad) = manifest.code_as_data.clone() else {
+            return;
+        };
+        if dir != flat {
+            let flat_version = Manifest::read(&flat).ok().map(|m| m.version);
+            self.out.warnings.push(match flat_version {
+                Some(v) => format!(
+                    "{name}: Node resolves {} ({}) where the toolkit's flat rule would take {} ({v})",
+                    dir.display(),
+                    manifest.version,
+                    flat.display()
+                ),
+                None => format!(
+                    "{name}: found at {} by Node resolution; the toolkit's flat rule would miss it",
+                    dir.display()
+                ),
+            });
+        }
+        for dep in &manifest.dependencies {
+            self.visit(dep, &dir);
+        }
+        self.out.dependencies.push(Dependency {
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+            code_as_data_dir: dir.join(cad),
+        });
+    }
+}
+
+/// Node's resolution of a bare package name from the folder `from`: the first
+/// `node_modules/<name>/package.json` found walking up the folder tree.
+pub fn resolve(name: &str, from: &Path) -> Option<PathBuf> {
+    let mut dir = Some(from);
+    while let Some(d) = dir {
+        let is_node_modules = d.file_name().is_some_and(|n| n == "node_modules");
+        if !is_node_modules {
+            let candidate = d.join("node_modules").join(name);
+            if candidate.join("package.json").is_file() {
+                return Some(candidate);
+            }
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(dir: &Path, json: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("package.json"), json).unwrap();
+    }
+
+    #[test]
+    fn post_order_dev_first_with_nested_resolution_and_a_warning() {
+        let root = tempfile::tempdir().unwrap();
+        let p = root.path();
+        package(
+            p,
+            r#"{"name":"app","dependencies":{"lib-b":"1","plain":"1"},"devDependencies":{"lib-a":"1"}}"#,
+        );
+        package(
+            &p.join("node_modules/lib-a"),
+            r#"{"name":"lib-a","version":"1.0.0","codeAsData":"cad","dependencies":{"base":"1"}}"#,
+        );
+        package(
+            &p.join("node_modules/lib-b"),
+            r#"{"name":"lib-b","version":"2.0.0","codeAsData":"cad","dependencies":{"base":"2"}}"#,
+        );
+        package(
+            &p.join("node_modules/plain"),
+            r#"{"name":"plain","version":"1.0.0","dependencies":{"hidden":"1"}}"#,
+        );
+        package(
+            &p.join("node_modules/plain/node_modules/hidden"),
+            r#"{"name":"hidden","codeAsData":"x"}"#,
+        );
+        // `base` exists only nested under lib-a: the flat rule misses it.
+        package(
+            &p.join("node_modules/lib-a/node_modules/base"),
+            r#"{"name":"base","version":"0.1.0","dcInitConfig":"legacy.json"}"#,
+        );
+        let d = discover(&Manifest::read(p).unwrap());
+        let names: Vec<_> = d.dependencies.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["base", "lib-a", "lib-b"]);
+        assert!(d.dependencies[0]
+            .code_as_data_dir
+            .ends_with("lib-a/node_modules/base/legacy.json"));
+        assert!(
+            d.warnings
+                .iter()
+                .any(|w| w.contains("flat rule would miss it")),
+            "{:?}",
+            d.warnings
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! `buildCodeAsData`: gather the patches of a project and of its npm dependencies into
+//! one deployable folder (`dist/codeAsData` by default), byte-identical to the toolkit.
+//!
+//! The build is planned first (which module folder goes where), every patch is validated,
+//! and only then is the output written — into a staging folder beside the target that is
+//! swapped in at the end. A failure or a kill never leaves a half-written output and never
+//! destroys the previous one.
+
+pub mod discover;
+mod plan;
+
+pub use discover::{discover, Dependency, Discovery, Manifest};
+pub use plan::{plan, safe_name, Module, Plan};
+
+use crate::patch::{FileKind, Patch, PatchError};
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Which modules go into the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Dependencies then the project: a deployable folder.
+    All,
+    /// Only the project: a library package.
+    Project,
+    /// Only the dependencies.
+    Dependencies,
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "all" => Ok(Mode::All),
+            "project" => Ok(Mode::Project),
+            "dependencies" => Ok(Mode::Dependencies),
+            other => Err(format!(
+                "Unknown option for codeAsData mode: {other:?} (expected all, project or dependencies)"
+            )),
+        }
+    }
+}
+
+/// Everything `buildCodeAsData` needs; paths are relative to `project_dir`.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    pub project_dir: PathBuf,
+    pub working_dir: PathBuf,
+    pub mode: Mode,
+    pub snapshot_dir: PathBuf,
+    pub users_data_dir: String,
+    pub business_data_dir: String,
+    pub import_order_file: String,
+    pub version_file_name: String,
+    pub dry_run: bool,
+}
+
+impl BuildRequest {
+    /// The toolkit's defaults for a project folder.
+    pub fn new(project_dir: impl Into<PathBuf>) -> BuildRequest {
+        BuildRequest {
+            project_dir: project_dir.into(),
+            working_dir: "./dist/codeAsData".into(),
+            mode: Mode::All,
+            snapshot_dir: "./snapshot".into(),
+            users_data_dir: "users".into(),
+            business_data_dir: "data".into(),
+            import_order_file: "import_order.json".into(),
+            version_file_name: "version.json".into(),
+            dry_run: false,
+        }
+    }
+
+    /// `p` resolved against the project folder, without `.` components.
+    pub(crate) fn abs(&self, p: &Path) -> PathBuf {
+        let joined = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.project_dir.join(p)
+        };
+        joined
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect()
+    }
+}
+
+/// What a build did (or would do with `dry_run`): the JSON report.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildReport {
+    pub mode: Mode,
+    pub working_dir: PathBuf,
+    pub dry_run: bool,
+    pub modules: Vec<ModuleReport>,
+    pub files: usize,
+    pub patches: usize,
+    pub bytes: u64,
+    pub import_order_file: String,
+    pub version_file: Option<serde_json::Value>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ModuleReport {
+    pub name: String,
+    pub path: String,
+    pub folders: Vec<PathBuf>,
+    pub files: usize,
+}
+
+/// Errors a caller may want to branch on; everything else is an `anyhow` context chain.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{count} invalid patch file(s); nothing was written. First: {first}")]
+    InvalidPatches { count: usize, first: PatchError },
+}
+
+/// Run `buildCodeAsData`.
+pub fn build(req: &BuildRequest) -> Result<BuildReport> {
+    let plan = plan(req)?;
+    for w in &plan.warnings {
+        tracing::warn!("{w}");
+    }
+    let copies = plan.copies()?;
+
+    // Validate every patch before anything is written.
+    let errors: Vec<PatchError> = copies
+        .par_iter()
+        .filter(|c| FileKind::of_path(&c.src).is_some())
+        .filter_map(|c| Patch::read(&c.src).err())
+        .collect();
+    if let Some(first) = errors.into_iter().reduce(|a, _| a) {
+        let count = copies
+            .par_iter()
+            .filter(|c| FileKind::of_path(&c.src).is_some() && Patch::read(&c.src).is_err())
+            .count();
+        return Err(BuildError::InvalidPatches { count, first }.into());
+    }
+
+    let working_dir = req.abs(&req.working_dir);
+    let import_order = plan.import_order_json();
+    let version = plan.version_json();
+    let mut report = BuildReport {
+        mode: req.mode,
+        working_dir: working_dir.clone(),
+        dry_run: req.dry_run,
+        modules: plan
+            .modules
+            .iter()
+            .map(|m| ModuleReport {
+                name: m.name.clone(),
+                path: m.path.clone(),
+                folders: m.folders.clone(),
+                files: copies.iter().filter(|c| c.module == m.path).count(),
+            })
+            .collect(),
+        files: copies.len(),
+        patches: copies
+            .iter()
+            .filter(|c| FileKind::of_path(&c.src).is_some())
+            .count(),
+        bytes: 0,
+        import_order_file: req.import_order_file.clone(),
+        version_file: version.clone(),
+        warnings: plan.warnings.clone(),
+    };
+    if req.dry_run {
+        report.bytes = copies
+            .iter()
+            .filter_map(|c| std::fs::metadata(&c.src).ok())
+            .map(|m| m.len())
+            .sum();
+        return Ok(report);
+    }
+
+    let staged = crate::fsutil::staging_dir(&working_dir)?;
+    let result = (|| -> Result<u64> {
+        let bytes = plan::copy_all(&copies, &staged)?;
+        write_new(
+            &staged.join(&req.import_order_file),
+            import_order.as_bytes(),
+        )?;
+        if let Some(v) = &version {
+            write_new(
+                &staged.join(&req.version_file_name),
+                crate::json::to_compact(v).as_bytes(),
+            )?;
+        }
+        Ok(bytes)
+    })();
+    match result {
+        Ok(bytes) => report.bytes = bytes,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(e);
+        }
+    }
+    crate::fsutil::swap_dir(&staged, &working_dir)?;
+    tracing::info!(
+        "Wrote {} files ({} patches) of {} modules to {}",
+        report.files,
+        report.patches,
+        report.modules.len(),
+        working_dir.display()
+    );
+    Ok(report)
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The `dependencies` command: code-as-data packages in dependency order.
+pub fn dependencies(project_dir: &Path) -> Result<Vec<Dependency>> {
+    let manifest = Manifest::read(project_dir)?;
+    let found = discover(&manifest);
+    for w in &found.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(found.dependencies)
+}
+
+/// Checks that a library build (`project` mode) will be found by the projects that
+/// install it: consumers only see folders that `package.json` declares as `codeAsData`.
+pub(crate) fn check_library_manifest(
+    req: &BuildRequest,
+    manifest: &Manifest,
+) -> Result<Vec<String>> {
+    let wd = req.working_dir.to_string_lossy();
+    let wd = wd.trim_start_matches("./");
+    match &manifest.code_as_data {
+        None => bail!(
+            "{}: a library build (--codeAsData.mode project) needs a \"codeAsData\" entry so that \
+             projects installing it find its patches; add \"codeAsData\": \"{wd}\" to package.json",
+            req.project_dir.join("package.json").display()
+        ),
+        Some(decl)
+            if decl.trim_start_matches("./").trim_end_matches('/') != wd.trim_end_matches('/') =>
+        {
+            Ok(vec![format!(
+                "package.json declares \"codeAsData\": \"{decl}\" but the build writes to {wd}; \
+                 projects installing this library will read {decl}"
+            )])
+        }
+        Some(_) => Ok(vec![]),
+    }
+}

@@ -1,0 +1,27 @@
+//! `cadkit demo`: the delivery pipeline on the bundled sample project.
+
+use super::{GlobalArgs, Step};
+use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The sample project to run on (default: the one bundled under fixtures/).
+    #[arg(long = "sample", env = "CADKIT_DEMO_SAMPLE")]
+    pub sample: Option<PathBuf>,
+    /// Where the demo works (default: a fresh temporary folder, removed at the end).
+    #[arg(long = "workdir", env = "CADKIT_DEMO_WORKDIR")]
+    pub workdir: Option<PathBuf>,
+}
+
+impl Step for DemoArgs {
+    fn run(self, _global: &GlobalArgs) -> Result<i32> {
+        let report = crate::demo::run(&crate::demo::DemoRequest {
+            sample: self.sample.unwrap_or_else(crate::demo::bundled_sample),
+            workdir: self.workdir,
+        })?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        Ok(0)
+    }
+}

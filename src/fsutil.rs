@@ -1,0 +1,178 @@
+//! File-system helpers that never leave a half-written output behind.
+//!
+//! Every output cadkit produces is written to a temporary path beside its target and
+//! renamed into place, so a failure or a `kill -9` leaves either the old content or the
+//! new one, never a mix.
+
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Write `bytes` to `path` atomically (temp file in the same folder, fsync, rename).
+/// `mode` sets Unix permissions on the new file (e.g. `0o600` for credentials).
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
+    let dir = parent_dir(path);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create folder {}", dir.display()))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", file_name(path)))
+        .suffix(".cadkit-tmp")
+        .tempfile_in(&dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    #[cfg(unix)]
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set permissions on {}", tmp.path().display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+/// Replace the folder `target` by the fully built folder `staged` (a sibling of `target`).
+///
+/// On Linux the two are exchanged atomically with `renameat2(RENAME_EXCHANGE)`, so at every
+/// instant `target` is either the complete old tree or the complete new one; the old tree
+/// is then deleted. Elsewhere (or on file systems without exchange) the old tree is first
+/// moved aside, so it is never destroyed before the new one is in place.
+pub fn swap_dir(staged: &Path, target: &Path) -> Result<()> {
+    if !target.exists() {
+        return std::fs::rename(staged, target)
+            .with_context(|| format!("cannot move {} to {}", staged.display(), target.display()));
+    }
+    if exchange(staged, target).is_ok() {
+        // `staged` now holds the previous tree.
+        let _ = std::fs::remove_dir_all(staged);
+        return Ok(());
+    }
+    let aside = sibling_temp_name(target, "old");
+    std::fs::rename(target, &aside)
+        .with_context(|| format!("cannot move the previous {} aside", target.display()))?;
+    if let Err(e) = std::fs::rename(staged, target) {
+        let _ = std::fs::rename(&aside, target);
+        return Err(e).with_context(|| format!("cannot move {} into place", staged.display()));
+    }
+    let _ = std::fs::remove_dir_all(&aside);
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let ca = CString::new(a.as_os_str().as_bytes())?;
+    let cb = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+}
+
+/// A fresh, empty folder beside `target` to stage a new tree in. Stale staging folders
+/// left by killed runs (same prefix) are removed first.
+pub fn staging_dir(target: &Path) -> Result<PathBuf> {
+    let dir = parent_dir(target);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create folder {}", dir.display()))?;
+    let prefix = format!(".{}.cadkit-", file_name(target));
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let staged = tempfile::Builder::new()
+        .prefix(&format!("{prefix}new-"))
+        .tempdir_in(&dir)
+        .with_context(|| format!("cannot create a staging folder in {}", dir.display()))?;
+    Ok(staged.keep())
+}
+
+fn sibling_temp_name(target: &Path, what: &str) -> PathBuf {
+    parent_dir(target).join(format!(
+        ".{}.cadkit-{what}-{}",
+        file_name(target),
+        std::process::id()
+    ))
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swap_replaces_the_whole_tree_and_leaves_no_staging_folder() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("out");
+        std::fs::create_dir_all(target.join("old")).unwrap();
+        std::fs::write(target.join("old/a.json"), "old").unwrap();
+        let staged = staging_dir(&target).unwrap();
+        std::fs::write(staged.join("b.json"), "new").unwrap();
+        swap_dir(&staged, &target).unwrap();
+        assert!(!target.join("old").exists());
+        assert_eq!(
+            std::fs::read_to_string(target.join("b.json")).unwrap(),
+            "new"
+        );
+        let names: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("out")]);
+    }
+
+    #[test]
+    fn atomic_write_sets_the_mode() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("sub/config.json");
+        write_atomic(&path, b"{}", Some(0o600)).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
+}

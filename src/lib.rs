@@ -1,0 +1,16 @@
+//! cadkit: code-as-data delivery in CI.
+//!
+//! One library, thin binaries. Modules are named after the domain:
+//! - [`patch`]: the patch file model (read, validate, write byte-exact);
+//! - [`build`]: `buildCodeAsData` and `dependencies`;
+//! - [`ci`]: the CI platform layer (GitHub, GitLab, Azure, plain shell);
+//! - [`cli`]: the command line shared by every binary.
+
+pub mod build;
+pub mod ci;
+pub mod cli;
+pub mod demo;
+pub mod fsutil;
+pub mod json;
+pub mod logging;
+pub mod patch;
