@@ -1,0 +1,150 @@
+//! An in-memory composition graph: instances with properties, relations `from -rel-> to`.
+//!
+//! This is the shape every environment can hand out (`env::Environment::graph`), the input
+//! of the snapshot dumper and of the update diff. Applying patch operations here follows
+//! the toolkit's semantics, so a graph built from a `dist/codeAsData` folder equals what an
+//! orchestrator holds after loading it.
+
+use crate::patch::{FileKind, Op, Patch};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Property tag → value.
+pub type Props = Map<String, Value>;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Graph {
+    /// Tag → properties.
+    pub instances: BTreeMap<String, Props>,
+    /// Origin → {(relation type, destination)}.
+    pub out: BTreeMap<String, BTreeSet<(String, String)>>,
+    /// Destination → {(relation type, origin)}.
+    pub inc: BTreeMap<String, BTreeSet<(String, String)>>,
+}
+
+impl Graph {
+    pub fn new() -> Graph {
+        Graph::default()
+    }
+
+    /// Apply one operation with the toolkit's semantics: CREATE of an existing instance
+    /// merges its properties, UPDATE sets them (`null` removes), DELETE removes the
+    /// instance with every relation touching it.
+    pub fn apply(&mut self, op: &Op) {
+        match op {
+            Op::CreateInstance(i) => {
+                let props = self.instances.entry(i.tag.clone()).or_default();
+                for (k, v) in &i.props {
+                    props.insert(k.clone(), v.clone());
+                }
+            }
+            Op::UpdateInstance(i) => {
+                let props = self.instances.entry(i.tag.clone()).or_default();
+                for (k, v) in &i.props {
+                    if v.is_null() {
+                        props.shift_remove(k);
+                    } else {
+                        props.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            Op::DeleteInstance(d) => self.remove_instance(&d.tag),
+            Op::CreateRelation(r, _) => self.relate(&r.rel, &r.from, &r.to),
+            Op::DeleteRelation(r, _) => self.unrelate(&r.rel, &r.from, &r.to),
+        }
+    }
+
+    pub fn relate(&mut self, rel: &str, from: &str, to: &str) {
+        self.out
+            .entry(from.to_string())
+            .or_default()
+            .insert((rel.to_string(), to.to_string()));
+        self.inc
+            .entry(to.to_string())
+            .or_default()
+            .insert((rel.to_string(), from.to_string()));
+    }
+
+    pub fn unrelate(&mut self, rel: &str, from: &str, to: &str) {
+        if let Some(s) = self.out.get_mut(from) {
+            s.remove(&(rel.to_string(), to.to_string()));
+        }
+        if let Some(s) = self.inc.get_mut(to) {
+            s.remove(&(rel.to_string(), from.to_string()));
+        }
+    }
+
+    pub fn remove_instance(&mut self, tag: &str) {
+        self.instances.remove(tag);
+        for (rel, to) in self.out.remove(tag).unwrap_or_default() {
+            if let Some(s) = self.inc.get_mut(&to) {
+                s.remove(&(rel, tag.to_string()));
+            }
+        }
+        for (rel, from) in self.inc.remove(tag).unwrap_or_default() {
+            if let Some(s) = self.out.get_mut(&from) {
+                s.remove(&(rel, tag.to_string()));
+            }
+        }
+    }
+
+    /// Apply a set of patches in application order: all delRel files, then delInst,
+    /// newInst, updateInst, newRel; within a kind, in the given order. Structure
+    /// operations (`optionalOperations`) are applied with the others: they carry the
+    /// hierarchy relations that exist nowhere else.
+    pub fn apply_patches<'a>(&mut self, patches: impl IntoIterator<Item = (FileKind, &'a Patch)>) {
+        let mut by_kind: BTreeMap<FileKind, Vec<&Patch>> = BTreeMap::new();
+        for (kind, p) in patches {
+            by_kind.entry(kind).or_default().push(p);
+        }
+        for (_, list) in by_kind {
+            for p in list {
+                for op in p.all_ops() {
+                    self.apply(op);
+                }
+            }
+        }
+    }
+
+    /// Outgoing relations of `tag` of type `rel`.
+    pub fn targets<'a>(&'a self, tag: &str, rel: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.out
+            .get(tag)
+            .into_iter()
+            .flatten()
+            .filter(move |(r, _)| r == rel)
+            .map(|(_, t)| t.as_str())
+    }
+
+    /// Incoming relations of `tag` of type `rel`.
+    pub fn sources<'a>(&'a self, tag: &str, rel: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.inc
+            .get(tag)
+            .into_iter()
+            .flatten()
+            .filter(move |(r, _)| r == rel)
+            .map(|(_, f)| f.as_str())
+    }
+
+    pub fn relation_count(&self) -> usize {
+        self.out.values().map(BTreeSet::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patch::InstanceOp;
+
+    #[test]
+    fn delete_removes_the_instance_and_its_relations() {
+        let mut g = Graph::new();
+        let create = |t: &str| Op::CreateInstance(InstanceOp { tag: t.into(), props: Map::new(), extra: Map::new() });
+        g.apply(&create("a"));
+        g.apply(&create("b"));
+        g.apply(&Op::create_relation("m", "a", "b"));
+        g.remove_instance("b");
+        assert_eq!(g.relation_count(), 0);
+        assert!(g.instances.contains_key("a"));
+    }
+}
