@@ -64,16 +64,18 @@ pub fn plan(req: &BuildRequest) -> Result<Plan> {
         let name = module_name(name);
         match modules.iter_mut().find(|m| m.name == name) {
             Some(m) => {
-                for f in folders {
-                    let base = f.file_name().map(|b| b.to_owned());
-                    if !m
-                        .folders
-                        .iter()
-                        .any(|g| g.file_name().map(|b| b.to_owned()) == base)
-                    {
-                        m.folders.push(f);
-                    }
-                }
+                // First wins: a folder whose basename the module already has is dropped
+                // (compared with the folders present before this call, as the toolkit does).
+                let known: HashSet<_> = m
+                    .folders
+                    .iter()
+                    .filter_map(|f| f.file_name().map(|b| b.to_owned()))
+                    .collect();
+                m.folders.extend(
+                    folders
+                        .into_iter()
+                        .filter(|f| f.file_name().is_none_or(|b| !known.contains(b))),
+                );
             }
             None => modules.push(Module {
                 name: name.to_string(),
@@ -102,18 +104,26 @@ pub fn plan(req: &BuildRequest) -> Result<Plan> {
         if req.mode == Mode::Project {
             warnings.extend(super::check_library_manifest(req, &manifest)?);
         }
-        let mut folders = Vec::new();
+        // The project's own `codeAsData` folders form its module first; its snapshot
+        // folders are then merged in like a repeated module (first basename wins).
+        let mut own = Vec::new();
         if let Some(cad) = &manifest.code_as_data {
             let dir = req.project_dir.join(cad);
             // The toolkit empties the working dir before reading: a project whose
             // `codeAsData` is its own output contributes nothing from it.
             if !same_path(&dir, &req.abs(&req.working_dir)) && dir.exists() {
-                folders.extend(code_as_data_folders(&dir)?);
+                own = code_as_data_folders(&dir)?;
             }
         }
-        folders.extend(snapshot_folders(req)?);
-        tracing::info!("Found {} folders for project's code as data", folders.len());
-        add(&manifest.name, folders, &mut modules);
+        let snapshots = snapshot_folders(req)?;
+        tracing::info!(
+            "Found {} folders for project's code as data",
+            own.len() + snapshots.len()
+        );
+        if !own.is_empty() {
+            add(&manifest.name, own, &mut modules);
+        }
+        add(&manifest.name, snapshots, &mut modules);
     }
 
     let version_of = |name: &str| {
