@@ -2,7 +2,7 @@
 
 use super::discover::{discover, Manifest};
 use super::{BuildRequest, Mode};
-use crate::patch::tags;
+use crate::patch::{tags, FileKind, Patch, PatchError};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use serde_json::{json, Value};
@@ -309,25 +309,52 @@ fn list_files(folder: &Path, dst: &Path, module: &str) -> Result<Vec<Copy>> {
     Ok(out)
 }
 
-/// Copy every file into `root`, in parallel; returns the bytes copied.
-pub(crate) fn copy_all(copies: &[Copy], root: &Path) -> Result<u64> {
-    let mut dirs: Vec<PathBuf> = copies
-        .iter()
-        .filter_map(|c| c.dst.parent().map(|p| root.join(p)))
-        .collect();
-    dirs.sort();
-    dirs.dedup();
-    for d in &dirs {
-        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+/// What one pass over the files found.
+pub(crate) struct Transfer {
+    pub bytes: u64,
+    /// Invalid patches, sorted by source path.
+    pub invalid: Vec<PatchError>,
+}
+
+/// Read every file once, validate it when it is a patch, and write it under `root` (or
+/// only validate when `root` is `None`). Runs in parallel. Writing goes to a staging folder
+/// that nobody sees until it is swapped in, so validating and copying in one pass keeps
+/// the guarantee that an invalid patch never reaches the output, at the cost of one read.
+pub(crate) fn transfer(copies: &[Copy], root: Option<&Path>) -> Result<Transfer> {
+    if let Some(root) = root {
+        let mut dirs: Vec<PathBuf> = copies
+            .iter()
+            .filter_map(|c| c.dst.parent().map(|p| root.join(p)))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        for d in &dirs {
+            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+        }
     }
-    copies
+    let results: Vec<Result<(u64, Option<PatchError>)>> = copies
         .par_iter()
         .map(|c| {
-            let to = root.join(&c.dst);
-            std::fs::copy(&c.src, &to)
-                .with_context(|| format!("cannot copy {} to {}", c.src.display(), to.display()))
+            let bytes = std::fs::read(&c.src).with_context(|| format!("cannot read {}", c.src.display()))?;
+            let invalid = if FileKind::of_path(&c.src).is_some() {
+                Patch::parse(&bytes, &c.src).err()
+            } else {
+                None
+            };
+            if let (Some(root), None) = (root, &invalid) {
+                let to = root.join(&c.dst);
+                std::fs::write(&to, &bytes).with_context(|| format!("cannot write {}", to.display()))?;
+            }
+            Ok((bytes.len() as u64, invalid))
         })
-        .try_reduce(|| 0, |a, b| Ok(a + b))
+        .collect();
+    let mut out = Transfer { bytes: 0, invalid: Vec::new() };
+    for r in results {
+        let (n, invalid) = r?;
+        out.bytes += n;
+        out.invalid.extend(invalid);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
