@@ -11,7 +11,8 @@
 //! hand-built, not dumper-made, so they are not compared). A second dump with the Core
 //! project tag as root tag must give the same Core files under `<out>/<coreTag>/Home/…`.
 
-mod common;
+#[path = "common/snapshot.rs"]
+mod snapshot_common;
 
 use cadkit::env::{Environment, SqliteEnv};
 use cadkit::snapshot::{self, DumpConfig};
@@ -88,13 +89,13 @@ fn assert_same(shipped: &BTreeMap<String, Vec<u8>>, dumped: &BTreeMap<String, Ve
 #[test]
 fn core_comes_back_byte_for_byte() {
     let tmp = tempfile::tempdir().unwrap();
-    let dist = common::snapshot::build_core_dist(tmp.path());
+    let dist = snapshot_common::build_core_dist(tmp.path());
     let db = tmp.path().join("env.sqlite");
     cadkit::cli::install(&db, &dist).unwrap();
     let env = SqliteEnv::open(&db).unwrap();
     let graph = env.graph().unwrap();
 
-    let shipped_dir = common::snapshot::reference_modules()
+    let shipped_dir = snapshot_common::reference_modules()
         .join("@olympeio/core/codeAsData/olympeio.core/Olympe_Libraries/Core");
     let shipped = files_under(&shipped_dir);
     assert_eq!(shipped.len(), 947);

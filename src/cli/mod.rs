@@ -15,6 +15,8 @@ pub use build::{BuildArgs, DependenciesArgs};
 mod demo;
 mod install;
 pub use install::{install, InstallArgs};
+mod snapshot;
+pub use snapshot::SnapshotArgs;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -85,6 +87,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Reset the embedded environment and load a built codeAsData folder.
     Install(install::InstallArgs),
+    /// Dump the environment's projects as patch files (snapshot config entries).
+    Snapshot(snapshot::SnapshotArgs),
 }
 
 /// A command that can run on its own (the `cadkit-<step>` binaries).
@@ -99,6 +103,7 @@ impl Command {
             Command::Dependencies(a) => a.run(global),
             Command::Demo(a) => a.run(global),
             Command::Install(a) => a.run(global),
+            Command::Snapshot(a) => a.run(global),
         }
     }
 }

@@ -449,7 +449,12 @@ pub fn plan(graph: &Graph, config: &DumpConfig) -> Result<Plan> {
     let mut projects = 0;
     let mut warnings = Vec::new();
     for dump_root in &config.root_tags {
-        if !graph.instances.contains_key(dump_root.as_str()) {
+        let known = graph.instances.contains_key(dump_root.as_str())
+            || graph
+                .out
+                .get(dump_root.as_str())
+                .is_some_and(|s| !s.is_empty());
+        if !known {
             bail!(
                 "root tag {dump_root} is not in the environment (check rootTags in the snapshot config)"
             );

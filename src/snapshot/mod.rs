@@ -28,6 +28,7 @@
 pub mod config;
 mod dump;
 pub mod names;
+pub mod synth;
 pub mod write;
 
 pub use config::{DumpConfig, GitConfig, SnapshooterConfig, SnapshotEntry};
@@ -139,4 +140,42 @@ pub fn run_entry(
     tracing::info!("snapshot {:?}: reading {}", config.name, env.describe());
     let graph = env.graph()?;
     dump_with(&graph, &config, out_dir, dry_run)
+}
+
+/// The demo's snapshot step: install the built sample (`dist`) into an embedded
+/// environment under `work/.cadkit/`, add the runtime data model the sample does not
+/// bring itself ([`synth::data_model`]), and snapshot the projects whose tags name the
+/// sample's snapshot folders (`<project>/snapshot/<tag>/`) into `work/snapshot-out`.
+pub fn demo_step(work: &Path, project: &Path, dist: &Path) -> Result<serde_json::Value> {
+    use anyhow::Context;
+    let env_path = work.join(".cadkit/env.sqlite");
+    let mut env = crate::env::SqliteEnv::open(&env_path)?;
+    let load = env.load_dist(dist, true)?;
+    let tx = env.conn_mut().transaction()?;
+    crate::env::apply_ops(&tx, &synth::data_model())?;
+    tx.commit()?;
+    let snapshot_dir = project.join("snapshot");
+    let mut root_tags = Vec::new();
+    for e in std::fs::read_dir(&snapshot_dir)
+        .with_context(|| format!("cannot list {}", snapshot_dir.display()))?
+    {
+        let name = e?.file_name().to_string_lossy().into_owned();
+        if crate::patch::is_tag(&name) {
+            root_tags.push(name);
+        }
+    }
+    root_tags.sort();
+    let entry: SnapshotEntry = serde_json::from_value(serde_json::json!({
+        "snapshooter": { "name": "demo", "rootTags": root_tags, "exclude": [] }
+    }))?;
+    let out = work.join("snapshot-out");
+    let report = run_entry(&env, &entry, &out, false)?;
+    eprintln!(
+        "demo: installed {} instances into {}, snapshot wrote {} files to {}",
+        load.instances,
+        env_path.display(),
+        report.written,
+        out.display()
+    );
+    Ok(serde_json::json!({ "install": load, "snapshot": report }))
 }
