@@ -13,6 +13,8 @@
 mod build;
 pub use build::{BuildArgs, DependenciesArgs};
 mod demo;
+pub mod tag;
+pub use tag::TagArgs;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -81,6 +83,8 @@ enum Command {
     Dependencies(build::DependenciesArgs),
     /// Run the delivery pipeline on the bundled sample project; needs no server.
     Demo(demo::DemoArgs),
+    /// Image tag `<branch>-<commit>`, image references, environments and OCI labels.
+    Tag(tag::TagArgs),
 }
 
 /// A command that can run on its own (the `cadkit-<step>` binaries).
@@ -94,6 +98,7 @@ impl Command {
             Command::Build(a) => a.run(global),
             Command::Dependencies(a) => a.run(global),
             Command::Demo(a) => a.run(global),
+            Command::Tag(a) => a.run(global),
         }
     }
 }
