@@ -13,7 +13,9 @@
 mod build;
 pub use build::{BuildArgs, DependenciesArgs};
 mod demo;
+pub mod registry_auth;
 pub mod tag;
+pub use registry_auth::RegistryAuthArgs;
 pub use tag::TagArgs;
 
 use anyhow::Result;
@@ -85,6 +87,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Image tag `<branch>-<commit>`, image references, environments and OCI labels.
     Tag(tag::TagArgs),
+    /// Write registry credentials (Docker config.json) for the next steps, without Docker.
+    #[command(name = "registry-auth")]
+    RegistryAuth(registry_auth::RegistryAuthArgs),
 }
 
 /// A command that can run on its own (the `cadkit-<step>` binaries).
@@ -99,6 +104,7 @@ impl Command {
             Command::Dependencies(a) => a.run(global),
             Command::Demo(a) => a.run(global),
             Command::Tag(a) => a.run(global),
+            Command::RegistryAuth(a) => a.run(global),
         }
     }
 }
