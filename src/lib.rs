@@ -18,3 +18,4 @@ pub mod logging;
 pub mod patch;
 pub mod registry_auth;
 pub mod tag;
+pub mod webhook;

@@ -17,6 +17,8 @@ pub mod registry_auth;
 pub mod tag;
 pub use registry_auth::RegistryAuthArgs;
 pub use tag::TagArgs;
+pub mod webhook;
+pub use webhook::WebhookArgs;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -90,6 +92,8 @@ enum Command {
     /// Write registry credentials (Docker config.json) for the next steps, without Docker.
     #[command(name = "registry-auth")]
     RegistryAuth(registry_auth::RegistryAuthArgs),
+    /// Notify the deployment webhook that images were pushed (registry-shaped payloads).
+    Webhook(webhook::WebhookArgs),
 }
 
 /// A command that can run on its own (the `cadkit-<step>` binaries).
@@ -105,6 +109,7 @@ impl Command {
             Command::Demo(a) => a.run(global),
             Command::Tag(a) => a.run(global),
             Command::RegistryAuth(a) => a.run(global),
+            Command::Webhook(a) => a.run(global),
         }
     }
 }
