@@ -174,10 +174,11 @@ pub struct Route {
     pub pattern: Regex,
 }
 
-/// Parse `name=regex` rules (blank lines and `#` comments ignored).
+/// Parse `name=regex` rules, one per item, several per item separated by newlines or `;`
+/// (for single-line CI inputs); blank rules and `#` comments are ignored.
 pub fn parse_routes<'a>(rules: impl IntoIterator<Item = &'a str>) -> Result<Vec<Route>> {
     let mut out = Vec::new();
-    for rule in rules {
+    for rule in rules.into_iter().flat_map(|r| r.split(['\n', ';'])) {
         let rule = rule.trim();
         if rule.is_empty() || rule.starts_with('#') {
             continue;

@@ -307,6 +307,16 @@ const ENV_FALLBACKS: &[(&str, &str)] = &[
 ];
 
 fn apply_env_fallbacks() {
+    // An empty `CADKIT_*` counts as unset: CI templates map every input to a variable,
+    // and an input left blank must fall through to the next source, not become "".
+    let empty: Vec<OsString> = std::env::vars_os()
+        .filter(|(k, v)| v.is_empty() && k.to_string_lossy().starts_with("CADKIT_"))
+        .map(|(k, _)| k)
+        .collect();
+    for k in empty {
+        // Single-threaded at this point: nothing else reads the environment yet.
+        std::env::remove_var(k);
+    }
     for (ours, theirs) in ENV_FALLBACKS {
         if std::env::var_os(ours).is_none() {
             if let Some(v) = std::env::var_os(theirs) {
