@@ -37,7 +37,8 @@ pub fn run(req: &DemoRequest) -> Result<Value> {
         build.modules.len(),
         build.working_dir.display()
     );
-    Ok(json!({ "workdir": work, "steps": { "build": build } }))
+    let ci = crate::ci::demo::run(&work)?;
+    Ok(json!({ "workdir": work, "steps": { "build": build, "ci": ci } }))
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {

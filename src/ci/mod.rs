@@ -31,6 +31,7 @@
 //! [`Outputs::mask`] is redacted from them.
 
 pub mod context;
+pub mod demo;
 pub mod inputs;
 pub mod outputs;
 

@@ -87,7 +87,8 @@ impl Step for RegistryAuthArgs {
             },
             out,
             global.report.as_deref() != Some("none"),
-        )
+        )?;
+        Ok(0)
     }
 }
 
@@ -103,8 +104,8 @@ pub struct Request {
     pub base64: bool,
 }
 
-/// The step on resolved inputs (used by `demo` and tests).
-pub fn run(req: &Request, mut out: Outputs, print: bool) -> Result<i32> {
+/// The step on resolved inputs (used by `demo` and tests); returns the report.
+pub fn run(req: &Request, mut out: Outputs, print: bool) -> Result<serde_json::Value> {
     // Mask first: nothing below may show them.
     out.mask(&req.password);
     let creds = req
@@ -123,16 +124,15 @@ pub fn run(req: &Request, mut out: Outputs, print: bool) -> Result<i32> {
         if req.base64 {
             out.mask(&base64::engine::general_purpose::STANDARD.encode(&text));
         }
-        let report =
-            json!({"step": "registry-auth", "registries": keys, "written": null, "stdout": true});
         if out.is_dry_run() {
             let report = out.finish(
                 json!({"step": "registry-auth", "registries": keys, "config": ra::redacted(&generated)}),
                 false,
             )?;
             println!("{}", serde_json::to_string_pretty(&report)?);
-            return Ok(0);
+            return Ok(report);
         }
+        let report = json!({"step": "registry-auth", "registries": keys, "stdout": true});
         if req.base64 {
             println!(
                 "{}",
@@ -145,7 +145,7 @@ pub fn run(req: &Request, mut out: Outputs, print: bool) -> Result<i32> {
         if print {
             eprintln!("{}", serde_json::to_string_pretty(&report)?);
         }
-        return Ok(0);
+        return Ok(report);
     }
 
     let Some((dir, why)) = req.dir.clone() else {
@@ -208,6 +208,5 @@ pub fn run(req: &Request, mut out: Outputs, print: bool) -> Result<i32> {
     if out.is_dry_run() {
         report["config"] = ra::redacted(&merged.config);
     }
-    out.finish(report, print)?;
-    Ok(0)
+    out.finish(report, print)
 }

@@ -64,12 +64,13 @@ impl Step for TagArgs {
     fn run(self, global: &GlobalArgs) -> Result<i32> {
         let ctx = Context::detect();
         let out = Outputs::detect().dry_run(self.dry_run.unwrap_or(false));
-        run(self, ctx, out, global.report.as_deref() != Some("none"))
+        run(self, ctx, out, global.report.as_deref() != Some("none"))?;
+        Ok(0)
     }
 }
 
-/// The step on an explicit context and outputs (used by `demo` and tests).
-pub fn run(a: TagArgs, ctx: Context, mut out: Outputs, print: bool) -> Result<i32> {
+/// The step on an explicit context and outputs (used by `demo` and tests); returns the report.
+pub fn run(a: TagArgs, ctx: Context, mut out: Outputs, print: bool) -> Result<Value> {
     let (branch, branch_source) = match (&a.branch, &ctx.branch) {
         (Some(b), _) => (b.clone(), "input".to_string()),
         (None, Some(b)) => (b.clone(), ctx.branch_source.clone().unwrap_or_default()),
@@ -179,6 +180,5 @@ pub fn run(a: TagArgs, ctx: Context, mut out: Outputs, print: bool) -> Result<i3
         "environments": envs,
         "labels": labels,
     });
-    out.finish(report, print)?;
-    Ok(0)
+    out.finish(report, print)
 }

@@ -105,7 +105,8 @@ impl Step for WebhookArgs {
             secret,
             out,
             global.report.as_deref() != Some("none"),
-        )
+        )?;
+        Ok(0)
     }
 }
 
@@ -144,14 +145,15 @@ fn actor() -> String {
     .unwrap_or_else(|| "cadkit".into())
 }
 
-/// The step with explicit secrets and outputs (used by `demo` and tests).
+/// The step with explicit secrets and outputs (used by `demo` and tests); returns the
+/// report, or the delivery error after printing the report.
 pub fn run(
     a: WebhookArgs,
     token: Option<String>,
     secret: Option<String>,
     mut out: Outputs,
     print: bool,
-) -> Result<i32> {
+) -> Result<Value> {
     if let Some(t) = &token {
         out.mask(t);
     }
@@ -313,9 +315,9 @@ pub fn run(
         "signed": secret.is_some(),
         "deliveries": results,
     });
-    out.finish(report, print)?;
+    let report = out.finish(report, print)?;
     match failure {
         Some(e) => Err(anyhow::Error::new(e)),
-        None => Ok(0),
+        None => Ok(report),
     }
 }
