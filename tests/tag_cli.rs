@@ -94,7 +94,7 @@ fn gitlab_merge_request_writes_the_dotenv_report() {
         "{env}"
     );
     assert!(
-        env.lines().any(|l| l == "CADKIT_ENVIRONMENTS=codev"),
+        env.lines().any(|l| l == "CADKIT_DEPLOY_ENVIRONMENTS=codev"),
         "{env}"
     );
     assert!(

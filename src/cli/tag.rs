@@ -145,7 +145,7 @@ pub fn run(a: TagArgs, ctx: Context, mut out: Outputs, print: bool) -> Result<Va
         "images",
         &serde_json::to_string(&images.iter().map(|i| &i.image).collect::<Vec<_>>())?,
     )?;
-    out.set("environments", &envs.join(","))?;
+    out.set("deploy-environments", &envs.join(","))?;
     out.set("deploy", if envs.is_empty() { "false" } else { "true" })?;
     out.set("labels", &serde_json::to_string(&labels)?)?;
 
