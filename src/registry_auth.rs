@@ -246,11 +246,11 @@ pub fn read_existing(dir: &Path) -> Result<Option<Value>> {
     let path = dir.join("config.json");
     match std::fs::read_to_string(&path) {
         Ok(text) if text.trim().is_empty() => Ok(None),
-        Ok(text) => serde_json::from_str(&text).map(Some).with_context(|| {
-            format!(
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+            anyhow::Error::new(crate::ci::FileError::json(&path, &e)).context(format!(
                 "{} is not valid JSON; fix or remove it (cadkit never overwrites a file it cannot read)",
                 path.display()
-            )
+            ))
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),

@@ -208,8 +208,8 @@ pub fn read_routes_file(path: &std::path::Path) -> Result<Vec<Route>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the environments file {}", path.display()))?;
     if text.trim_start().starts_with('{') {
-        let v: Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| crate::ci::FileError::json(path, &e))?;
         let obj = v.get("environments").unwrap_or(&v);
         let Some(map) = obj.as_object() else {
             bail!(
@@ -227,7 +227,18 @@ pub fn read_routes_file(path: &std::path::Path) -> Result<Vec<Route>> {
             })
             .collect()
     } else {
-        parse_routes(text.lines()).with_context(|| format!("in {}", path.display()))
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            out.extend(parse_routes([line]).map_err(|e| crate::ci::FileError {
+                location: crate::ci::Location {
+                    file: path.display().to_string(),
+                    line: Some(i as u32 + 1),
+                    col: None,
+                },
+                message: format!("{e:#}"),
+            })?);
+        }
+        Ok(out)
     }
 }
 

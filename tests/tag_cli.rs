@@ -171,3 +171,30 @@ fn plain_shell_with_env_vars_only_and_require_environment_failure() {
     assert!(String::from_utf8_lossy(&none.stderr)
         .contains("no branch: pass --branch or set CADKIT_BRANCH"));
 }
+
+#[test]
+fn a_bad_environments_file_is_annotated_at_its_line_on_github() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("envs.txt");
+    std::fs::write(&rules, "production=^master-\n# codev\nnot a rule\n").unwrap();
+    let o = run(
+        dir.path(),
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("CADKIT_BRANCH", "master"),
+            ("CADKIT_COMMIT", SHA),
+        ],
+        &["--environments-file", rules.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let file = rules
+        .display()
+        .to_string()
+        .replace(':', "%3A")
+        .replace(',', "%2C");
+    assert!(
+        stdout.contains(&format!("::error file={file},line=3::")),
+        "{stdout}"
+    );
+}

@@ -108,18 +108,49 @@ fn redact_with(text: &str, secrets: &[String]) -> String {
     out
 }
 
-/// Print a failure once, with its cause chain, and annotate it for the CI platform.
+/// An error about a place in a file (a config, a template): annotated on GitHub and Azure
+/// with the file, line and column, so it shows on that line in the run summary.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", location_text(.location))]
+pub struct FileError {
+    pub location: Location,
+    pub message: String,
+}
+
+impl FileError {
+    /// From a serde_json error (which knows its line and column).
+    pub fn json(file: &std::path::Path, e: &serde_json::Error) -> FileError {
+        FileError {
+            location: Location {
+                file: file.display().to_string(),
+                line: u32::try_from(e.line()).ok().filter(|l| *l > 0),
+                col: u32::try_from(e.column()).ok().filter(|c| *c > 0),
+            },
+            message: format!("invalid JSON: {e}"),
+        }
+    }
+}
+
+fn location_text(l: &Location) -> String {
+    match (l.line, l.col) {
+        (Some(line), Some(col)) => format!("{}:{line}:{col}", l.file),
+        (Some(line), None) => format!("{}:{line}", l.file),
+        _ => l.file.clone(),
+    }
+}
+
+/// Print a failure once, with its cause chain, and annotate it for the CI platform (with
+/// the file and line when a [`FileError`] is in the chain).
 pub fn report_error(e: &anyhow::Error) {
     let text = redact(&format!("{e:#}"));
     eprintln!("error: {text}");
-    match Platform::detect() {
-        Platform::GitHub => println!("::error::{}", outputs::escape_data(&text)),
-        Platform::Azure => println!(
-            "##vso[task.logissue type=error]{}",
-            outputs::escape_azure(&text)
-        ),
-        _ => {}
-    }
+    let at = e.chain().find_map(|c| c.downcast_ref::<FileError>());
+    let mut out = Outputs::new(
+        Platform::detect(),
+        OutputPaths::default(),
+        Box::new(std::io::stdout()),
+    );
+    out.annotate_only("error", &text, at.map(|f| &f.location));
 }
 
 #[cfg(test)]
@@ -142,6 +173,18 @@ mod tests {
         assert_eq!(p(&[("TF_BUILD", "True")]), Platform::Azure);
         assert_eq!(p(&[("GITHUB_ACTIONS", "")]), Platform::None);
         assert_eq!(p(&[]), Platform::None);
+    }
+
+    #[test]
+    fn file_errors_carry_their_location() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.json");
+        let e = serde_json::from_str::<serde_json::Value>("{\n  \"a\": ,\n}").unwrap_err();
+        let fe = FileError::json(&p, &e);
+        assert_eq!(fe.location.line, Some(2));
+        assert!(fe.to_string().starts_with(&format!("{}:2:", p.display())));
+        let any = anyhow::Error::new(fe).context("reading the template");
+        assert!(any.chain().any(|c| c.downcast_ref::<FileError>().is_some()));
     }
 
     #[test]

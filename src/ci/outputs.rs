@@ -338,6 +338,12 @@ impl Outputs {
         } else {
             eprintln!("error: {msg}");
         }
+        self.annotate_only(level, &msg, at);
+    }
+
+    /// The platform annotation alone (nothing on stderr).
+    pub(crate) fn annotate_only(&mut self, level: &str, message: &str, at: Option<&Location>) {
+        let msg = self.redact(message);
         let cmd = match self.platform {
             Platform::GitHub => {
                 let mut props = Vec::new();

@@ -180,13 +180,11 @@ pub fn run(
         );
     }
     let template: Option<Value> = match &a.template {
-        Some(p) => Some(
-            serde_json::from_str(
-                &std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read the webhook template {}", p.display()))?,
-            )
-            .with_context(|| format!("the webhook template {} is not valid JSON", p.display()))?,
-        ),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read the webhook template {}", p.display()))?;
+            Some(serde_json::from_str(&text).map_err(|e| crate::ci::FileError::json(p, &e))?)
+        }
         None => None,
     };
     let mut headers = Vec::new();
