@@ -14,6 +14,9 @@
 //! `artifacts: reports: dotenv: cadkit.env`. Values holding a newline cannot be written
 //! there (GitLab's dotenv has no multi-line form): they are left out with a warning.
 //!
+//! `CADKIT_REPORT_FILE` also writes the report to a file (handy on GitHub and Azure, where
+//! stdout carries platform commands too).
+//!
 //! Dry run ([`Outputs::dry_run`]): nothing is written to output files and no output
 //! command is printed; masks still are. The report lists the outputs that would have been
 //! set, under `outputs`, and carries `"dry_run": true`.
@@ -33,6 +36,8 @@ pub struct OutputPaths {
     pub dotenv: Option<PathBuf>,
     /// Folder for Azure's summary file (`AGENT_TEMPDIRECTORY`).
     pub azure_temp: Option<PathBuf>,
+    /// Also write the JSON report here (`CADKIT_REPORT_FILE`), on any platform.
+    pub report_file: Option<PathBuf>,
 }
 
 impl OutputPaths {
@@ -51,6 +56,7 @@ impl OutputPaths {
             github_step_summary: var("GITHUB_STEP_SUMMARY"),
             dotenv,
             azure_temp: var("AGENT_TEMPDIRECTORY"),
+            report_file: var("CADKIT_REPORT_FILE"),
         }
     }
 }
@@ -401,6 +407,10 @@ impl Outputs {
             }
         }
         let text = self.redact(&serde_json::to_string_pretty(&report)?);
+        if let Some(p) = self.paths.report_file.clone() {
+            crate::fsutil::write_atomic(&p, format!("{text}\n").as_bytes(), None)
+                .with_context(|| format!("cannot write the report file {}", p.display()))?;
+        }
         if print {
             self.out.write_all(text.as_bytes())?;
             self.out.write_all(b"\n")?;
@@ -511,6 +521,7 @@ pub(crate) mod tests {
             github_step_summary: Some(dir.join("summary.md")),
             dotenv: (platform == Platform::GitLab).then(|| dir.join("cadkit.env")),
             azure_temp: Some(dir.to_path_buf()),
+            report_file: Some(dir.join("report.json")),
         };
         (Outputs::new(platform, paths, Box::new(buf.clone())), buf)
     }
@@ -590,6 +601,10 @@ pub(crate) mod tests {
             "{text}"
         );
         assert_eq!(report["x"], "***");
+        let file: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(file, report);
         assert!(!text.contains("s3cr%t\nline2"));
         let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
         assert_eq!(summary, "## Tag\nmaster-1 with ***\n");

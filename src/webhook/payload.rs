@@ -71,6 +71,10 @@ pub enum Format {
     Distribution,
     /// Docker Hub repository webhook (`{"push_data":…,"repository":…}`).
     Dockerhub,
+    /// Harbor project webhook, default payload (`{"type":"PUSH_ARTIFACT",…}`).
+    Harbor,
+    /// Azure Container Registry webhook push event.
+    Acr,
     /// A user JSON template with `${…}` placeholders.
     Template,
 }
@@ -153,6 +157,44 @@ pub fn build(
                 "date_created": meta.timestamp,
             },
         }),
+        Format::Harbor => json!({
+            "type": "PUSH_ARTIFACT",
+            "occur_at": meta.timestamp,
+            "operator": meta.actor,
+            "event_data": {
+                "resources": [{
+                    "digest": img.digest.clone().unwrap_or_default(),
+                    "tag": img.tag.clone().unwrap_or_default(),
+                    "resource_url": format!("{}/{}:{}", img.registry, img.repository, img.tag.clone().unwrap_or_else(|| "latest".into())),
+                }],
+                "repository": {
+                    "name": img.name,
+                    "namespace": img.namespace,
+                    "repo_full_name": img.repository,
+                    "repo_type": "private",
+                    "date_created": meta.timestamp,
+                },
+            },
+        }),
+        Format::Acr => {
+            let mut target = json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "repository": img.repository,
+            });
+            if let Some(d) = &img.digest {
+                target["digest"] = json!(d);
+            }
+            if let Some(t) = &img.tag {
+                target["tag"] = json!(t);
+            }
+            json!({
+                "id": meta.id,
+                "timestamp": when,
+                "action": "push",
+                "target": target,
+                "request": {"id": meta.id, "host": img.registry, "method": "PUT", "useragent": meta.user_agent},
+            })
+        }
         Format::Template => {
             let t = template.context("--format template needs --template <file.json>")?;
             let vars: Vec<(&str, String)> = vec![
@@ -235,6 +277,18 @@ mod tests {
         let h = build(Format::Dockerhub, &img, &meta, None).unwrap();
         assert_eq!(h["push_data"]["tag"], "master-42bd534f");
         assert_eq!(h["repository"]["repo_name"], "client/shop");
+        let hb = build(Format::Harbor, &img, &meta, None).unwrap();
+        assert_eq!(hb["type"], "PUSH_ARTIFACT");
+        assert_eq!(hb["event_data"]["resources"][0]["tag"], "master-42bd534f");
+        assert_eq!(
+            hb["event_data"]["repository"]["repo_full_name"],
+            "client/shop"
+        );
+        let acr = build(Format::Acr, &img, &meta, None).unwrap();
+        assert_eq!(
+            (acr["action"].as_str(), acr["target"]["tag"].as_str()),
+            (Some("push"), Some("master-42bd534f"))
+        );
         let t = serde_json::json!({"ref": "${image}", "n": 1, "x": ["${tag}\"}"]});
         let p = build(Format::Template, &img, &meta, Some(&t)).unwrap();
         assert_eq!(
