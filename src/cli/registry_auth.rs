@@ -119,6 +119,12 @@ pub fn run(req: &Request, mut out: Outputs, print: bool) -> Result<serde_json::V
     let keys: Vec<&str> = creds.iter().map(|c| c.registry.as_str()).collect();
 
     if req.stdout {
+        if out.platform() == crate::ci::Platform::GitLab && !out.is_dry_run() {
+            out.warning(
+                "--stdout prints the credentials and GitLab cannot mask them at run time: capture the output (VAR=$(cadkit-registry-auth --stdout)), never let it reach the job log",
+                None,
+            );
+        }
         let generated = ra::generate(&creds);
         let text = serde_json::to_string(&generated)?;
         if req.base64 {
