@@ -38,7 +38,8 @@ pub fn run(req: &DemoRequest) -> Result<Value> {
         build.working_dir.display()
     );
     let snapshot = crate::snapshot::demo_step(&work, &project, &build.working_dir)?;
-    Ok(json!({ "workdir": work, "steps": { "build": build, "snapshot": snapshot } }))
+    let ci = crate::ci::demo::run(&work)?;
+    Ok(json!({ "workdir": work, "steps": { "build": build, "snapshot": snapshot, "ci": ci } }))
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {

@@ -17,6 +17,12 @@ mod install;
 pub use install::{install, InstallArgs};
 mod snapshot;
 pub use snapshot::SnapshotArgs;
+pub mod registry_auth;
+pub mod tag;
+pub use registry_auth::RegistryAuthArgs;
+pub use tag::TagArgs;
+pub mod webhook;
+pub use webhook::WebhookArgs;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -89,6 +95,13 @@ enum Command {
     Install(install::InstallArgs),
     /// Dump the environment's projects as patch files (snapshot config entries).
     Snapshot(snapshot::SnapshotArgs),
+    /// Image tag `<branch>-<commit>`, image references, environments and OCI labels.
+    Tag(tag::TagArgs),
+    /// Write registry credentials (Docker config.json) for the next steps, without Docker.
+    #[command(name = "registry-auth")]
+    RegistryAuth(registry_auth::RegistryAuthArgs),
+    /// Notify the deployment webhook that images were pushed (registry-shaped payloads).
+    Webhook(webhook::WebhookArgs),
 }
 
 /// A command that can run on its own (the `cadkit-<step>` binaries).
@@ -104,6 +117,9 @@ impl Command {
             Command::Demo(a) => a.run(global),
             Command::Install(a) => a.run(global),
             Command::Snapshot(a) => a.run(global),
+            Command::Tag(a) => a.run(global),
+            Command::RegistryAuth(a) => a.run(global),
+            Command::Webhook(a) => a.run(global),
         }
     }
 }
@@ -301,6 +317,16 @@ const ENV_FALLBACKS: &[(&str, &str)] = &[
 ];
 
 fn apply_env_fallbacks() {
+    // An empty `CADKIT_*` counts as unset: CI templates map every input to a variable,
+    // and an input left blank must fall through to the next source, not become "".
+    let empty: Vec<OsString> = std::env::vars_os()
+        .filter(|(k, v)| v.is_empty() && k.to_string_lossy().starts_with("CADKIT_"))
+        .map(|(k, _)| k)
+        .collect();
+    for k in empty {
+        // Single-threaded at this point: nothing else reads the environment yet.
+        std::env::remove_var(k);
+    }
     for (ours, theirs) in ENV_FALLBACKS {
         if std::env::var_os(ours).is_none() {
             if let Some(v) = std::env::var_os(theirs) {
