@@ -13,6 +13,8 @@
 mod build;
 pub use build::{BuildArgs, DependenciesArgs};
 mod demo;
+mod snapshot_git;
+pub use snapshot_git::GitArgs;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};

@@ -492,6 +492,9 @@ struct Clone<'r> {
     depth: u32,
 }
 
+/// What the remote advertises: the branch tip, and the default branch (ref name, tip).
+type RemoteRefs = (Option<Oid>, Option<(String, Oid)>);
+
 enum PushOutcome {
     Pushed,
     /// Retryable (someone pushed meanwhile), with the server's or libgit2's reason.
@@ -510,7 +513,7 @@ impl Clone<'_> {
     }
 
     /// The remote's refs: (branch tip, default branch name and tip).
-    fn ls_remote(&self) -> Result<(Option<Oid>, Option<(String, Oid)>)> {
+    fn ls_remote(&self) -> Result<RemoteRefs> {
         let mut remote = self.repo.find_remote("origin")?;
         let auth = Auth::new(self.remote);
         let conn = remote
