@@ -405,6 +405,14 @@ fn missing_branch_is_a_clear_error_or_created_on_request() {
     let bare = server.create_repo("p6", "main");
     let repos = tempfile::tempdir().unwrap();
     let opts = options(&server, "p6", repos.path()); // branch: develop (default)
+                                                     // A folder cadkit did not make is never deleted.
+    std::fs::create_dir_all(repos.path().join("p6/.git")).unwrap();
+    std::fs::write(repos.path().join("p6/precious.txt"), "x").unwrap();
+    let e = git::snapshot_and_push(&opts, |_| Ok(())).unwrap_err();
+    assert!(format!("{e:#}").contains("refusing to delete"), "{e:#}");
+    assert!(repos.path().join("p6/precious.txt").is_file());
+    std::fs::remove_dir_all(repos.path().join("p6")).unwrap();
+
     let e = git::snapshot_and_push(&opts, |_| Ok(())).unwrap_err();
     let f = failure(&e);
     assert_eq!(f.kind, FailureKind::BranchMissing);

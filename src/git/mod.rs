@@ -2,7 +2,7 @@
 //! changed in the snapshot folder, push, and on a rejected push regenerate on the new tip.
 //!
 //! Flow of [`snapshot_and_push`]:
-//! 1. `<repositoriesDir>/<name>` is deleted (only if it is a git work tree or empty) and a
+//! 1. `<repositoriesDir>/<name>` is deleted (only if cadkit made it, or it is empty) and a
 //!    fresh clone of `branch` is made there, shallow (depth 1) unless the remote is a local
 //!    path (libgit2's local transport has no shallow fetch) or `depth` is 0. Fresh each run:
 //!    nothing from an earlier, possibly interrupted run can leak into the commit.
@@ -468,16 +468,19 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Remove an earlier clone, refusing to delete anything that is not one.
+/// Marker written into the `.git` of every clone cadkit makes: only such folders are deleted.
+const CLONE_MARKER: &str = "cadkit-snapshot-clone";
+
+/// Remove an earlier clone, refusing to delete anything cadkit did not create.
 fn clear_work_tree(dir: &Path) -> Result<()> {
     if !dir.exists() {
         return Ok(());
     }
-    let is_git = dir.join(".git").exists();
+    let ours = dir.join(".git").join(CLONE_MARKER).is_file();
     let is_empty = dir.is_dir() && std::fs::read_dir(dir)?.next().is_none();
-    if !is_git && !is_empty {
+    if !ours && !is_empty {
         bail!(
-            "{} exists and is not a git work tree; refusing to delete it. Fix: remove it, or choose another --snapshot.repositoriesDir",
+            "{} exists and is not a clone made by cadkit; refusing to delete it. Fix: remove it, or choose another --snapshot.repositoriesDir",
             dir.display()
         );
     }
@@ -723,6 +726,10 @@ where
     init.initial_head(&branch).no_reinit(true);
     let repo = Repository::init_opts(&work_tree, &init)
         .with_context(|| format!("creating the clone {}", work_tree.display()))?;
+    std::fs::write(
+        repo.path().join(CLONE_MARKER),
+        "Made by cadkit snapshot; deleted and re-cloned on each run.\n",
+    )?;
     repo.remote("origin", &remote.url)
         .map_err(|e| anyhow!("adding remote {}: {}", remote.shown, e.message()))?;
     let clone = Clone {
