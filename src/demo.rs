@@ -37,7 +37,8 @@ pub fn run(req: &DemoRequest) -> Result<Value> {
         build.modules.len(),
         build.working_dir.display()
     );
-    Ok(json!({ "workdir": work, "steps": { "build": build } }))
+    let snapshot = crate::snapshot::demo_step(&work, &project, &build.working_dir)?;
+    Ok(json!({ "workdir": work, "steps": { "build": build, "snapshot": snapshot } }))
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {

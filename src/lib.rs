@@ -17,3 +17,4 @@ pub mod graph;
 pub mod json;
 pub mod logging;
 pub mod patch;
+pub mod snapshot;

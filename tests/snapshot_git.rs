@@ -1,10 +1,11 @@
 //! Snapshot-and-commit to git against a real git server (lighttpd + git http-backend with
 //! basic auth, started on a free port by the test).
 
-mod common;
+#[path = "common/gitserver.rs"]
+mod gitserver;
 
 use cadkit::git::{self, Failure, FailureKind, GitReport, SnapshotGitOptions};
-use common::gitserver::GitServer;
+use gitserver::GitServer;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier, Mutex, OnceLock};

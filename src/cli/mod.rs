@@ -13,6 +13,10 @@
 mod build;
 pub use build::{BuildArgs, DependenciesArgs};
 mod demo;
+mod install;
+pub use install::{install, InstallArgs};
+mod snapshot;
+pub use snapshot::SnapshotArgs;
 mod snapshot_git;
 pub use snapshot_git::GitArgs;
 
@@ -83,6 +87,10 @@ enum Command {
     Dependencies(build::DependenciesArgs),
     /// Run the delivery pipeline on the bundled sample project; needs no server.
     Demo(demo::DemoArgs),
+    /// Reset the embedded environment and load a built codeAsData folder.
+    Install(install::InstallArgs),
+    /// Dump the environment's projects as patch files (snapshot config entries).
+    Snapshot(snapshot::SnapshotArgs),
 }
 
 /// A command that can run on its own (the `cadkit-<step>` binaries).
@@ -96,6 +104,8 @@ impl Command {
             Command::Build(a) => a.run(global),
             Command::Dependencies(a) => a.run(global),
             Command::Demo(a) => a.run(global),
+            Command::Install(a) => a.run(global),
+            Command::Snapshot(a) => a.run(global),
         }
     }
 }

@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! A git server over HTTP for tests: lighttpd + `git http-backend` (CGI) on 127.0.0.1 and a
 //! free port, with basic auth (bcrypt htpasswd). Two URL prefixes:
 //! - `/git/<name>.git`: authentication for everything (clone, fetch, push);
