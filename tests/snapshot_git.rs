@@ -492,3 +492,138 @@ fn snapshot_to_a_local_bare_repository() {
     .unwrap();
     assert!(!again.changed);
 }
+
+/// `cadkit install` of the sample project into `dir/db/env.sqlite`.
+fn install_sample(dir: &Path) {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample-project");
+    let mut req = cadkit::build::BuildRequest::new(&sample);
+    req.working_dir = dir.join("dist");
+    cadkit::build::build(&req).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cadkit"))
+        .args([
+            "install",
+            "--env",
+            "db/env.sqlite",
+            "--codeAsData.workingDir",
+            "dist",
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn cadkit_snapshot(dir: &Path, token: &str, extra_env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cadkit"));
+    cmd.args([
+        "-l",
+        "debug",
+        "snapshot",
+        "--env",
+        "db/env.sqlite",
+        "--snapshot.config",
+        "conf.json",
+        "--snapshot.repositoriesDir",
+        "repositories",
+        "--git.authorName",
+        "Nightly",
+    ])
+    .current_dir(dir)
+    .env("CADKIT_GIT_TOKEN", token)
+    .env_remove("GITHUB_ACTIONS")
+    .env_remove("GITLAB_CI")
+    .env_remove("TF_BUILD")
+    .env("GIT_TERMINAL_PROMPT", "0");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn cadkit_snapshot_commits_the_dump_and_never_prints_the_token() {
+    let server = GitServer::start(USER, PASSWORD);
+    let bare = server.create_repo("sample", "develop");
+    let tmp = tempfile::tempdir().unwrap();
+    install_sample(tmp.path());
+    // User in the URL, token from CADKIT_GIT_TOKEN.
+    let repo = format!("http://{USER}@127.0.0.1:{}/git/sample.git", server.port);
+    std::fs::write(
+        tmp.path().join("conf.json"),
+        serde_json::json!([{
+            "snapshooter": {"name": "sample", "rootTags": ["0190aaaa000000000002"], "exclude": [], "outputDir": "./snap"},
+            "git": {"repo": repo, "branch": "develop", "commitMessage": "Nightly {date} {folder}"}
+        }])
+        .to_string(),
+    )
+    .unwrap();
+
+    let out = cadkit_snapshot(tmp.path(), PASSWORD, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_no_secret(&stdout, &[PASSWORD]);
+    assert_no_secret(&stderr, &[PASSWORD]);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let git = &report[0]["git"];
+    assert_eq!(git["pushed"], true, "{report}");
+    assert_eq!(git["branch"], "develop");
+    let commit = git["commit"].as_str().unwrap().to_string();
+    assert_eq!(server.tip("sample", "develop").unwrap(), commit);
+    let added = git["files"]["added"].as_array().unwrap().len();
+    assert_eq!(report[0]["added"].as_array().unwrap().len(), added);
+    assert!(added >= 9, "{report}");
+    let files = tip_files(&bare, "develop");
+    assert!(files.iter().any(|(n, _)| n
+        == "snap/0190aaaa000000000002/Home/Acme/Sample_Project/Functions/Farewell58_Bye.newInst.json"));
+    let repo2 = git2::Repository::open_bare(&bare).unwrap();
+    let c = repo2
+        .find_commit(git2::Oid::from_str(&commit).unwrap())
+        .unwrap();
+    assert!(
+        c.message().unwrap().starts_with("Nightly 20"),
+        "{:?}",
+        c.message()
+    );
+    assert!(c.message().unwrap().ends_with(" snap"), "{:?}", c.message());
+    assert_eq!(c.author().name().ok(), Some("Nightly"));
+
+    // Nothing changed: no commit.
+    let out = cadkit_snapshot(tmp.path(), PASSWORD, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["git"]["changed"], false, "{report}");
+    assert_eq!(server.tip("sample", "develop").unwrap(), commit);
+
+    // A push that fails (anonymous fetch works, the token is refused at push time), at debug
+    // level and with GitHub annotations on: the token appears nowhere.
+    let wrong = "ghp_Wr0ng/t0ken:with@chars";
+    std::fs::write(
+        tmp.path().join("conf.json"),
+        serde_json::json!([{
+            "snapshooter": {"name": "sample", "rootTags": ["0190aaaa000000000002"], "exclude": [], "outputDir": "other"},
+            "git": {"repo": server.pub_url("sample").replace("http://", &format!("http://{USER}@")), "branch": "develop"}
+        }])
+        .to_string(),
+    )
+    .unwrap();
+    let out = cadkit_snapshot(tmp.path(), wrong, &[("GITHUB_ACTIONS", "true")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("failing run, stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("authentication failed"), "{stderr}");
+    assert!(stderr.contains("pushing to"), "{stderr}");
+    assert!(stdout.contains("::error::"), "{stdout}");
+    assert_no_secret(&stdout, &[wrong, PASSWORD]);
+    assert_no_secret(&stderr, &[wrong, PASSWORD]);
+    assert_eq!(server.tip("sample", "develop").unwrap(), commit);
+}

@@ -4,8 +4,10 @@
 //! The token is never an option value: `--git.tokenEnv` names the environment variable that
 //! holds it (default `CADKIT_GIT_TOKEN`), so it never appears on a command line.
 
-use crate::git::{self, message, Author, Backoff, GitEntry, GitReport, SnapshotGitOptions};
-use anyhow::Result;
+use crate::env::Environment;
+use crate::git::{self, message, Author, Backoff, SnapshotGitOptions, SnapshotGitReport};
+use crate::snapshot::{GitConfig, SnapshotEntry};
+use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -91,21 +93,21 @@ impl GitArgs {
     pub fn options(
         &self,
         name: &str,
-        entry: &GitEntry,
+        git: &GitConfig,
         output_dir: &str,
         dry_run: bool,
     ) -> SnapshotGitOptions {
         SnapshotGitOptions {
             name: name.to_string(),
-            repo: entry.repo.clone(),
-            branch: entry
+            repo: git.repo.clone(),
+            branch: git
                 .branch
                 .clone()
                 .filter(|b| !b.trim().is_empty())
                 .unwrap_or_else(|| git::DEFAULT_BRANCH.to_string()),
             output_dir: output_dir.to_string(),
             repositories_dir: self.repositories_dir.clone(),
-            commit_message: entry
+            commit_message: git
                 .commit_message
                 .clone()
                 .filter(|m| !m.trim().is_empty())
@@ -123,31 +125,39 @@ impl GitArgs {
         }
     }
 
-    /// Run one entry's git flow: clone, `produce` into the snapshot folder (called again on
-    /// each retry), commit and push. The snapshot command calls this for entries with `git`,
-    /// e.g. `args.git.run_entry(name, git, output_dir, dry_run, |dir| run_entry(env, entry, dir, false).map(drop))`.
-    pub fn run_entry<F>(
+    /// The git flow of one entry with a `git` object (called by `cadkit snapshot`): clone into
+    /// `<repositoriesDir>/<name>`, dump into `<clone>/<outputDir>` (`outputDir` defaults to
+    /// `default_dir`, the `--snapshot.dir` option), commit and push.
+    pub fn snapshot_entry(
         &self,
-        name: &str,
-        entry: &GitEntry,
-        output_dir: &str,
+        env: &dyn Environment,
+        entry: &SnapshotEntry,
+        default_dir: &Path,
         dry_run: bool,
-        produce: F,
-    ) -> Result<GitReport>
-    where
-        F: FnMut(&Path) -> Result<()>,
-    {
-        let opts = self.options(name, entry, output_dir, dry_run);
-        let report = git::snapshot_and_push(&opts, produce)?;
-        if report.dry_run && report.changed {
-            eprintln!(
-                "dry run: would commit to {} ({}):",
-                report.branch, report.repo
+    ) -> Result<SnapshotGitReport> {
+        let Some(git) = &entry.git else {
+            bail!(
+                "snapshot config entry {:?} has no git object",
+                entry.snapshooter.name
             );
+        };
+        let name = &entry.snapshooter.name;
+        if name.is_empty() {
+            bail!("a snapshot config entry with a git object needs snapshooter.name (the clone goes to <--snapshot.repositoriesDir>/<name>)");
+        }
+        let out = entry.output_dir(default_dir);
+        let out = out
+            .to_str()
+            .ok_or_else(|| anyhow!("outputDir {} is not valid UTF-8", out.display()))?;
+        let opts = self.options(name, git, out, dry_run);
+        let report = git::snapshot_entry(env, entry, &opts)?;
+        let g = &report.git;
+        if g.dry_run && g.changed {
+            eprintln!("dry run: would commit to {} of {}:", g.branch, g.repo);
             for (mark, list) in [
-                ("A", &report.files.added),
-                ("M", &report.files.changed),
-                ("D", &report.files.deleted),
+                ("A", &g.files.added),
+                ("M", &g.files.changed),
+                ("D", &g.files.deleted),
             ] {
                 for p in list {
                     eprintln!("  {mark} {p}");
@@ -182,11 +192,7 @@ mod tests {
         .unwrap();
         assert_eq!(t.git.repositories_dir, PathBuf::from("/tmp/repositories"));
         assert_eq!(t.git.git_max_attempts, 8);
-        let entry = GitEntry {
-            repo: "https://h/r.git".into(),
-            branch: None,
-            commit_message: None,
-        };
+        let entry: GitConfig = serde_json::from_str(r#"{"repo":"https://h/r.git"}"#).unwrap();
         let o = t.git.options("p", &entry, "./snapshot", true);
         assert_eq!(o.branch, "develop");
         assert_eq!(o.commit_message, "Snapshot at {date} in {folder}");
@@ -194,29 +200,15 @@ mod tests {
         assert_eq!(o.author.email, "cadkit@localhost");
         assert!(o.create_branch && o.dry_run);
         assert_eq!(o.token, None);
-        let entry = GitEntry {
-            repo: "https://h/r.git".into(),
-            branch: Some("main".into()),
-            commit_message: Some("m {date}".into()),
-        };
+        let entry: GitConfig = serde_json::from_str(
+            r#"{"repo":"https://h/r.git","branch":"main","commitMessage":"m {date}"}"#,
+        )
+        .unwrap();
         let o = t.git.options("p", &entry, "./snapshot", false);
         assert_eq!(
             (o.branch.as_str(), o.commit_message.as_str()),
             ("main", "m {date}")
         );
         assert!(T::try_parse_from(["t", "--git.maxAttempts", "0"]).is_err());
-    }
-
-    #[test]
-    fn git_entry_reads_the_toolkit_config_shape() {
-        let e: GitEntry = serde_json::from_str(
-            r#"{"repo":"https://t@h/r.git","branch":"develop","commitMessage":"Snapshot at {date} in {folder}"}"#,
-        )
-        .unwrap();
-        assert_eq!(e.branch.as_deref(), Some("develop"));
-        assert_eq!(
-            e.commit_message.as_deref(),
-            Some("Snapshot at {date} in {folder}")
-        );
     }
 }

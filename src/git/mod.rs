@@ -20,9 +20,11 @@
 //! credentials callback only: the URL given to libgit2 (and stored in the clone's config)
 //! has no user-info, and every error, log line and report goes through a [`Redactor`].
 
+mod entry;
 pub mod message;
 pub mod redact;
 
+pub use entry::{snapshot_entry, SnapshotGitReport};
 pub use redact::{redact_url, Redactor};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -32,23 +34,10 @@ use git2::{
     ResetType, Signature,
 };
 use serde::{Deserialize, Serialize};
+
 use std::cell::{Cell, RefCell};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
-
-/// The `git` object of a snapshot config entry (olympe-formats §5.1).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GitEntry {
-    /// Remote URL (https, http, file:// or a local path); may hold `user:token@`.
-    pub repo: String,
-    /// Branch to commit to; `develop` when absent (the toolkit's default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub branch: Option<String>,
-    /// Message template; the CLI's `--snapshot.commitMessage` when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit_message: Option<String>,
-}
 
 /// The toolkit's default branch.
 pub const DEFAULT_BRANCH: &str = "develop";
