@@ -62,8 +62,9 @@ impl Default for Author {
     }
 }
 
-/// Capped exponential backoff with jitter: before retry `n` (1-based) wait a random time in
-/// `[d/2, d]` with `d = min(max, base * 2^(n-1))`.
+/// Capped exponential backoff with full jitter: before retry `n` (1-based) wait a random time
+/// in `[0, d]` with `d = min(max, base * 2^(n-1))` (racers spread out instead of colliding
+/// again in lockstep).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backoff {
     pub base: Duration,
@@ -87,7 +88,7 @@ impl Backoff {
             .base
             .saturating_mul(1u32 << n.saturating_sub(1).min(20))
             .min(self.max);
-        let factor: f64 = rand::rng().random_range(0.5..=1.0);
+        let factor: f64 = rand::rng().random_range(0.0..=1.0);
         exp.mul_f64(factor)
     }
 }
@@ -456,6 +457,9 @@ fn check_name(name: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Extra fetches when the tip has not moved yet after a rejected push.
+const STALE_TIP_REFETCHES: u32 = 4;
 
 /// Marker written into the `.git` of every clone cadkit makes: only such folders are deleted.
 const CLONE_MARKER: &str = "cadkit-snapshot-clone";
@@ -846,7 +850,22 @@ where
             attempts + 1
         );
         std::thread::sleep(wait);
-        let new_tip = clone.fetch(&branch)?;
+        let mut new_tip = clone.fetch(&branch)?;
+        // A push refused while another one was still updating the ref ("failed to update
+        // ref") can be followed by a fetch that still sees the old tip: wait for the new one
+        // a little (bounded) rather than spend an attempt on a push that must fail again.
+        for n in 1..=STALE_TIP_REFETCHES {
+            if Some(new_tip) != base {
+                break;
+            }
+            let wait = opts.backoff.base.saturating_mul(n);
+            tracing::debug!(
+                "the tip of {branch} has not moved yet; fetching again in {} ms ({n}/{STALE_TIP_REFETCHES})",
+                wait.as_millis()
+            );
+            std::thread::sleep(wait);
+            new_tip = clone.fetch(&branch)?;
+        }
         tracing::debug!("new tip of {branch}: {new_tip}");
         clone.reset_to(new_tip)?;
         base = Some(new_tip);
@@ -1011,7 +1030,7 @@ mod tests {
         for n in 1..=10 {
             let d = b.delay(n);
             let cap = Duration::from_millis((100u64 << (n - 1)).min(1000));
-            assert!(d <= cap && d >= cap / 2, "retry {n}: {d:?} vs {cap:?}");
+            assert!(d <= cap, "retry {n}: {d:?} vs {cap:?}");
         }
     }
 
