@@ -603,6 +603,30 @@ fn cadkit_snapshot_commits_the_dump_and_never_prints_the_token() {
     assert_eq!(report[0]["git"]["changed"], false, "{report}");
     assert_eq!(server.tip("sample", "develop").unwrap(), commit);
 
+    // Dry run of a change (another folder): listed, not pushed.
+    let conf = std::fs::read_to_string(tmp.path().join("conf.json")).unwrap();
+    std::fs::write(
+        tmp.path().join("conf.json"),
+        conf.replace("./snap", "./snap2"),
+    )
+    .unwrap();
+    let out = cadkit_snapshot(tmp.path(), PASSWORD, &[("CADKIT_DRY_RUN", "true")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report[0]["git"]["changed"], true, "{report}");
+    assert_eq!(report[0]["git"]["pushed"], false, "{report}");
+    assert_eq!(report[0]["dryRun"], true, "{report}");
+    assert!(
+        stderr.contains("dry run: would commit to develop"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("  A snap2/0190aaaa000000000002/Home/"),
+        "{stderr}"
+    );
+    assert_eq!(server.tip("sample", "develop").unwrap(), commit);
+
     // A push that fails (anonymous fetch works, the token is refused at push time), at debug
     // level and with GitHub annotations on: the token appears nowhere.
     let wrong = "ghp_Wr0ng/t0ken:with@chars";
@@ -626,4 +650,66 @@ fn cadkit_snapshot_commits_the_dump_and_never_prints_the_token() {
     assert_no_secret(&stdout, &[wrong, PASSWORD]);
     assert_no_secret(&stderr, &[wrong, PASSWORD]);
     assert_eq!(server.tip("sample", "develop").unwrap(), commit);
+}
+
+#[test]
+fn eight_racing_cadkit_snapshot_processes_all_land() {
+    const N: usize = 8;
+    let server = GitServer::start(USER, PASSWORD);
+    let bare = server.create_repo("procs", "develop");
+    let tmp = tempfile::tempdir().unwrap();
+    install_sample(tmp.path());
+    // Each process: its own copy of the environment, its own clone folder, and its own
+    // snapshot folder in the same branch (a different change each).
+    let mut children = Vec::new();
+    for i in 0..N {
+        let dir = tmp.path().join(format!("job{i}"));
+        std::fs::create_dir_all(dir.join("db")).unwrap();
+        std::fs::copy(tmp.path().join("db/env.sqlite"), dir.join("db/env.sqlite")).unwrap();
+        std::fs::write(
+            dir.join("conf.json"),
+            serde_json::json!([{
+                "snapshooter": {"name": "sample", "rootTags": ["0190aaaa000000000002"], "exclude": [], "outputDir": format!("snap/job{i}")},
+                "git": {"repo": server.url_with("procs", USER, PASSWORD), "branch": "develop"}
+            }])
+            .to_string(),
+        )
+        .unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cadkit"))
+            .args([
+                "snapshot",
+                "--env",
+                "db/env.sqlite",
+                "--snapshot.config",
+                "conf.json",
+                "--snapshot.repositoriesDir",
+                "repositories",
+            ])
+            .current_dir(&dir)
+            .env_remove("CADKIT_GIT_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        children.push(child);
+    }
+    let mut attempts = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert_no_secret(&stderr, &[PASSWORD]);
+        assert_no_secret(&String::from_utf8_lossy(&out.stdout), &[PASSWORD]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report[0]["git"]["pushed"], true, "{report}");
+        attempts.push(report[0]["git"]["attempts"].as_u64().unwrap());
+    }
+    eprintln!("attempts per process: {attempts:?}");
+    assert_eq!(commit_count(&bare, "develop"), N + 1);
+    let files = tip_files(&bare, "develop");
+    for i in 0..N {
+        let prefix = format!("snap/job{i}/0190aaaa000000000002/Home/");
+        let n = files.iter().filter(|(f, _)| f.starts_with(&prefix)).count();
+        assert!(n >= 9, "job {i}: {n} files under {prefix}");
+    }
 }
