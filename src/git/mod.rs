@@ -502,6 +502,7 @@ impl Clone<'_> {
         let mut fo = FetchOptions::new();
         fo.remote_callbacks(auth.callbacks());
         fo.download_tags(git2::AutotagOption::None);
+        fo.proxy_options(proxy());
         if self.depth > 0 && !self.remote.local {
             fo.depth(self.depth as i32);
         }
@@ -513,7 +514,7 @@ impl Clone<'_> {
         let mut remote = self.repo.find_remote("origin")?;
         let auth = Auth::new(self.remote);
         let conn = remote
-            .connect_auth(Direction::Fetch, Some(auth.callbacks()), None)
+            .connect_auth(Direction::Fetch, Some(auth.callbacks()), Some(proxy()))
             .map_err(|e| auth.error("connecting to", e))?;
         let heads = conn.list().map_err(|e| auth.error("listing refs of", e))?;
         let wanted = format!("refs/heads/{}", self.branch);
@@ -647,6 +648,7 @@ impl Clone<'_> {
         });
         let mut po = PushOptions::new();
         po.remote_callbacks(cb);
+        po.proxy_options(proxy());
         // HEAD is the local branch of the same name (set by `reset_to` or the first commit).
         let spec = format!("refs/heads/{b}:refs/heads/{b}", b = self.branch);
         let result = remote.push(&[spec.as_str()], Some(&mut po));
@@ -674,6 +676,13 @@ impl Clone<'_> {
             Err(e) => Err(auth.error("pushing to", e)),
         }
     }
+}
+
+/// Proxy from git's `http.proxy` config or the `http_proxy`/`https_proxy` variables.
+fn proxy<'a>() -> git2::ProxyOptions<'a> {
+    let mut p = git2::ProxyOptions::new();
+    p.auto();
+    p
 }
 
 /// Server refusals a retry cannot fix.
