@@ -281,7 +281,16 @@ impl Remote {
         if let Some(t) = token {
             redactor.add(t);
         }
+        let scp_like = regex::Regex::new(r"^[^/@:\s]+@[^/:\s]+:")
+            .expect("valid regex")
+            .is_match(repo);
         let parsed = url::Url::parse(repo).ok().filter(|u| u.scheme().len() > 1);
+        if scp_like || parsed.as_ref().is_some_and(|u| u.scheme() == "ssh") {
+            bail!(
+                "git repository {}: SSH is not supported; use an https:// URL with a token",
+                redactor.redact(repo)
+            );
+        }
         let Some(mut u) = parsed else {
             // A plain path (or a Windows drive path, whose "scheme" is one letter).
             return Ok(Remote {
@@ -407,7 +416,14 @@ pub fn snapshot_and_push<F>(opts: &SnapshotGitOptions, mut produce: F) -> Result
 where
     F: FnMut(&Path) -> Result<()>,
 {
-    let remote = Remote::parse(&opts.repo, opts.token.as_deref())?;
+    let remote = Remote::parse(&opts.repo, opts.token.as_deref()).map_err(|e| {
+        // The message is redacted already; mask the token again in case it was pasted in.
+        let r = Redactor::new(opts.token.iter());
+        anyhow::Error::new(Failure {
+            kind: FailureKind::Other,
+            message: r.redact(&format!("{e:#}")),
+        })
+    })?;
     run(opts, &remote, &mut produce).map_err(|e| {
         let kind = e
             .chain()
@@ -1015,6 +1031,8 @@ mod tests {
         assert!(r.local);
         assert_eq!(r.url, "/srv/git/a.git");
         assert!(Remote::parse("file:///srv/a.git", None).unwrap().local);
+        assert!(Remote::parse("git@github.com:acme/a.git", None).is_err());
+        assert!(Remote::parse("ssh://git@host/a.git", None).is_err());
     }
 
     #[test]
