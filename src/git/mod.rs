@@ -894,6 +894,8 @@ where
         tracing::debug!("new tip of {branch}: {new_tip}");
         clone.reset_to(new_tip)?;
         base = Some(new_tip);
+        // The branch exists now (someone else's push created it if we meant to).
+        created_branch = false;
     }
 }
 
