@@ -713,3 +713,87 @@ fn eight_racing_cadkit_snapshot_processes_all_land() {
         assert!(n >= 9, "job {i}: {n} files under {prefix}");
     }
 }
+
+#[test]
+fn a_reused_clone_is_reset_to_the_remote_tip_first() {
+    let server = GitServer::start(USER, PASSWORD);
+    let bare = server.create_repo("p8", "develop");
+    let repos = tempfile::tempdir().unwrap();
+    let opts = options(&server, "p8", repos.path());
+    let r1 = git::snapshot_and_push(&opts, |d| {
+        write(d, "a.json", "1\n");
+        Ok(())
+    })
+    .unwrap();
+    let work = r1.work_tree.clone();
+
+    // Leftovers of an interrupted run in the clone: untracked and modified files, a local
+    // commit that never reached the remote, a stale index lock.
+    write(&work.join("snapshot"), "junk.json", "junk\n");
+    write(&work.join("snapshot"), "a.json", "edited\n");
+    {
+        let repo = git2::Repository::open(&work).unwrap();
+        write(&work.join("snapshot"), "local.json", "local\n");
+        let mut index = repo.index().unwrap();
+        index.add_path(Path::new("snapshot/local.json")).unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = git2::Signature::now("x", "x@x").unwrap();
+        let head = repo.head().unwrap().peel_to_commit().unwrap();
+        repo.commit(Some("HEAD"), &sig, &sig, "local only", &tree, &[&head])
+            .unwrap();
+    }
+    std::fs::write(work.join(".git/index.lock"), "").unwrap();
+    // Meanwhile someone else pushes.
+    let other = tempfile::tempdir().unwrap();
+    let r_other = git::snapshot_and_push(&options(&server, "p8", other.path()), |d| {
+        write(d, "other.json", "2\n");
+        Ok(())
+    })
+    .unwrap();
+
+    let r2 = git::snapshot_and_push(&opts, |d| {
+        let mut names: Vec<String> = std::fs::read_dir(d)?
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["a.json", "other.json"],
+            "the producer sees the tip exactly"
+        );
+        assert_eq!(std::fs::read_to_string(d.join("a.json"))?, "1\n");
+        write(d, "b.json", "3\n");
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(r2.work_tree, work, "the clone was reused");
+    assert_eq!(r2.base, r_other.commit);
+    assert_eq!(r2.files.added, ["snapshot/b.json"]);
+    let names: Vec<String> = tip_files(&bare, "develop")
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "README.md",
+            "snapshot/a.json",
+            "snapshot/b.json",
+            "snapshot/other.json"
+        ]
+    );
+    assert_eq!(commit_count(&bare, "develop"), 4);
+
+    // A clone of another remote at the same place is replaced, not reused.
+    server.create_repo("p8b", "develop");
+    let mut o = options(&server, "p8b", repos.path());
+    o.name = "p8".into();
+    let r3 = git::snapshot_and_push(&o, |d| {
+        assert_eq!(std::fs::read_dir(d)?.count(), 0);
+        write(d, "z.json", "1\n");
+        Ok(())
+    })
+    .unwrap();
+    assert!(r3.pushed);
+    assert_eq!(server.tip("p8b", "develop"), r3.commit);
+}

@@ -76,6 +76,10 @@ pub struct GitArgs {
         default_value_t = 1
     )]
     pub git_depth: u32,
+    /// Delete and clone again on every run instead of reusing the clone of an earlier run
+    /// (fetch + hard reset, untracked files removed).
+    #[arg(long = "git.freshClone", alias = "git-fresh-clone", env = "CADKIT_GIT_FRESH_CLONE", num_args = 0..=1, default_missing_value = "true", value_parser = super::parse_bool)]
+    pub git_fresh_clone: Option<bool>,
 }
 
 impl GitArgs {
@@ -122,6 +126,7 @@ impl GitArgs {
             dry_run,
             create_branch: self.git_create_branch.unwrap_or(false),
             depth: self.git_depth,
+            reuse_clone: !self.git_fresh_clone.unwrap_or(false),
         }
     }
 

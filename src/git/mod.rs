@@ -118,6 +118,8 @@ pub struct SnapshotGitOptions {
     pub create_branch: bool,
     /// Clone depth; 0 = full history. Local remotes are always cloned in full.
     pub depth: u32,
+    /// Reuse the clone of an earlier run (fetch + hard reset) instead of cloning afresh.
+    pub reuse_clone: bool,
 }
 
 impl SnapshotGitOptions {
@@ -137,6 +139,7 @@ impl SnapshotGitOptions {
             dry_run: false,
             create_branch: false,
             depth: 1,
+            reuse_clone: true,
         }
     }
 }
@@ -588,11 +591,17 @@ impl Clone<'_> {
         self.repo
             .reference(&local, tip, true, "cadkit: reset to the remote tip")?;
         self.repo.set_head(&local)?;
+        self.repo
+            .reset(commit.as_object(), ResetType::Hard, None)
+            .context("resetting the clone onto the remote tip")?;
+        // libgit2's hard reset replaces the checkout strategy with a plain FORCE, which keeps
+        // untracked files: remove them (and ignored ones) with a second checkout, so the
+        // work tree is exactly the tip.
         let mut co = CheckoutBuilder::new();
         co.force().remove_untracked(true).remove_ignored(true);
         self.repo
-            .reset(commit.as_object(), ResetType::Hard, Some(&mut co))
-            .context("resetting the clone onto the remote tip")?;
+            .checkout_head(Some(&mut co))
+            .context("cleaning the clone (untracked files)")?;
         Ok(())
     }
 
@@ -716,55 +725,80 @@ fn is_permanent_refusal(reason: &str) -> bool {
         && !r.contains("non-fast-forward")
 }
 
-fn run<F>(opts: &SnapshotGitOptions, remote: &Remote, produce: &mut F) -> Result<GitReport>
-where
-    F: FnMut(&Path) -> Result<()>,
-{
-    check_name(&opts.name)?;
-    let folder = normalize_folder(&opts.output_dir)?;
-    let branch = opts.branch.trim().to_string();
-    if branch.is_empty() || !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
-        bail!("git branch {:?} is not a valid branch name", opts.branch);
+struct Prepared<'r> {
+    clone: Clone<'r>,
+    base: Option<Oid>,
+    created_branch: bool,
+}
+
+/// A clone made by cadkit for the same remote URL: it can be fetched and reset instead of
+/// being deleted and cloned again.
+fn is_reusable(work_tree: &Path, remote: &Remote) -> bool {
+    if !work_tree.join(".git").join(CLONE_MARKER).is_file() {
+        return false;
     }
-    let max_attempts = opts.max_attempts.max(1);
-    let work_tree = opts.repositories_dir.join(&opts.name);
-    clear_work_tree(&work_tree)?;
-    std::fs::create_dir_all(&opts.repositories_dir).with_context(|| {
-        format!(
-            "creating --snapshot.repositoriesDir {}",
-            opts.repositories_dir.display()
-        )
-    })?;
-    tracing::info!(
-        "cloning {} (branch {branch}) into {}",
-        remote.shown,
-        work_tree.display()
-    );
-    let mut init = RepositoryInitOptions::new();
-    init.initial_head(&branch).no_reinit(true);
-    let repo = Repository::init_opts(&work_tree, &init)
-        .with_context(|| format!("creating the clone {}", work_tree.display()))?;
-    std::fs::write(
-        repo.path().join(CLONE_MARKER),
-        "Made by cadkit snapshot; deleted and re-cloned on each run.\n",
-    )?;
-    repo.remote("origin", &remote.url)
-        .map_err(|e| anyhow!("adding remote {}: {}", remote.shown, e.message()))?;
+    let Ok(repo) = Repository::open(work_tree) else {
+        return false;
+    };
+    let same_url = repo
+        .find_remote("origin")
+        .ok()
+        .and_then(|r| r.url().ok().map(|u| u == remote.url))
+        .unwrap_or(false);
+    same_url
+}
+
+/// Make `work_tree` a clone of the branch tip: a fresh one (`fresh`: delete and init), or
+/// the existing cadkit clone fetched and hard-reset (untracked and ignored files removed,
+/// so nothing from an earlier run survives). A reused clone needs the branch on the remote.
+fn prepare<'r>(
+    opts: &SnapshotGitOptions,
+    remote: &'r Remote,
+    branch: &str,
+    work_tree: &Path,
+    fresh: bool,
+) -> Result<Prepared<'r>> {
+    let repo = if fresh {
+        clear_work_tree(work_tree)?;
+        tracing::info!(
+            "cloning {} (branch {branch}) into {}",
+            remote.shown,
+            work_tree.display()
+        );
+        let mut init = RepositoryInitOptions::new();
+        init.initial_head(branch).no_reinit(true);
+        let repo = Repository::init_opts(work_tree, &init)
+            .with_context(|| format!("creating the clone {}", work_tree.display()))?;
+        std::fs::write(
+            repo.path().join(CLONE_MARKER),
+            "Made by cadkit snapshot; reused (fetch + hard reset) or re-cloned on each run.\n",
+        )?;
+        repo.remote("origin", &remote.url)
+            .map_err(|e| anyhow!("adding remote {}: {}", remote.shown, e.message()))?;
+        repo
+    } else {
+        let repo = Repository::open(work_tree)?;
+        // An interrupted run may have left a lock behind; nothing else writes this clone.
+        let _ = std::fs::remove_file(repo.path().join("index.lock"));
+        repo
+    };
     let clone = Clone {
         repo,
         remote,
-        branch: branch.clone(),
+        branch: branch.to_string(),
         depth: opts.depth,
     };
-
     let (tip, default) = clone.ls_remote()?;
+    if tip.is_none() && !fresh {
+        bail!("branch {branch} is not on the remote");
+    }
     let mut created_branch = false;
-    let mut base = match (tip, default) {
-        (Some(_), _) => Some(clone.fetch(&branch)?),
+    let base = match (tip, default) {
+        (Some(_), _) => Some(clone.fetch(branch)?),
         (None, _) if !opts.create_branch => {
             return Err(GitError::BranchMissing {
                 repo: remote.shown.clone(),
-                branch,
+                branch: branch.to_string(),
             }
             .into())
         }
@@ -783,6 +817,54 @@ where
     if let Some(b) = base {
         clone.reset_to(b)?;
     }
+    Ok(Prepared {
+        clone,
+        base,
+        created_branch,
+    })
+}
+
+fn run<F>(opts: &SnapshotGitOptions, remote: &Remote, produce: &mut F) -> Result<GitReport>
+where
+    F: FnMut(&Path) -> Result<()>,
+{
+    check_name(&opts.name)?;
+    let folder = normalize_folder(&opts.output_dir)?;
+    let branch = opts.branch.trim().to_string();
+    if branch.is_empty() || !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
+        bail!("git branch {:?} is not a valid branch name", opts.branch);
+    }
+    let max_attempts = opts.max_attempts.max(1);
+    let work_tree = opts.repositories_dir.join(&opts.name);
+    std::fs::create_dir_all(&opts.repositories_dir).with_context(|| {
+        format!(
+            "creating --snapshot.repositoriesDir {}",
+            opts.repositories_dir.display()
+        )
+    })?;
+    let reusable = opts.reuse_clone && is_reusable(&work_tree, remote);
+    let prepared = if reusable {
+        tracing::info!(
+            "updating the clone {} of {} (branch {branch})",
+            work_tree.display(),
+            remote.shown
+        );
+        match prepare(opts, remote, &branch, &work_tree, false) {
+            Ok(p) => p,
+            Err(e) if e.chain().any(|c| c.downcast_ref::<GitError>().is_some()) => return Err(e),
+            Err(e) => {
+                tracing::info!("cloning afresh: {e:#}");
+                prepare(opts, remote, &branch, &work_tree, true)?
+            }
+        }
+    } else {
+        prepare(opts, remote, &branch, &work_tree, true)?
+    };
+    let Prepared {
+        clone,
+        mut base,
+        mut created_branch,
+    } = prepared;
     tracing::debug!(
         "clone ready at {} (shallow: {})",
         base.map(|b| b.to_string())
