@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// Git options of the snapshot command.
 #[derive(Debug, Clone, Args)]
 pub struct GitArgs {
-    /// Where entries with a `git` object are cloned (`<dir>/<name>`, fresh each run).
+    /// Where entries with a `git` object are cloned (`<dir>/<name>`; reused: fetch + hard reset).
     #[arg(
         long = "snapshot.repositoriesDir",
         alias = "repositories-dir",
