@@ -93,8 +93,8 @@ impl Backoff {
     }
 }
 
-/// Everything one snapshot-and-push needs.
-#[derive(Debug, Clone)]
+/// Everything one snapshot-and-push needs. `Debug` masks the URL's credentials and the token.
+#[derive(Clone)]
 pub struct SnapshotGitOptions {
     /// Entry name: the clone goes to `<repositories_dir>/<name>`.
     pub name: String,
@@ -120,6 +120,27 @@ pub struct SnapshotGitOptions {
     pub depth: u32,
     /// Reuse the clone of an earlier run (fetch + hard reset) instead of cloning afresh.
     pub reuse_clone: bool,
+}
+
+impl std::fmt::Debug for SnapshotGitOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotGitOptions")
+            .field("name", &self.name)
+            .field("repo", &Redactor::new(self.token.iter()).redact(&self.repo))
+            .field("branch", &self.branch)
+            .field("output_dir", &self.output_dir)
+            .field("repositories_dir", &self.repositories_dir)
+            .field("commit_message", &self.commit_message)
+            .field("author", &self.author)
+            .field("token", &self.token.as_ref().map(|_| redact::MASK))
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff", &self.backoff)
+            .field("dry_run", &self.dry_run)
+            .field("create_branch", &self.create_branch)
+            .field("depth", &self.depth)
+            .field("reuse_clone", &self.reuse_clone)
+            .finish()
+    }
 }
 
 impl SnapshotGitOptions {
@@ -1117,6 +1138,20 @@ mod tests {
         assert!(Remote::parse("file:///srv/a.git", None).unwrap().local);
         assert!(Remote::parse("git@github.com:acme/a.git", None).is_err());
         assert!(Remote::parse("ssh://git@host/a.git", None).is_err());
+    }
+
+    #[test]
+    fn options_debug_hides_credentials() {
+        let mut o = SnapshotGitOptions::new(
+            "p",
+            "https://u:s3cret@h/r.git",
+            "snapshot",
+            Path::new("/tmp/r"),
+        );
+        o.token = Some("tok3n".into());
+        let d = format!("{o:?}");
+        assert!(!d.contains("s3cret") && !d.contains("tok3n"), "{d}");
+        assert!(d.contains("https://***@h/r.git"), "{d}");
     }
 
     #[test]
