@@ -416,10 +416,17 @@ impl<'a> Auth<'a> {
     /// authentication failure.
     fn error(&self, what: &str, e: git2::Error) -> anyhow::Error {
         let detail = self.remote.redactor.redact(e.message());
+        let forbidden = detail.contains("403");
         if self.refused.get()
+            || forbidden
             || e.code() == ErrorCode::Auth
             || (e.class() == git2::ErrorClass::Http && detail.contains("401"))
         {
+            let detail = if forbidden {
+                format!("{detail}: the credentials are valid but may not access this repository (a token without write access?)")
+            } else {
+                detail
+            };
             GitError::Auth {
                 op: what.to_string(),
                 repo: self.remote.shown.clone(),
@@ -440,6 +447,7 @@ pub fn snapshot_and_push<F>(opts: &SnapshotGitOptions, mut produce: F) -> Result
 where
     F: FnMut(&Path) -> Result<()>,
 {
+    set_network_timeouts();
     let remote = Remote::parse(&opts.repo, opts.token.as_deref()).map_err(|e| {
         // The message is redacted already; mask the token again in case it was pasted in.
         let r = Redactor::new(opts.token.iter());
@@ -722,6 +730,20 @@ impl Clone<'_> {
             Err(e) => Err(auth.error("pushing to", e)),
         }
     }
+}
+
+/// Network timeouts of libgit2 (process-wide, set once): a server that stops answering fails
+/// the run instead of hanging the CI job.
+fn set_network_timeouts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: libgit2 global options, set once before any git operation of this module
+        // and never changed afterwards.
+        unsafe {
+            let _ = git2::opts::set_server_connect_timeout_in_milliseconds(30_000);
+            let _ = git2::opts::set_server_timeout_in_milliseconds(300_000);
+        }
+    });
 }
 
 /// Proxy from git's `http.proxy` config or the `http_proxy`/`https_proxy` variables.
