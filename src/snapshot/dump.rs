@@ -279,9 +279,10 @@ impl<'g> Model<'g> {
         &self,
         root: &'g str,
         snapshot_rule: bool,
-    ) -> (BTreeSet<&'g str>, BTreeSet<(&'g str, &'g str, &'g str)>) {
-        let mut set = BTreeSet::from([root]);
-        let mut rels = BTreeSet::new();
+    ) -> (HashSet<&'g str>, HashSet<(&'g str, &'g str, &'g str)>) {
+        // Hash sets: the operations are fully sorted afterwards.
+        let mut set = HashSet::from([root]);
+        let mut rels = HashSet::new();
         let mut todo = vec![root];
         let bits = |m: &str| {
             self.bits
@@ -443,6 +444,32 @@ fn instance_op(create: bool, tag: &str, props: Props) -> Op {
 
 /// Plan the dump of `graph` with `config`: every file with its relative path and bytes.
 pub fn plan(graph: &Graph, config: &DumpConfig) -> Result<Plan> {
+    let (jobs, mut plan) = plan_patches(graph, config)?;
+    plan.files = jobs
+        .into_par_iter()
+        .flat_map_iter(|(base, patches)| {
+            patches.into_iter().map(move |(kind, p)| PlannedFile {
+                path: format!("{base}{}", kind.suffix()),
+                bytes: super::format::patch_string(&p).into_bytes(),
+            })
+        })
+        .collect();
+    Ok(plan)
+}
+
+/// Every root's patches (base path → files), in dump order; `Plan` without files.
+type Jobs = Vec<(String, Vec<(FileKind, Patch)>)>;
+
+/// All patches of a dump, for the writer's tests.
+#[cfg(test)]
+pub(crate) fn patches_for_tests(graph: &Graph, config: &DumpConfig) -> Vec<Patch> {
+    let (jobs, _) = plan_patches(graph, config).unwrap();
+    jobs.into_iter()
+        .flat_map(|(_, v)| v.into_iter().map(|(_, p)| p))
+        .collect()
+}
+
+fn plan_patches(graph: &Graph, config: &DumpConfig) -> Result<(Jobs, Plan)> {
     let m = Model::new(graph);
     let exclude: HashSet<&str> = config.exclude.iter().map(String::as_str).collect();
     let mut roots = Vec::new();
@@ -487,7 +514,8 @@ pub fn plan(graph: &Graph, config: &DumpConfig) -> Result<Plan> {
     // Paths, in dump order (collision suffixes depend on it).
     let mut registry = Registry::new();
     let mut collisions = Vec::new();
-    let mut jobs: Vec<(String, Vec<(FileKind, Patch)>)> = Vec::with_capacity(roots.len());
+    let mut final_paths = HashSet::new();
+    let mut jobs: Jobs = Vec::with_capacity(roots.len());
     for (root, content) in roots.iter().zip(contents) {
         let content = content?;
         let mut chain = m.chain(root.tag);
@@ -513,6 +541,12 @@ pub fn plan(graph: &Graph, config: &DumpConfig) -> Result<Plan> {
             path = path.replacen(from.as_str(), to, 1);
         }
         let rel = format!("{}/{}", root.dump_root, path.trim_start_matches('/'));
+        if !final_paths.insert(rel.to_lowercase()) {
+            bail!(
+                "pathOverride maps two roots onto {rel:?} (second: {}); fix pathOverride",
+                root.tag
+            );
+        }
         if !is_safe_relative(&rel) {
             bail!(
                 "the path {rel:?} of {} is not a safe relative path (check pathOverride)",
@@ -525,20 +559,14 @@ pub fn plan(graph: &Graph, config: &DumpConfig) -> Result<Plan> {
         tracing::info!("name collision: {} written as {}", c.wanted, c.used);
     }
 
-    let files: Vec<PlannedFile> = jobs
-        .into_par_iter()
-        .flat_map_iter(|(base, patches)| {
-            patches.into_iter().map(move |(kind, p)| PlannedFile {
-                path: format!("{base}{}", kind.suffix()),
-                bytes: p.to_json_string().into_bytes(),
-            })
-        })
-        .collect();
-    Ok(Plan {
-        files,
-        projects,
-        roots: roots.len(),
-        collisions,
-        warnings,
-    })
+    Ok((
+        jobs,
+        Plan {
+            files: Vec::new(),
+            projects,
+            roots: roots.len(),
+            collisions,
+            warnings,
+        },
+    ))
 }
