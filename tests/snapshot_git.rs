@@ -374,7 +374,8 @@ fn message_template_replaces_every_placeholder_zero_padded() {
     let mut opts = options(&server, "p5", repos.path());
     opts.branch = "main".into();
     opts.output_dir = "./data/snap/".into();
-    opts.commit_message = "Snapshot at {date} in {folder} ({folder} on {branch}) {date}".into();
+    opts.commit_message =
+        "Snapshot at {date} in {folder} ({folder} on {branch}, {count} files) {date}".into();
     let r = git::snapshot_and_push(&opts, |dir| {
         write(dir, "a.json", "1\n");
         Ok(())
@@ -387,7 +388,7 @@ fn message_template_replaces_every_placeholder_zero_padded() {
     let msg = c.message().unwrap();
     assert_eq!(Some(msg), r.message.as_deref());
     let re = regex::Regex::new(
-        r"^Snapshot at (\d{4}\.\d{2}\.\d{2} \d{2}:\d{2}:\d{2}) in data/snap \(data/snap on main\) (\d{4}\.\d{2}\.\d{2} \d{2}:\d{2}:\d{2})$",
+        r"^Snapshot at (\d{4}\.\d{2}\.\d{2} \d{2}:\d{2}:\d{2}) in data/snap \(data/snap on main, 1 files\) (\d{4}\.\d{2}\.\d{2} \d{2}:\d{2}:\d{2})$",
     )
     .unwrap();
     let caps = re

@@ -22,7 +22,7 @@ pub struct GitArgs {
         default_value = "/tmp/repositories"
     )]
     pub repositories_dir: PathBuf,
-    /// Commit message template: {date} (yyyy.MM.dd HH:mm:ss, local), {folder}, {branch}.
+    /// Commit message template: {date} (yyyy.MM.dd HH:mm:ss, local), {folder}, {branch}, {count}.
     #[arg(
         long = "snapshot.commitMessage",
         alias = "commit-message",

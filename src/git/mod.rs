@@ -104,7 +104,7 @@ pub struct SnapshotGitOptions {
     /// The snapshot folder inside the clone (`outputDir` of the entry, e.g. `./snapshot`).
     pub output_dir: String,
     pub repositories_dir: PathBuf,
-    /// Message template (`{date}`, `{folder}`, `{branch}`).
+    /// Message template (`{date}`, `{folder}`, `{branch}`, `{count}`).
     pub commit_message: String,
     pub author: Author,
     /// Token used as basic-auth password when the URL holds no password.
@@ -211,6 +211,24 @@ pub struct GitReport {
     pub files: FileChanges,
     /// The branch did not exist on the remote and was created by this push.
     pub created_branch: bool,
+}
+
+impl GitReport {
+    /// Step outputs for the CI layer (`$GITHUB_OUTPUT`, GitLab dotenv, Azure variables):
+    /// `changed`, `pushed`, `commit` (empty when none), `branch`, `files-added`,
+    /// `files-changed`, `files-deleted` (counts) and `attempts`.
+    pub fn outputs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("changed", self.changed.to_string()),
+            ("pushed", self.pushed.to_string()),
+            ("commit", self.commit.clone().unwrap_or_default()),
+            ("branch", self.branch.clone()),
+            ("files-added", self.files.added.len().to_string()),
+            ("files-changed", self.files.changed.len().to_string()),
+            ("files-deleted", self.files.deleted.len().to_string()),
+            ("attempts", self.attempts.to_string()),
+        ]
+    }
 }
 
 /// Failures callers may branch on. Messages never hold credentials.
@@ -943,7 +961,14 @@ where
             tracing::info!("no change in {folder}: nothing to commit");
             return Ok(report);
         }
-        let msg = message::render(&opts.commit_message, &folder, &branch);
+        let msg = message::render(
+            &opts.commit_message,
+            message::Values {
+                folder: &folder,
+                branch: &branch,
+                count: report.files.total(),
+            },
+        );
         report.message = Some(msg.clone());
         if opts.dry_run {
             tracing::info!(
@@ -1242,6 +1267,9 @@ mod tests {
             },
             created_branch: false,
         };
+        let outputs = report.outputs();
+        assert_eq!(outputs[0], ("changed", "true".to_string()));
+        assert_eq!(outputs[4], ("files-added", "3".to_string()));
         let md = step_summary(&report, 2);
         assert!(
             md.contains("Committed `0123456789ab` in 2 attempt(s)."),
