@@ -351,20 +351,23 @@ impl Remote {
         };
         let url_user = Some(u.username()).filter(|s| !s.is_empty()).map(decode);
         let url_password = u.password().map(decode);
-        for s in [u.username(), u.password().unwrap_or("")] {
-            redactor.add(s);
+        // The password is a secret in every spelling; the user name only when it is the
+        // token itself (`https://<token>@host/…`). Masking an ordinary user name such as `git`
+        // would mangle every message; URL user-info is masked by the redactor anyway.
+        if let Some(p) = u.password() {
+            redactor.add(p);
         }
-        if let Some(s) = &url_user {
-            redactor.add(s);
-        }
-        if let Some(s) = &url_password {
-            redactor.add(s);
+        if let Some(p) = &url_password {
+            redactor.add(p);
         }
         let (user, password) = match (url_user, url_password, token) {
             (u, Some(p), _) => (Some(u.unwrap_or_default()), Some(p)),
             (u, None, Some(t)) => (Some(u.unwrap_or_else(|| TOKEN_USER.into())), Some(t.into())),
             // `https://<token>@host/…`: a token as user name, empty password.
-            (Some(u), None, None) => (Some(u), Some(String::new())),
+            (Some(u), None, None) => {
+                redactor.add(&u);
+                (Some(u), Some(String::new()))
+            }
             (None, None, None) => (None, None),
         };
         let _ = u.set_username("");
@@ -1168,6 +1171,9 @@ mod tests {
             r.redactor().redact("x t/k@n y t%2Fk%40n z"),
             "x *** y *** z"
         );
+
+        // An ordinary user name is not masked in messages (only in URLs).
+        assert_eq!(r.redactor().redact("bob/git"), "bob/git");
 
         let r = Remote::parse("https://git.example.com/a.git", Some("envtoken")).unwrap();
         assert_eq!(r.user.as_deref(), Some(TOKEN_USER));
