@@ -437,7 +437,7 @@ impl<'a> Auth<'a> {
     /// authentication failure.
     fn error(&self, what: &str, e: git2::Error) -> anyhow::Error {
         let detail = self.remote.redactor.redact(e.message());
-        let forbidden = detail.contains("403");
+        let forbidden = e.class() == git2::ErrorClass::Http && detail.contains("status code: 403");
         if self.refused.get()
             || forbidden
             || e.code() == ErrorCode::Auth
@@ -507,7 +507,7 @@ pub fn normalize_folder(output_dir: &str) -> Result<String> {
         }
     }
     if parts.is_empty() {
-        bail!("outputDir {output_dir:?} is the repository root: use a sub-folder (e.g. ./snapshot), the snapshot folder is emptied on each run");
+        bail!("outputDir {output_dir:?} is the repository root: use a sub-folder (e.g. ./snapshot); only the snapshot folder is committed");
     }
     if parts[0] == ".git" {
         bail!("outputDir {output_dir:?} is inside .git");
