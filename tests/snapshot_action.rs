@@ -151,4 +151,80 @@ fn action_script_snapshots_and_sets_outputs() {
     assert_eq!(second["changed"], "false", "{second:?}");
     assert_eq!(second["commits"], "");
     assert_eq!(server.tip("app", "develop").unwrap(), tip);
+
+    // The Azure template's bash step, with its env: mapping, on an agent that has cadkit.
+    let azure = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("ci-templates/azure/snapshot.yml"),
+    )
+    .unwrap();
+    let start = azure.find("  - bash: |\n").expect("bash step") + "  - bash: |\n".len();
+    let mut script = String::new();
+    for line in azure[start..].lines() {
+        if !line.trim().is_empty() && !line.starts_with("      ") {
+            break;
+        }
+        script.push_str(line.get(6..).unwrap_or(""));
+        script.push('\n');
+    }
+    std::fs::write(
+        work.path().join("snapshot-config.json"),
+        serde_json::json!([{
+            "snapshooter": {"name": "app", "rootTags": ["0190aaaa000000000002"], "exclude": [], "outputDir": "azure-snapshot"},
+            "git": {"repo": server.url("app"), "branch": "develop"}
+        }])
+        .to_string(),
+    )
+    .unwrap();
+    let agent_temp = work.path().join("agent-temp");
+    let staging = work.path().join("staging");
+    std::fs::create_dir_all(&agent_temp).unwrap();
+    std::fs::create_dir_all(&staging).unwrap();
+    let o = Command::new("bash")
+        .args(["--noprofile", "--norc", "-c", &script])
+        .current_dir(work.path())
+        .env("PATH", &path)
+        .env("TF_BUILD", "True")
+        .env("AGENT_TEMPDIRECTORY", &agent_temp)
+        .env("BUILD_ARTIFACTSTAGINGDIRECTORY", &staging)
+        .env("CADKIT_SNAPSHOT_CONFIG", "./snapshot-config.json")
+        .env("CADKIT_INPUT_ENVIRONMENT", "db/env.sqlite")
+        .env("CADKIT_GIT_TOKEN", TOKEN)
+        .env(
+            "CADKIT_SNAPSHOT_COMMIT_MESSAGE",
+            "Snapshot at {date} in {folder}",
+        )
+        .env("CADKIT_GIT_AUTHOR_NAME", "cadkit")
+        .env("CADKIT_GIT_AUTHOR_EMAIL", "cadkit@localhost")
+        .env("CADKIT_GIT_MAX_ATTEMPTS", "8")
+        // `${{ lower(parameters.x) }}` of the booleans (Azure renders them as True/False).
+        .env("CADKIT_GIT_CREATE_BRANCH", "false")
+        .env("CADKIT_DRY_RUN", "false")
+        .env("CADKIT_SOURCE_URL", "")
+        .env("CADKIT_SOURCE_REF", "")
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "azure step failed:\n{log}");
+    assert!(
+        !log.contains(TOKEN) && !log.contains("t0ken"),
+        "token in the log:\n{log}"
+    );
+    let report = staging.join("cadkit-snapshot-report.json");
+    assert!(
+        log.contains(&format!(
+            "##vso[task.setvariable variable=reportFile;isOutput=true]{}",
+            report.display()
+        )),
+        "{log}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let azure_tip = server.tip("app", "develop").unwrap();
+    assert_ne!(azure_tip, tip);
+    assert_eq!(v[0]["git"]["commit"], azure_tip.as_str());
+    assert!(agent_temp.join("cadkit-repositories/app/.git").is_dir());
 }

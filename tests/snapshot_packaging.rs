@@ -106,6 +106,9 @@ fn templates_pass_the_token_and_schedule_as_documented() {
     let azure = read("ci-templates/azure/snapshot.yml");
     assert!(azure.contains("#   schedules:\n#     - cron:"));
     assert!(azure.contains("CADKIT_GIT_TOKEN: $(${{ parameters.tokenVariable }})"));
+    // Azure renders booleans as True/False; the CLI wants true/false.
+    assert!(azure.contains("CADKIT_DRY_RUN: ${{ lower(parameters.dryRun) }}"));
+    assert!(azure.contains("CADKIT_GIT_CREATE_BRANCH: ${{ lower(parameters.createBranch) }}"));
     let workflow = read("workflows/snapshot.yml");
     assert!(workflow.contains("  workflow_call:\n"));
     assert!(workflow.contains("#     schedule:\n#       - cron:"));
