@@ -798,3 +798,43 @@ fn a_reused_clone_is_reset_to_the_remote_tip_first() {
     assert!(r3.pushed);
     assert_eq!(server.tip("p8b", "develop"), r3.commit);
 }
+
+#[test]
+fn runs_sharing_a_clone_folder_take_turns() {
+    let server = GitServer::start(USER, PASSWORD);
+    let bare = server.create_repo("p9", "develop");
+    let repos = tempfile::tempdir().unwrap();
+    let results: Vec<anyhow::Result<GitReport>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..3)
+            .map(|i| {
+                let server = &server;
+                let repos = repos.path();
+                s.spawn(move || {
+                    git::snapshot_and_push(&options(server, "p9", repos), |d| {
+                        write(d, &format!("t{i}.json"), "1\n");
+                        Ok(())
+                    })
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in results {
+        let r = r.unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(r.pushed);
+    }
+    assert_eq!(commit_count(&bare, "develop"), 4);
+    let names: Vec<String> = tip_files(&bare, "develop")
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "README.md",
+            "snapshot/t0.json",
+            "snapshot/t1.json",
+            "snapshot/t2.json"
+        ]
+    );
+}

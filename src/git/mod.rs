@@ -789,6 +789,36 @@ fn is_permanent_refusal(reason: &str) -> bool {
         && !r.contains("non-fast-forward")
 }
 
+/// An exclusive lock on `<repositoriesDir>/.<name>.lock`, held while the clone is used;
+/// released when dropped (the file is closed). Another run waits for it.
+fn lock_clone(repositories_dir: &Path, name: &str) -> Result<std::fs::File> {
+    let path = repositories_dir.join(format!(".{name}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("creating the lock file {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::io::AsRawFd;
+        let fd = file.as_raw_fd();
+        // SAFETY: flock on a file descriptor this function owns.
+        if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            tracing::info!(
+                "waiting for another cadkit run using {}",
+                repositories_dir.join(name).display()
+            );
+            // SAFETY: as above; blocks until the other run closes its lock file.
+            if unsafe { libc::flock(fd, libc::LOCK_EX) } != 0 {
+                return Err(std::io::Error::last_os_error())
+                    .with_context(|| format!("locking {}", path.display()));
+            }
+        }
+    }
+    Ok(file)
+}
+
 struct Prepared<'r> {
     clone: Clone<'r>,
     base: Option<Oid>,
@@ -906,6 +936,8 @@ where
             opts.repositories_dir.display()
         )
     })?;
+    // One run at a time per clone folder (CI jobs sharing a runner and repositoriesDir).
+    let _lock = lock_clone(&opts.repositories_dir, &opts.name)?;
     let reusable = opts.reuse_clone && is_reusable(&work_tree, remote);
     let prepared = if reusable {
         tracing::info!(
