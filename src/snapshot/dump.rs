@@ -473,8 +473,22 @@ fn plan_patches<'g>(graph: &'g Graph, config: &'g DumpConfig) -> Result<(Jobs<'g
 
     let found = start.elapsed();
     // Content, in parallel.
-    let contents: Vec<Result<RootContent<'g>>> =
-        roots.par_iter().map(|r| m.root_content(r)).collect();
+    let contents: Vec<Result<(RootContent<'g>, String)>> = roots
+        .par_iter()
+        .map(|r| {
+            let content = m.root_content(r)?;
+            let mut chain = m.chain(r.tag);
+            let base = match r.kind {
+                RootKind::Project | RootKind::Folder => {
+                    let last = chain.last().cloned().unwrap_or_default();
+                    chain.push(format!(".{last}"));
+                    chain.join("/")
+                }
+                RootKind::Item => chain.join("/"),
+            };
+            Ok((content, format!("{}/{base}", r.dump_root)))
+        })
+        .collect();
 
     let content = start.elapsed();
     // Paths, in dump order (collision suffixes depend on it).
@@ -483,17 +497,7 @@ fn plan_patches<'g>(graph: &'g Graph, config: &'g DumpConfig) -> Result<(Jobs<'g
     let mut final_paths = HashSet::new();
     let mut jobs: Jobs<'g> = Vec::with_capacity(roots.len());
     for (root, content) in roots.iter().zip(contents) {
-        let content = content?;
-        let mut chain = m.chain(root.tag);
-        let base = match root.kind {
-            RootKind::Project | RootKind::Folder => {
-                let last = chain.last().cloned().unwrap_or_default();
-                chain.push(format!(".{last}"));
-                chain.join("/")
-            }
-            RootKind::Item => chain.join("/"),
-        };
-        let wanted = format!("{}/{base}", root.dump_root);
+        let (content, wanted) = content?;
         let used = registry.register(&wanted);
         if used != wanted {
             collisions.push(Collision {
