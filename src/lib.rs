@@ -15,6 +15,7 @@ pub mod cli;
 pub mod demo;
 pub mod env;
 pub mod fsutil;
+pub mod git;
 pub mod graph;
 pub mod json;
 pub mod logging;

@@ -227,6 +227,9 @@ fn hostile_names_never_escape_the_output_folder() {
     cfg.path_override = vec![("/Home/47".into(), "/../..".into())];
     let e = snapshot::dump(&g, &cfg, &tmp.path().join("b")).unwrap_err();
     assert!(e.to_string().contains("not a safe relative path"), "{e}");
+    cfg.path_override = vec![("/CON_".into(), "/nul_".into())];
+    let e = snapshot::dump(&g, &cfg, &tmp.path().join("b")).unwrap_err();
+    assert!(e.to_string().contains("maps two roots onto"), "{e}");
 }
 
 #[test]

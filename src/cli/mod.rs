@@ -23,6 +23,8 @@ pub use registry_auth::RegistryAuthArgs;
 pub use tag::TagArgs;
 pub mod webhook;
 pub use webhook::WebhookArgs;
+mod snapshot_git;
+pub use snapshot_git::GitArgs;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};

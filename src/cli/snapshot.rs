@@ -7,7 +7,7 @@
 
 use super::{GlobalArgs, Step};
 use crate::env::SqliteEnv;
-use crate::snapshot::{self, DumpReport};
+use crate::snapshot;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -36,11 +36,15 @@ pub struct SnapshotArgs {
     /// Show what would be written and deleted; write nothing.
     #[arg(long = "dry-run", alias = "dryRun", env = "CADKIT_DRY_RUN")]
     pub dry_run: bool,
+    /// Options of entries with a `git` object (clone, commit, push).
+    #[command(flatten)]
+    pub git: super::GitArgs,
 }
 
 impl SnapshotArgs {
-    /// Dump every config entry (no git); one report per entry.
-    pub fn dump_all(&self) -> Result<Vec<DumpReport>> {
+    /// Dump every config entry; one report per entry. Entries with a `git` object are
+    /// dumped into a clone, committed and pushed ([`super::GitArgs::snapshot_entry`]).
+    pub fn dump_all(&self) -> Result<Vec<serde_json::Value>> {
         if !self.env.is_file() {
             bail!(
                 "no environment at {} (run `cadkit install --env {}` first)",
@@ -55,6 +59,13 @@ impl SnapshotArgs {
         let env = SqliteEnv::open(&self.env)?;
         let mut reports = Vec::new();
         for entry in &entries {
+            if entry.git.is_some() {
+                let report =
+                    self.git
+                        .snapshot_entry(&env, entry, &self.snapshot_dir, self.dry_run)?;
+                reports.push(serde_json::to_value(&report)?);
+                continue;
+            }
             let out = entry.output_dir(&self.snapshot_dir);
             let report = snapshot::run_entry(&env, entry, &out, self.dry_run)?;
             if self.dry_run {
@@ -68,7 +79,7 @@ impl SnapshotArgs {
                     eprintln!("would delete {}", out.join(p).display());
                 }
             }
-            reports.push(report);
+            reports.push(serde_json::to_value(&report)?);
         }
         Ok(reports)
     }

@@ -2,14 +2,14 @@
 //! The rules are those of `docs/dumper-rules.md` (proven on `@olympeio/core`).
 
 use super::config::DumpConfig;
+use super::format::{relation_order, tag_order, RootContent};
 use super::names::{is_safe_relative, sanitize, Registry};
 use crate::graph::{Graph, Props};
 use crate::patch::tags::{self, follow, model, prop, rel};
-use crate::patch::{FileKind, InstanceOp, Op, Patch};
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The three kinds of dumped roots.
@@ -279,9 +279,10 @@ impl<'g> Model<'g> {
         &self,
         root: &'g str,
         snapshot_rule: bool,
-    ) -> (BTreeSet<&'g str>, BTreeSet<(&'g str, &'g str, &'g str)>) {
-        let mut set = BTreeSet::from([root]);
-        let mut rels = BTreeSet::new();
+    ) -> (HashSet<&'g str>, HashSet<(&'g str, &'g str, &'g str)>) {
+        // Hash sets: the operations are fully sorted afterwards.
+        let mut set = HashSet::from([root]);
+        let mut rels = HashSet::new();
         let mut todo = vec![root];
         let bits = |m: &str| {
             self.bits
@@ -323,25 +324,17 @@ impl<'g> Model<'g> {
         (set, rels)
     }
 
-    /// The up-to-three patches of a root, without paths.
-    fn root_patches(&self, root: &Root<'g>) -> Result<Vec<(FileKind, Patch)>> {
+    /// What a root's files hold (§1, §2, §5), without paths.
+    fn root_content(&self, root: &Root<'g>) -> Result<RootContent<'g>> {
         let (set, rels) = self.closure(root.tag, root.kind != RootKind::Item);
-        let mut creates = Vec::new();
-        let mut updates = Vec::new();
-        for x in set {
-            let Some(props) = self.g.instances.get(x) else {
-                continue;
-            };
-            let (plain, complex): (Props, Props) = split(props);
-            creates.push(instance_op(true, x, plain));
-            if !complex.is_empty() {
-                updates.push(instance_op(false, x, complex));
-            }
-        }
-        let relations: Vec<Op> = rels
+        let mut instances: Vec<(&'g str, Option<&'g Props>)> = set
             .into_iter()
-            .map(|(l, m, r)| Op::create_relation(m, l, r))
+            .filter_map(|x| self.g.instances.get_key_value(x))
+            .map(|(k, p)| (k.as_str(), Some(p)))
             .collect();
+        instances.sort_by(|a, b| tag_order(a.0, b.0));
+        let mut relations: Vec<_> = rels.into_iter().collect();
+        relations.sort_by(relation_order);
 
         // Structure (§5).
         let Some(parent) = self.parent(root.tag) else {
@@ -356,21 +349,20 @@ impl<'g> Model<'g> {
                 self.name(root.tag)
             );
         };
-        let mut opt_inst = Vec::new();
-        let mut opt_rel = Vec::new();
+        let mut ancestors = Vec::new();
+        let mut structure = Vec::new();
         let mut child = root.tag;
         let mut p = parent;
         let mut seen = HashSet::from([root.tag]);
         loop {
-            opt_rel.push(Op::create_relation(rel::CONTAINS, p, child));
-            opt_rel.push(Op::create_relation(self.structure_rel(p, child), p, child));
+            structure.push((p, rel::CONTAINS, child));
+            structure.push((p, self.structure_rel(p, child), child));
             if root.kind != RootKind::Project || p == tags::HOME || !seen.insert(p) {
                 break;
             }
-            let props = self.g.instances.get(p).cloned().unwrap_or_default();
-            opt_inst.push(instance_op(true, p, props));
+            ancestors.push((p, self.g.instances.get(p)));
             for m in self.targets(p, rel::MODEL) {
-                opt_rel.push(Op::create_relation(rel::MODEL, p, m));
+                structure.push((p, rel::MODEL, m));
             }
             match self.parent(p) {
                 Some(pp) => {
@@ -380,23 +372,15 @@ impl<'g> Model<'g> {
                 None => break,
             }
         }
-
-        let mut out = Vec::new();
-        for (kind, ops, opt) in [
-            (FileKind::NewInst, creates, opt_inst),
-            (FileKind::UpdateInst, updates, Vec::new()),
-            (FileKind::NewRel, relations, opt_rel),
-        ] {
-            if ops.is_empty() && opt.is_empty() {
-                continue;
-            }
-            let mut patch = Patch::new(root.tag);
-            patch.operations = ops;
-            patch.optional_operations = Some(opt);
-            patch.sort();
-            out.push((kind, patch));
-        }
-        Ok(out)
+        ancestors.sort_by(|a, b| tag_order(a.0, b.0));
+        structure.sort_by(relation_order);
+        Ok(RootContent {
+            tag: root.tag,
+            instances,
+            relations,
+            ancestors,
+            structure,
+        })
     }
 }
 
@@ -409,40 +393,47 @@ fn complex_target(v: &Value) -> Option<&str> {
     }
 }
 
-/// Split properties into (plain, complex `{c:8}`).
-fn split(props: &Props) -> (Props, Props) {
-    let mut plain = Map::new();
-    let mut complex = Map::new();
-    for (k, v) in props {
-        // Internal `?` keys are written with the `fd` prefix.
-        let key = match k.strip_prefix('?') {
-            Some(rest) => format!("fd{rest}"),
-            None => k.clone(),
-        };
-        if complex_target(v).is_some() {
-            complex.insert(key, v.clone());
-        } else {
-            plain.insert(key, v.clone());
-        }
-    }
-    (plain, complex)
-}
-
-fn instance_op(create: bool, tag: &str, props: Props) -> Op {
-    let i = InstanceOp {
-        tag: tag.to_string(),
-        props,
-        extra: Map::new(),
-    };
-    if create {
-        Op::CreateInstance(i)
-    } else {
-        Op::UpdateInstance(i)
-    }
-}
-
 /// Plan the dump of `graph` with `config`: every file with its relative path and bytes.
 pub fn plan(graph: &Graph, config: &DumpConfig) -> Result<Plan> {
+    let start = std::time::Instant::now();
+    let (jobs, mut plan) = plan_patches(graph, config)?;
+    let planned = start.elapsed();
+    plan.files = jobs
+        .into_par_iter()
+        .flat_map_iter(|(base, content)| {
+            content
+                .files()
+                .into_iter()
+                .map(move |(kind, p)| PlannedFile {
+                    path: format!("{base}{}", kind.suffix()),
+                    bytes: p.into_bytes(),
+                })
+        })
+        .collect();
+    tracing::debug!(
+        "plan: {} roots planned in {planned:?}, {} files serialised in {:?}",
+        plan.roots,
+        plan.files.len(),
+        start.elapsed() - planned
+    );
+    Ok(plan)
+}
+
+/// Every root's content with its base path, in dump order.
+type Jobs<'g> = Vec<(String, RootContent<'g>)>;
+
+/// Every root's content, for the writer's tests.
+#[cfg(test)]
+pub(crate) fn contents_for_tests<'g>(
+    graph: &'g Graph,
+    config: &'g DumpConfig,
+) -> Vec<RootContent<'g>> {
+    let (jobs, _) = plan_patches(graph, config).unwrap();
+    jobs.into_iter().map(|(_, c)| c).collect()
+}
+
+fn plan_patches<'g>(graph: &'g Graph, config: &'g DumpConfig) -> Result<(Jobs<'g>, Plan)> {
+    let start = std::time::Instant::now();
     let m = Model::new(graph);
     let exclude: HashSet<&str> = config.exclude.iter().map(String::as_str).collect();
     let mut roots = Vec::new();
@@ -480,26 +471,33 @@ pub fn plan(graph: &Graph, config: &DumpConfig) -> Result<Plan> {
         known
     });
 
+    let found = start.elapsed();
     // Content, in parallel.
-    let contents: Vec<Result<Vec<(FileKind, Patch)>>> =
-        roots.par_iter().map(|r| m.root_patches(r)).collect();
+    let contents: Vec<Result<(RootContent<'g>, String)>> = roots
+        .par_iter()
+        .map(|r| {
+            let content = m.root_content(r)?;
+            let mut chain = m.chain(r.tag);
+            let base = match r.kind {
+                RootKind::Project | RootKind::Folder => {
+                    let last = chain.last().cloned().unwrap_or_default();
+                    chain.push(format!(".{last}"));
+                    chain.join("/")
+                }
+                RootKind::Item => chain.join("/"),
+            };
+            Ok((content, format!("{}/{base}", r.dump_root)))
+        })
+        .collect();
 
+    let content = start.elapsed();
     // Paths, in dump order (collision suffixes depend on it).
     let mut registry = Registry::new();
     let mut collisions = Vec::new();
-    let mut jobs: Vec<(String, Vec<(FileKind, Patch)>)> = Vec::with_capacity(roots.len());
+    let mut final_paths = HashSet::new();
+    let mut jobs: Jobs<'g> = Vec::with_capacity(roots.len());
     for (root, content) in roots.iter().zip(contents) {
-        let content = content?;
-        let mut chain = m.chain(root.tag);
-        let base = match root.kind {
-            RootKind::Project | RootKind::Folder => {
-                let last = chain.last().cloned().unwrap_or_default();
-                chain.push(format!(".{last}"));
-                chain.join("/")
-            }
-            RootKind::Item => chain.join("/"),
-        };
-        let wanted = format!("{}/{base}", root.dump_root);
+        let (content, wanted) = content?;
         let used = registry.register(&wanted);
         if used != wanted {
             collisions.push(Collision {
@@ -513,6 +511,12 @@ pub fn plan(graph: &Graph, config: &DumpConfig) -> Result<Plan> {
             path = path.replacen(from.as_str(), to, 1);
         }
         let rel = format!("{}/{}", root.dump_root, path.trim_start_matches('/'));
+        if !final_paths.insert(rel.to_lowercase()) {
+            bail!(
+                "pathOverride maps two roots onto {rel:?} (second: {}); fix pathOverride",
+                root.tag
+            );
+        }
         if !is_safe_relative(&rel) {
             bail!(
                 "the path {rel:?} of {} is not a safe relative path (check pathOverride)",
@@ -521,24 +525,23 @@ pub fn plan(graph: &Graph, config: &DumpConfig) -> Result<Plan> {
         }
         jobs.push((rel, content));
     }
+    tracing::debug!(
+        "plan: model and roots {found:?}, content {:?}, paths {:?}",
+        content - found,
+        start.elapsed() - content
+    );
     for c in &collisions {
         tracing::info!("name collision: {} written as {}", c.wanted, c.used);
     }
 
-    let files: Vec<PlannedFile> = jobs
-        .into_par_iter()
-        .flat_map_iter(|(base, patches)| {
-            patches.into_iter().map(move |(kind, p)| PlannedFile {
-                path: format!("{base}{}", kind.suffix()),
-                bytes: p.to_json_string().into_bytes(),
-            })
-        })
-        .collect();
-    Ok(Plan {
-        files,
-        projects,
-        roots: roots.len(),
-        collisions,
-        warnings,
-    })
+    Ok((
+        jobs,
+        Plan {
+            files: Vec::new(),
+            projects,
+            roots: roots.len(),
+            collisions,
+            warnings,
+        },
+    ))
 }

@@ -27,6 +27,7 @@
 
 pub mod config;
 mod dump;
+mod format;
 pub mod names;
 pub mod synth;
 pub mod write;

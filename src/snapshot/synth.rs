@@ -41,17 +41,19 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// About `n` instances (Core's shape: ~12 instances per item).
+    /// At least `n` instances (Core's shape: ~11 instances per item, 400 items per
+    /// project in 10 folders, up to 5 projects per repository).
     pub fn with_instances(n: usize) -> Spec {
-        let per_item = 12;
-        let items = (n / per_item).max(1);
-        let projects = (items / 400).max(1);
+        let per_item = 11;
+        let items = n.div_ceil(per_item).max(1);
+        let projects = items.div_ceil(400);
+        let repositories = projects.div_ceil(5);
         Spec {
-            repositories: projects.div_ceil(5),
-            projects_per_repository: 5.min(projects),
+            repositories,
+            projects_per_repository: projects.div_ceil(repositories),
             folders_per_project: 10,
             items_per_folder: 40,
-            parts_per_item: per_item - 2,
+            parts_per_item: per_item - 1,
         }
     }
 }
