@@ -13,6 +13,7 @@ pub mod demo;
 pub mod env;
 pub mod fsutil;
 pub mod graph;
+pub mod image;
 pub mod json;
 pub mod logging;
 pub mod patch;
