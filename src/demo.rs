@@ -37,7 +37,13 @@ pub fn run(req: &DemoRequest) -> Result<Value> {
         build.modules.len(),
         build.working_dir.display()
     );
-    Ok(json!({ "workdir": work, "steps": { "build": build } }))
+    let image = crate::image::codeasdata_to_layout(&build.working_dir, &work.join("image"), "demo")?;
+    eprintln!(
+        "demo: code-as-data image {} written to the OCI layout {}",
+        image.digest,
+        work.join("image").display()
+    );
+    Ok(json!({ "workdir": work, "steps": { "build": build, "image": image } }))
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {

@@ -343,3 +343,25 @@ fn layout_base_to_layout_output_needs_no_registry() {
     let (m, _, _) = &images(&Layout::new(&copy))[0];
     assert_eq!(&layer_digests(m)[..2], &base_layers[1][..]);
 }
+
+#[test]
+fn demo_writes_the_code_as_data_image_to_an_oci_layout() {
+    let t = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cadkit"))
+        .args(["demo", "--workdir"])
+        .arg(t.path())
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let image = &report["steps"]["image"];
+    let layout = format!("oci:{}:demo", t.path().join("image").display());
+    let inspected: Value = serde_json::from_slice(&skopeo(&["inspect", &layout])).unwrap();
+    assert_eq!(inspected["Digest"], image["digest"]);
+    let copy = t.path().join("copy");
+    skopeo(&["copy", &layout, &format!("oci:{}:pulled", copy.display())]);
+    let (_, _, entries) = &images(&Layout::new(&copy))[0];
+    let order = entries.iter().find(|e| e.path == "root/patches/import_order.json").unwrap();
+    assert_eq!((order.uid, order.gid, order.mode), (1000, 1000, 0o775));
+}

@@ -241,6 +241,12 @@ fn header(kind: tar::EntryType, mode: u32, uid: u64, gid: u64, mtime: u64, size:
     h
 }
 
+/// Check a source folder (exists, only files/folders/links, no link out of it) without
+/// building anything: lets callers fail before any network access.
+pub fn check_source(source: &Path) -> Result<()> {
+    scan(source).map(|_| ())
+}
+
 /// Build the layer. The tar is written once, hashed as it goes (diff_id), then compressed.
 pub fn build(spec: &LayerSpec) -> Result<Layer> {
     let dest = normalise_dest(&spec.dest)?;

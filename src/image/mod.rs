@@ -319,11 +319,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
         (None, None) => bail!("--source is required for --kind {:?}", req.kind),
     };
     // A missing or wrong folder fails before any network access.
-    match std::fs::metadata(&source) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(layer::LayerError::NotAFolder(source).into()),
-        Err(_) => return Err(layer::LayerError::MissingSource(source).into()),
-    }
+    layer::check_source(&source)?;
     let labels = oci::parse_labels(&req.labels)?;
     let mtime = match req.mtime {
         Some(m) => m,
