@@ -201,6 +201,19 @@ fn backend_from_another_registry_with_a_docker_format_base_and_flag_credentials(
     assert_eq!((f.uid, f.gid, f.mode), (1000, 1000, 0o644));
     assert!(entries.iter().any(|e| e.path == "home/node/app/lib/x.js"));
     assert_eq!(reg.manifest_status("app/back", "latest"), 404, "only the asked tag");
+
+    // Numeric owner: no base layer is read for /etc/passwd, so the base layers are copied
+    // from the base registry while pushing to the other one.
+    let out2 = format!("{}/app/back2:1", reg.host);
+    let r = cadkit(
+        t.path(),
+        &["--kind", "backend", "--source", app.to_str().unwrap(), "--base", &base, "--output", &out2,
+          "--owner", "1000:1000", "--username", USER],
+        &[("DOCKER_CONFIG", cfg.to_str().unwrap()), ("CADKIT_REGISTRY_PASSWORD", PASS)],
+    );
+    let second = r.json();
+    assert_eq!(second["platforms"][0]["layer"]["digest"], report["platforms"][0]["layer"]["digest"]);
+    assert_eq!(reg.manifest_status("app/back2", "1"), 200);
 }
 
 #[test]

@@ -182,6 +182,20 @@ impl Registry {
             read_timeout: Some(Duration::from_secs(300)),
             ..Default::default()
         });
+        // The new client starts with an empty auth store: give it the known hosts again.
+        let known: Vec<(String, RegistryAuth)> = self
+            .auths
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(h, a)| (h.clone(), a.clone()))
+            .collect();
+        let client = self.client.clone();
+        self.rt.block_on(async move {
+            for (h, a) in known {
+                client.store_auth_if_needed(&h, &a).await;
+            }
+        });
     }
 
     /// Credentials for a host: `--username` for the output registry, else config.json.
