@@ -30,7 +30,10 @@ fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
 fn raw_upload(host: &str, repo: &str, data: &[u8]) -> f64 {
     let digest = cadkit::image::layer::digest_of(data);
     let body = data.to_vec();
-    let c = reqwest::blocking::Client::builder().timeout(None).build().unwrap();
+    let c = reqwest::blocking::Client::builder()
+        .timeout(None)
+        .build()
+        .unwrap();
     let start = Instant::now();
     let r = c
         .post(format!("http://{host}/v2/{repo}/blobs/uploads/"))
@@ -39,7 +42,11 @@ fn raw_upload(host: &str, repo: &str, data: &[u8]) -> f64 {
         .unwrap();
     assert_eq!(r.status().as_u16(), 202, "{:?}", r.text());
     let loc = r.headers()["location"].to_str().unwrap().to_string();
-    let loc = if loc.starts_with("http") { loc } else { format!("http://{host}{loc}") };
+    let loc = if loc.starts_with("http") {
+        loc
+    } else {
+        format!("http://{host}{loc}")
+    };
     let sep = if loc.contains('?') { '&' } else { '?' };
     let r = c
         .put(format!("{loc}{sep}digest={digest}"))
@@ -63,14 +70,35 @@ fn curl_upload(host: &str, repo: &str, file: &std::path::Path, digest: &str) -> 
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let loc = text
         .lines()
-        .find_map(|l| l.strip_prefix("Location: ").or_else(|| l.strip_prefix("location: ")))?
+        .find_map(|l| {
+            l.strip_prefix("Location: ")
+                .or_else(|| l.strip_prefix("location: "))
+        })?
         .trim()
         .to_string();
-    let loc = if loc.starts_with("http") { loc } else { format!("http://{host}{loc}") };
+    let loc = if loc.starts_with("http") {
+        loc
+    } else {
+        format!("http://{host}{loc}")
+    };
     let sep = if loc.contains('?') { '&' } else { '?' };
     let st = std::process::Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-u", &harness::creds()])
-        .args(["-H", "Content-Type: application/octet-stream", "--data-binary"])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            "-u",
+            &harness::creds(),
+        ])
+        .args([
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+        ])
         .arg(format!("@{}", file.display()))
         .arg(format!("{loc}{sep}digest={digest}"))
         .output()
@@ -79,7 +107,10 @@ fn curl_upload(host: &str, repo: &str, file: &std::path::Path, digest: &str) -> 
 }
 
 fn main() {
-    let mb: usize = std::env::var("BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(100);
+    let mb: usize = std::env::var("BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     let reg = harness::TestRegistry::start();
     let t = tempfile::tempdir().unwrap();
     let folder = t.path().join("folder");
@@ -88,7 +119,11 @@ fn main() {
     for i in 0..mb {
         let sub = folder.join(format!("d{}", i % 10));
         std::fs::create_dir_all(&sub).unwrap();
-        std::fs::write(sub.join(format!("f{i:03}.bin")), random_bytes(1 << 20, i as u64 + 7)).unwrap();
+        std::fs::write(
+            sub.join(format!("f{i:03}.bin")),
+            random_bytes(1 << 20, i as u64 + 7),
+        )
+        .unwrap();
     }
     let total = (mb << 20) as f64;
     let raw = random_bytes(mb << 20, 999);
@@ -100,13 +135,19 @@ fn main() {
     for i in 0..3 {
         let s = raw_upload(&reg.host, &format!("bench/raw{i}"), &raw);
         best_raw = best_raw.min(s);
-        println!("raw upload (reqwest)  {mb} MiB: {s:.3} s  {:.0} MiB/s", total / s / 1048576.0);
+        println!(
+            "raw upload (reqwest)  {mb} MiB: {s:.3} s  {:.0} MiB/s",
+            total / s / 1048576.0
+        );
     }
     // curl re-uploads the same blob into new repos (the registry still receives every byte).
     for i in 0..3 {
         if let Some(s) = curl_upload(&reg.host, &format!("bench/curl{i}"), &raw_file, &raw_digest) {
             best_raw = best_raw.min(s);
-            println!("raw upload (curl)     {mb} MiB: {s:.3} s  {:.0} MiB/s", total / s / 1048576.0);
+            println!(
+                "raw upload (curl)     {mb} MiB: {s:.3} s  {:.0} MiB/s",
+                total / s / 1048576.0
+            );
         }
     }
     let raw_tp = total / best_raw;
@@ -116,7 +157,11 @@ fn main() {
         let mut best = f64::MAX;
         let mut size = 0;
         for i in 0..3 {
-            let mut req = ImageRequest::new(Kind::Custom, "scratch", &format!("{}/bench/img-l{level}-{i}:1", reg.host));
+            let mut req = ImageRequest::new(
+                Kind::Custom,
+                "scratch",
+                &format!("{}/bench/img-l{level}-{i}:1", reg.host),
+            );
             req.source = Some(folder.clone());
             req.dest = Some("/data".into());
             req.owner = Some("0:0".into());

@@ -37,7 +37,8 @@ pub fn run(req: &DemoRequest) -> Result<Value> {
         build.modules.len(),
         build.working_dir.display()
     );
-    let image = crate::image::codeasdata_to_layout(&build.working_dir, &work.join("image"), "demo")?;
+    let image =
+        crate::image::codeasdata_to_layout(&build.working_dir, &work.join("image"), "demo")?;
     eprintln!(
         "demo: code-as-data image {} written to the OCI layout {}",
         image.digest,

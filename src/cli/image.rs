@@ -1,8 +1,8 @@
 //! `cadkit image`: arguments to an `ImageRequest`, one library call, a JSON report.
 
 use super::{GlobalArgs, Step};
-use crate::image::{self, ImageRequest, Kind};
 use crate::image::registry::Credentials;
+use crate::image::{self, ImageRequest, Kind};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -40,7 +40,11 @@ pub struct ImageArgs {
     pub mode: Option<String>,
     /// Platform `os/arch[/variant]`: filters a multi-platform base; the platform(s) of a
     /// `scratch` image (default linux/amd64). Repeatable.
-    #[arg(long = "platform", env = "CADKIT_IMAGE_PLATFORMS", value_delimiter = ',')]
+    #[arg(
+        long = "platform",
+        env = "CADKIT_IMAGE_PLATFORMS",
+        value_delimiter = ','
+    )]
     pub platforms: Vec<String>,
     /// Plain http for every registry (127.0.0.1, localhost and ::1 always use http).
     #[arg(long = "insecure", env = "CADKIT_IMAGE_INSECURE")]
@@ -64,12 +68,22 @@ impl ImageArgs {
             source: self.source.clone(),
             base: self.base.clone(),
             output: self.output.clone(),
-            tags: self.tags.iter().filter(|t| !t.is_empty()).cloned().collect(),
+            tags: self
+                .tags
+                .iter()
+                .filter(|t| !t.is_empty())
+                .cloned()
+                .collect(),
             labels: self.labels.clone(),
             dest: self.dest.clone(),
             owner: self.owner.clone(),
             mode: self.mode.clone(),
-            platforms: self.platforms.iter().filter(|p| !p.is_empty()).cloned().collect(),
+            platforms: self
+                .platforms
+                .iter()
+                .filter(|p| !p.is_empty())
+                .cloned()
+                .collect(),
             insecure: self.insecure,
             dry_run: self.dry_run,
             credentials: Credentials::from_env(self.username.clone()),

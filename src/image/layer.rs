@@ -153,7 +153,11 @@ fn scan(source: &Path) -> Result<Vec<Entry>> {
     let walker = walkdir::WalkDir::new(source)
         .min_depth(1)
         .follow_links(false)
-        .sort_by(|a, b| a.file_name().as_encoded_bytes().cmp(b.file_name().as_encoded_bytes()));
+        .sort_by(|a, b| {
+            a.file_name()
+                .as_encoded_bytes()
+                .cmp(b.file_name().as_encoded_bytes())
+        });
     for entry in walker {
         let entry = entry.with_context(|| format!("cannot read folder {}", source.display()))?;
         let rel_path = entry.path().strip_prefix(source)?;
@@ -230,7 +234,14 @@ pub(crate) fn link_stays_inside(rel: &Path, target: &Path) -> bool {
     true
 }
 
-fn header(kind: tar::EntryType, mode: u32, uid: u64, gid: u64, mtime: u64, size: u64) -> tar::Header {
+fn header(
+    kind: tar::EntryType,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    mtime: u64,
+    size: u64,
+) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_mode(mode);
@@ -315,12 +326,17 @@ pub fn build(spec: &LayerSpec) -> Result<Layer> {
                 tar.append_data(&mut h, format!("{name}/"), io::empty())?;
             }
             EntryKind::File { executable, len } => {
-                let mode = own
-                    .mode
-                    .unwrap_or(if *executable { 0o755 } else { 0o644 });
+                let mode = own.mode.unwrap_or(if *executable { 0o755 } else { 0o644 });
                 let file = std::fs::File::open(&e.path)
                     .with_context(|| format!("cannot read {}", e.path.display()))?;
-                let mut h = header(tar::EntryType::Regular, mode, own.uid, own.gid, spec.mtime, *len);
+                let mut h = header(
+                    tar::EntryType::Regular,
+                    mode,
+                    own.uid,
+                    own.gid,
+                    spec.mtime,
+                    *len,
+                );
                 // A file that changes size while being read would corrupt the tar: read
                 // exactly `len` bytes and fail if the file is shorter.
                 let mut limited = io::Read::take(file, *len);
@@ -332,9 +348,17 @@ pub fn build(spec: &LayerSpec) -> Result<Layer> {
                 content_bytes += len;
             }
             EntryKind::Link(target) => {
-                let mut h = header(tar::EntryType::Symlink, 0o777, own.uid, own.gid, spec.mtime, 0);
-                tar.append_link(&mut h, &name, target)
-                    .with_context(|| format!("cannot add link {} to the layer", e.path.display()))?;
+                let mut h = header(
+                    tar::EntryType::Symlink,
+                    0o777,
+                    own.uid,
+                    own.gid,
+                    spec.mtime,
+                    0,
+                );
+                tar.append_link(&mut h, &name, target).with_context(|| {
+                    format!("cannot add link {} to the layer", e.path.display())
+                })?;
             }
         }
         count += 1;
@@ -498,13 +522,22 @@ mod tests {
                 "usr/share/nginx/html/run.sh",
             ]
         );
-        assert_eq!((entries[0].uid, entries[0].gid, entries[0].mode), (0, 0, 0o755));
-        let idx = entries.iter().find(|e| e.path.ends_with("index.html")).unwrap();
+        assert_eq!(
+            (entries[0].uid, entries[0].gid, entries[0].mode),
+            (0, 0, 0o755)
+        );
+        let idx = entries
+            .iter()
+            .find(|e| e.path.ends_with("index.html"))
+            .unwrap();
         assert_eq!((idx.uid, idx.gid, idx.mode), (101, 0, 0o644));
         assert_eq!(idx.content, b"<h1>hi</h1>");
         let sh = entries.iter().find(|e| e.path.ends_with("run.sh")).unwrap();
         assert_eq!(sh.mode, 0o755);
-        let link = entries.iter().find(|e| e.path.ends_with("link.js")).unwrap();
+        let link = entries
+            .iter()
+            .find(|e| e.path.ends_with("link.js"))
+            .unwrap();
         assert_eq!((link.kind, link.link.as_deref()), ('l', Some("b/c/z.js")));
         assert_eq!(layer.entries, entries.len());
     }
@@ -559,7 +592,10 @@ mod tests {
         assert!(link_stays_inside(Path::new("a/b"), Path::new("../c")));
         assert!(!link_stays_inside(Path::new("a/b"), Path::new("../../c")));
         assert!(!link_stays_inside(Path::new("b"), Path::new("../b")));
-        assert!(link_stays_inside(Path::new("x/y/z"), Path::new("./../../k")));
+        assert!(link_stays_inside(
+            Path::new("x/y/z"),
+            Path::new("./../../k")
+        ));
         assert!(!link_stays_inside(Path::new("x"), Path::new("/abs")));
     }
 
@@ -572,7 +608,9 @@ mod tests {
 
     #[test]
     fn big_data_compresses_in_deterministic_members() {
-        let data: Vec<u8> = (0..(GZIP_PIECE * 2 + 123)).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..(GZIP_PIECE * 2 + 123))
+            .map(|i| (i % 251) as u8)
+            .collect();
         let a = gzip(&data, 1).unwrap();
         assert_eq!(a, gzip(&data, 1).unwrap());
         let mut back = Vec::new();

@@ -41,11 +41,23 @@ pub enum Kind {
 }
 
 /// Defaults of a kind: (destination, owner, mode, default source).
-pub fn kind_defaults(kind: Kind) -> (Option<&'static str>, &'static str, Option<u32>, Option<&'static str>) {
+pub fn kind_defaults(
+    kind: Kind,
+) -> (
+    Option<&'static str>,
+    &'static str,
+    Option<u32>,
+    Option<&'static str>,
+) {
     match kind {
         Kind::Frontend => (Some("/usr/share/nginx/html"), "nginx:root", None, None),
         Kind::Backend => (Some("/home/node/app"), "node:node", None, None),
-        Kind::Codeasdata => (Some("/root/patches"), "1000:1000", Some(0o775), Some("dist/codeAsData")),
+        Kind::Codeasdata => (
+            Some("/root/patches"),
+            "1000:1000",
+            Some(0o775),
+            Some("dist/codeAsData"),
+        ),
         Kind::Custom => (None, "0:0", None, None),
     }
 }
@@ -161,8 +173,14 @@ pub struct BlobAction {
 
 /// Where the result goes.
 enum Output {
-    Layout { layout: Layout, tags: Vec<String> },
-    Registry { reference: Reference, tags: Vec<String> },
+    Layout {
+        layout: Layout,
+        tags: Vec<String>,
+    },
+    Registry {
+        reference: Reference,
+        tags: Vec<String>,
+    },
 }
 
 fn parse_output(req: &ImageRequest, reg: &Registry) -> Result<Output> {
@@ -181,7 +199,11 @@ fn parse_output(req: &ImageRequest, reg: &Registry) -> Result<Output> {
         }
         // oci-client fills in `latest` for a reference without tag: only keep it when the
         // user wrote it or gave no other tag.
-        let explicit = req.output.rsplit('/').next().is_some_and(|last| last.contains(':'));
+        let explicit = req
+            .output
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'));
         if explicit {
             tags.extend(r.tag().map(String::from));
         }
@@ -194,7 +216,8 @@ fn parse_output(req: &ImageRequest, reg: &Registry) -> Result<Output> {
     for t in tags {
         let ok = !t.is_empty()
             && t.len() <= 128
-            && t.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
             && !t.starts_with(['.', '-']);
         if !ok {
             bail!("tag {t:?} is not a valid image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})");
@@ -208,7 +231,10 @@ fn parse_output(req: &ImageRequest, reg: &Registry) -> Result<Output> {
             dedup(&mut tags);
             Output::Layout { layout, tags }
         }
-        Output::Registry { reference, mut tags } => {
+        Output::Registry {
+            reference,
+            mut tags,
+        } => {
             if tags.is_empty() {
                 tags.push("latest".into());
             }
@@ -246,6 +272,18 @@ impl Blobs<'_> {
             self.cache.insert(digest.to_string(), bytes);
         }
         Ok(&self.cache[digest])
+    }
+
+    /// A blob for a one-time copy: taken out of the cache if there, else fetched uncached.
+    fn take(&mut self, reg: &mut Registry, digest: &str) -> Result<Vec<u8>> {
+        if let Some(b) = self.cache.remove(digest) {
+            return Ok(b);
+        }
+        match self.source {
+            BaseSource::Scratch => bail!("scratch has no blob {digest}"),
+            BaseSource::Layout(l) => l.read_blob(digest),
+            BaseSource::Registry(r) => reg.blob(r, digest),
+        }
     }
 }
 
@@ -308,7 +346,10 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
         (None, None) => bail!("--kind custom needs --dest (the folder inside the image)"),
     };
     let dest = layer::normalise_dest(&dest)?;
-    let owner_spec = req.owner.clone().unwrap_or_else(|| default_owner.to_string());
+    let owner_spec = req
+        .owner
+        .clone()
+        .unwrap_or_else(|| default_owner.to_string());
     let mode = match &req.mode {
         Some(m) => Some(parse_mode(m)?),
         None => default_mode,
@@ -359,9 +400,8 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
                 let d = Descriptor::from_json(l)?;
                 fetched.push(blobs.get(&mut reg, &d.digest)?.to_vec());
                 // Stop fetching once both files are settled.
-                let acc = users::accounts_from_layers(
-                    fetched.iter().map(|b| Ok(Cow::from(&b[..]))),
-                )?;
+                let acc =
+                    users::accounts_from_layers(fetched.iter().map(|b| Ok(Cow::from(&b[..]))))?;
                 if acc.passwd.is_some() && acc.group.is_some() {
                     break;
                 }
@@ -370,9 +410,14 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
         } else {
             users::Accounts::default()
         };
-        let ids = users::resolve(&owner_spec, &acc)
-            .with_context(|| format!("cannot resolve owner {owner_spec:?} in base {} ({})", base.reference, p.name()))?;
-        if !layers.contains_key(&ids) {
+        let ids = users::resolve(&owner_spec, &acc).with_context(|| {
+            format!(
+                "cannot resolve owner {owner_spec:?} in base {} ({})",
+                base.reference,
+                p.name()
+            )
+        })?;
+        if let std::collections::btree_map::Entry::Vacant(slot) = layers.entry(ids) {
             let built = layer::build(&layer::LayerSpec {
                 source: source.clone(),
                 dest: dest.clone(),
@@ -390,7 +435,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
                 built.entries,
                 built.blob.len()
             );
-            layers.insert(ids, built);
+            slot.insert(built);
         }
         let l = &layers[&ids];
         let add = oci::Addition {
@@ -406,14 +451,20 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
                 "cadkit image --kind {} (COPY --chown={owner_spec}{} {} {dest})",
                 serde_json::to_value(req.kind)?.as_str().unwrap_or("custom"),
                 mode.map(|m| format!(" --chmod={m:o}")).unwrap_or_default(),
-                source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| ".".into()),
+                source
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| ".".into()),
             ),
         };
         assembled.push((oci::assemble(p, &add)?, ids));
     }
 
     let top: (Vec<u8>, Descriptor) = if assembled.len() > 1 || base.index_media_type.is_some() {
-        let mt = base.index_media_type.clone().unwrap_or_else(|| oci::OCI_INDEX.into());
+        let mt = base
+            .index_media_type
+            .clone()
+            .unwrap_or_else(|| oci::OCI_INDEX.into());
         let imgs: Vec<Assembled> = assembled.iter().map(|(a, _)| a.clone()).collect();
         oci::index(&imgs, &mt)?
     } else {
@@ -425,7 +476,17 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
     let mut stats = Stats::default();
     let references = match &output {
         Output::Layout { layout, tags } => {
-            write_layout(req, layout, tags, &assembled, &layers, &top, &mut blobs, &mut reg, &mut actions)?;
+            write_layout(
+                req,
+                layout,
+                tags,
+                &assembled,
+                &layers,
+                &top,
+                &mut blobs,
+                &mut reg,
+                &mut actions,
+            )?;
             let mut refs: Vec<String> = tags
                 .iter()
                 .map(|t| format!("oci:{}:{t}", layout.dir.display()))
@@ -435,8 +496,18 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
         }
         Output::Registry { reference, tags } => {
             push_registry(
-                req, reference, tags, &base, &base_source, &assembled, &layers, &top, &mut blobs,
-                &mut reg, &mut actions, &mut stats,
+                req,
+                reference,
+                tags,
+                &base,
+                &base_source,
+                &assembled,
+                &layers,
+                &top,
+                &mut blobs,
+                &mut reg,
+                &mut actions,
+                &mut stats,
             )?;
             let name = format!("{}/{}", reference.registry(), reference.repository());
             let mut refs: Vec<String> = tags.iter().map(|t| format!("{name}:{t}")).collect();
@@ -503,7 +574,11 @@ fn all_blobs<'a>(
             out.push((l.digest.clone(), l.blob.len() as u64, Some(&l.blob[..])));
         }
         if seen.insert(a.config_desc.digest.clone()) {
-            out.push((a.config_desc.digest.clone(), a.config_desc.size, Some(&a.config[..])));
+            out.push((
+                a.config_desc.digest.clone(),
+                a.config_desc.size,
+                Some(&a.config[..]),
+            ));
         }
     }
     out
@@ -534,7 +609,7 @@ fn write_layout(
         match data {
             Some(d) => layout.write_blob(&digest, d)?,
             None => {
-                let bytes = blobs.get(reg, &digest)?.to_vec();
+                let bytes = blobs.take(reg, &digest)?;
                 layout.write_blob(&digest, &bytes)?
             }
         };
@@ -593,17 +668,21 @@ fn push_registry(
             } else {
                 "upload"
             }
-        } else if data.is_none() && mount_from.as_ref().is_some_and(|from| {
-            reg.mount(target, from, &digest).unwrap_or(false)
-        }) {
+        } else if data.is_none()
+            && mount_from
+                .as_ref()
+                .is_some_and(|from| reg.mount(target, from, &digest).unwrap_or(false))
+        {
             stats.mounted += 1;
             "mount"
         } else {
-            let bytes: Vec<u8> = match data {
-                Some(d) => d.to_vec(),
-                None => blobs.get(reg, &digest)?.to_vec(),
-            };
-            reg.push_blob(target, &digest, &bytes)?;
+            match data {
+                Some(d) => reg.push_blob(target, &digest, d)?,
+                None => {
+                    let bytes = blobs.take(reg, &digest)?;
+                    reg.push_blob(target, &digest, &bytes)?
+                }
+            }
             stats.uploaded += 1;
             stats.uploaded_bytes += size;
             "upload"
@@ -660,7 +739,11 @@ fn progress_bar(wanted: bool, total: u64) -> indicatif::ProgressBar {
 
 /// The code-as-data image of a built project, written to an OCI layout on `scratch`
 /// (used by `cadkit demo`; needs no registry).
-pub fn codeasdata_to_layout(working_dir: &Path, layout_dir: &Path, tag: &str) -> Result<ImageReport> {
+pub fn codeasdata_to_layout(
+    working_dir: &Path,
+    layout_dir: &Path,
+    tag: &str,
+) -> Result<ImageReport> {
     let mut req = ImageRequest::new(
         Kind::Codeasdata,
         "scratch",

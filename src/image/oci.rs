@@ -253,7 +253,10 @@ pub fn assemble(base: &BasePlatform, add: &Addition) -> Result<Assembled> {
         h.push(json!({"created": add.created, "created_by": add.created_by, "comment": "cadkit image"}));
     }
     let config_bytes = serde_json::to_vec(&config)?;
-    let config_desc = Descriptor::of(if docker { DOCKER_CONFIG } else { OCI_CONFIG }, &config_bytes);
+    let config_desc = Descriptor::of(
+        if docker { DOCKER_CONFIG } else { OCI_CONFIG },
+        &config_bytes,
+    );
     let mut layer = add.layer.clone();
     if docker {
         layer.media_type = DOCKER_LAYER_GZIP.into();
@@ -268,7 +271,11 @@ pub fn assemble(base: &BasePlatform, add: &Addition) -> Result<Assembled> {
     });
     let manifest_bytes = serde_json::to_vec(&manifest)?;
     let manifest_desc = Descriptor::of(
-        if docker { DOCKER_MANIFEST } else { OCI_MANIFEST },
+        if docker {
+            DOCKER_MANIFEST
+        } else {
+            OCI_MANIFEST
+        },
         &manifest_bytes,
     );
     Ok(Assembled {
@@ -347,10 +354,17 @@ impl Layout {
     pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
         let p = self.blob_path(digest)?;
         let bytes = std::fs::read(&p).with_context(|| {
-            format!("blob {digest} is missing from the OCI layout {}", self.dir.display())
+            format!(
+                "blob {digest} is missing from the OCI layout {}",
+                self.dir.display()
+            )
         })?;
         if digest_of(&bytes) != digest {
-            bail!("blob {} in {} does not match its digest", digest, self.dir.display());
+            bail!(
+                "blob {} in {} does not match its digest",
+                digest,
+                self.dir.display()
+            );
         }
         Ok(bytes)
     }
@@ -405,14 +419,19 @@ impl Layout {
     /// Find the manifest tagged `tag` (or the only one when `tag` is None).
     pub fn resolve(&self, tag: Option<&str>) -> Result<Descriptor> {
         if !self.dir.join("index.json").is_file() {
-            bail!("{} is not an OCI image layout (no index.json)", self.dir.display());
+            bail!(
+                "{} is not an OCI image layout (no index.json)",
+                self.dir.display()
+            );
         }
         let idx = self.index_json()?;
         let list = idx["manifests"].as_array().cloned().unwrap_or_default();
         let found: Vec<&Value> = list
             .iter()
             .filter(|m| match tag {
-                Some(t) => m["annotations"]["org.opencontainers.image.ref.name"].as_str() == Some(t),
+                Some(t) => {
+                    m["annotations"]["org.opencontainers.image.ref.name"].as_str() == Some(t)
+                }
                 None => true,
             })
             .collect();
@@ -457,7 +476,11 @@ pub fn read_base(
         if out.is_empty() {
             bail!(
                 "the base image {reference} has no image for platform(s) {}",
-                if platforms.is_empty() { "any".into() } else { platforms.join(", ") }
+                if platforms.is_empty() {
+                    "any".into()
+                } else {
+                    platforms.join(", ")
+                }
             );
         }
     } else {
@@ -492,14 +515,20 @@ fn read_platform(
     let cfg = Descriptor::from_json(&v["config"])?;
     let config_bytes = fetch_blob(&cfg.digest)?;
     if digest_of(&config_bytes) != cfg.digest {
-        bail!("the base config blob does not match its digest {}", cfg.digest);
+        bail!(
+            "the base config blob does not match its digest {}",
+            cfg.digest
+        );
     }
     let config: Value = serde_json::from_slice(&config_bytes).context("base config is not JSON")?;
     let layers = v["layers"].as_array().cloned().unwrap_or_default();
     for l in &layers {
         let d = Descriptor::from_json(l)?;
         if d.media_type.contains("zstd") {
-            bail!("base layer {} is zstd-compressed; only gzip and plain tar layers are supported", d.digest);
+            bail!(
+                "base layer {} is zstd-compressed; only gzip and plain tar layers are supported",
+                d.digest
+            );
         }
     }
     Ok(BasePlatform {
@@ -555,7 +584,10 @@ mod tests {
         let c: Value = serde_json::from_slice(&a.config).unwrap();
         assert_eq!(c["config"]["Entrypoint"], json!(["/e"]));
         assert_eq!(c["config"]["User"], "node");
-        assert_eq!(c["config"]["Labels"], json!({"x":"1","org.opencontainers.image.version":"1.2"}));
+        assert_eq!(
+            c["config"]["Labels"],
+            json!({"x":"1","org.opencontainers.image.version":"1.2"})
+        );
         assert_eq!(c["rootfs"]["diff_ids"], json!(["sha256:d0", "sha256:bb"]));
         assert_eq!(c["history"].as_array().unwrap().len(), 2);
         assert_eq!(c["created"], "1970-01-01T00:00:00Z");
@@ -577,7 +609,10 @@ mod tests {
             parse_layout_ref("oci:/tmp/x:v1"),
             Some((PathBuf::from("/tmp/x"), Some("v1".into())))
         );
-        assert_eq!(parse_layout_ref("oci:out/img"), Some((PathBuf::from("out/img"), None)));
+        assert_eq!(
+            parse_layout_ref("oci:out/img"),
+            Some((PathBuf::from("out/img"), None))
+        );
         assert_eq!(parse_layout_ref("docker://x"), None);
     }
 

@@ -30,7 +30,9 @@ impl Credentials {
     pub fn from_env(username: Option<String>) -> Credentials {
         Credentials {
             username,
-            password: std::env::var("CADKIT_REGISTRY_PASSWORD").ok().filter(|p| !p.is_empty()),
+            password: std::env::var("CADKIT_REGISTRY_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty()),
             docker_config: std::env::var_os("DOCKER_CONFIG")
                 .map(PathBuf::from)
                 .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker"))),
@@ -49,7 +51,8 @@ pub enum RegistryError {
 
 /// `user:pass` for `host` in a docker config.json `auths` map.
 pub fn docker_config_auth(config_json: &str, host: &str) -> Result<Option<(String, String)>> {
-    let v: serde_json::Value = serde_json::from_str(config_json).context("config.json is not JSON")?;
+    let v: serde_json::Value =
+        serde_json::from_str(config_json).context("config.json is not JSON")?;
     let Some(auths) = v["auths"].as_object() else {
         return Ok(None);
     };
@@ -73,9 +76,9 @@ pub fn docker_config_auth(config_json: &str, host: &str) -> Result<Option<(Strin
                 .decode(a.trim())
                 .with_context(|| format!("auths.{k}.auth in config.json is not base64"))?;
             let s = String::from_utf8(raw).context("auth is not UTF-8")?;
-            let (u, p) = s
-                .split_once(':')
-                .ok_or_else(|| anyhow!("auths.{k}.auth in config.json is not base64(user:password)"))?;
+            let (u, p) = s.split_once(':').ok_or_else(|| {
+                anyhow!("auths.{k}.auth in config.json is not base64(user:password)")
+            })?;
             return Ok(Some((u.into(), p.into())));
         }
         if let (Some(u), Some(p)) = (entry["username"].as_str(), entry["password"].as_str()) {
@@ -121,7 +124,11 @@ pub struct Stats {
 }
 
 impl Registry {
-    pub fn new(creds: Credentials, output_host: Option<String>, insecure: bool) -> Result<Registry> {
+    pub fn new(
+        creds: Credentials,
+        output_host: Option<String>,
+        insecure: bool,
+    ) -> Result<Registry> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -283,7 +290,10 @@ impl Registry {
                 Err(e) if attempt < self.retries && is_transient(&e) => {
                     attempt += 1;
                     let wait = Duration::from_millis(250 << (attempt - 1));
-                    tracing::warn!("{what}: {e}; retrying in {wait:?} ({attempt}/{})", self.retries);
+                    tracing::warn!(
+                        "{what}: {e}; retrying in {wait:?} ({attempt}/{})",
+                        self.retries
+                    );
                     std::thread::sleep(wait);
                 }
                 Err(e) => return Err(explain(e)).with_context(|| format!("cannot {what}")),
@@ -376,8 +386,12 @@ impl Registry {
 fn is_transient(e: &OciDistributionError) -> bool {
     match e {
         OciDistributionError::RequestError(r) => {
-            r.is_connect() || r.is_timeout() || r.is_request() || r.is_body()
-                || r.status().is_some_and(|s| s.is_server_error() || s.as_u16() == 429)
+            r.is_connect()
+                || r.is_timeout()
+                || r.is_request()
+                || r.is_body()
+                || r.status()
+                    .is_some_and(|s| s.is_server_error() || s.as_u16() == 429)
         }
         OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
         OciDistributionError::IoError(_) => true,
@@ -386,15 +400,22 @@ fn is_transient(e: &OciDistributionError) -> bool {
 }
 
 fn is_not_found(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| match c.downcast_ref::<OciDistributionError>() {
-        Some(OciDistributionError::ImageManifestNotFoundError(_)) => true,
-        Some(OciDistributionError::ServerError { code: 404, .. }) => true,
-        Some(OciDistributionError::RegistryError { envelope, .. }) => envelope
-            .errors
-            .iter()
-            .any(|x| matches!(x.code, oci_client::errors::OciErrorCode::ManifestUnknown | oci_client::errors::OciErrorCode::NameUnknown)),
-        _ => false,
-    }) || format!("{e:#}").contains("MANIFEST_UNKNOWN")
+    e.chain()
+        .any(|c| match c.downcast_ref::<OciDistributionError>() {
+            Some(OciDistributionError::ImageManifestNotFoundError(_)) => true,
+            Some(OciDistributionError::ServerError { code: 404, .. }) => true,
+            Some(OciDistributionError::RegistryError { envelope, .. }) => {
+                envelope.errors.iter().any(|x| {
+                    matches!(
+                        x.code,
+                        oci_client::errors::OciErrorCode::ManifestUnknown
+                            | oci_client::errors::OciErrorCode::NameUnknown
+                    )
+                })
+            }
+            _ => false,
+        })
+        || format!("{e:#}").contains("MANIFEST_UNKNOWN")
         || format!("{e:#}").contains("NAME_UNKNOWN")
 }
 
@@ -403,7 +424,11 @@ fn explain(e: OciDistributionError) -> anyhow::Error {
         OciDistributionError::UnauthorizedError { url } => {
             anyhow!("the registry refused access to {url} (HTTP 401/403): check the credentials and the push/pull rights")
         }
-        OciDistributionError::ServerError { code: 401 | 403, url, .. } => {
+        OciDistributionError::ServerError {
+            code: 401 | 403,
+            url,
+            ..
+        } => {
             anyhow!("the registry refused access to {url} (HTTP 401/403): check the credentials and the push/pull rights")
         }
         _ => anyhow::Error::new(e),
@@ -417,12 +442,17 @@ mod tests {
     #[test]
     fn docker_config_lookup() {
         let b = base64::engine::general_purpose::STANDARD.encode("ci:p:a:ss");
-        let cfg = format!(r#"{{"auths":{{"https://reg.example:5001/v1/":{{"auth":"{b}"}},"other":{{"username":"u","password":"p"}}}}}}"#);
+        let cfg = format!(
+            r#"{{"auths":{{"https://reg.example:5001/v1/":{{"auth":"{b}"}},"other":{{"username":"u","password":"p"}}}}}}"#
+        );
         assert_eq!(
             docker_config_auth(&cfg, "reg.example:5001").unwrap(),
             Some(("ci".into(), "p:a:ss".into()))
         );
-        assert_eq!(docker_config_auth(&cfg, "other").unwrap(), Some(("u".into(), "p".into())));
+        assert_eq!(
+            docker_config_auth(&cfg, "other").unwrap(),
+            Some(("u".into(), "p".into()))
+        );
         assert_eq!(docker_config_auth(&cfg, "nope").unwrap(), None);
         assert!(docker_config_auth(r#"{"auths":{"h":{"auth":"@@"}}}"#, "h").is_err());
     }

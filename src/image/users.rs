@@ -208,17 +208,23 @@ mod tests {
     #[test]
     fn later_layers_win_and_whiteouts_hide() {
         let bottom = layer(&[("etc/passwd", PASSWD), ("etc/group", GROUP)]);
-        let top = layer(&[("./etc/passwd", "root:x:0:0::/:/bin/sh\nnginx:x:7:7::/:/bin/sh\n")]);
-        let acc = accounts_from_layers([Ok(Cow::from(&top[..])), Ok(Cow::from(&bottom[..]))]).unwrap();
+        let top = layer(&[(
+            "./etc/passwd",
+            "root:x:0:0::/:/bin/sh\nnginx:x:7:7::/:/bin/sh\n",
+        )]);
+        let acc =
+            accounts_from_layers([Ok(Cow::from(&top[..])), Ok(Cow::from(&bottom[..]))]).unwrap();
         assert_eq!(resolve("nginx:nginx", &acc).unwrap(), (7, 101));
 
         let wh = layer(&[("etc/.wh.passwd", "")]);
-        let acc = accounts_from_layers([Ok(Cow::from(&wh[..])), Ok(Cow::from(&bottom[..]))]).unwrap();
+        let acc =
+            accounts_from_layers([Ok(Cow::from(&wh[..])), Ok(Cow::from(&bottom[..]))]).unwrap();
         assert!(acc.passwd.is_none());
         assert!(acc.group.is_some());
 
         let opq = layer(&[("etc/.wh..wh..opq", ""), ("etc/group", "g:x:9:\n")]);
-        let acc = accounts_from_layers([Ok(Cow::from(&opq[..])), Ok(Cow::from(&bottom[..]))]).unwrap();
+        let acc =
+            accounts_from_layers([Ok(Cow::from(&opq[..])), Ok(Cow::from(&bottom[..]))]).unwrap();
         assert!(acc.passwd.is_none());
         assert_eq!(resolve("0:g", &acc).unwrap(), (0, 9));
     }

@@ -36,7 +36,10 @@ impl TestRegistry {
             .env("REGISTRY_HTTP_ADDR", "127.0.0.1:0")
             .env("REGISTRY_HTTP_SECRET", "test-secret")
             .env("REGISTRY_STORAGE", "filesystem")
-            .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", dir.path().join("data"))
+            .env(
+                "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY",
+                dir.path().join("data"),
+            )
             .env("REGISTRY_STORAGE_DELETE_ENABLED", "true")
             .env("REGISTRY_AUTH", "htpasswd")
             .env("REGISTRY_AUTH_HTPASSWD_REALM", "test-registry")
@@ -185,7 +188,8 @@ pub fn write_base_layout(dir: &Path, tag: &str, arches: &[&str], user: &str) -> 
         let l2 = tar_layer(&[("opt/", ""), ("opt/base.txt", "base")]);
         let diff = |gz: &[u8]| {
             let mut out = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(gz), &mut out).unwrap();
+            std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(gz), &mut out)
+                .unwrap();
             sha(&out)
         };
         let config = json!({
