@@ -300,6 +300,14 @@ fn backend_from_another_registry_with_a_docker_format_base_and_flag_credentials(
         .unwrap();
     assert_eq!((f.uid, f.gid, f.mode), (1000, 1000, 0o644));
     assert!(entries.iter().any(|e| e.path == "home/node/app/lib/x.js"));
+    // Parent folders that exist in the base keep their owner and mode.
+    let home = entries.iter().find(|e| e.path == "home/node/").unwrap();
+    assert_eq!((home.uid, home.gid, home.mode), (1000, 1000, 0o750));
+    let app_dir = entries.iter().find(|e| e.path == "home/node/app/").unwrap();
+    assert_eq!(
+        (app_dir.uid, app_dir.gid, app_dir.mode),
+        (1000, 1000, 0o755)
+    );
     assert_eq!(
         reg.manifest_status("app/back", "latest"),
         404,

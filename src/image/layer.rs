@@ -35,6 +35,9 @@ pub struct LayerSpec {
     pub mtime: u64,
     /// gzip level 0–9.
     pub gzip_level: u32,
+    /// Owner and mode of the destination's parent folders that exist in the base image
+    /// (relative paths such as `home/node`); the others are created root-owned, 0755.
+    pub parents: std::collections::BTreeMap<String, super::users::DirMeta>,
 }
 
 /// One built layer.
@@ -284,9 +287,25 @@ pub fn build(spec: &LayerSpec) -> Result<Layer> {
     // Parent folders of the destination, root-owned like `docker build` creates them.
     let dest_parts: Vec<&str> = dest.split('/').filter(|p| !p.is_empty()).collect();
     for i in 1..dest_parts.len() {
-        let path = format!("{}/", dest_parts[..i].join("/"));
-        let mut h = header(tar::EntryType::Directory, 0o755, 0, 0, spec.mtime, 0);
-        tar.append_data(&mut h, &path, io::empty())?;
+        let rel = dest_parts[..i].join("/");
+        let meta = spec
+            .parents
+            .get(&rel)
+            .copied()
+            .unwrap_or(super::users::DirMeta {
+                uid: 0,
+                gid: 0,
+                mode: 0o755,
+            });
+        let mut h = header(
+            tar::EntryType::Directory,
+            meta.mode,
+            meta.uid,
+            meta.gid,
+            spec.mtime,
+            0,
+        );
+        tar.append_data(&mut h, format!("{rel}/"), io::empty())?;
         count += 1;
     }
     let prefix = dest_parts.join("/");
@@ -481,6 +500,7 @@ mod tests {
             },
             mtime: 0,
             gzip_level: 6,
+            parents: Default::default(),
         }
     }
 

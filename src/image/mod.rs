@@ -21,7 +21,6 @@ use oci::{Assembled, BaseImage, Descriptor, Layout};
 use oci_client::Reference;
 use registry::{Credentials, Registry, Stats};
 use serde::Serialize;
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -390,34 +389,36 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
         cache: BTreeMap::new(),
     };
 
-    // Owner per platform, then one layer per distinct owner (usually one for all).
-    let mut layers: BTreeMap<(u64, u64), layer::Layer> = BTreeMap::new();
-    let mut assembled: Vec<(Assembled, (u64, u64))> = Vec::new();
+    // Owner and parent folders per platform, then one layer per distinct result
+    // (usually one for all platforms).
+    let parent_dirs: Vec<String> = {
+        let parts: Vec<&str> = dest.split('/').filter(|p| !p.is_empty()).collect();
+        (1..parts.len()).map(|i| parts[..i].join("/")).collect()
+    };
+    let mut layers: BTreeMap<LayerKey, layer::Layer> = BTreeMap::new();
+    let mut assembled: Vec<(Assembled, LayerKey)> = Vec::new();
     for p in &base.platforms {
-        let acc = if users::needs_accounts(&owner_spec) {
-            let mut fetched = Vec::new();
-            for l in p.layers.iter().rev() {
-                let d = Descriptor::from_json(l)?;
-                fetched.push(blobs.get(&mut reg, &d.digest)?.to_vec());
-                // Stop fetching once both files are settled.
-                let acc =
-                    users::accounts_from_layers(fetched.iter().map(|b| Ok(Cow::from(&b[..]))))?;
-                if acc.passwd.is_some() && acc.group.is_some() {
-                    break;
-                }
+        let mut scanner = users::BaseScanner::new(users::needs_accounts(&owner_spec), &parent_dirs);
+        for l in p.layers.iter().rev() {
+            if scanner.done() {
+                break;
             }
-            users::accounts_from_layers(fetched.iter().map(|b| Ok(Cow::from(&b[..]))))?
-        } else {
-            users::Accounts::default()
-        };
-        let ids = users::resolve(&owner_spec, &acc).with_context(|| {
+            let d = Descriptor::from_json(l)?;
+            let blob = blobs.get(&mut reg, &d.digest)?;
+            scanner
+                .feed(blob)
+                .with_context(|| format!("cannot read base layer {}", d.digest))?;
+        }
+        let ids = users::resolve(&owner_spec, &scanner.accounts()).with_context(|| {
             format!(
                 "cannot resolve owner {owner_spec:?} in base {} ({})",
                 base.reference,
                 p.name()
             )
         })?;
-        if let std::collections::btree_map::Entry::Vacant(slot) = layers.entry(ids) {
+        let parents = scanner.dirs();
+        let key: LayerKey = (ids, parents.clone().into_iter().collect());
+        if let std::collections::btree_map::Entry::Vacant(slot) = layers.entry(key.clone()) {
             let built = layer::build(&layer::LayerSpec {
                 source: source.clone(),
                 dest: dest.clone(),
@@ -428,6 +429,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
                 },
                 mtime,
                 gzip_level: req.gzip_level,
+                parents,
             })?;
             tracing::info!(
                 "layer {} ({} entries, {} bytes compressed)",
@@ -437,6 +439,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
             );
             slot.insert(built);
         }
+        let ids = key.clone();
         let l = &layers[&ids];
         let add = oci::Addition {
             layer: Descriptor {
@@ -457,7 +460,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
                     .unwrap_or_else(|| ".".into()),
             ),
         };
-        assembled.push((oci::assemble(p, &add)?, ids));
+        assembled.push((oci::assemble(p, &add)?, key));
     }
 
     let top: (Vec<u8>, Descriptor) = if assembled.len() > 1 || base.index_media_type.is_some() {
@@ -524,7 +527,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
                 platform: a.platform_name.clone(),
                 manifest_digest: a.manifest_desc.digest.clone(),
                 config_digest: a.config_desc.digest.clone(),
-                owner: format!("{}:{}", ids.0, ids.1),
+                owner: format!("{}:{}", ids.0 .0, ids.0 .1),
                 layer: LayerReport {
                     digest: l.digest.clone(),
                     diff_id: l.diff_id.clone(),
@@ -556,10 +559,13 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
     })
 }
 
+/// Layers are built once per (owner ids, metadata of the parent folders found in the base).
+type LayerKey = ((u64, u64), Vec<(String, users::DirMeta)>);
+
 /// Every blob of the result: (digest, size, is a base layer).
 fn all_blobs<'a>(
-    assembled: &'a [(Assembled, (u64, u64))],
-    layers: &'a BTreeMap<(u64, u64), layer::Layer>,
+    assembled: &'a [(Assembled, LayerKey)],
+    layers: &'a BTreeMap<LayerKey, layer::Layer>,
 ) -> Vec<(String, u64, Option<&'a [u8]>)> {
     let mut out: Vec<(String, u64, Option<&[u8]>)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -589,8 +595,8 @@ fn write_layout(
     req: &ImageRequest,
     layout: &Layout,
     tags: &[String],
-    assembled: &[(Assembled, (u64, u64))],
-    layers: &BTreeMap<(u64, u64), layer::Layer>,
+    assembled: &[(Assembled, LayerKey)],
+    layers: &BTreeMap<LayerKey, layer::Layer>,
     top: &(Vec<u8>, Descriptor),
     blobs: &mut Blobs,
     reg: &mut Registry,
@@ -635,8 +641,8 @@ fn push_registry(
     tags: &[String],
     base: &BaseImage,
     base_source: &BaseSource,
-    assembled: &[(Assembled, (u64, u64))],
-    layers: &BTreeMap<(u64, u64), layer::Layer>,
+    assembled: &[(Assembled, LayerKey)],
+    layers: &BTreeMap<LayerKey, layer::Layer>,
     top: &(Vec<u8>, Descriptor),
     blobs: &mut Blobs,
     reg: &mut Registry,

@@ -91,76 +91,194 @@ pub fn resolve(spec: &str, acc: &Accounts) -> Result<(u64, u64)> {
     Ok((uid, gid))
 }
 
-/// State of one file while walking layers top-down.
-enum Found {
+/// Metadata of a folder found in the base image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DirMeta {
+    pub uid: u64,
+    pub gid: u64,
+    pub mode: u32,
+}
+
+/// State of one looked-up path while walking layers top-down.
+#[derive(Debug, Clone)]
+enum Found<T> {
     Pending,
-    Present(String),
+    Present(T),
     Hidden,
 }
 
-/// Read `/etc/passwd` and `/etc/group` from layer blobs given top layer first; `fetch`
-/// returns a layer's blob. Stops as soon as both files are settled.
-pub fn accounts_from_layers<'a, I>(layers_top_first: I) -> Result<Accounts>
-where
-    I: IntoIterator<Item = Result<std::borrow::Cow<'a, [u8]>>>,
-{
-    let mut passwd = Found::Pending;
-    let mut group = Found::Pending;
-    for blob in layers_top_first {
-        if !matches!(passwd, Found::Pending) && !matches!(group, Found::Pending) {
-            break;
+/// Looks paths up in an image's layers, top layer first, as the union filesystem would
+/// show them: the first layer holding a path wins; a whiteout of the path or of one of its
+/// folders, or an opaque marker in one of its folders, hides it from the layers below.
+pub struct BaseScanner {
+    passwd: Found<String>,
+    group: Found<String>,
+    dirs: Vec<(String, Found<DirMeta>)>,
+}
+
+fn norm(raw: &str) -> String {
+    raw.trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Is `path` hidden from lower layers by the whiteouts of a layer?
+fn hidden(
+    path: &str,
+    whiteouts: &std::collections::HashSet<String>,
+    opaque: &std::collections::HashSet<String>,
+) -> bool {
+    let mut p = path;
+    loop {
+        let (parent, name) = match p.rsplit_once('/') {
+            Some((d, n)) => (d, n),
+            None => ("", p),
+        };
+        let wh = if parent.is_empty() {
+            format!(".wh.{name}")
+        } else {
+            format!("{parent}/.wh.{name}")
+        };
+        if whiteouts.contains(&wh) {
+            return true;
         }
-        let blob = blob?;
-        let mut ar = tar::Archive::new(super::layer::open_blob(&blob));
-        let mut layer_passwd = None;
-        let mut layer_group = None;
-        let mut etc_hidden_below = false;
-        let mut passwd_wh = false;
-        let mut group_wh = false;
+        if parent.is_empty() {
+            return opaque.contains("");
+        }
+        if opaque.contains(parent) {
+            return true;
+        }
+        p = parent;
+    }
+}
+
+impl BaseScanner {
+    /// Look up the account files (when `accounts`) and the folders `dirs` (relative,
+    /// without leading '/').
+    pub fn new(accounts: bool, dirs: &[String]) -> BaseScanner {
+        let init = |want: bool| if want { Found::Pending } else { Found::Hidden };
+        BaseScanner {
+            passwd: init(accounts),
+            group: init(accounts),
+            dirs: dirs.iter().map(|d| (norm(d), Found::Pending)).collect(),
+        }
+    }
+
+    /// Nothing left to look up: lower layers need not be read.
+    pub fn done(&self) -> bool {
+        !matches!(self.passwd, Found::Pending)
+            && !matches!(self.group, Found::Pending)
+            && self.dirs.iter().all(|(_, f)| !matches!(f, Found::Pending))
+    }
+
+    /// Read one layer (the next one down).
+    pub fn feed(&mut self, blob: &[u8]) -> Result<()> {
+        let mut ar = tar::Archive::new(super::layer::open_blob(blob));
+        let mut passwd = None;
+        let mut group = None;
+        let mut dirs: std::collections::HashMap<String, DirMeta> = Default::default();
+        let mut whiteouts = std::collections::HashSet::new();
+        let mut opaque = std::collections::HashSet::new();
         for e in ar.entries()? {
             let mut e = e?;
-            let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-            let path = raw.trim_start_matches("./").trim_start_matches('/');
-            let path = path.trim_end_matches('/');
-            match path {
-                "etc/passwd" | "etc/group" => {
-                    let mut s = String::new();
-                    if e.header().entry_type().is_file() {
-                        e.read_to_string(&mut s)?;
-                    }
-                    if path == "etc/passwd" {
-                        layer_passwd = Some(s);
-                    } else {
-                        layer_group = Some(s);
-                    }
+            let path = norm(&String::from_utf8_lossy(&e.path_bytes()));
+            let name = path.rsplit('/').next().unwrap_or("");
+            if name == ".wh..wh..opq" {
+                opaque.insert(
+                    path.rsplit_once('/')
+                        .map_or(String::new(), |(d, _)| d.to_string()),
+                );
+                continue;
+            }
+            if name.starts_with(".wh.") {
+                whiteouts.insert(path);
+                continue;
+            }
+            let h = e.header();
+            if h.entry_type().is_dir() && self.dirs.iter().any(|(d, _)| *d == path) {
+                dirs.insert(
+                    path.clone(),
+                    // Empty numeric fields (some writers leave them blank) read as 0.
+                    DirMeta {
+                        uid: h.uid().unwrap_or(0),
+                        gid: h.gid().unwrap_or(0),
+                        mode: h.mode().unwrap_or(0o755) & 0o7777,
+                    },
+                );
+            }
+            if path == "etc/passwd" || path == "etc/group" {
+                let mut text = String::new();
+                if e.header().entry_type().is_file() {
+                    e.read_to_string(&mut text)?;
                 }
-                "etc/.wh..wh..opq" | ".wh.etc" => etc_hidden_below = true,
-                "etc/.wh.passwd" => passwd_wh = true,
-                "etc/.wh.group" => group_wh = true,
-                _ => {}
+                if path == "etc/passwd" {
+                    passwd = Some(text);
+                } else {
+                    group = Some(text);
+                }
             }
         }
-        for (state, here, wh) in [
-            (&mut passwd, layer_passwd, passwd_wh),
-            (&mut group, layer_group, group_wh),
-        ] {
+        let settle = |state: &mut Found<String>, here: Option<String>, path: &str| {
             if matches!(state, Found::Pending) {
                 *state = match here {
                     Some(s) => Found::Present(s),
-                    None if wh || etc_hidden_below => Found::Hidden,
+                    None if hidden(path, &whiteouts, &opaque) => Found::Hidden,
+                    None => Found::Pending,
+                };
+            }
+        };
+        settle(&mut self.passwd, passwd, "etc/passwd");
+        settle(&mut self.group, group, "etc/group");
+        for (d, state) in &mut self.dirs {
+            if matches!(state, Found::Pending) {
+                *state = match dirs.get(d.as_str()) {
+                    Some(m) => Found::Present(*m),
+                    None if hidden(d, &whiteouts, &opaque) => Found::Hidden,
                     None => Found::Pending,
                 };
             }
         }
+        Ok(())
     }
-    let take = |f: Found| match f {
-        Found::Present(s) => Some(s),
-        _ => None,
-    };
-    Ok(Accounts {
-        passwd: take(passwd),
-        group: take(group),
-    })
+
+    /// The account files found.
+    pub fn accounts(&self) -> Accounts {
+        let take = |f: &Found<String>| match f {
+            Found::Present(s) => Some(s.clone()),
+            _ => None,
+        };
+        Accounts {
+            passwd: take(&self.passwd),
+            group: take(&self.group),
+        }
+    }
+
+    /// Metadata of the looked-up folders that exist in the image.
+    pub fn dirs(&self) -> std::collections::BTreeMap<String, DirMeta> {
+        self.dirs
+            .iter()
+            .filter_map(|(d, f)| match f {
+                Found::Present(m) => Some((d.clone(), *m)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Read `/etc/passwd` and `/etc/group` from layer blobs given top layer first.
+pub fn accounts_from_layers<'a, I>(layers_top_first: I) -> Result<Accounts>
+where
+    I: IntoIterator<Item = Result<std::borrow::Cow<'a, [u8]>>>,
+{
+    let mut sc = BaseScanner::new(true, &[]);
+    for blob in layers_top_first {
+        if sc.done() {
+            break;
+        }
+        sc.feed(&blob?)?;
+    }
+    Ok(sc.accounts())
 }
 
 #[cfg(test)]
@@ -227,5 +345,54 @@ mod tests {
             accounts_from_layers([Ok(Cow::from(&opq[..])), Ok(Cow::from(&bottom[..]))]).unwrap();
         assert!(acc.passwd.is_none());
         assert_eq!(resolve("0:g", &acc).unwrap(), (0, 9));
+    }
+
+    #[test]
+    fn folders_of_the_base_keep_their_metadata() {
+        let mut b = tar::Builder::new(Vec::new());
+        for (p, uid, mode) in [
+            ("home/", 0, 0o755),
+            ("home/node/", 1000, 0o750),
+            ("root/", 0, 0o700),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_uid(uid);
+            h.set_gid(uid);
+            h.set_mode(mode);
+            h.set_size(0);
+            b.append_data(&mut h, p, std::io::empty()).unwrap();
+        }
+        let bottom = crate::image::layer::gzip(&b.into_inner().unwrap(), 1).unwrap();
+        let top = layer(&[("home/.wh.gone", ""), ("etc/passwd", PASSWD)]);
+        let wanted = [
+            "home".to_string(),
+            "home/node".into(),
+            "root".into(),
+            "srv".into(),
+        ];
+        let mut sc = BaseScanner::new(true, &wanted);
+        sc.feed(&top).unwrap();
+        assert!(!sc.done());
+        sc.feed(&bottom).unwrap();
+        let dirs = sc.dirs();
+        assert_eq!(
+            dirs["home/node"],
+            DirMeta {
+                uid: 1000,
+                gid: 1000,
+                mode: 0o750
+            }
+        );
+        assert_eq!(dirs["root"].mode, 0o700);
+        assert!(!dirs.contains_key("srv"));
+        assert!(sc.accounts().passwd.is_some());
+        // An opaque marker on home/ hides home/node of the layers below.
+        let opq = layer(&[("home/.wh..wh..opq", "")]);
+        let mut sc = BaseScanner::new(false, &wanted);
+        sc.feed(&opq).unwrap();
+        sc.feed(&bottom).unwrap();
+        assert!(!sc.dirs().contains_key("home/node"));
+        assert!(sc.dirs().contains_key("home"));
     }
 }

@@ -150,9 +150,20 @@ pub fn tar_layer(files: &[(&str, &str)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (p, c) in files {
         let mut h = tar::Header::new_gnu();
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
         if p.ends_with('/') {
             h.set_entry_type(tar::EntryType::Directory);
-            h.set_mode(0o755);
+            // `c` of a folder: "uid:gid:mode" (octal), else root 0755.
+            let f: Vec<&str> = c.split(':').collect();
+            if f.len() == 3 {
+                h.set_uid(f[0].parse().unwrap());
+                h.set_gid(f[1].parse().unwrap());
+                h.set_mode(u32::from_str_radix(f[2], 8).unwrap());
+            } else {
+                h.set_mode(0o755);
+            }
             h.set_size(0);
             b.append_data(&mut h, p, std::io::empty()).unwrap();
         } else {
@@ -184,6 +195,9 @@ pub fn write_base_layout(dir: &Path, tag: &str, arches: &[&str], user: &str) -> 
             ("etc/group", GROUP),
             ("bin/", ""),
             ("bin/arch", arch),
+            ("home/", ""),
+            ("home/node/", "1000:1000:750"),
+            ("root/", "0:0:700"),
         ]);
         let l2 = tar_layer(&[("opt/", ""), ("opt/base.txt", "base")]);
         let diff = |gz: &[u8]| {
