@@ -249,7 +249,11 @@ pub fn assemble(base: &BasePlatform, add: &Addition) -> Result<Assembled> {
     }
     diff_ids.push(json!(add.diff_id));
     let history = obj.entry("history").or_insert_with(|| json!([]));
-    if let Some(h) = history.as_array_mut() {
+    // Runtimes pair non-empty history entries with layers: add ours only when the base's
+    // history is consistent (a base without history stays without).
+    if let Some(h) = history.as_array_mut().filter(|h| {
+        h.iter().filter(|e| e["empty_layer"] != json!(true)).count() == base.layers.len()
+    }) {
         h.push(json!({"created": add.created, "created_by": add.created_by, "comment": "cadkit image"}));
     }
     let config_bytes = serde_json::to_vec(&config)?;
