@@ -96,25 +96,6 @@ pub fn normalise_dest(dest: &str) -> Result<String> {
     Ok(format!("/{}", parts.join("/")))
 }
 
-/// Writer that hashes and counts what goes through it.
-struct Hashing<W> {
-    inner: W,
-    hash: Sha256,
-    count: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 fn sha256_hex(h: Sha256) -> String {
     format!("sha256:{}", hex::encode(h.finalize()))
 }
@@ -273,11 +254,7 @@ pub fn build(spec: &LayerSpec) -> Result<Layer> {
         })
         .sum::<u64>()
         + 4096;
-    let mut tar = tar::Builder::new(Hashing {
-        inner: Vec::with_capacity(capacity as usize),
-        hash: Sha256::new(),
-        count: 0,
-    });
+    let mut tar = tar::Builder::new(Vec::with_capacity(capacity as usize));
     tar.mode(tar::HeaderMode::Deterministic);
     tar.follow_symlinks(false);
     let own = spec.owner;
@@ -382,15 +359,18 @@ pub fn build(spec: &LayerSpec) -> Result<Layer> {
         }
         count += 1;
     }
-    let hashing = tar.into_inner()?;
-    let diff_id = sha256_hex(hashing.hash);
-    let tar_bytes = hashing.inner;
-    let blob = gzip(&tar_bytes, spec.gzip_level)?;
+    let tar_bytes = tar.into_inner()?;
+    // diff_id and compression at the same time; then the blob digest.
+    let (diff_id, blob) = rayon::join(
+        || digest_of(&tar_bytes),
+        || gzip(&tar_bytes, spec.gzip_level),
+    );
+    let blob = blob?;
     Ok(Layer {
         digest: digest_of(&blob),
         blob,
         diff_id,
-        tar_size: hashing.count,
+        tar_size: tar_bytes.len() as u64,
         entries: count,
         content_bytes,
     })
