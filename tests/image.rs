@@ -344,6 +344,54 @@ fn backend_from_another_registry_with_a_docker_format_base_and_flag_credentials(
         report["platforms"][0]["layer"]["digest"]
     );
     assert_eq!(reg.manifest_status("app/back2", "1"), 200);
+
+    // An uncompressed layer on a Docker-format base gives an OCI image (schema 2 has no
+    // uncompressed layer type) with the same base layer bytes.
+    let out3 = format!("{}/app/back3:1", reg.host);
+    let r = cadkit(
+        t.path(),
+        &[
+            "--kind",
+            "backend",
+            "--source",
+            app.to_str().unwrap(),
+            "--base",
+            &base,
+            "--output",
+            &out3,
+            "--compression",
+            "none",
+            "--username",
+            USER,
+        ],
+        &[
+            ("DOCKER_CONFIG", cfg.to_str().unwrap()),
+            ("CADKIT_REGISTRY_PASSWORD", PASS),
+        ],
+    );
+    let third = r.json();
+    assert_eq!(
+        third["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        third["platforms"][0]["layer"]["digest"],
+        report["platforms"][0]["layer"]["diffId"]
+    );
+    let m = inspect_raw(&reg, "app/back3:1");
+    assert_eq!(
+        m["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    assert_eq!(
+        m["layers"][2]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar"
+    );
+    assert_eq!(layer_digests(&m)[..2], base_layers[0][..]);
+    let pulled = pull_layout(&reg, "app/back3:1", &t.path().join("pulled3"));
+    let (_, c, entries) = &images(&pulled)[0];
+    assert_eq!(c["config"]["User"], "node");
+    assert!(entries.iter().any(|e| e.path == "home/node/app/server.js"));
 }
 
 #[test]

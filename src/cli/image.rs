@@ -56,6 +56,10 @@ pub struct ImageArgs {
     /// gzip level of the new layer (0–9).
     #[arg(long = "gzip-level", env = "CADKIT_IMAGE_GZIP_LEVEL", default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub gzip_level: u32,
+    /// Layer compression: gzip (default) or none (an uncompressed tar layer: fastest to
+    /// build and push, largest to store and pull).
+    #[arg(long = "compression", env = "CADKIT_IMAGE_COMPRESSION", default_value = "gzip", value_parser = ["gzip", "none"])]
+    pub compression: String,
     /// Build and plan only: report what would be written; write nothing.
     #[arg(long = "dry-run", alias = "dryRun", env = "CADKIT_DRY_RUN")]
     pub dry_run: bool,
@@ -88,6 +92,7 @@ impl ImageArgs {
             dry_run: self.dry_run,
             credentials: Credentials::from_env(self.username.clone()),
             gzip_level: self.gzip_level,
+            compress: self.compression != "none",
             progress: true,
             mtime: None,
         }

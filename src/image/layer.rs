@@ -35,6 +35,9 @@ pub struct LayerSpec {
     pub mtime: u64,
     /// gzip level 0–9.
     pub gzip_level: u32,
+    /// false: an uncompressed tar layer (`…layer.v1.tar`): fastest to build and push,
+    /// largest to store and pull.
+    pub compress: bool,
     /// Owner and mode of the destination's parent folders that exist in the base image
     /// (relative paths such as `home/node`); the others are created root-owned, 0755.
     pub parents: std::collections::BTreeMap<String, super::users::DirMeta>,
@@ -43,8 +46,10 @@ pub struct LayerSpec {
 /// One built layer.
 #[derive(Debug, Clone)]
 pub struct Layer {
-    /// The compressed blob.
+    /// The blob (gzip, or the tar itself when uncompressed).
     pub blob: Vec<u8>,
+    /// OCI media type of the blob.
+    pub media_type: &'static str,
     /// `sha256:` of the compressed blob (the manifest's layer digest).
     pub digest: String,
     /// `sha256:` of the uncompressed tar (the config's diff_id).
@@ -360,6 +365,19 @@ pub fn build(spec: &LayerSpec) -> Result<Layer> {
         count += 1;
     }
     let tar_bytes = tar.into_inner()?;
+    let tar_size = tar_bytes.len() as u64;
+    if !spec.compress {
+        let diff_id = digest_of(&tar_bytes);
+        return Ok(Layer {
+            digest: diff_id.clone(),
+            blob: tar_bytes,
+            media_type: super::oci::OCI_LAYER_TAR,
+            diff_id,
+            tar_size,
+            entries: count,
+            content_bytes,
+        });
+    }
     // diff_id and compression at the same time; then the blob digest.
     let (diff_id, blob) = rayon::join(
         || digest_of(&tar_bytes),
@@ -369,8 +387,9 @@ pub fn build(spec: &LayerSpec) -> Result<Layer> {
     Ok(Layer {
         digest: digest_of(&blob),
         blob,
+        media_type: super::oci::OCI_LAYER_GZIP,
         diff_id,
-        tar_size: tar_bytes.len() as u64,
+        tar_size,
         entries: count,
         content_bytes,
     })
@@ -480,6 +499,7 @@ mod tests {
             },
             mtime: 0,
             gzip_level: 6,
+            compress: true,
             parents: Default::default(),
         }
     }
@@ -553,6 +573,17 @@ mod tests {
         assert_eq!(a.digest, b.digest);
         assert_eq!(a.diff_id, b.diff_id);
         assert_eq!(a.blob, b.blob);
+        let mut plain = spec(t1.path());
+        plain.compress = false;
+        let p = build(&plain).unwrap();
+        assert_eq!(
+            (p.digest.as_str(), p.media_type),
+            (a.diff_id.as_str(), crate::image::oci::OCI_LAYER_TAR)
+        );
+        assert_eq!(
+            read_entries(&p.blob).unwrap(),
+            read_entries(&a.blob).unwrap()
+        );
         let mut s = spec(t1.path());
         s.mtime = 1_700_000_000;
         assert_ne!(build(&s).unwrap().digest, a.digest);

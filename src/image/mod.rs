@@ -86,6 +86,8 @@ pub struct ImageRequest {
     pub dry_run: bool,
     pub credentials: Credentials,
     pub gzip_level: u32,
+    /// false: an uncompressed layer (fastest; see `layer::LayerSpec::compress`).
+    pub compress: bool,
     /// Show a progress bar (only ever drawn on a terminal).
     pub progress: bool,
     /// Layer mtime (seconds); None reads `SOURCE_DATE_EPOCH` (or 0).
@@ -110,6 +112,7 @@ impl ImageRequest {
             dry_run: false,
             credentials: Credentials::default(),
             gzip_level: 6,
+            compress: true,
             progress: false,
             mtime: None,
         }
@@ -429,6 +432,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
                 },
                 mtime,
                 gzip_level: req.gzip_level,
+                compress: req.compress,
                 parents,
             })?;
             tracing::info!(
@@ -443,7 +447,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
         let l = &layers[&ids];
         let add = oci::Addition {
             layer: Descriptor {
-                media_type: oci::OCI_LAYER_GZIP.into(),
+                media_type: l.media_type.into(),
                 digest: l.digest.clone(),
                 size: l.blob.len() as u64,
             },

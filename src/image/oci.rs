@@ -15,6 +15,7 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
@@ -207,7 +208,31 @@ pub fn rfc3339(secs: u64) -> String {
 
 /// Build config + manifest of one platform.
 pub fn assemble(base: &BasePlatform, add: &Addition) -> Result<Assembled> {
-    let docker = base.manifest_media_type == DOCKER_MANIFEST;
+    // Docker schema 2 has no uncompressed layer type: such an image becomes OCI, its base
+    // layers' descriptors mapped to the OCI equivalents (same bytes, same digests).
+    let docker =
+        base.manifest_media_type == DOCKER_MANIFEST && add.layer.media_type != OCI_LAYER_TAR;
+    let base_layers: Vec<Value> = if docker {
+        base.layers.clone()
+    } else {
+        base.layers
+            .iter()
+            .map(|l| {
+                let mut l = l.clone();
+                let mapped = match l["mediaType"].as_str() {
+                    Some(DOCKER_LAYER_GZIP) => Some(OCI_LAYER_GZIP),
+                    Some("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip") => {
+                        Some("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip")
+                    }
+                    _ => None,
+                };
+                if let Some(m) = mapped {
+                    l["mediaType"] = json!(m);
+                }
+                l
+            })
+            .collect()
+    };
     let mut config = base.config.clone();
     let obj = config
         .as_object_mut()
@@ -265,7 +290,7 @@ pub fn assemble(base: &BasePlatform, add: &Addition) -> Result<Assembled> {
     if docker {
         layer.media_type = DOCKER_LAYER_GZIP.into();
     }
-    let mut layers = base.layers.clone();
+    let mut layers = base_layers;
     layers.push(layer.to_json());
     let manifest = json!({
         "schemaVersion": 2,
@@ -299,7 +324,10 @@ pub fn assemble(base: &BasePlatform, add: &Addition) -> Result<Assembled> {
 
 /// An image index over several assembled platform images.
 pub fn index(images: &[Assembled], media_type: &str) -> Result<(Vec<u8>, Descriptor)> {
-    let docker = media_type == DOCKER_LIST;
+    let docker = media_type == DOCKER_LIST
+        && images
+            .iter()
+            .all(|a| a.manifest_desc.media_type == DOCKER_MANIFEST);
     let manifests: Vec<Value> = images
         .iter()
         .map(|a| {
