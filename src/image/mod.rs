@@ -668,6 +668,11 @@ fn push_registry(
     let total: u64 = list.iter().map(|(_, s, _)| s).sum();
     let bar = progress_bar(req.progress && !req.dry_run, total);
     for (digest, size, data) in list {
+        bar.set_message(format!(
+            "{} ({:.1} MiB)",
+            &digest[..digest.len().min(19)],
+            size as f64 / 1048576.0
+        ));
         let exists = reg.blob_exists(target, &digest)?;
         let action = if exists {
             stats.skipped += 1;
@@ -740,10 +745,12 @@ fn progress_bar(wanted: bool, total: u64) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(total);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} pushing [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        "{spinner} pushing [{bar:30}] {bytes}/{total_bytes} {msg}",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
+    // The spinner keeps moving during a long single-blob upload.
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar
 }
 
