@@ -131,6 +131,11 @@ fn json_bytes(n: usize, seed: u64) -> Vec<u8> {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs bench binaries too (without `--bench`): do nothing then.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("image benchmark: run it with `cargo bench --bench image`");
+        return;
+    }
     let mb: usize = std::env::var("BENCH_MB")
         .ok()
         .and_then(|v| v.parse().ok())
