@@ -5,7 +5,8 @@
 //! `cargo bench --bench image` (release build). `BENCH_MB` changes the size. Two folders:
 //! incompressible bytes (gzip's worst case) and JSON-like text. Prints the throughputs
 //! (folder bytes / wall time) and the ratio cadkit / raw for an uncompressed layer and gzip
-//! levels 0, 1 and 6 (target: ≥ 80 %).
+//! levels 0, 1 and 6 (target: ≥ 80 %). `BENCH_DATASETS=random,json` and
+//! `BENCH_LEVELS=none,0,1,6` select what runs.
 
 #[path = "../tests/common/image.rs"]
 mod harness;
@@ -144,10 +145,14 @@ fn main() {
     let t = tempfile::tempdir().unwrap();
     let total = (mb << 20) as f64;
     let mibs = |secs: f64| total / secs / 1048576.0;
+    let datasets = std::env::var("BENCH_DATASETS").unwrap_or_else(|_| "random,json".into());
     for (dataset, make) in [
         ("random", random_bytes as fn(usize, u64) -> Vec<u8>),
         ("json", json_bytes as fn(usize, u64) -> Vec<u8>),
     ] {
+        if !datasets.split(',').any(|d| d == dataset) {
+            continue;
+        }
         let folder = t.path().join(dataset);
         let mut all = Vec::with_capacity(mb << 20);
         for i in 0..mb {
@@ -182,7 +187,11 @@ fn main() {
                 );
             }
         }
-        for level in [None, Some(0u32), Some(1), Some(6)] {
+        let levels: Vec<Option<u32>> = match std::env::var("BENCH_LEVELS") {
+            Ok(v) => v.split(',').map(|l| l.parse().ok()).collect(),
+            Err(_) => vec![None, Some(0), Some(1), Some(6)],
+        };
+        for level in levels {
             let name = level.map_or("none".to_string(), |l| format!("gzip -{l}"));
             let mut best = f64::MAX;
             let mut size = 0;
@@ -212,6 +221,10 @@ fn main() {
                 let s = start.elapsed().as_secs_f64();
                 best = best.min(s);
                 size = report.platforms[0].layer.size;
+                println!(
+                    "  {dataset} {name} run {i}: {s:.3} s {:?}",
+                    report.timings_ms
+                );
             }
             println!(
                 "RATIO {dataset} {name}: cadkit image {:.0} MiB/s ({best:.3} s, layer {:.1} MiB) vs raw {:.0} MiB/s ({best_raw:.3} s) = {:.0} %",

@@ -46,8 +46,8 @@ pub struct LayerSpec {
 /// One built layer.
 #[derive(Debug, Clone)]
 pub struct Layer {
-    /// The blob (gzip, or the tar itself when uncompressed).
-    pub blob: Vec<u8>,
+    /// The blob (gzip, or the tar itself when uncompressed); cheap to clone for retries.
+    pub blob: bytes::Bytes,
     /// OCI media type of the blob.
     pub media_type: &'static str,
     /// `sha256:` of the compressed blob (the manifest's layer digest).
@@ -99,6 +99,24 @@ pub fn normalise_dest(dest: &str) -> Result<String> {
         }
     }
     Ok(format!("/{}", parts.join("/")))
+}
+
+/// Writer that hashes what goes through it: the tar is hashed while it is written, so the
+/// diff_id costs no extra pass over the data.
+struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn sha256_hex(h: Sha256) -> String {
@@ -259,7 +277,10 @@ pub fn build(spec: &LayerSpec) -> Result<Layer> {
         })
         .sum::<u64>()
         + 4096;
-    let mut tar = tar::Builder::new(Vec::with_capacity(capacity as usize));
+    let mut tar = tar::Builder::new(Hashing {
+        inner: Vec::with_capacity(capacity as usize),
+        hash: Sha256::new(),
+    });
     tar.mode(tar::HeaderMode::Deterministic);
     tar.follow_symlinks(false);
     let own = spec.owner;
@@ -364,13 +385,14 @@ pub fn build(spec: &LayerSpec) -> Result<Layer> {
         }
         count += 1;
     }
-    let tar_bytes = tar.into_inner()?;
+    let hashing = tar.into_inner()?;
+    let diff_id = sha256_hex(hashing.hash);
+    let tar_bytes = hashing.inner;
     let tar_size = tar_bytes.len() as u64;
     if !spec.compress {
-        let diff_id = digest_of(&tar_bytes);
         return Ok(Layer {
             digest: diff_id.clone(),
-            blob: tar_bytes,
+            blob: tar_bytes.into(),
             media_type: super::oci::OCI_LAYER_TAR,
             diff_id,
             tar_size,
@@ -378,15 +400,11 @@ pub fn build(spec: &LayerSpec) -> Result<Layer> {
             content_bytes,
         });
     }
-    // diff_id and compression at the same time; then the blob digest.
-    let (diff_id, blob) = rayon::join(
-        || digest_of(&tar_bytes),
-        || gzip(&tar_bytes, spec.gzip_level),
-    );
-    let blob = blob?;
+    let blob = gzip(&tar_bytes, spec.gzip_level)?;
+    drop(tar_bytes);
     Ok(Layer {
         digest: digest_of(&blob),
-        blob,
+        blob: blob.into(),
         media_type: super::oci::OCI_LAYER_GZIP,
         diff_id,
         tar_size,

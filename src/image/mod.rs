@@ -140,6 +140,8 @@ pub struct ImageReport {
     pub platforms: Vec<PlatformReport>,
     pub blobs: Vec<BlobAction>,
     pub stats: Stats,
+    /// Wall time of each phase, in milliseconds (base, layer, write).
+    pub timings_ms: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -380,7 +382,18 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
     let mut reg = Registry::new(req.credentials.clone(), output_host, req.insecure)?;
     let output = parse_output(req, &reg)?;
 
+    let started = std::time::Instant::now();
+    let mut timings_ms = BTreeMap::new();
+    let mut lap = {
+        let mut last = started;
+        move |name: &str, t: &mut BTreeMap<String, u64>| {
+            let now = std::time::Instant::now();
+            t.insert(name.to_string(), (now - last).as_millis() as u64);
+            last = now;
+        }
+    };
     let (base, base_source) = resolve_base(req, &mut reg)?;
+    lap("base", &mut timings_ms);
     tracing::info!(
         "base {} ({} platform{})",
         base.reference,
@@ -467,6 +480,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
         assembled.push((oci::assemble(p, &add)?, key));
     }
 
+    lap("layer", &mut timings_ms);
     let top: (Vec<u8>, Descriptor) = if assembled.len() > 1 || base.index_media_type.is_some() {
         let mt = base
             .index_media_type
@@ -523,6 +537,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
         }
     };
 
+    lap("write", &mut timings_ms);
     let platforms = assembled
         .iter()
         .map(|(a, ids)| {
@@ -560,6 +575,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
         platforms,
         blobs: actions,
         stats,
+        timings_ms,
     })
 }
 
@@ -567,11 +583,11 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
 type LayerKey = ((u64, u64), Vec<(String, users::DirMeta)>);
 
 /// Every blob of the result: (digest, size, is a base layer).
-fn all_blobs<'a>(
-    assembled: &'a [(Assembled, LayerKey)],
-    layers: &'a BTreeMap<LayerKey, layer::Layer>,
-) -> Vec<(String, u64, Option<&'a [u8]>)> {
-    let mut out: Vec<(String, u64, Option<&[u8]>)> = Vec::new();
+fn all_blobs(
+    assembled: &[(Assembled, LayerKey)],
+    layers: &BTreeMap<LayerKey, layer::Layer>,
+) -> Vec<(String, u64, Option<bytes::Bytes>)> {
+    let mut out: Vec<(String, u64, Option<bytes::Bytes>)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (a, ids) in assembled {
         for d in &a.base_layers {
@@ -581,13 +597,13 @@ fn all_blobs<'a>(
         }
         let l = &layers[ids];
         if seen.insert(l.digest.clone()) {
-            out.push((l.digest.clone(), l.blob.len() as u64, Some(&l.blob[..])));
+            out.push((l.digest.clone(), l.blob.len() as u64, Some(l.blob.clone())));
         }
         if seen.insert(a.config_desc.digest.clone()) {
             out.push((
                 a.config_desc.digest.clone(),
                 a.config_desc.size,
-                Some(&a.config[..]),
+                Some(bytes::Bytes::from(a.config.clone())),
             ));
         }
     }
@@ -617,7 +633,7 @@ fn write_layout(
             continue;
         }
         match data {
-            Some(d) => layout.write_blob(&digest, d)?,
+            Some(d) => layout.write_blob(&digest, &d)?,
             None => {
                 let bytes = blobs.take(reg, &digest)?;
                 layout.write_blob(&digest, &bytes)?
@@ -695,7 +711,7 @@ fn push_registry(
                 Some(d) => reg.push_blob(target, &digest, d)?,
                 None => {
                     let bytes = blobs.take(reg, &digest)?;
-                    reg.push_blob(target, &digest, &bytes)?
+                    reg.push_blob(target, &digest, bytes.into())?
                 }
             }
             stats.uploaded += 1;

@@ -360,12 +360,12 @@ impl Registry {
         }
     }
 
-    pub fn push_blob(&mut self, r: &Reference, digest: &str, data: &[u8]) -> Result<()> {
+    pub fn push_blob(&mut self, r: &Reference, digest: &str, data: bytes::Bytes) -> Result<()> {
         self.login(r)?;
         let c = self.client.clone();
         self.retry(&format!("upload blob {digest} to {r}"), || {
             let (c, r) = (c.clone(), r.clone());
-            let data = data.to_vec();
+            let data = data.clone();
             async move { c.push_blob(&r, data, digest).await.map(|_| ()) }
         })
     }
