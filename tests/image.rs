@@ -370,6 +370,33 @@ fn backend_from_another_registry_with_a_docker_format_base_and_flag_credentials(
         ],
     );
     let third = r.json();
+    // The uncompressed layer was streamed while being built; a second run finds it there.
+    assert_eq!(third["stats"]["uploaded"], 4, "{}", third["stats"]);
+    assert!(!r.stderr.contains("WARN"), "streamed upload fell back: {}", r.stderr);
+    let again = cadkit(
+        t.path(),
+        &[
+            "--kind",
+            "backend",
+            "--source",
+            app.to_str().unwrap(),
+            "--base",
+            &base,
+            "--output",
+            &out3,
+            "--compression",
+            "none",
+            "--username",
+            USER,
+        ],
+        &[
+            ("DOCKER_CONFIG", cfg.to_str().unwrap()),
+            ("CADKIT_REGISTRY_PASSWORD", PASS),
+        ],
+    )
+    .json();
+    assert_eq!(again["digest"], third["digest"]);
+    assert_eq!(again["stats"]["uploaded"], 0, "{}", again["stats"]);
     assert_eq!(
         third["mediaType"],
         "application/vnd.oci.image.manifest.v1+json"

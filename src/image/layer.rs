@@ -101,21 +101,37 @@ pub fn normalise_dest(dest: &str) -> Result<String> {
     Ok(format!("/{}", parts.join("/")))
 }
 
+/// Receives an uncompressed layer's bytes while it is being built (to upload them at the
+/// same time); it is given consecutive pieces, then `&[]` once at the end.
+pub type Sink<'a> = &'a mut dyn FnMut(&[u8]);
+
+/// Size of the pieces handed to a sink.
+const SINK_PIECE: usize = 1 << 20;
+
 /// Writer that hashes what goes through it: the tar is hashed while it is written, so the
-/// diff_id costs no extra pass over the data.
-struct Hashing<W> {
-    inner: W,
+/// diff_id costs no extra pass over the data. With a sink, every full piece is also handed
+/// over as soon as it is written.
+struct Hashing<'a> {
+    inner: Vec<u8>,
     hash: Sha256,
+    sink: Option<Sink<'a>>,
+    sent: usize,
 }
 
-impl<W: Write> Write for Hashing<W> {
+impl Write for Hashing<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
+        self.inner.extend_from_slice(buf);
+        self.hash.update(buf);
+        if let Some(sink) = self.sink.as_mut() {
+            while self.inner.len() - self.sent >= SINK_PIECE {
+                sink(&self.inner[self.sent..self.sent + SINK_PIECE]);
+                self.sent += SINK_PIECE;
+            }
+        }
+        Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        Ok(())
     }
 }
 
@@ -267,6 +283,12 @@ pub fn check_source(source: &Path) -> Result<()> {
 
 /// Build the layer. The tar is written once, hashed as it goes (diff_id), then compressed.
 pub fn build(spec: &LayerSpec) -> Result<Layer> {
+    build_with_sink(spec, None)
+}
+
+/// [`build`], handing the bytes of an uncompressed layer to `sink` while they are written
+/// (a gzip layer is handed over whole at the end).
+pub fn build_with_sink(spec: &LayerSpec, sink: Option<Sink>) -> Result<Layer> {
     let dest = normalise_dest(&spec.dest)?;
     let entries = scan(&spec.source)?;
     let capacity: u64 = entries
@@ -277,9 +299,12 @@ pub fn build(spec: &LayerSpec) -> Result<Layer> {
         })
         .sum::<u64>()
         + 4096;
+    let streaming = !spec.compress;
     let mut tar = tar::Builder::new(Hashing {
         inner: Vec::with_capacity(capacity as usize),
         hash: Sha256::new(),
+        sink: if streaming { sink } else { None },
+        sent: 0,
     });
     tar.mode(tar::HeaderMode::Deterministic);
     tar.follow_symlinks(false);
@@ -385,7 +410,13 @@ pub fn build(spec: &LayerSpec) -> Result<Layer> {
         }
         count += 1;
     }
-    let hashing = tar.into_inner()?;
+    let mut hashing = tar.into_inner()?;
+    if let Some(sink) = hashing.sink.as_mut() {
+        if hashing.inner.len() > hashing.sent {
+            sink(&hashing.inner[hashing.sent..]);
+        }
+        sink(&[]);
+    }
     let diff_id = sha256_hex(hashing.hash);
     let tar_bytes = hashing.inner;
     let tar_size = tar_bytes.len() as u64;

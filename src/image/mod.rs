@@ -413,6 +413,16 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
     };
     let mut layers: BTreeMap<LayerKey, layer::Layer> = BTreeMap::new();
     let mut assembled: Vec<(Assembled, LayerKey)> = Vec::new();
+    // An uncompressed layer pushed to a registry is uploaded while it is built.
+    let stream_to = match &output {
+        Output::Registry { reference, .. }
+            if !req.dry_run && !req.compress && base.platforms.len() == 1 =>
+        {
+            Some(reference.clone())
+        }
+        _ => None,
+    };
+    let mut streamed: BTreeMap<String, &'static str> = BTreeMap::new();
     for p in &base.platforms {
         let mut scanner = users::BaseScanner::new(users::needs_accounts(&owner_spec), &parent_dirs);
         for l in p.layers.iter().rev() {
@@ -435,7 +445,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
         let parents = scanner.dirs();
         let key: LayerKey = (ids, parents.clone().into_iter().collect());
         if let std::collections::btree_map::Entry::Vacant(slot) = layers.entry(key.clone()) {
-            let built = layer::build(&layer::LayerSpec {
+            let spec = layer::LayerSpec {
                 source: source.clone(),
                 dest: dest.clone(),
                 owner: layer::Ownership {
@@ -447,7 +457,30 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
                 gzip_level: req.gzip_level,
                 compress: req.compress,
                 parents,
-            })?;
+            };
+            let upload = match &stream_to {
+                Some(target) => match reg.start_streamed_upload(target) {
+                    Ok(u) => Some(u),
+                    Err(e) => {
+                        tracing::warn!("{e:#}; the layer will be uploaded after it is built");
+                        None
+                    }
+                },
+                None => None,
+            };
+            let built = match upload {
+                Some(mut up) => {
+                    let built = {
+                        let mut sink = |piece: &[u8]| up.send(piece);
+                        layer::build_with_sink(&spec, Some(&mut sink))?
+                    };
+                    if let Some(action) = reg.finish_streamed_upload(up, &built.digest)? {
+                        streamed.insert(built.digest.clone(), action);
+                    }
+                    built
+                }
+                None => layer::build(&spec)?,
+            };
             tracing::info!(
                 "layer {} ({} entries, {} bytes compressed)",
                 built.digest,
@@ -520,7 +553,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
                 req,
                 reference,
                 tags,
-                &base,
+                &streamed,
                 &base_source,
                 &assembled,
                 &layers,
@@ -659,7 +692,7 @@ fn push_registry(
     req: &ImageRequest,
     target: &Reference,
     tags: &[String],
-    base: &BaseImage,
+    streamed: &BTreeMap<String, &'static str>,
     base_source: &BaseSource,
     assembled: &[(Assembled, LayerKey)],
     layers: &BTreeMap<LayerKey, layer::Layer>,
@@ -689,6 +722,22 @@ fn push_registry(
             &digest[..digest.len().min(19)],
             size as f64 / 1048576.0
         ));
+        if let Some(action) = streamed.get(&digest) {
+            // Uploaded (or found) while the layer was being built.
+            if *action == "upload" {
+                stats.uploaded += 1;
+                stats.uploaded_bytes += size;
+            } else {
+                stats.skipped += 1;
+            }
+            bar.inc(size);
+            actions.push(BlobAction {
+                digest,
+                size,
+                action: action.to_string(),
+            });
+            continue;
+        }
         let exists = reg.blob_exists(target, &digest)?;
         let action = if exists {
             stats.skipped += 1;
@@ -726,7 +775,6 @@ fn push_registry(
         });
     }
     bar.finish_and_clear();
-    let _ = base;
     if req.dry_run {
         return Ok(());
     }
