@@ -372,7 +372,11 @@ fn backend_from_another_registry_with_a_docker_format_base_and_flag_credentials(
     let third = r.json();
     // The uncompressed layer was streamed while being built; a second run finds it there.
     assert_eq!(third["stats"]["uploaded"], 4, "{}", third["stats"]);
-    assert!(!r.stderr.contains("WARN"), "streamed upload fell back: {}", r.stderr);
+    assert!(
+        !r.stderr.contains("WARN"),
+        "streamed upload fell back: {}",
+        r.stderr
+    );
     let again = cadkit(
         t.path(),
         &[

@@ -374,8 +374,14 @@ pub fn build_with_sink(spec: &LayerSpec, sink: Option<Sink>) -> Result<Layer> {
             }
             EntryKind::File { executable, len } => {
                 let mode = own.mode.unwrap_or(if *executable { 0o755 } else { 0o644 });
-                let file = std::fs::File::open(&e.path)
+                // Read the whole file (one piece per file through the hasher and the upload
+                // sink); a file that changed size since the walk is an error, since the tar
+                // header already holds the size.
+                let content = std::fs::read(&e.path)
                     .with_context(|| format!("cannot read {}", e.path.display()))?;
+                if content.len() as u64 != *len {
+                    bail!("{} changed while being read", e.path.display());
+                }
                 let mut h = header(
                     tar::EntryType::Regular,
                     mode,
@@ -384,14 +390,8 @@ pub fn build_with_sink(spec: &LayerSpec, sink: Option<Sink>) -> Result<Layer> {
                     spec.mtime,
                     *len,
                 );
-                // A file that changes size while being read would corrupt the tar: read
-                // exactly `len` bytes and fail if the file is shorter.
-                let mut limited = io::Read::take(file, *len);
-                tar.append_data(&mut h, &name, &mut limited)
+                tar.append_data(&mut h, &name, &content[..])
                     .with_context(|| format!("cannot add {} to the layer", e.path.display()))?;
-                if limited.limit() != 0 {
-                    bail!("{} changed while being read", e.path.display());
-                }
                 content_bytes += len;
             }
             EntryKind::Link(target) => {
