@@ -150,6 +150,7 @@ impl Registry {
             }),
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(15))
+                .read_timeout(Duration::from_secs(300))
                 .build()?,
             creds,
             output_host,
