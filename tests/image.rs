@@ -736,3 +736,61 @@ fn demo_writes_the_code_as_data_image_to_an_oci_layout() {
         .unwrap();
     assert_eq!((order.uid, order.gid, order.mode), (1000, 1000, 0o775));
 }
+
+#[test]
+fn transient_registry_errors_are_retried() {
+    use std::io::BufRead;
+    let reg = TestRegistry::start();
+    let t = tempfile::tempdir().unwrap();
+    let src = site(t.path());
+    let cfg = reg.docker_config(USER, PASS);
+    // A file where the registry wants its upload folder: every upload answers HTTP 500
+    // until the file goes away.
+    let uploads = reg
+        .dir
+        .path()
+        .join("data/docker/registry/v2/repositories/app/retry/_uploads");
+    std::fs::create_dir_all(uploads.parent().unwrap()).unwrap();
+    std::fs::write(&uploads, "").unwrap();
+    let out = format!("{}/app/retry:1", reg.host);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cadkit-image"))
+        .args([
+            "--kind",
+            "custom",
+            "--dest",
+            "/srv",
+            "--source",
+            src.to_str().unwrap(),
+            "--base",
+            "scratch",
+            "--output",
+            &out,
+        ])
+        .env("DOCKER_CONFIG", &cfg)
+        .env("HOME", t.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut { stdout }, &mut s).unwrap();
+        s
+    });
+    let mut log = String::new();
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.contains("retrying") && uploads.exists() {
+            // The registry recovers while cadkit waits before its next attempt.
+            std::fs::remove_file(&uploads).unwrap();
+        }
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(child.wait().unwrap().success(), "{log}");
+    assert!(log.contains("500") && log.contains("retrying"), "{log}");
+    let report: Value = serde_json::from_str(&reader.join().unwrap()).unwrap();
+    assert_eq!(report["stats"]["uploaded"], 2);
+    assert_eq!(reg.manifest_status("app/retry", "1"), 200);
+}
