@@ -237,6 +237,9 @@ impl Registry {
             return Ok(a.clone());
         }
         self.ensure_protocol(&host);
+        // Responses carry timers: drop them inside the runtime's context.
+        let rt = self.rt.handle().clone();
+        let _enter = rt.enter();
         let (auth, user) = self.auth_for(&host)?;
         let url = format!("{}://{}/v2/", self.scheme(&host), host);
         let mut req = self.http.get(&url);
@@ -463,6 +466,8 @@ impl Registry {
     /// Open an upload session in `r`'s repository and start the streamed PATCH.
     pub fn start_streamed_upload(&mut self, r: &Reference) -> Result<StreamedUpload> {
         let auth = self.push_header(r)?;
+        let rt = self.rt.handle().clone();
+        let _enter = rt.enter();
         let host = r.resolve_registry().to_string();
         let base = format!("{}://{}", self.scheme(&host), host);
         let mut post = self
@@ -529,6 +534,8 @@ impl Registry {
         mut up: StreamedUpload,
         digest: &str,
     ) -> Result<Option<&'static str>> {
+        let rt = self.rt.handle().clone();
+        let _enter = rt.enter();
         up.tx = None;
         let Some(handle) = up.patch.take() else {
             return Ok(None);
