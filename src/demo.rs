@@ -38,8 +38,17 @@ pub fn run(req: &DemoRequest) -> Result<Value> {
         build.working_dir.display()
     );
     let snapshot = crate::snapshot::demo_step(&work, &project, &build.working_dir)?;
+    let image =
+        crate::image::codeasdata_to_layout(&build.working_dir, &work.join("image"), "demo")?;
+    eprintln!(
+        "demo: code-as-data image {} written to the OCI layout {}",
+        image.digest,
+        work.join("image").display()
+    );
     let ci = crate::ci::demo::run(&work)?;
-    Ok(json!({ "workdir": work, "steps": { "build": build, "snapshot": snapshot, "ci": ci } }))
+    Ok(json!({ "workdir": work, "steps": {
+        "build": build, "snapshot": snapshot, "image": image, "ci": ci
+    } }))
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {

@@ -17,6 +17,7 @@ pub mod env;
 pub mod fsutil;
 pub mod git;
 pub mod graph;
+pub mod image;
 pub mod json;
 pub mod logging;
 pub mod patch;

@@ -25,6 +25,8 @@ pub mod webhook;
 pub use webhook::WebhookArgs;
 mod snapshot_git;
 pub use snapshot_git::GitArgs;
+mod image;
+pub use image::ImageArgs;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -104,6 +106,8 @@ enum Command {
     RegistryAuth(registry_auth::RegistryAuthArgs),
     /// Notify the deployment webhook that images were pushed (registry-shaped payloads).
     Webhook(webhook::WebhookArgs),
+    /// Copy a folder onto a base image and push it (or write an OCI layout); no daemon.
+    Image(image::ImageArgs),
 }
 
 /// A command that can run on its own (the `cadkit-<step>` binaries).
@@ -122,6 +126,7 @@ impl Command {
             Command::Tag(a) => a.run(global),
             Command::RegistryAuth(a) => a.run(global),
             Command::Webhook(a) => a.run(global),
+            Command::Image(a) => a.run(global),
         }
     }
 }

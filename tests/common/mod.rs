@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod ci_steps;
+pub mod image;
 pub mod reference;

@@ -1,0 +1,6 @@
+//! `cadkit image` as a single CI step.
+fn main() {
+    std::process::exit(cadkit::cli::main_step::<cadkit::cli::ImageArgs>(
+        "cadkit-image",
+    ));
+}

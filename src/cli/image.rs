@@ -1,0 +1,110 @@
+//! `cadkit image`: arguments to an `ImageRequest`, one library call, a JSON report.
+
+use super::{GlobalArgs, Step};
+use crate::image::registry::Credentials;
+use crate::image::{self, ImageRequest, Kind};
+use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// frontend (→ /usr/share/nginx/html, nginx:root), backend (→ /home/node/app, node:node),
+    /// codeasdata (dist/codeAsData → /root/patches, 1000:1000, mode 775) or custom (--dest).
+    #[arg(long = "kind", env = "CADKIT_IMAGE_KIND", value_enum)]
+    pub kind: Kind,
+    /// The folder copied into the image (default for codeasdata: dist/codeAsData).
+    #[arg(long = "source", env = "CADKIT_IMAGE_SOURCE")]
+    pub source: Option<PathBuf>,
+    /// Base image: a registry reference, `oci:<dir>[:tag]`, or `scratch`.
+    #[arg(long = "base", env = "CADKIT_IMAGE_BASE")]
+    pub base: String,
+    /// Where the image goes: `host/repo[:tag]` (a registry) or `oci:<dir>[:tag]` (an OCI
+    /// image layout folder, no registry needed).
+    #[arg(long = "output", env = "CADKIT_IMAGE_OUTPUT")]
+    pub output: String,
+    /// More tags for the same image (repeatable, or comma-separated).
+    #[arg(long = "tag", env = "CADKIT_IMAGE_TAGS", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// OCI label `key=value` added to the image config (repeatable).
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Destination folder inside the image (overrides the kind's).
+    #[arg(long = "dest", env = "CADKIT_IMAGE_DEST")]
+    pub dest: Option<String>,
+    /// Owner `user[:group]`, names (resolved in the base's /etc/passwd, /etc/group) or ids.
+    #[arg(long = "owner", env = "CADKIT_IMAGE_OWNER")]
+    pub owner: Option<String>,
+    /// Octal mode for every copied file and folder (e.g. 775).
+    #[arg(long = "mode", env = "CADKIT_IMAGE_MODE")]
+    pub mode: Option<String>,
+    /// Platform `os/arch[/variant]`: filters a multi-platform base; the platform(s) of a
+    /// `scratch` image (default linux/amd64). Repeatable.
+    #[arg(
+        long = "platform",
+        env = "CADKIT_IMAGE_PLATFORMS",
+        value_delimiter = ','
+    )]
+    pub platforms: Vec<String>,
+    /// Plain http for every registry (127.0.0.1, localhost and ::1 always use http).
+    #[arg(long = "insecure", env = "CADKIT_IMAGE_INSECURE")]
+    pub insecure: bool,
+    /// User for the output registry; the password comes from CADKIT_REGISTRY_PASSWORD.
+    /// Without it, credentials come from $DOCKER_CONFIG/config.json (~/.docker).
+    #[arg(long = "username", env = "CADKIT_REGISTRY_USERNAME")]
+    pub username: Option<String>,
+    /// gzip level of the new layer (0–9).
+    #[arg(long = "gzip-level", env = "CADKIT_IMAGE_GZIP_LEVEL", default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub gzip_level: u32,
+    /// Layer compression: gzip (default) or none (an uncompressed tar layer: fastest to
+    /// build and push, largest to store and pull).
+    #[arg(long = "compression", env = "CADKIT_IMAGE_COMPRESSION", default_value = "gzip", value_parser = ["gzip", "none"])]
+    pub compression: String,
+    /// Build and plan only: report what would be written; write nothing.
+    #[arg(long = "dry-run", alias = "dryRun", env = "CADKIT_DRY_RUN")]
+    pub dry_run: bool,
+}
+
+impl ImageArgs {
+    pub fn request(&self) -> ImageRequest {
+        ImageRequest {
+            kind: self.kind,
+            source: self.source.clone(),
+            base: self.base.clone(),
+            output: self.output.clone(),
+            tags: self
+                .tags
+                .iter()
+                .filter(|t| !t.is_empty())
+                .cloned()
+                .collect(),
+            labels: self.labels.clone(),
+            dest: self.dest.clone(),
+            owner: self.owner.clone(),
+            mode: self.mode.clone(),
+            platforms: self
+                .platforms
+                .iter()
+                .filter(|p| !p.is_empty())
+                .cloned()
+                .collect(),
+            insecure: self.insecure,
+            dry_run: self.dry_run,
+            credentials: Credentials::from_env(self.username.clone()),
+            gzip_level: self.gzip_level,
+            compress: self.compression != "none",
+            progress: true,
+            mtime: None,
+        }
+    }
+}
+
+impl Step for ImageArgs {
+    fn run(self, global: &GlobalArgs) -> Result<i32> {
+        let report = image::run(&self.request())?;
+        if global.report.as_deref() != Some("none") {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Ok(0)
+    }
+}

@@ -1,0 +1,665 @@
+//! Image documents: base image model, config/manifest/index assembly, OCI image layouts.
+//!
+//! Documents are handled as JSON values so that everything the base carries (fields this
+//! code does not know included) is kept as is; only labels, `rootfs.diff_ids`, `history`
+//! and `created` change. Serialisation is compact and order-preserving, so the same inputs
+//! give the same bytes and digests.
+
+use super::layer::digest_of;
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// Every manifest kind this code reads.
+pub const ACCEPTED: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
+
+/// A content descriptor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+impl Descriptor {
+    pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
+        Descriptor {
+            media_type: media_type.into(),
+            digest: digest_of(bytes),
+            size: bytes.len() as u64,
+        }
+    }
+    pub fn to_json(&self) -> Value {
+        json!({"mediaType": self.media_type, "digest": self.digest, "size": self.size})
+    }
+    pub fn from_json(v: &Value) -> Result<Descriptor> {
+        Ok(Descriptor {
+            media_type: v["mediaType"].as_str().unwrap_or(OCI_LAYER_GZIP).into(),
+            digest: v["digest"]
+                .as_str()
+                .ok_or_else(|| anyhow!("descriptor without digest: {v}"))?
+                .into(),
+            size: v["size"]
+                .as_u64()
+                .ok_or_else(|| anyhow!("descriptor without size: {v}"))?,
+        })
+    }
+}
+
+/// Kind of a raw manifest document.
+pub fn media_type_of(raw: &[u8]) -> Result<String> {
+    let v: Value = serde_json::from_slice(raw).context("manifest is not JSON")?;
+    if let Some(m) = v["mediaType"].as_str() {
+        return Ok(m.into());
+    }
+    Ok(if v.get("manifests").is_some() {
+        OCI_INDEX.into()
+    } else {
+        OCI_MANIFEST.into()
+    })
+}
+
+pub fn is_index(media_type: &str) -> bool {
+    media_type == OCI_INDEX || media_type == DOCKER_LIST
+}
+
+/// One platform of the base image.
+#[derive(Debug, Clone)]
+pub struct BasePlatform {
+    /// The `platform` object of the base index entry (None for a single-platform base).
+    pub platform: Option<Value>,
+    /// OCI or Docker family of the base manifest.
+    pub manifest_media_type: String,
+    /// The base image config (Value, unknown fields kept).
+    pub config: Value,
+    /// Base layers, bottom first, descriptors kept byte for byte.
+    pub layers: Vec<Value>,
+}
+
+impl BasePlatform {
+    /// `os/arch[/variant]` for reports.
+    pub fn name(&self) -> String {
+        let p = self.platform.as_ref().unwrap_or(&self.config);
+        let mut s = format!(
+            "{}/{}",
+            p["os"].as_str().unwrap_or("unknown"),
+            p["architecture"].as_str().unwrap_or("unknown")
+        );
+        if let Some(v) = p["variant"].as_str() {
+            s.push('/');
+            s.push_str(v);
+        }
+        s
+    }
+}
+
+/// A resolved base image.
+#[derive(Debug, Clone)]
+pub struct BaseImage {
+    /// `scratch`, a registry reference, or `oci:<dir>:<tag>`.
+    pub reference: String,
+    /// The base manifest digest (index digest for a multi-platform base); None for scratch.
+    pub digest: Option<String>,
+    /// Index media type when the base is multi-platform.
+    pub index_media_type: Option<String>,
+    pub platforms: Vec<BasePlatform>,
+}
+
+/// `scratch` for the given `os/arch[/variant]` platforms.
+pub fn scratch(platforms: &[String]) -> Result<BaseImage> {
+    let list: Vec<String> = if platforms.is_empty() {
+        vec!["linux/amd64".into()]
+    } else {
+        platforms.to_vec()
+    };
+    let mut out = Vec::new();
+    for p in &list {
+        let parts: Vec<&str> = p.split('/').collect();
+        if parts.len() < 2 || parts.len() > 3 || parts.iter().any(|s| s.is_empty()) {
+            bail!("platform {p:?} is not os/arch[/variant] (e.g. linux/amd64)");
+        }
+        let mut platform = json!({"architecture": parts[1], "os": parts[0]});
+        if let Some(v) = parts.get(2) {
+            platform["variant"] = json!(v);
+        }
+        let mut config = platform.clone();
+        config["config"] = json!({});
+        config["rootfs"] = json!({"type": "layers", "diff_ids": []});
+        config["history"] = json!([]);
+        out.push(BasePlatform {
+            platform: (list.len() > 1).then_some(platform),
+            manifest_media_type: OCI_MANIFEST.into(),
+            config,
+            layers: vec![],
+        });
+    }
+    Ok(BaseImage {
+        reference: "scratch".into(),
+        digest: None,
+        index_media_type: (list.len() > 1).then(|| OCI_INDEX.into()),
+        platforms: out,
+    })
+}
+
+/// Keep only the platforms asked for (all when the filter is empty); index entries that are
+/// not images (`unknown/unknown` attestations) are dropped by the caller.
+pub fn platform_matches(p: &Value, filter: &[String]) -> bool {
+    if filter.is_empty() {
+        return true;
+    }
+    let name = {
+        let mut s = format!(
+            "{}/{}",
+            p["os"].as_str().unwrap_or(""),
+            p["architecture"].as_str().unwrap_or("")
+        );
+        if let Some(v) = p["variant"].as_str() {
+            s = format!("{s}/{v}");
+        }
+        s
+    };
+    filter
+        .iter()
+        .any(|f| *f == name || name.starts_with(&format!("{f}/")))
+}
+
+/// What the new image adds on top of the base.
+#[derive(Debug, Clone)]
+pub struct Addition {
+    pub layer: Descriptor,
+    pub diff_id: String,
+    pub labels: BTreeMap<String, String>,
+    /// `created` of the config and history entry (RFC 3339).
+    pub created: String,
+    pub created_by: String,
+}
+
+/// The documents of one assembled platform image.
+#[derive(Debug, Clone)]
+pub struct Assembled {
+    pub platform: Option<Value>,
+    pub platform_name: String,
+    pub config: Vec<u8>,
+    pub config_desc: Descriptor,
+    pub manifest: Vec<u8>,
+    pub manifest_desc: Descriptor,
+    /// Base layers (descriptors), bottom first.
+    pub base_layers: Vec<Descriptor>,
+}
+
+/// RFC 3339 time of a Unix timestamp.
+pub fn rfc3339(secs: u64) -> String {
+    chrono::DateTime::from_timestamp(secs as i64, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Build config + manifest of one platform.
+pub fn assemble(base: &BasePlatform, add: &Addition) -> Result<Assembled> {
+    // Docker schema 2 has no uncompressed layer type: such an image becomes OCI, its base
+    // layers' descriptors mapped to the OCI equivalents (same bytes, same digests).
+    let docker =
+        base.manifest_media_type == DOCKER_MANIFEST && add.layer.media_type != OCI_LAYER_TAR;
+    let base_layers: Vec<Value> = if docker {
+        base.layers.clone()
+    } else {
+        base.layers
+            .iter()
+            .map(|l| {
+                let mut l = l.clone();
+                let mapped = match l["mediaType"].as_str() {
+                    Some(DOCKER_LAYER_GZIP) => Some(OCI_LAYER_GZIP),
+                    Some("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip") => {
+                        Some("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip")
+                    }
+                    _ => None,
+                };
+                if let Some(m) = mapped {
+                    l["mediaType"] = json!(m);
+                }
+                l
+            })
+            .collect()
+    };
+    let mut config = base.config.clone();
+    let obj = config
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("the base image config is not a JSON object"))?;
+    obj.insert("created".into(), json!(add.created));
+    let inner = obj.entry("config").or_insert_with(|| json!({}));
+    if inner.is_null() {
+        *inner = json!({});
+    }
+    if !add.labels.is_empty() {
+        let labels = inner
+            .as_object_mut()
+            .ok_or_else(|| anyhow!("the base config's `config` is not an object"))?
+            .entry("Labels")
+            .or_insert_with(|| json!({}));
+        if labels.is_null() {
+            *labels = json!({});
+        }
+        let labels = labels
+            .as_object_mut()
+            .ok_or_else(|| anyhow!("the base config's Labels is not an object"))?;
+        for (k, v) in &add.labels {
+            labels.insert(k.clone(), json!(v));
+        }
+    }
+    let rootfs = obj
+        .entry("rootfs")
+        .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
+    let diff_ids = rootfs
+        .get_mut("diff_ids")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| anyhow!("the base config has no rootfs.diff_ids"))?;
+    if diff_ids.len() != base.layers.len() {
+        bail!(
+            "the base image is inconsistent: {} layers but {} diff_ids",
+            base.layers.len(),
+            diff_ids.len()
+        );
+    }
+    diff_ids.push(json!(add.diff_id));
+    let history = obj.entry("history").or_insert_with(|| json!([]));
+    // Runtimes pair non-empty history entries with layers: add ours only when the base's
+    // history is consistent (a base without history stays without).
+    if let Some(h) = history.as_array_mut().filter(|h| {
+        h.iter().filter(|e| e["empty_layer"] != json!(true)).count() == base.layers.len()
+    }) {
+        h.push(json!({"created": add.created, "created_by": add.created_by, "comment": "cadkit image"}));
+    }
+    let config_bytes = serde_json::to_vec(&config)?;
+    let config_desc = Descriptor::of(
+        if docker { DOCKER_CONFIG } else { OCI_CONFIG },
+        &config_bytes,
+    );
+    let mut layer = add.layer.clone();
+    if docker {
+        layer.media_type = DOCKER_LAYER_GZIP.into();
+    }
+    let mut layers = base_layers;
+    layers.push(layer.to_json());
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": if docker { DOCKER_MANIFEST } else { OCI_MANIFEST },
+        "config": config_desc.to_json(),
+        "layers": layers,
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest)?;
+    let manifest_desc = Descriptor::of(
+        if docker {
+            DOCKER_MANIFEST
+        } else {
+            OCI_MANIFEST
+        },
+        &manifest_bytes,
+    );
+    Ok(Assembled {
+        platform: base.platform.clone(),
+        platform_name: base.name(),
+        config: config_bytes,
+        config_desc,
+        manifest: manifest_bytes,
+        manifest_desc,
+        base_layers: base
+            .layers
+            .iter()
+            .map(Descriptor::from_json)
+            .collect::<Result<_>>()?,
+    })
+}
+
+/// An image index over several assembled platform images.
+pub fn index(images: &[Assembled], media_type: &str) -> Result<(Vec<u8>, Descriptor)> {
+    let docker = media_type == DOCKER_LIST
+        && images
+            .iter()
+            .all(|a| a.manifest_desc.media_type == DOCKER_MANIFEST);
+    let manifests: Vec<Value> = images
+        .iter()
+        .map(|a| {
+            let mut d = a.manifest_desc.to_json();
+            if let Some(p) = &a.platform {
+                d["platform"] = p.clone();
+            }
+            d
+        })
+        .collect();
+    let mt = if docker { DOCKER_LIST } else { OCI_INDEX };
+    let doc = json!({"schemaVersion": 2, "mediaType": mt, "manifests": manifests});
+    let bytes = serde_json::to_vec(&doc)?;
+    let desc = Descriptor::of(mt, &bytes);
+    Ok((bytes, desc))
+}
+
+/// An OCI image layout folder (`oci-layout`, `index.json`, `blobs/sha256/…`).
+pub struct Layout {
+    pub dir: PathBuf,
+}
+
+/// Split `oci:<dir>[:<tag>]` into folder and tag.
+pub fn parse_layout_ref(s: &str) -> Option<(PathBuf, Option<String>)> {
+    let rest = s.strip_prefix("oci:")?;
+    // The tag is what follows the last ':' when it has no '/' (paths may hold ':').
+    match rest.rsplit_once(':') {
+        Some((dir, tag)) if !tag.contains('/') && !dir.is_empty() => {
+            Some((PathBuf::from(dir), Some(tag.to_string())))
+        }
+        _ => Some((PathBuf::from(rest), None)),
+    }
+}
+
+impl Layout {
+    pub fn new(dir: &Path) -> Layout {
+        Layout {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn blob_path(&self, digest: &str) -> Result<PathBuf> {
+        let (alg, hex) = digest
+            .split_once(':')
+            .ok_or_else(|| anyhow!("bad digest {digest:?}"))?;
+        if alg.is_empty() || hex.is_empty() || hex.contains('/') || alg.contains('/') {
+            bail!("bad digest {digest:?}");
+        }
+        Ok(self.dir.join("blobs").join(alg).join(hex))
+    }
+
+    pub fn has_blob(&self, digest: &str) -> bool {
+        self.blob_path(digest).is_ok_and(|p| p.is_file())
+    }
+
+    pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
+        let p = self.blob_path(digest)?;
+        let bytes = std::fs::read(&p).with_context(|| {
+            format!(
+                "blob {digest} is missing from the OCI layout {}",
+                self.dir.display()
+            )
+        })?;
+        if digest_of(&bytes) != digest {
+            bail!(
+                "blob {} in {} does not match its digest",
+                digest,
+                self.dir.display()
+            );
+        }
+        Ok(bytes)
+    }
+
+    /// Write a blob (skipped when present); returns true when written.
+    pub fn write_blob(&self, digest: &str, bytes: &[u8]) -> Result<bool> {
+        let p = self.blob_path(digest)?;
+        if p.is_file() {
+            return Ok(false);
+        }
+        crate::fsutil::write_atomic(&p, bytes, Some(0o644))?;
+        Ok(true)
+    }
+
+    fn index_json(&self) -> Result<Value> {
+        let p = self.dir.join("index.json");
+        match std::fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .with_context(|| format!("{} is not valid JSON", p.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}))
+            }
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
+        }
+    }
+
+    /// Point `tags` at `desc` in index.json (replacing earlier entries of the same tags);
+    /// written last and atomically, so a failure leaves the layout's tags as they were.
+    pub fn tag(&self, desc: &Descriptor, tags: &[String]) -> Result<()> {
+        crate::fsutil::write_atomic(
+            &self.dir.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+            Some(0o644),
+        )?;
+        let mut idx = self.index_json()?;
+        let list = idx["manifests"]
+            .as_array_mut()
+            .ok_or_else(|| anyhow!("index.json of {} has no manifests list", self.dir.display()))?;
+        list.retain(|m| {
+            let name = m["annotations"]["org.opencontainers.image.ref.name"].as_str();
+            !name.is_some_and(|n| tags.iter().any(|t| t == n))
+        });
+        for t in tags {
+            let mut d = desc.to_json();
+            d["annotations"] = json!({"org.opencontainers.image.ref.name": t});
+            list.push(d);
+        }
+        let bytes = serde_json::to_vec_pretty(&idx)?;
+        crate::fsutil::write_atomic(&self.dir.join("index.json"), &bytes, Some(0o644))
+    }
+
+    /// Find the manifest tagged `tag` (or the only one when `tag` is None).
+    pub fn resolve(&self, tag: Option<&str>) -> Result<Descriptor> {
+        if !self.dir.join("index.json").is_file() {
+            bail!(
+                "{} is not an OCI image layout (no index.json)",
+                self.dir.display()
+            );
+        }
+        let idx = self.index_json()?;
+        let list = idx["manifests"].as_array().cloned().unwrap_or_default();
+        let found: Vec<&Value> = list
+            .iter()
+            .filter(|m| match tag {
+                Some(t) => {
+                    m["annotations"]["org.opencontainers.image.ref.name"].as_str() == Some(t)
+                }
+                None => true,
+            })
+            .collect();
+        match (found.as_slice(), tag) {
+            ([one], _) => Descriptor::from_json(one),
+            ([], Some(t)) => bail!("tag {t:?} is not in the OCI layout {}", self.dir.display()),
+            (_, _) => bail!(
+                "the OCI layout {} holds {} images; name one with oci:<dir>:<tag>",
+                self.dir.display(),
+                found.len()
+            ),
+        }
+    }
+}
+
+/// Read a base image from documents fetched by `fetch` (manifest or blob by digest).
+/// `top` is the raw top-level manifest and its digest.
+pub fn read_base(
+    reference: &str,
+    top: (Vec<u8>, String),
+    platforms: &[String],
+    fetch_manifest: &mut dyn FnMut(&str) -> Result<Vec<u8>>,
+    fetch_blob: &mut dyn FnMut(&str) -> Result<Vec<u8>>,
+) -> Result<BaseImage> {
+    let (raw, digest) = top;
+    let mt = media_type_of(&raw)?;
+    let mut out = Vec::new();
+    let mut index_media_type = None;
+    if is_index(&mt) {
+        index_media_type = Some(mt.clone());
+        let v: Value = serde_json::from_slice(&raw)?;
+        for m in v["manifests"].as_array().cloned().unwrap_or_default() {
+            let p = m.get("platform").cloned().unwrap_or(Value::Null);
+            let os = p["os"].as_str().unwrap_or("unknown");
+            if os == "unknown" || !platform_matches(&p, platforms) {
+                continue;
+            }
+            let d = Descriptor::from_json(&m)?;
+            let body = fetch_manifest(&d.digest)?;
+            out.push(read_platform(&body, Some(p), fetch_blob)?);
+        }
+        if out.is_empty() {
+            bail!(
+                "the base image {reference} has no image for platform(s) {}",
+                if platforms.is_empty() {
+                    "any".into()
+                } else {
+                    platforms.join(", ")
+                }
+            );
+        }
+    } else {
+        let p = read_platform(&raw, None, fetch_blob)?;
+        if !platforms.is_empty() && !platform_matches(&p.config, platforms) {
+            bail!(
+                "the base image {reference} is {} only, not {}",
+                p.name(),
+                platforms.join(", ")
+            );
+        }
+        out.push(p);
+    }
+    Ok(BaseImage {
+        reference: reference.into(),
+        digest: Some(digest),
+        index_media_type,
+        platforms: out,
+    })
+}
+
+fn read_platform(
+    raw: &[u8],
+    platform: Option<Value>,
+    fetch_blob: &mut dyn FnMut(&str) -> Result<Vec<u8>>,
+) -> Result<BasePlatform> {
+    let mt = media_type_of(raw)?;
+    if mt != OCI_MANIFEST && mt != DOCKER_MANIFEST {
+        bail!("unsupported base manifest type {mt}");
+    }
+    let v: Value = serde_json::from_slice(raw)?;
+    let cfg = Descriptor::from_json(&v["config"])?;
+    let config_bytes = fetch_blob(&cfg.digest)?;
+    if digest_of(&config_bytes) != cfg.digest {
+        bail!(
+            "the base config blob does not match its digest {}",
+            cfg.digest
+        );
+    }
+    let config: Value = serde_json::from_slice(&config_bytes).context("base config is not JSON")?;
+    let layers = v["layers"].as_array().cloned().unwrap_or_default();
+    for l in &layers {
+        let d = Descriptor::from_json(l)?;
+        if d.media_type.contains("zstd") {
+            bail!(
+                "base layer {} is zstd-compressed; only gzip and plain tar layers are supported",
+                d.digest
+            );
+        }
+    }
+    Ok(BasePlatform {
+        platform,
+        manifest_media_type: mt,
+        config,
+        layers,
+    })
+}
+
+/// Merge `k=v` labels.
+pub fn parse_labels(items: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for it in items {
+        let (k, v) = it
+            .split_once('=')
+            .ok_or_else(|| anyhow!("label {it:?} is not key=value"))?;
+        if k.is_empty() {
+            bail!("label {it:?} has an empty key");
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add() -> Addition {
+        Addition {
+            layer: Descriptor {
+                media_type: OCI_LAYER_GZIP.into(),
+                digest: "sha256:aa".into(),
+                size: 3,
+            },
+            diff_id: "sha256:bb".into(),
+            labels: parse_labels(&["org.opencontainers.image.version=1.2".into()]).unwrap(),
+            created: rfc3339(0),
+            created_by: "cadkit image --kind frontend".into(),
+        }
+    }
+
+    #[test]
+    fn base_config_is_kept_and_extended() {
+        let base = BasePlatform {
+            platform: None,
+            manifest_media_type: OCI_MANIFEST.into(),
+            config: json!({"architecture":"amd64","os":"linux","config":{"Entrypoint":["/e"],"Cmd":["c"],"Env":["A=1"],"WorkingDir":"/w","User":"node","Labels":{"x":"1"}},"rootfs":{"type":"layers","diff_ids":["sha256:d0"]},"history":[{"created_by":"base"}]}),
+            layers: vec![json!({"mediaType":OCI_LAYER_GZIP,"digest":"sha256:l0","size":10})],
+        };
+        let a = assemble(&base, &add()).unwrap();
+        let c: Value = serde_json::from_slice(&a.config).unwrap();
+        assert_eq!(c["config"]["Entrypoint"], json!(["/e"]));
+        assert_eq!(c["config"]["User"], "node");
+        assert_eq!(
+            c["config"]["Labels"],
+            json!({"x":"1","org.opencontainers.image.version":"1.2"})
+        );
+        assert_eq!(c["rootfs"]["diff_ids"], json!(["sha256:d0", "sha256:bb"]));
+        assert_eq!(c["history"].as_array().unwrap().len(), 2);
+        assert_eq!(c["created"], "1970-01-01T00:00:00Z");
+        let m: Value = serde_json::from_slice(&a.manifest).unwrap();
+        assert_eq!(m["layers"][0]["digest"], "sha256:l0");
+        assert_eq!(m["layers"][1]["digest"], "sha256:aa");
+        assert_eq!(m["config"]["digest"], json!(a.config_desc.digest));
+        // deterministic
+        assert_eq!(assemble(&base, &add()).unwrap().manifest, a.manifest);
+    }
+
+    #[test]
+    fn scratch_platforms_and_layout_refs() {
+        let s = scratch(&["linux/amd64".into(), "linux/arm64/v8".into()]).unwrap();
+        assert_eq!(s.platforms.len(), 2);
+        assert_eq!(s.platforms[1].name(), "linux/arm64/v8");
+        assert!(scratch(&["linux".into()]).is_err());
+        assert_eq!(
+            parse_layout_ref("oci:/tmp/x:v1"),
+            Some((PathBuf::from("/tmp/x"), Some("v1".into())))
+        );
+        assert_eq!(
+            parse_layout_ref("oci:out/img"),
+            Some((PathBuf::from("out/img"), None))
+        );
+        assert_eq!(parse_layout_ref("docker://x"), None);
+    }
+
+    #[test]
+    fn layout_tags_replace_and_resolve() {
+        let t = tempfile::tempdir().unwrap();
+        let l = Layout::new(t.path());
+        let d1 = Descriptor::of(OCI_MANIFEST, b"{}");
+        l.write_blob(&d1.digest, b"{}").unwrap();
+        l.tag(&d1, &["a".into(), "b".into()]).unwrap();
+        let d2 = Descriptor::of(OCI_MANIFEST, b"{\"x\":1}");
+        l.tag(&d2, &["b".into()]).unwrap();
+        assert_eq!(l.resolve(Some("a")).unwrap(), d1);
+        assert_eq!(l.resolve(Some("b")).unwrap(), d2);
+        assert!(l.resolve(None).is_err());
+        assert_eq!(l.read_blob(&d1.digest).unwrap(), b"{}");
+    }
+}

@@ -1,0 +1,681 @@
+//! Registry access: a blocking facade over `oci-client`, with credentials, plain-http
+//! loopback, retries on transient errors and a clear error for rejected credentials.
+//!
+//! Credentials never reach a log line: `RegistryAuth`'s Debug hides them and this module
+//! only ever prints user names.
+
+use super::oci::ACCEPTED;
+use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Where credentials come from.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// `--username` (with `CADKIT_REGISTRY_PASSWORD`): used for the output registry.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Folder holding config.json (`DOCKER_CONFIG`, default ~/.docker).
+    pub docker_config: Option<PathBuf>,
+}
+
+impl Credentials {
+    pub fn from_env(username: Option<String>) -> Credentials {
+        Credentials {
+            username,
+            password: std::env::var("CADKIT_REGISTRY_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty()),
+            docker_config: std::env::var_os("DOCKER_CONFIG")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker"))),
+        }
+    }
+}
+
+/// Errors callers may want to branch on.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("registry {host} rejected the credentials{who} (HTTP 401); check DOCKER_CONFIG (cadkit registry-auth) or --username and CADKIT_REGISTRY_PASSWORD")]
+    Unauthorized { host: String, who: String },
+    #[error("image {0} not found in its registry (check the name and tag)")]
+    NotFound(String),
+}
+
+/// `user:pass` for `host` in a docker config.json `auths` map.
+pub fn docker_config_auth(config_json: &str, host: &str) -> Result<Option<(String, String)>> {
+    let v: serde_json::Value =
+        serde_json::from_str(config_json).context("config.json is not JSON")?;
+    let Some(auths) = v["auths"].as_object() else {
+        return Ok(None);
+    };
+    let normalise = |k: &str| {
+        let k = k
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        k.split('/').next().unwrap_or("").to_string()
+    };
+    let wanted: Vec<&str> = if host == "docker.io" || host == "index.docker.io" {
+        vec!["docker.io", "index.docker.io", "registry-1.docker.io"]
+    } else {
+        vec![host]
+    };
+    for (k, entry) in auths {
+        if !wanted.contains(&normalise(k).as_str()) {
+            continue;
+        }
+        if let Some(a) = entry["auth"].as_str() {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(a.trim())
+                .with_context(|| format!("auths.{k}.auth in config.json is not base64"))?;
+            let s = String::from_utf8(raw).context("auth is not UTF-8")?;
+            let (u, p) = s.split_once(':').ok_or_else(|| {
+                anyhow!("auths.{k}.auth in config.json is not base64(user:password)")
+            })?;
+            return Ok(Some((u.into(), p.into())));
+        }
+        if let (Some(u), Some(p)) = (entry["username"].as_str(), entry["password"].as_str()) {
+            return Ok(Some((u.into(), p.into())));
+        }
+    }
+    Ok(None)
+}
+
+/// Hosts reached over plain http: loopback always, others with `--insecure`.
+pub fn is_loopback(host: &str) -> bool {
+    let h = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.chars().all(|c| c.is_ascii_digit()) && !h.ends_with(':') {
+            h
+        } else {
+            host
+        }
+    });
+    matches!(h, "localhost" | "127.0.0.1" | "[::1]") || h.starts_with("127.")
+}
+
+/// Blocking registry client shared by pulls and pushes to any number of registries.
+pub struct Registry {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+    http: reqwest::Client,
+    creds: Credentials,
+    /// The registry the `--username` credentials belong to.
+    output_host: Option<String>,
+    insecure: bool,
+    auths: Mutex<BTreeMap<String, RegistryAuth>>,
+    pub retries: u32,
+}
+
+/// Blob transfer statistics.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub uploaded: usize,
+    pub uploaded_bytes: u64,
+    pub mounted: usize,
+    pub skipped: usize,
+}
+
+impl Registry {
+    pub fn new(
+        creds: Credentials,
+        output_host: Option<String>,
+        insecure: bool,
+    ) -> Result<Registry> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let protocol = if insecure {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::HttpsExcept(vec![])
+        };
+        Ok(Registry {
+            rt,
+            client: Client::new(ClientConfig {
+                protocol,
+                use_monolithic_push: true,
+                connect_timeout: Some(Duration::from_secs(15)),
+                read_timeout: Some(Duration::from_secs(300)),
+                ..Default::default()
+            }),
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(15))
+                .read_timeout(Duration::from_secs(300))
+                .build()?,
+            creds,
+            output_host,
+            insecure,
+            auths: Mutex::new(BTreeMap::new()),
+            retries: 4,
+        })
+    }
+
+    /// Parse an image reference (`host[:port]/repo[:tag][@digest]`, Docker Hub short names).
+    pub fn parse(&self, s: &str) -> Result<Reference> {
+        s.parse::<Reference>()
+            .map_err(|e| anyhow!("{s:?} is not an image reference: {e}"))
+    }
+
+    fn scheme(&self, host: &str) -> &'static str {
+        if self.insecure || is_loopback(host) {
+            "http"
+        } else {
+            "https"
+        }
+    }
+
+    /// oci-client picks http per host from a fixed list; rebuild it when a loopback host
+    /// shows up (the client is cheap; auth state is re-stored from `auths`).
+    fn ensure_protocol(&mut self, host: &str) {
+        if self.insecure || !is_loopback(host) {
+            return;
+        }
+        let mut hosts: Vec<String> = self.auths.lock().unwrap().keys().cloned().collect();
+        hosts.push(host.to_string());
+        hosts.retain(|h| is_loopback(h));
+        self.client = Client::new(ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(hosts),
+            use_monolithic_push: true,
+            connect_timeout: Some(Duration::from_secs(15)),
+            read_timeout: Some(Duration::from_secs(300)),
+            ..Default::default()
+        });
+        // The new client starts with an empty auth store: give it the known hosts again.
+        let known: Vec<(String, RegistryAuth)> = self
+            .auths
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(h, a)| (h.clone(), a.clone()))
+            .collect();
+        let client = self.client.clone();
+        self.rt.block_on(async move {
+            for (h, a) in known {
+                client.store_auth_if_needed(&h, &a).await;
+            }
+        });
+    }
+
+    /// Credentials for a host: `--username` for the output registry, else config.json.
+    fn auth_for(&self, host: &str) -> Result<(RegistryAuth, String)> {
+        if let (Some(u), Some(out)) = (&self.creds.username, &self.output_host) {
+            if out == host {
+                let p = self.creds.password.clone().ok_or_else(|| {
+                    anyhow!("--username is set but CADKIT_REGISTRY_PASSWORD is empty")
+                })?;
+                return Ok((RegistryAuth::Basic(u.clone(), p), u.clone()));
+            }
+        }
+        if let Some(dir) = &self.creds.docker_config {
+            let file = dir.join("config.json");
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                if let Some((u, p)) = docker_config_auth(&text, host)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+                {
+                    return Ok((RegistryAuth::Basic(u.clone(), p), u));
+                }
+            }
+        }
+        Ok((RegistryAuth::Anonymous, String::new()))
+    }
+
+    /// Prepare a host: choose http/https, load its credentials and check them once
+    /// (a registry with Basic auth answers 401 on `/v2/` to bad credentials).
+    pub fn login(&mut self, reference: &Reference) -> Result<RegistryAuth> {
+        let host = reference.resolve_registry().to_string();
+        if let Some(a) = self.auths.lock().unwrap().get(&host) {
+            return Ok(a.clone());
+        }
+        self.ensure_protocol(&host);
+        // Responses carry timers: drop them inside the runtime's context.
+        let rt = self.rt.handle().clone();
+        let _enter = rt.enter();
+        let (auth, user) = self.auth_for(&host)?;
+        let url = format!("{}://{}/v2/", self.scheme(&host), host);
+        let mut req = self.http.get(&url);
+        if let RegistryAuth::Basic(u, p) = &auth {
+            req = req.basic_auth(u, Some(p));
+        }
+        let resp = self
+            .retry(&format!("contact {host}"), || {
+                let req = req.try_clone().expect("GET without body");
+                async move { req.send().await.map_err(OciDistributionError::from) }
+            })
+            .with_context(|| format!("cannot reach registry {host} ({url})"))?;
+        if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+            let challenge = resp
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if challenge.starts_with("basic") {
+                return Err(RegistryError::Unauthorized {
+                    host,
+                    who: if user.is_empty() {
+                        " (none were given)".into()
+                    } else {
+                        format!(" of user {user:?}")
+                    },
+                }
+                .into());
+            }
+        }
+        let store = self.client.clone();
+        let h2 = host.clone();
+        let a2 = auth.clone();
+        self.rt
+            .block_on(async move { store.store_auth_if_needed(&h2, &a2).await });
+        self.auths.lock().unwrap().insert(host, auth.clone());
+        Ok(auth)
+    }
+
+    /// Run an async registry call with retries on transient errors (connection failures,
+    /// timeouts, 5xx, 429), backing off 0.25 s, 0.5 s, 1 s, ...
+    pub fn retry<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match self.rt.block_on(f()) {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt < self.retries && is_transient(&e) => {
+                    attempt += 1;
+                    let wait = Duration::from_millis(250 << (attempt - 1));
+                    tracing::warn!(
+                        "{what}: {e}; retrying in {wait:?} ({attempt}/{})",
+                        self.retries
+                    );
+                    std::thread::sleep(wait);
+                }
+                Err(e) => return Err(explain(e)).with_context(|| format!("cannot {what}")),
+            }
+        }
+    }
+
+    /// The raw top manifest of a reference and its digest.
+    pub fn manifest(&mut self, r: &Reference) -> Result<(Vec<u8>, String)> {
+        let auth = self.login(r)?;
+        let c = self.client.clone();
+        let res = self.retry(&format!("read manifest {r}"), || {
+            let (c, r, auth) = (c.clone(), r.clone(), auth.clone());
+            async move { c.pull_manifest_raw(&r, &auth, ACCEPTED).await }
+        });
+        match res {
+            Ok((b, d)) => Ok((b.to_vec(), d)),
+            Err(e) if is_not_found(&e) => Err(RegistryError::NotFound(r.to_string()).into()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A blob, digest-checked.
+    pub fn blob(&mut self, r: &Reference, digest: &str) -> Result<Vec<u8>> {
+        self.login(r)?;
+        let c = self.client.clone();
+        let bytes = self.retry(&format!("download blob {digest} from {r}"), || {
+            let (c, r) = (c.clone(), r.clone());
+            async move {
+                let mut out: Vec<u8> = Vec::new();
+                c.pull_blob(&r, digest, &mut out).await?;
+                Ok(out)
+            }
+        })?;
+        if super::layer::digest_of(&bytes) != digest {
+            bail!("blob {digest} from {r} does not match its digest");
+        }
+        Ok(bytes)
+    }
+
+    pub fn blob_exists(&mut self, r: &Reference, digest: &str) -> Result<bool> {
+        self.login(r)?;
+        let c = self.client.clone();
+        self.retry(&format!("check blob {digest} in {r}"), || {
+            let (c, r) = (c.clone(), r.clone());
+            async move { c.blob_exists(&r, digest).await }
+        })
+    }
+
+    /// Cross-repository mount; false when the registry declined (it then expects an upload).
+    pub fn mount(&mut self, target: &Reference, from: &Reference, digest: &str) -> Result<bool> {
+        self.login(target)?;
+        let c = self.client.clone();
+        let res = self.retry(&format!("mount blob {digest} into {target}"), || {
+            let (c, t, f) = (c.clone(), target.clone(), from.clone());
+            async move { c.mount_blob(&t, &f, digest).await }
+        });
+        match res {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                tracing::debug!("mount of {digest} declined: {e:#}");
+                Ok(false)
+            }
+        }
+    }
+
+    pub fn push_blob(&mut self, r: &Reference, digest: &str, data: bytes::Bytes) -> Result<()> {
+        self.login(r)?;
+        let c = self.client.clone();
+        self.retry(&format!("upload blob {digest} to {r}"), || {
+            let (c, r) = (c.clone(), r.clone());
+            let data = data.clone();
+            async move { c.push_blob(&r, data, digest).await.map(|_| ()) }
+        })
+    }
+
+    /// Put a manifest under `r`'s tag or digest.
+    pub fn push_manifest(&mut self, r: &Reference, media_type: &str, body: &[u8]) -> Result<()> {
+        self.login(r)?;
+        let c = self.client.clone();
+        let ct: reqwest::header::HeaderValue = media_type.parse()?;
+        self.retry(&format!("push manifest {r}"), || {
+            let (c, r, ct) = (c.clone(), r.clone(), ct.clone());
+            let body = body.to_vec();
+            async move { c.push_manifest_raw(&r, body, ct).await.map(|_| ()) }
+        })
+    }
+}
+
+/// Body of a streamed upload: pieces arriving from the layer builder.
+struct PieceStream(tokio::sync::mpsc::Receiver<bytes::Bytes>);
+
+impl futures_core::Stream for PieceStream {
+    type Item = std::result::Result<bytes::Bytes, std::io::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|o| o.map(Ok))
+    }
+}
+
+/// An upload whose bytes are sent while they are produced (POST, one streamed PATCH, then
+/// PUT `?digest=` once the digest is known) — how `docker push` uploads layers.
+pub struct StreamedUpload {
+    tx: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
+    patch: Option<tokio::task::JoinHandle<Result<String>>>,
+    target: Reference,
+    auth: Option<reqwest::header::HeaderValue>,
+}
+
+impl StreamedUpload {
+    /// Hand over the next piece; an empty piece ends the body. Never blocks the producer on
+    /// a failed upload (the bytes are then dropped and the caller falls back).
+    pub fn send(&mut self, piece: &[u8]) {
+        if piece.is_empty() {
+            self.tx = None;
+            return;
+        }
+        if let Some(tx) = &self.tx {
+            if tx
+                .blocking_send(bytes::Bytes::copy_from_slice(piece))
+                .is_err()
+            {
+                self.tx = None;
+            }
+        }
+    }
+}
+
+impl Registry {
+    /// The Authorization header oci-client would send for a push to `r`.
+    fn push_header(&mut self, r: &Reference) -> Result<Option<reqwest::header::HeaderValue>> {
+        let auth = self.login(r)?;
+        let c = self.client.clone();
+        let token = self.retry(&format!("authenticate to {}", r.registry()), || {
+            let (c, r, auth) = (c.clone(), r.clone(), auth.clone());
+            async move { c.auth(&r, &auth, oci_client::RegistryOperation::Push).await }
+        })?;
+        let value = match (token, &auth) {
+            (Some(t), _) => Some(format!("Bearer {t}")),
+            (None, RegistryAuth::Basic(u, p)) => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+            )),
+            _ => None,
+        };
+        Ok(match value {
+            Some(v) => {
+                let mut h: reqwest::header::HeaderValue = v.parse()?;
+                h.set_sensitive(true);
+                Some(h)
+            }
+            None => None,
+        })
+    }
+
+    fn absolute(&self, host: &str, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else {
+            format!("{}://{}{}", self.scheme(host), host, location)
+        }
+    }
+
+    /// Open an upload session in `r`'s repository and start the streamed PATCH.
+    pub fn start_streamed_upload(&mut self, r: &Reference) -> Result<StreamedUpload> {
+        let auth = self.push_header(r)?;
+        let rt = self.rt.handle().clone();
+        let _enter = rt.enter();
+        let host = r.resolve_registry().to_string();
+        let base = format!("{}://{}", self.scheme(&host), host);
+        let mut post = self
+            .http
+            .post(format!("{base}/v2/{}/blobs/uploads/", r.repository()))
+            .header(reqwest::header::CONTENT_LENGTH, 0);
+        if let Some(a) = &auth {
+            post = post.header(reqwest::header::AUTHORIZATION, a.clone());
+        }
+        let resp = self
+            .rt
+            .block_on(post.send())
+            .with_context(|| format!("cannot start an upload to {r}"))?;
+        if resp.status() != reqwest::StatusCode::ACCEPTED {
+            bail!("cannot start an upload to {r}: HTTP {}", resp.status());
+        }
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| anyhow!("the registry gave no upload location"))?;
+        let location = self.absolute(&host, location);
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let mut patch = self
+            .http
+            .patch(&location)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(PieceStream(rx)));
+        if let Some(a) = &auth {
+            patch = patch.header(reqwest::header::AUTHORIZATION, a.clone());
+        }
+        let host2 = host.clone();
+        let scheme = self.scheme(&host).to_string();
+        let handle = self.rt.spawn(async move {
+            let resp = patch.send().await.context("streamed upload failed")?;
+            if resp.status() != reqwest::StatusCode::ACCEPTED {
+                bail!("streamed upload refused: HTTP {}", resp.status());
+            }
+            let loc = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| anyhow!("the registry gave no upload location"))?
+                .to_string();
+            Ok(if loc.starts_with("http") {
+                loc
+            } else {
+                format!("{scheme}://{host2}{loc}")
+            })
+        });
+        Ok(StreamedUpload {
+            tx: Some(tx),
+            patch: Some(handle),
+            target: r.clone(),
+            auth,
+        })
+    }
+
+    /// Finish a streamed upload of the blob `digest`: commit it, or cancel it when the
+    /// blob turns out to be there already. Ok(Some(action)) = "upload" or "exists";
+    /// Ok(None) = the stream failed and the caller must upload the blob itself.
+    pub fn finish_streamed_upload(
+        &mut self,
+        mut up: StreamedUpload,
+        digest: &str,
+    ) -> Result<Option<&'static str>> {
+        let rt = self.rt.handle().clone();
+        let _enter = rt.enter();
+        up.tx = None;
+        let Some(handle) = up.patch.take() else {
+            return Ok(None);
+        };
+        let location = match self.rt.block_on(handle) {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => {
+                tracing::warn!("{e:#}; uploading the layer again in one piece");
+                return Ok(None);
+            }
+            Err(e) => {
+                tracing::warn!("streamed upload task failed: {e}; uploading again");
+                return Ok(None);
+            }
+        };
+        let with_auth = |rb: reqwest::RequestBuilder| match &up.auth {
+            Some(a) => rb.header(reqwest::header::AUTHORIZATION, a.clone()),
+            None => rb,
+        };
+        if self.blob_exists(&up.target, digest)? {
+            let _ = self
+                .rt
+                .block_on(with_auth(self.http.delete(&location)).send());
+            return Ok(Some("exists"));
+        }
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let put = with_auth(
+            self.http
+                .put(format!("{location}{sep}digest={digest}"))
+                .header(reqwest::header::CONTENT_LENGTH, 0),
+        );
+        let resp = self
+            .rt
+            .block_on(put.send())
+            .with_context(|| format!("cannot commit blob {digest} in {}", up.target))?;
+        if resp.status() != reqwest::StatusCode::CREATED {
+            tracing::warn!(
+                "commit of the streamed blob {digest} refused (HTTP {}); uploading again",
+                resp.status()
+            );
+            return Ok(None);
+        }
+        Ok(Some("upload"))
+    }
+}
+
+fn is_transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RequestError(r) => {
+            r.is_connect()
+                || r.is_timeout()
+                || r.is_request()
+                || r.is_body()
+                || r.status()
+                    .is_some_and(|s| s.is_server_error() || s.as_u16() == 429)
+        }
+        OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
+        OciDistributionError::IoError(_) => true,
+        _ => false,
+    }
+}
+
+fn is_not_found(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| match c.downcast_ref::<OciDistributionError>() {
+            Some(OciDistributionError::ImageManifestNotFoundError(_)) => true,
+            Some(OciDistributionError::ServerError { code: 404, .. }) => true,
+            Some(OciDistributionError::RegistryError { envelope, .. }) => {
+                envelope.errors.iter().any(|x| {
+                    matches!(
+                        x.code,
+                        oci_client::errors::OciErrorCode::ManifestUnknown
+                            | oci_client::errors::OciErrorCode::NameUnknown
+                    )
+                })
+            }
+            _ => false,
+        })
+        || format!("{e:#}").contains("MANIFEST_UNKNOWN")
+        || format!("{e:#}").contains("NAME_UNKNOWN")
+}
+
+fn explain(e: OciDistributionError) -> anyhow::Error {
+    match &e {
+        OciDistributionError::UnauthorizedError { url } => {
+            anyhow!("the registry refused access to {url} (HTTP 401/403): check the credentials and the push/pull rights")
+        }
+        OciDistributionError::ServerError {
+            code: 401 | 403,
+            url,
+            ..
+        } => {
+            anyhow!("the registry refused access to {url} (HTTP 401/403): check the credentials and the push/pull rights")
+        }
+        _ => anyhow::Error::new(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_config_lookup() {
+        let b = base64::engine::general_purpose::STANDARD.encode("ci:p:a:ss");
+        let cfg = format!(
+            r#"{{"auths":{{"https://reg.example:5001/v1/":{{"auth":"{b}"}},"other":{{"username":"u","password":"p"}}}}}}"#
+        );
+        assert_eq!(
+            docker_config_auth(&cfg, "reg.example:5001").unwrap(),
+            Some(("ci".into(), "p:a:ss".into()))
+        );
+        assert_eq!(
+            docker_config_auth(&cfg, "other").unwrap(),
+            Some(("u".into(), "p".into()))
+        );
+        assert_eq!(docker_config_auth(&cfg, "nope").unwrap(), None);
+        assert!(docker_config_auth(r#"{"auths":{"h":{"auth":"@@"}}}"#, "h").is_err());
+    }
+
+    #[test]
+    fn loopback_hosts_use_http() {
+        assert!(is_loopback("127.0.0.1:5000"));
+        assert!(is_loopback("localhost"));
+        assert!(is_loopback("[::1]:80"));
+        assert!(!is_loopback("ghcr.io"));
+        assert!(!is_loopback("registry.local:5000"));
+    }
+
+    #[test]
+    fn transient_errors() {
+        assert!(is_transient(&OciDistributionError::ServerError {
+            code: 503,
+            url: "u".into(),
+            message: "m".into()
+        }));
+        assert!(!is_transient(&OciDistributionError::ServerError {
+            code: 400,
+            url: "u".into(),
+            message: "m".into()
+        }));
+    }
+}
