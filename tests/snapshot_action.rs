@@ -154,7 +154,7 @@ fn action_script_snapshots_and_sets_outputs() {
 
     // The Azure template's bash step, with its env: mapping, on an agent that has cadkit.
     let azure = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("ci-templates/azure/snapshot.yml"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("azure/snapshot.yml"),
     )
     .unwrap();
     let start = azure.find("  - bash: |\n").expect("bash step") + "  - bash: |\n".len();

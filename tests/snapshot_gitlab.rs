@@ -1,4 +1,4 @@
-//! The GitLab component `ci-templates/gitlab/snapshot.yml` in a real pipeline run by
+//! The GitLab component `templates/snapshot.yml` in a real pipeline run by
 //! gitlab-ci-local (shell executor): a scheduled pipeline runs `cadkit snapshot`, which
 //! commits the dump and pushes it to the lighttpd git server; the token comes from the CI/CD
 //! variable named by the `token-variable` input and never reaches the job log. A push
@@ -112,7 +112,7 @@ fn gitlab_component_snapshots_on_a_schedule() {
     let repo = work.path().join("repo");
     std::fs::create_dir_all(repo.join("templates")).unwrap();
     std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("ci-templates/gitlab/snapshot.yml"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/snapshot.yml"),
         repo.join("templates/snapshot.yml"),
     )
     .unwrap();

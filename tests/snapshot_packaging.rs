@@ -46,9 +46,9 @@ fn scripts(text: &str) -> Vec<String> {
 
 const FILES: &[&str] = &[
     "actions/snapshot/action.yml",
-    "workflows/snapshot.yml",
-    "ci-templates/gitlab/snapshot.yml",
-    "ci-templates/azure/snapshot.yml",
+    "workflows/cadkit-snapshot.yml",
+    "templates/snapshot.yml",
+    "azure/snapshot.yml",
 ];
 
 #[test]
@@ -98,32 +98,32 @@ fn every_action_input_is_mapped_through_env() {
 
 #[test]
 fn templates_pass_the_token_and_schedule_as_documented() {
-    let gitlab = read("ci-templates/gitlab/snapshot.yml");
+    let gitlab = read("templates/snapshot.yml");
     assert!(gitlab.starts_with("# GitLab CI/CD component"));
     assert!(gitlab.contains("\nspec:\n  inputs:\n") && gitlab.contains("\n---\n"));
     assert!(gitlab.contains(r#"$CI_PIPELINE_SOURCE == "schedule""#));
     assert!(gitlab.contains("CADKIT_GIT_TOKEN_ENV: $[[ inputs.token-variable ]]"));
-    let azure = read("ci-templates/azure/snapshot.yml");
+    let azure = read("azure/snapshot.yml");
     assert!(azure.contains("#   schedules:\n#     - cron:"));
     assert!(azure.contains("CADKIT_GIT_TOKEN: $(${{ parameters.tokenVariable }})"));
     // Azure renders booleans as True/False; the CLI wants true/false.
     assert!(azure.contains("CADKIT_DRY_RUN: ${{ lower(parameters.dryRun) }}"));
     assert!(azure.contains("CADKIT_GIT_CREATE_BRANCH: ${{ lower(parameters.createBranch) }}"));
-    let workflow = read("workflows/snapshot.yml");
+    let workflow = read("workflows/cadkit-snapshot.yml");
     assert!(workflow.contains("  workflow_call:\n"));
     assert!(workflow.contains("#     schedule:\n#       - cron:"));
 }
 
 #[test]
 fn generated_workflow_copy_matches_its_source() {
-    let src = read("workflows/snapshot.yml");
-    let copy = read(".github/workflows/snapshot.yml");
+    let src = read("workflows/cadkit-snapshot.yml");
+    let copy = read(".github/workflows/cadkit-snapshot.yml");
     assert_eq!(
         copy,
         format!(
-            "# GENERATED from workflows/snapshot.yml by scripts/sync-workflows: edit the source, not this copy.\n{src}"
+            "# GENERATED from workflows/cadkit-snapshot.yml by scripts/sync-workflows: edit the source, not this copy.\n{src}"
         ),
-        "run scripts/sync-workflows (or copy workflows/snapshot.yml with its header)"
+        "run scripts/sync-workflows (or copy workflows/cadkit-snapshot.yml with its header)"
     );
     assert!(Path::new(&root().join("actions/snapshot/action.yml")).is_file());
 }
