@@ -18,7 +18,10 @@ fn cadkit(dir: &Path, args: &[&str]) -> Output {
 
 fn sample(tmp: &Path) -> PathBuf {
     let dir = tmp.join("sample");
-    common::reference::copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample-project"), &dir);
+    common::reference::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample-project"),
+        &dir,
+    );
     dir
 }
 
@@ -41,8 +44,13 @@ fn builds_the_sample_with_import_order_and_version_files() {
         std::fs::read_to_string(out.join("version.json")).unwrap(),
         r#"{"drawVersion":"N/A","runtimeVersion":"N/A"}"#
     );
-    assert!(out.join("acme.sample.project/Acme/Sample_Project/Functions/Greeting.newInst.json").is_file());
-    assert!(!out.join("acme.sample.project/users").exists(), "users are never built");
+    assert!(out
+        .join("acme.sample.project/Acme/Sample_Project/Functions/Greeting.newInst.json")
+        .is_file());
+    assert!(
+        !out.join("acme.sample.project/users").exists(),
+        "users are never built"
+    );
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["patches"], 19);
     assert_eq!(report["modules"][1]["name"], "@Acme/Sample.Project");
@@ -54,16 +62,34 @@ fn an_invalid_patch_fails_naming_file_and_pointer_and_keeps_the_previous_output(
     let p = sample(tmp.path());
     assert!(cadkit(&p, &["build"]).status.success());
     let before = common::reference::tree(&p.join("dist/codeAsData"));
-    let bad = p.join("snapshot/0190aaaa000000000002/Home/Acme/Sample_Project/Functions/Greeting.newRel.json");
-    let text = std::fs::read_to_string(&bad).unwrap().replacen("\"ff021000000000000001\"", "42", 1);
+    let bad = p.join(
+        "snapshot/0190aaaa000000000002/Home/Acme/Sample_Project/Functions/Greeting.newRel.json",
+    );
+    let text = std::fs::read_to_string(&bad)
+        .unwrap()
+        .replacen("\"ff021000000000000001\"", "42", 1);
     std::fs::write(&bad, text).unwrap();
     let o = cadkit(&p, &["build"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("Greeting.newRel.json: /operations/0/r: expected a 20-hex tag, found 42"), "{err}");
-    assert_eq!(common::reference::tree(&p.join("dist/codeAsData")), before, "previous output kept intact");
-    let leftovers: Vec<_> = std::fs::read_dir(p.join("dist")).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(leftovers, vec![std::ffi::OsString::from("codeAsData")], "no staging folder left");
+    assert!(
+        err.contains("Greeting.newRel.json: /operations/0/r: expected a 20-hex tag, found 42"),
+        "{err}"
+    );
+    assert_eq!(
+        common::reference::tree(&p.join("dist/codeAsData")),
+        before,
+        "previous output kept intact"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(p.join("dist"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers,
+        vec![std::ffi::OsString::from("codeAsData")],
+        "no staging folder left"
+    );
 }
 
 #[test]
@@ -74,8 +100,14 @@ fn a_snapshot_folder_without_home_is_a_clear_error() {
     let o = cadkit(&p, &["build"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("0190dddd000000000001: snapshot folder has no Home sub-folder"), "{err}");
-    assert!(!err.contains("ENOENT") && !err.contains("os error"), "{err}");
+    assert!(
+        err.contains("0190dddd000000000001: snapshot folder has no Home sub-folder"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("ENOENT") && !err.contains("os error"),
+        "{err}"
+    );
     assert!(!p.join("dist").exists(), "nothing written");
 }
 
@@ -85,10 +117,18 @@ fn a_library_build_requires_a_code_as_data_declaration() {
     let p = sample(tmp.path());
     let o = cadkit(&p, &["buildCodeAsData", "--codeAsData.mode", "project"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains(r#"add "codeAsData": "dist/codeAsData" to package.json"#), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(r#"add "codeAsData": "dist/codeAsData" to package.json"#),
+        "{}",
+        stderr(&o)
+    );
     let o = cadkit(&p, &["build", "--mode", "banana"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("Unknown option for codeAsData mode"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Unknown option for codeAsData mode"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -112,7 +152,10 @@ fn dependencies_print_json_whatever_the_log_level() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["name"], "@acme/widgets");
     assert_eq!(v[0]["version"], "1.0.0");
-    assert!(String::from_utf8_lossy(&o.stdout).contains("\n    {\n        \"name\""), "4-space pretty JSON");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("\n    {\n        \"name\""),
+        "4-space pretty JSON"
+    );
     let o = cadkit(&p, &["deps", "--depsMinifyJSON"]);
     assert!(!String::from_utf8_lossy(&o.stdout).trim_end().contains('\n'));
 }

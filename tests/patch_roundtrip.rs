@@ -25,6 +25,14 @@ fn every_real_patch_file_round_trips_byte_for_byte() {
             checked += 1;
         }
     }
-    assert!(checked > 1000, "expected the real packages' patches, found {checked}");
-    assert!(failures.is_empty(), "{} of {checked} files differ, e.g. {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(
+        checked > 1000,
+        "expected the real packages' patches, found {checked}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} files differ, e.g. {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
 }

@@ -153,10 +153,9 @@ fn action_script_snapshots_and_sets_outputs() {
     assert_eq!(server.tip("app", "develop").unwrap(), tip);
 
     // The Azure template's bash step, with its env: mapping, on an agent that has cadkit.
-    let azure = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("azure/snapshot.yml"),
-    )
-    .unwrap();
+    let azure =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("azure/snapshot.yml"))
+            .unwrap();
     let start = azure.find("  - bash: |\n").expect("bash step") + "  - bash: |\n".len();
     let mut script = String::new();
     for line in azure[start..].lines() {

@@ -165,7 +165,10 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
     let result = (|| -> Result<u64> {
         let t = plan::transfer(&copies, Some(&staged))?;
         invalid_patches(t.invalid)?;
-        write_new(&staged.join(&req.import_order_file), import_order.as_bytes())?;
+        write_new(
+            &staged.join(&req.import_order_file),
+            import_order.as_bytes(),
+        )?;
         if let Some(v) = &version {
             write_new(
                 &staged.join(&req.version_file_name),

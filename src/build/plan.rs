@@ -335,7 +335,8 @@ pub(crate) fn transfer(copies: &[Copy], root: Option<&Path>) -> Result<Transfer>
     let results: Vec<Result<(u64, Option<PatchError>)>> = copies
         .par_iter()
         .map(|c| {
-            let bytes = std::fs::read(&c.src).with_context(|| format!("cannot read {}", c.src.display()))?;
+            let bytes = std::fs::read(&c.src)
+                .with_context(|| format!("cannot read {}", c.src.display()))?;
             let invalid = if FileKind::of_path(&c.src).is_some() {
                 Patch::parse(&bytes, &c.src).err()
             } else {
@@ -343,12 +344,16 @@ pub(crate) fn transfer(copies: &[Copy], root: Option<&Path>) -> Result<Transfer>
             };
             if let (Some(root), None) = (root, &invalid) {
                 let to = root.join(&c.dst);
-                std::fs::write(&to, &bytes).with_context(|| format!("cannot write {}", to.display()))?;
+                std::fs::write(&to, &bytes)
+                    .with_context(|| format!("cannot write {}", to.display()))?;
             }
             Ok((bytes.len() as u64, invalid))
         })
         .collect();
-    let mut out = Transfer { bytes: 0, invalid: Vec::new() };
+    let mut out = Transfer {
+        bytes: 0,
+        invalid: Vec::new(),
+    };
     for r in results {
         let (n, invalid) = r?;
         out.bytes += n;

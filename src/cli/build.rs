@@ -95,6 +95,7 @@ impl Step for BuildArgs {
             tracing::error!("buildCodeAsData is not available when running in docker");
             return Ok(0);
         }
+        let out = crate::ci::Outputs::detect().dry_run(self.dry_run);
         let report = build::build(&self.request()?)?;
         if self.dry_run {
             for m in &report.modules {
@@ -106,11 +107,25 @@ impl Step for BuildArgs {
                 );
             }
         }
-        if global.json_report() || self.dry_run {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        }
+        ci_outputs(out, &report, global.json_report() || self.dry_run)?;
         Ok(0)
     }
+}
+
+/// Step outputs (`working-dir`, `files`, `patches`), a summary table, and the JSON report
+/// (printed with `--report json` or `--dry-run`: by default stdout stays empty, as with
+/// the toolkit).
+fn ci_outputs(mut out: crate::ci::Outputs, report: &build::BuildReport, print: bool) -> Result<()> {
+    out.set("working-dir", &report.working_dir.to_string_lossy())?;
+    out.set("files", &report.files.to_string())?;
+    out.set("patches", &report.patches.to_string())?;
+    let mut md = String::from("### Code as data\n\n| module | files |\n|---|---|\n");
+    for m in &report.modules {
+        md.push_str(&format!("| `{}` | {} |\n", m.name, m.files));
+    }
+    out.summary(&md)?;
+    out.finish(serde_json::to_value(report)?, print)?;
+    Ok(())
 }
 
 #[derive(Debug, Args)]

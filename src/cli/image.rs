@@ -101,10 +101,31 @@ impl ImageArgs {
 
 impl Step for ImageArgs {
     fn run(self, global: &GlobalArgs) -> Result<i32> {
-        let report = image::run(&self.request())?;
-        if global.report.as_deref() != Some("none") {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+        let req = self.request();
+        let mut out = crate::ci::Outputs::detect().dry_run(req.dry_run);
+        if let Ok(password) = std::env::var("CADKIT_REGISTRY_PASSWORD") {
+            out.mask(&password);
         }
+        let report = image::run(&req)?;
+        out.set("digest", &report.digest)?;
+        out.set("references", &report.references.join(","))?;
+        if let Some(first) = report.references.first() {
+            out.set("reference", first)?;
+        }
+        out.set("size", &report.size.to_string())?;
+        let mut md = format!(
+            "### Image ({:?}{})\n\n| reference | digest |\n|---|---|\n",
+            report.kind,
+            if report.dry_run { ", dry run" } else { "" }
+        );
+        for r in &report.references {
+            md.push_str(&format!("| `{r}` | `{}` |\n", report.digest));
+        }
+        out.summary(&md)?;
+        out.finish(
+            serde_json::to_value(&report)?,
+            global.report.as_deref() != Some("none"),
+        )?;
         Ok(0)
     }
 }
