@@ -275,43 +275,57 @@ pub fn read_graph(conn: &Connection) -> Result<Graph> {
             Ok((tag, p))
         })
         .collect::<Result<_>>()?;
-    g.instances.extend(parsed);
-    let mut stmt = conn.prepare("SELECT src, rel, dst FROM relations")?;
+    g.instances = parsed.into_iter().collect();
+    let mut stmt = conn.prepare("SELECT src, rel, dst FROM relations ORDER BY src, rel, dst")?;
     let rels: Vec<(String, String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    // Both directions at once; rows come in (src, rel, dst) order.
+    // Both directions at once, each built from sorted runs (bulk B-tree construction, no
+    // per-row map lookups).
     let (out, inc) = rayon::join(
         || {
-            let mut out: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
-            for (src, rel, dst) in &rels {
-                match out.get_mut(src.as_str()) {
-                    Some(set) => set.insert((rel.clone(), dst.clone())),
-                    None => out
-                        .entry(src.clone())
-                        .or_default()
-                        .insert((rel.clone(), dst.clone())),
-                };
-            }
-            out
+            group_sorted(
+                rels.iter()
+                    .map(|(s, r, d)| (s.as_str(), r.as_str(), d.as_str())),
+            )
         },
         || {
-            let mut inc: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
-            for (src, rel, dst) in &rels {
-                match inc.get_mut(dst.as_str()) {
-                    Some(set) => set.insert((rel.clone(), src.clone())),
-                    None => inc
-                        .entry(dst.clone())
-                        .or_default()
-                        .insert((rel.clone(), src.clone())),
-                };
-            }
-            inc
+            let mut by_dst: Vec<(&str, &str, &str)> = rels
+                .iter()
+                .map(|(s, r, d)| (d.as_str(), r.as_str(), s.as_str()))
+                .collect();
+            by_dst.sort_unstable();
+            group_sorted(by_dst.into_iter())
         },
     );
     g.out = out;
     g.inc = inc;
     Ok(g)
+}
+
+type Adjacency = BTreeMap<String, BTreeSet<(String, String)>>;
+
+/// `key → {(a, b)}` from `(key, a, b)` triples sorted by key.
+fn group_sorted<'a>(rows: impl Iterator<Item = (&'a str, &'a str, &'a str)>) -> Adjacency {
+    let mut entries: Vec<(String, BTreeSet<(String, String)>)> = Vec::new();
+    let mut key: Option<&str> = None;
+    let mut run: Vec<(String, String)> = Vec::new();
+    for (k, a, b) in rows {
+        if key != Some(k) {
+            if let Some(prev) = key {
+                entries.push((
+                    prev.to_string(),
+                    std::mem::take(&mut run).into_iter().collect(),
+                ));
+            }
+            key = Some(k);
+        }
+        run.push((a.to_string(), b.to_string()));
+    }
+    if let Some(prev) = key {
+        entries.push((prev.to_string(), run.into_iter().collect()));
+    }
+    entries.into_iter().collect()
 }
 
 /// Apply operations inside `tx` with the toolkit's semantics (as [`Graph::apply`]):
