@@ -222,6 +222,17 @@ fn hostile_names_never_escape_the_output_folder() {
     }
     assert!(names.contains(&format!("{HOME}/Home/47/4646/.4646.newInst.json").as_str()));
 
+    // Nor can a symlinked folder planted in the output folder.
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let planted = out.join(format!("{HOME}/Home/47/4646/464647464647464647etc"));
+    std::fs::remove_dir_all(&planted).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
+    let e = snapshot::dump(&g, &home_config(), &out).unwrap_err();
+    assert!(e.to_string().contains("outside the output folder"), "{e}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    std::fs::remove_file(&planted).unwrap();
+
     // pathOverride cannot be used to escape either.
     let mut cfg = home_config();
     cfg.path_override = vec![("/Home/47".into(), "/../..".into())];

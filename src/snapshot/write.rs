@@ -102,6 +102,31 @@ pub fn sync(
         return Ok(sync);
     }
 
+    // No write may leave the output folder, not even through a symlinked folder
+    // planted inside it: every target folder must resolve under the output folder.
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let root = out_dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", out_dir.display()))?;
+    let dirs: BTreeSet<PathBuf> = to_write
+        .iter()
+        .filter_map(|f| out_dir.join(&f.path).parent().map(Path::to_path_buf))
+        .collect();
+    for d in &dirs {
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+        let real = d
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", d.display()))?;
+        if !real.starts_with(&root) {
+            anyhow::bail!(
+                "{} resolves to {}, outside the output folder {}: refusing to write (remove the symlink)",
+                d.display(),
+                real.display(),
+                root.display()
+            );
+        }
+    }
     to_write
         .par_iter()
         .map(|f| fsutil::write_atomic(&out_dir.join(&f.path), &f.bytes, None))
