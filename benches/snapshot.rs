@@ -85,7 +85,14 @@ fn main() {
     let plan = snapshot::plan(&graph, &config).expect("plan");
     let planned = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let sync = snapshot::write::sync(&out, &config.root_tags, &plan.files, true).expect("sync");
+    let sync = snapshot::write::sync(
+        &out,
+        &config.root_tags,
+        &plan.files,
+        &Default::default(),
+        true,
+    )
+    .expect("sync");
     let compared = t.elapsed().as_secs_f64();
     assert!(sync.added.is_empty() && sync.changed.is_empty() && sync.deleted.is_empty());
     println!(

@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS relations(
     PRIMARY KEY(src, rel, dst)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS relations_by_dst ON relations(dst, rel, src);
+CREATE TABLE IF NOT EXISTS blobs(
+    tag TEXT PRIMARY KEY NOT NULL,
+    data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta(
     key TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
@@ -54,6 +58,8 @@ pub struct LoadReport {
     pub files: usize,
     /// Operations applied (optionalOperations included).
     pub operations: usize,
+    /// Binary contents stored (`<base>/<fileTag>` files beside the patches).
+    pub binaries: usize,
     /// Instances and relations in the environment after the load.
     pub instances: u64,
     pub relations: u64,
@@ -81,6 +87,8 @@ struct ModulePatches {
     name: String,
     path: String,
     patches: Vec<(FileKind, PathBuf, Patch)>,
+    /// Binaries found beside the patches: `<base>/<fileTag>` (file tag, content).
+    binaries: Vec<(String, Vec<u8>)>,
 }
 
 impl SqliteEnv {
@@ -136,6 +144,19 @@ impl SqliteEnv {
     /// (instances, relations).
     pub fn counts(&self) -> Result<(u64, u64)> {
         counts(&self.conn)
+    }
+
+    /// The binary content of a File instance, if the environment holds it.
+    pub fn blob(&self, tag: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row("SELECT data FROM blobs WHERE tag = ?1", [tag], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Store (or replace) the binary content of a File instance.
+    pub fn put_blob(&self, tag: &str, data: &[u8]) -> Result<()> {
+        put_blob(&self.conn, tag, data)
     }
 
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
@@ -194,8 +215,12 @@ impl SqliteEnv {
             clear_graph(&tx)?;
         }
         let mut reports = Vec::new();
-        let (mut files, mut operations) = (0, 0);
+        let (mut files, mut operations, mut binaries) = (0, 0, 0);
         for m in &modules {
+            for (tag, data) in &m.binaries {
+                put_blob(&tx, tag, data)?;
+            }
+            binaries += m.binaries.len();
             let mut ops = 0;
             for (_, file, p) in &m.patches {
                 ops += p.all_ops().count();
@@ -231,6 +256,7 @@ impl SqliteEnv {
             modules: reports,
             files,
             operations,
+            binaries,
             instances,
             relations,
             duration_ms: start.elapsed().as_millis() as u64,
@@ -243,10 +269,22 @@ impl Environment for SqliteEnv {
         format!("sqlite:{}", self.path.display())
     }
 
+    fn blob(&self, tag: &str) -> Result<Option<Vec<u8>>> {
+        SqliteEnv::blob(self, tag)
+    }
+
     fn graph(&self) -> Result<Graph> {
         read_graph(&self.conn)
             .with_context(|| format!("cannot read the graph of {}", self.path.display()))
     }
+}
+
+fn put_blob(conn: &Connection, tag: &str, data: &[u8]) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO blobs(tag, data) VALUES (?1, ?2) ON CONFLICT(tag) DO UPDATE SET data = excluded.data",
+    )?
+    .execute(params![tag, data])?;
+    Ok(())
 }
 
 fn counts(conn: &Connection) -> Result<(u64, u64)> {
@@ -256,7 +294,7 @@ fn counts(conn: &Connection) -> Result<(u64, u64)> {
 }
 
 fn clear_graph(tx: &Transaction) -> Result<()> {
-    tx.execute_batch("DELETE FROM relations; DELETE FROM instances;")?;
+    tx.execute_batch("DELETE FROM relations; DELETE FROM instances; DELETE FROM blobs;")?;
     Ok(())
 }
 
@@ -450,10 +488,12 @@ fn read_dist(dist: &Path) -> Result<Vec<ModulePatches>> {
                 Err(e) => errors.push(e),
             }
         }
+        let binaries = read_binaries(patches.iter().map(|(_, p, _)| p.as_path()))?;
         modules.push(ModulePatches {
             name: e.name,
             path: e.path,
             patches,
+            binaries,
         });
     }
     if let Some(first) = errors.first() {
@@ -464,6 +504,42 @@ fn read_dist(dist: &Path) -> Result<Vec<ModulePatches>> {
         );
     }
     Ok(modules)
+}
+
+/// Binaries beside patch files: for `<dir>/<base>.<kind>.json`, every file of the folder
+/// `<dir>/<base>/` named by a 20-hex tag is that File instance's content (the dumper's
+/// layout).
+fn read_binaries<'a>(
+    patch_files: impl Iterator<Item = &'a Path>,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut bases = std::collections::BTreeSet::new();
+    for f in patch_files {
+        let (Some(dir), Some(name)) = (f.parent(), f.file_name().and_then(|n| n.to_str())) else {
+            continue;
+        };
+        if let Some(kind) = FileKind::ALL
+            .into_iter()
+            .find(|k| name.ends_with(k.suffix()))
+        {
+            bases.insert(dir.join(&name[..name.len() - kind.suffix().len()]));
+        }
+    }
+    let mut out = Vec::new();
+    for base in bases {
+        let Ok(entries) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        for e in entries {
+            let e = e.with_context(|| format!("cannot list {}", base.display()))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if crate::patch::is_tag(&name) && e.file_type()?.is_file() {
+                let data = std::fs::read(e.path())
+                    .with_context(|| format!("cannot read {}", e.path().display()))?;
+                out.push((name, data));
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -30,14 +30,21 @@ enum State {
     Unchanged,
 }
 
-/// Bring `out_dir/<root_dirs…>` in line with `files`.
+/// Bring `out_dir/<root_dirs…>` in line with `files`. Owned files (patch files, and
+/// binaries: files named by a 20-hex tag) that are not planned are deleted, except those
+/// in `keep` (binaries whose content the environment does not hold).
 pub fn sync(
     out_dir: &Path,
     root_dirs: &[String],
     files: &[PlannedFile],
+    keep: &HashSet<String>,
     dry_run: bool,
 ) -> Result<Sync> {
-    let planned: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let planned: HashSet<&str> = files
+        .iter()
+        .map(|f| f.path.as_str())
+        .chain(keep.iter().map(String::as_str))
+        .collect();
 
     // What is on disk.
     let mut existing = Vec::new();
@@ -48,7 +55,9 @@ pub fn sync(
         }
         for e in walkdir::WalkDir::new(&top) {
             let e = e.with_context(|| format!("cannot list {}", top.display()))?;
-            if e.file_type().is_file() && FileKind::of_path(e.path()).is_some() {
+            let owned = FileKind::of_path(e.path()).is_some()
+                || e.file_name().to_str().is_some_and(crate::patch::is_tag);
+            if e.file_type().is_file() && owned {
                 let rel = e.path().strip_prefix(out_dir)?;
                 if let Some(s) = rel.to_str() {
                     existing.push(s.replace(std::path::MAIN_SEPARATOR, "/"));
