@@ -46,6 +46,21 @@ fn main() {
         load.as_secs_f64()
     );
 
+    if std::env::var_os("CADKIT_BENCH_LOAD_ONLY").is_some() {
+        let t = Instant::now();
+        let g = env.graph().expect("graph");
+        println!(
+            "graph read: {} instances, {} relations in {:.2} s",
+            g.instances.len(),
+            g.relation_count(),
+            t.elapsed().as_secs_f64()
+        );
+        let size = std::fs::metadata(tmp.path().join("env.sqlite"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        println!("database file: {:.0} MB", size as f64 / 1e6);
+        return;
+    }
     let entry: SnapshotEntry = serde_json::from_value(serde_json::json!({
         "snapshooter": { "name": "bench", "rootTags": [cadkit::patch::tags::HOME], "exclude": [] }
     }))
