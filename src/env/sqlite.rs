@@ -300,45 +300,68 @@ fn clear_graph(tx: &Transaction) -> Result<()> {
 
 /// The whole graph held by `conn`.
 pub fn read_graph(conn: &Connection) -> Result<Graph> {
-    let mut g = Graph::new();
+    // One read transaction, so instances and relations come from the same state even if
+    // another process writes meanwhile (unless the caller already holds a transaction).
+    let own = conn.is_autocommit();
+    if own {
+        conn.execute_batch("BEGIN")?;
+    }
+    let result = read_graph_in(conn);
+    if own {
+        let _ = conn.execute_batch("COMMIT");
+    }
+    result
+}
+
+fn read_graph_in(conn: &Connection) -> Result<Graph> {
     let mut stmt = conn.prepare("SELECT tag, props FROM instances")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    let raw: Vec<(String, String)> = rows.collect::<rusqlite::Result<_>>()?;
-    let parsed: Vec<(String, Props)> = raw
-        .into_par_iter()
-        .map(|(tag, props)| {
-            let p: Props = serde_json::from_str(&props).with_context(|| {
-                format!("instance {tag}: corrupt properties in the environment")
-            })?;
-            Ok((tag, p))
-        })
-        .collect::<Result<_>>()?;
-    g.instances = parsed.into_iter().collect();
-    let mut stmt = conn.prepare("SELECT src, rel, dst FROM relations ORDER BY src, rel, dst")?;
-    let rels: Vec<(String, String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+    let raw: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    // Both directions at once, each built from sorted runs (bulk B-tree construction, no
-    // per-row map lookups).
-    let (out, inc) = rayon::join(
-        || {
-            group_sorted(
-                rels.iter()
-                    .map(|(s, r, d)| (s.as_str(), r.as_str(), d.as_str())),
-            )
-        },
-        || {
-            let mut by_dst: Vec<(&str, &str, &str)> = rels
-                .iter()
-                .map(|(s, r, d)| (d.as_str(), r.as_str(), s.as_str()))
-                .collect();
-            by_dst.sort_unstable();
-            group_sorted(by_dst.into_iter())
-        },
-    );
-    g.out = out;
-    g.inc = inc;
-    Ok(g)
+    // Properties are parsed on other threads while this one reads the relations.
+    std::thread::scope(|scope| {
+        let parsing = scope.spawn(move || {
+            raw.into_par_iter()
+                .map(|(tag, props)| {
+                    let p: Props = serde_json::from_str(&props).with_context(|| {
+                        format!("instance {tag}: corrupt properties in the environment")
+                    })?;
+                    Ok((tag, p))
+                })
+                .collect::<Result<BTreeMap<String, Props>>>()
+        });
+        let mut stmt =
+            conn.prepare("SELECT src, rel, dst FROM relations ORDER BY src, rel, dst")?;
+        let rels: Vec<(String, String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        // Both directions at once, each built from sorted runs (bulk B-tree construction,
+        // no per-row map lookups).
+        let (out, inc) = rayon::join(
+            || {
+                group_sorted(
+                    rels.iter()
+                        .map(|(s, r, d)| (s.as_str(), r.as_str(), d.as_str())),
+                )
+            },
+            || {
+                let mut by_dst: Vec<(&str, &str, &str)> = rels
+                    .iter()
+                    .map(|(s, r, d)| (d.as_str(), r.as_str(), s.as_str()))
+                    .collect();
+                by_dst.sort_unstable();
+                group_sorted(by_dst.into_iter())
+            },
+        );
+        let instances = parsing
+            .join()
+            .map_err(|_| anyhow::anyhow!("reading the properties panicked"))??;
+        Ok(Graph {
+            instances,
+            out,
+            inc,
+        })
+    })
 }
 
 type Adjacency = BTreeMap<String, BTreeSet<(String, String)>>;
