@@ -267,12 +267,12 @@ fn path_override_and_exclude() {
 fn the_sample_project_round_trips() {
     let tmp = tempfile::tempdir().unwrap();
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample-project");
-    let report = cadkit::demo::run(&cadkit::demo::DemoRequest {
-        sample: sample.clone(),
-        workdir: Some(tmp.path().to_path_buf()),
-    })
-    .unwrap();
-    let snap = &report["steps"]["snapshot"]["snapshot"];
+    // What `cadkit demo` does after its build step (kept independent of the other steps).
+    let mut req = cadkit::build::BuildRequest::new(&sample);
+    req.working_dir = tmp.path().join("dist");
+    let build = cadkit::build::build(&req).unwrap();
+    let report = snapshot::demo_step(tmp.path(), &sample, &build.working_dir).unwrap();
+    let snap = &report["snapshot"];
     assert_eq!(snap["projects"], 1);
     let tag = "0190aaaa000000000002";
     let shipped = files(&sample.join("snapshot").join(tag));
