@@ -222,6 +222,17 @@ fn hostile_names_never_escape_the_output_folder() {
     }
     assert!(names.contains(&format!("{HOME}/Home/47/4646/.4646.newInst.json").as_str()));
 
+    // Nor can a symlinked folder planted in the output folder.
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let planted = out.join(format!("{HOME}/Home/47/4646/464647464647464647etc"));
+    std::fs::remove_dir_all(&planted).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
+    let e = snapshot::dump(&g, &home_config(), &out).unwrap_err();
+    assert!(e.to_string().contains("outside the output folder"), "{e}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    std::fs::remove_file(&planted).unwrap();
+
     // pathOverride cannot be used to escape either.
     let mut cfg = home_config();
     cfg.path_override = vec![("/Home/47".into(), "/../..".into())];
@@ -256,12 +267,12 @@ fn path_override_and_exclude() {
 fn the_sample_project_round_trips() {
     let tmp = tempfile::tempdir().unwrap();
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample-project");
-    let report = cadkit::demo::run(&cadkit::demo::DemoRequest {
-        sample: sample.clone(),
-        workdir: Some(tmp.path().to_path_buf()),
-    })
-    .unwrap();
-    let snap = &report["steps"]["snapshot"]["snapshot"];
+    // What `cadkit demo` does after its build step (kept independent of the other steps).
+    let mut req = cadkit::build::BuildRequest::new(&sample);
+    req.working_dir = tmp.path().join("dist");
+    let build = cadkit::build::build(&req).unwrap();
+    let report = snapshot::demo_step(tmp.path(), &sample, &build.working_dir).unwrap();
+    let snap = &report["snapshot"];
     assert_eq!(snap["projects"], 1);
     let tag = "0190aaaa000000000002";
     let shipped = files(&sample.join("snapshot").join(tag));
@@ -272,4 +283,126 @@ fn the_sample_project_round_trips() {
             .collect::<BTreeMap<_, _>>()
     };
     assert_eq!(strip(dumped), strip(shipped));
+}
+
+/// Binaries: installed from `<base>/<fileTag>` beside the patches, written back beside
+/// their item by the snapshot, kept when the environment lacks them.
+#[test]
+fn binaries_round_trip_beside_their_item() {
+    use cadkit::env::SqliteEnv;
+    use cadkit::patch::{FileKind, Patch};
+    let tmp = tempfile::tempdir().unwrap();
+    let (repo, project, folder, item, file) = (
+        "01900000000000000001",
+        "01910000000000000002",
+        "01920000000000000003",
+        "01930000000000000004",
+        "01940000000000000005",
+    );
+    let c = |t: &str, p: serde_json::Value| {
+        Op::CreateInstance(InstanceOp {
+            tag: t.into(),
+            props: p.as_object().unwrap().clone(),
+            extra: Default::default(),
+        })
+    };
+    let mut ops = vec![
+        c(repo, json!({ prop::NAME: "Repo" })),
+        Op::create_relation(rel::MODEL, repo, model::REPOSITORY),
+        Op::create_relation(rel::HOME_FOLDER, HOME, repo),
+        Op::create_relation(rel::CONTAINS, HOME, repo),
+        c(project, json!({ prop::NAME: "Proj" })),
+        Op::create_relation(rel::CONTAINS, repo, project),
+        Op::create_relation(rel::CONTAINS, project, folder),
+        Op::create_relation(rel::CONTAINS, folder, item),
+        Op::create_relation(rel::MODEL, project, model::PROJECT),
+        Op::create_relation(rel::SUB_REPOSITORY, repo, project),
+        c(folder, json!({ prop::NAME: "Media" })),
+        Op::create_relation(rel::MODEL, folder, model::FOLDER),
+        Op::create_relation(rel::SUB_FOLDER, project, folder),
+        c(item, json!({ prop::NAME: "Logo" })),
+        Op::create_relation(rel::MODEL, item, model::OBJECT),
+        Op::create_relation(rel::ITEM, folder, item),
+        c(
+            file,
+            json!({ prop::NAME: "logo.png", "ff023000000000000054": true }),
+        ),
+        Op::create_relation(rel::MODEL, file, model::FILE),
+        Op::create_relation(rel::CONTAINS, item, file),
+    ];
+    // The dumper's own files for this graph, used as the module's content.
+    let mut g = graph_of(&synth::data_model());
+    for op in &ops {
+        g.apply(op);
+    }
+    let made = tmp.path().join("made");
+    snapshot::dump(&g, &home_config(), &made).unwrap();
+    let dist = tmp.path().join("dist");
+    let module = dist.join("m");
+    std::fs::create_dir_all(&module).unwrap();
+    std::fs::write(
+        dist.join("import_order.json"),
+        format!(r#"[{{"name":"m","rootTag":"{HOME}","path":"m"}}]"#),
+    )
+    .unwrap();
+    for e in walkdir::WalkDir::new(made.join(HOME).join("Home")) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(made.join(HOME).join("Home")).unwrap();
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(module.join(rel)).unwrap();
+        } else {
+            std::fs::copy(e.path(), module.join(rel)).unwrap();
+        }
+    }
+    let png = b"\x89PNG\r\n\x1a\n binary \x00\xff".to_vec();
+    std::fs::create_dir_all(module.join("Repo/Proj/Media/Logo")).unwrap();
+    std::fs::write(module.join(format!("Repo/Proj/Media/Logo/{file}")), &png).unwrap();
+    // The data model as a hand-built patch of the module.
+    ops = synth::data_model();
+    let mut dm = Patch::new(HOME);
+    dm.operations = ops.iter().filter(|o| o.code() == 1).cloned().collect();
+    std::fs::write(module.join("datamodel.newInst.json"), dm.to_json_string()).unwrap();
+    dm.operations = ops.iter().filter(|o| o.code() == 4).cloned().collect();
+    std::fs::write(module.join("datamodel.newRel.json"), dm.to_json_string()).unwrap();
+    assert_eq!(
+        FileKind::of_path(&module.join("datamodel.newRel.json")),
+        Some(FileKind::NewRel)
+    );
+
+    let db = tmp.path().join("env.sqlite");
+    let load = cadkit::cli::install(&db, &dist).unwrap();
+    assert_eq!(load.binaries, 1);
+    let env = SqliteEnv::open(&db).unwrap();
+    let entry: snapshot::SnapshotEntry = serde_json::from_value(json!({
+        "snapshooter": {"name": "bin", "rootTags": [HOME], "exclude": []}
+    }))
+    .unwrap();
+    let out = tmp.path().join("out");
+    let r = snapshot::run_entry(&env, &entry, &out, false).unwrap();
+    let bin = format!("{HOME}/Home/Repo/Proj/Media/Logo/{file}");
+    assert!(r.added.contains(&bin), "{:?}", r.added);
+    assert_eq!(std::fs::read(out.join(&bin)).unwrap(), png);
+    // The patch files are the dumper's.
+    let strip = |m: BTreeMap<String, (Vec<u8>, SystemTime)>| {
+        m.into_iter()
+            .filter(|(k, _)| k.ends_with(".json"))
+            .map(|(k, (b, _))| (k, String::from_utf8(b).unwrap()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(strip(files(&out)), strip(files(&made)));
+
+    let again = snapshot::run_entry(&env, &entry, &out, false).unwrap();
+    assert_eq!(again.written, 0);
+    assert!(!again.has_changes());
+
+    // Without the content in the environment the file is neither written nor deleted.
+    env.conn().execute("DELETE FROM blobs", []).unwrap();
+    let r = snapshot::run_entry(&env, &entry, &out, false).unwrap();
+    assert!(!r.has_changes(), "{:?}", r.deleted);
+    assert!(
+        r.warnings.iter().any(|w| w.contains(file)),
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(std::fs::read(out.join(&bin)).unwrap(), png);
 }

@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | `instances` | `tag TEXT PRIMARY KEY, props TEXT` (`WITHOUT ROWID`) | one row per instance; `props` is the compact JSON object of its properties |
 //! | `relations` | `src, rel, dst` (`PRIMARY KEY(src, rel, dst)`, `WITHOUT ROWID`) + index `relations_by_dst(dst, rel, src)` | `src -rel-> dst`; both directions are index lookups |
+//! | `blobs` | `tag TEXT PRIMARY KEY, data BLOB` | binary content of File instances (loaded from `<base>/<fileTag>` files beside the patches; written back by the dumper) |
 //! | `meta` | `key TEXT PRIMARY KEY, value TEXT` | environment state (free-form keys; `update` adds locks/maintenance keys) |
 //!
 //! The schema version is `PRAGMA user_version` ([`sqlite::SCHEMA_VERSION`]); the file is in
@@ -20,7 +21,8 @@
 //! Public API (stable, used by `snapshot` and `update`):
 //! - [`SqliteEnv::open`] (creates the folder and the schema), [`SqliteEnv::path`],
 //!   [`SqliteEnv::conn`] / [`SqliteEnv::conn_mut`], [`SqliteEnv::counts`],
-//!   [`SqliteEnv::meta_get`] / [`SqliteEnv::meta_set`] / [`SqliteEnv::meta_delete`];
+//!   [`SqliteEnv::meta_get`] / [`SqliteEnv::meta_set`] / [`SqliteEnv::meta_delete`],
+//!   [`SqliteEnv::blob`] / [`SqliteEnv::put_blob`];
 //! - [`SqliteEnv::load_dist`]: reset (optionally) and load a built `dist/codeAsData`
 //!   folder in `import_order.json` order, in ONE transaction, every file validated first;
 //! - [`SqliteEnv::apply_patches`]: apply already-read patches in application order in one
@@ -53,4 +55,10 @@ pub trait Environment {
     fn describe(&self) -> String;
     /// The whole graph, as the dumper and the diff read it.
     fn graph(&self) -> Result<Graph>;
+    /// The binary content of a File instance (what the dumper writes beside its item),
+    /// `None` when the environment does not hold it.
+    fn blob(&self, tag: &str) -> Result<Option<Vec<u8>>> {
+        let _ = tag;
+        Ok(None)
+    }
 }

@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS relations(
     PRIMARY KEY(src, rel, dst)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS relations_by_dst ON relations(dst, rel, src);
+CREATE TABLE IF NOT EXISTS blobs(
+    tag TEXT PRIMARY KEY NOT NULL,
+    data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta(
     key TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
@@ -54,6 +58,8 @@ pub struct LoadReport {
     pub files: usize,
     /// Operations applied (optionalOperations included).
     pub operations: usize,
+    /// Binary contents stored (`<base>/<fileTag>` files beside the patches).
+    pub binaries: usize,
     /// Instances and relations in the environment after the load.
     pub instances: u64,
     pub relations: u64,
@@ -81,6 +87,8 @@ struct ModulePatches {
     name: String,
     path: String,
     patches: Vec<(FileKind, PathBuf, Patch)>,
+    /// Binaries found beside the patches: `<base>/<fileTag>` (file tag, content).
+    binaries: Vec<(String, Vec<u8>)>,
 }
 
 impl SqliteEnv {
@@ -136,6 +144,19 @@ impl SqliteEnv {
     /// (instances, relations).
     pub fn counts(&self) -> Result<(u64, u64)> {
         counts(&self.conn)
+    }
+
+    /// The binary content of a File instance, if the environment holds it.
+    pub fn blob(&self, tag: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row("SELECT data FROM blobs WHERE tag = ?1", [tag], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Store (or replace) the binary content of a File instance.
+    pub fn put_blob(&self, tag: &str, data: &[u8]) -> Result<()> {
+        put_blob(&self.conn, tag, data)
     }
 
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
@@ -194,8 +215,12 @@ impl SqliteEnv {
             clear_graph(&tx)?;
         }
         let mut reports = Vec::new();
-        let (mut files, mut operations) = (0, 0);
+        let (mut files, mut operations, mut binaries) = (0, 0, 0);
         for m in &modules {
+            for (tag, data) in &m.binaries {
+                put_blob(&tx, tag, data)?;
+            }
+            binaries += m.binaries.len();
             let mut ops = 0;
             for (_, file, p) in &m.patches {
                 ops += p.all_ops().count();
@@ -231,6 +256,7 @@ impl SqliteEnv {
             modules: reports,
             files,
             operations,
+            binaries,
             instances,
             relations,
             duration_ms: start.elapsed().as_millis() as u64,
@@ -243,10 +269,22 @@ impl Environment for SqliteEnv {
         format!("sqlite:{}", self.path.display())
     }
 
+    fn blob(&self, tag: &str) -> Result<Option<Vec<u8>>> {
+        SqliteEnv::blob(self, tag)
+    }
+
     fn graph(&self) -> Result<Graph> {
         read_graph(&self.conn)
             .with_context(|| format!("cannot read the graph of {}", self.path.display()))
     }
+}
+
+fn put_blob(conn: &Connection, tag: &str, data: &[u8]) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO blobs(tag, data) VALUES (?1, ?2) ON CONFLICT(tag) DO UPDATE SET data = excluded.data",
+    )?
+    .execute(params![tag, data])?;
+    Ok(())
 }
 
 fn counts(conn: &Connection) -> Result<(u64, u64)> {
@@ -256,62 +294,99 @@ fn counts(conn: &Connection) -> Result<(u64, u64)> {
 }
 
 fn clear_graph(tx: &Transaction) -> Result<()> {
-    tx.execute_batch("DELETE FROM relations; DELETE FROM instances;")?;
+    tx.execute_batch("DELETE FROM relations; DELETE FROM instances; DELETE FROM blobs;")?;
     Ok(())
 }
 
 /// The whole graph held by `conn`.
 pub fn read_graph(conn: &Connection) -> Result<Graph> {
-    let mut g = Graph::new();
+    // One read transaction, so instances and relations come from the same state even if
+    // another process writes meanwhile (unless the caller already holds a transaction).
+    let own = conn.is_autocommit();
+    if own {
+        conn.execute_batch("BEGIN")?;
+    }
+    let result = read_graph_in(conn);
+    if own {
+        let _ = conn.execute_batch("COMMIT");
+    }
+    result
+}
+
+fn read_graph_in(conn: &Connection) -> Result<Graph> {
     let mut stmt = conn.prepare("SELECT tag, props FROM instances")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    let raw: Vec<(String, String)> = rows.collect::<rusqlite::Result<_>>()?;
-    let parsed: Vec<(String, Props)> = raw
-        .into_par_iter()
-        .map(|(tag, props)| {
-            let p: Props = serde_json::from_str(&props).with_context(|| {
-                format!("instance {tag}: corrupt properties in the environment")
-            })?;
-            Ok((tag, p))
-        })
-        .collect::<Result<_>>()?;
-    g.instances.extend(parsed);
-    let mut stmt = conn.prepare("SELECT src, rel, dst FROM relations")?;
-    let rels: Vec<(String, String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+    let raw: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    // Both directions at once; rows come in (src, rel, dst) order.
-    let (out, inc) = rayon::join(
-        || {
-            let mut out: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
-            for (src, rel, dst) in &rels {
-                match out.get_mut(src.as_str()) {
-                    Some(set) => set.insert((rel.clone(), dst.clone())),
-                    None => out
-                        .entry(src.clone())
-                        .or_default()
-                        .insert((rel.clone(), dst.clone())),
-                };
+    // Properties are parsed on other threads while this one reads the relations.
+    std::thread::scope(|scope| {
+        let parsing = scope.spawn(move || {
+            raw.into_par_iter()
+                .map(|(tag, props)| {
+                    let p: Props = serde_json::from_str(&props).with_context(|| {
+                        format!("instance {tag}: corrupt properties in the environment")
+                    })?;
+                    Ok((tag, p))
+                })
+                .collect::<Result<BTreeMap<String, Props>>>()
+        });
+        let mut stmt =
+            conn.prepare("SELECT src, rel, dst FROM relations ORDER BY src, rel, dst")?;
+        let rels: Vec<(String, String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        // Both directions at once, each built from sorted runs (bulk B-tree construction,
+        // no per-row map lookups).
+        let (out, inc) = rayon::join(
+            || {
+                group_sorted(
+                    rels.iter()
+                        .map(|(s, r, d)| (s.as_str(), r.as_str(), d.as_str())),
+                )
+            },
+            || {
+                let mut by_dst: Vec<(&str, &str, &str)> = rels
+                    .iter()
+                    .map(|(s, r, d)| (d.as_str(), r.as_str(), s.as_str()))
+                    .collect();
+                by_dst.sort_unstable();
+                group_sorted(by_dst.into_iter())
+            },
+        );
+        let instances = parsing
+            .join()
+            .map_err(|_| anyhow::anyhow!("reading the properties panicked"))??;
+        Ok(Graph {
+            instances,
+            out,
+            inc,
+        })
+    })
+}
+
+type Adjacency = BTreeMap<String, BTreeSet<(String, String)>>;
+
+/// `key → {(a, b)}` from `(key, a, b)` triples sorted by key.
+fn group_sorted<'a>(rows: impl Iterator<Item = (&'a str, &'a str, &'a str)>) -> Adjacency {
+    let mut entries: Vec<(String, BTreeSet<(String, String)>)> = Vec::new();
+    let mut key: Option<&str> = None;
+    let mut run: Vec<(String, String)> = Vec::new();
+    for (k, a, b) in rows {
+        if key != Some(k) {
+            if let Some(prev) = key {
+                entries.push((
+                    prev.to_string(),
+                    std::mem::take(&mut run).into_iter().collect(),
+                ));
             }
-            out
-        },
-        || {
-            let mut inc: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
-            for (src, rel, dst) in &rels {
-                match inc.get_mut(dst.as_str()) {
-                    Some(set) => set.insert((rel.clone(), src.clone())),
-                    None => inc
-                        .entry(dst.clone())
-                        .or_default()
-                        .insert((rel.clone(), src.clone())),
-                };
-            }
-            inc
-        },
-    );
-    g.out = out;
-    g.inc = inc;
-    Ok(g)
+            key = Some(k);
+        }
+        run.push((a.to_string(), b.to_string()));
+    }
+    if let Some(prev) = key {
+        entries.push((prev.to_string(), run.into_iter().collect()));
+    }
+    entries.into_iter().collect()
 }
 
 /// Apply operations inside `tx` with the toolkit's semantics (as [`Graph::apply`]):
@@ -436,10 +511,12 @@ fn read_dist(dist: &Path) -> Result<Vec<ModulePatches>> {
                 Err(e) => errors.push(e),
             }
         }
+        let binaries = read_binaries(patches.iter().map(|(_, p, _)| p.as_path()))?;
         modules.push(ModulePatches {
             name: e.name,
             path: e.path,
             patches,
+            binaries,
         });
     }
     if let Some(first) = errors.first() {
@@ -450,6 +527,42 @@ fn read_dist(dist: &Path) -> Result<Vec<ModulePatches>> {
         );
     }
     Ok(modules)
+}
+
+/// Binaries beside patch files: for `<dir>/<base>.<kind>.json`, every file of the folder
+/// `<dir>/<base>/` named by a 20-hex tag is that File instance's content (the dumper's
+/// layout).
+fn read_binaries<'a>(
+    patch_files: impl Iterator<Item = &'a Path>,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut bases = std::collections::BTreeSet::new();
+    for f in patch_files {
+        let (Some(dir), Some(name)) = (f.parent(), f.file_name().and_then(|n| n.to_str())) else {
+            continue;
+        };
+        if let Some(kind) = FileKind::ALL
+            .into_iter()
+            .find(|k| name.ends_with(k.suffix()))
+        {
+            bases.insert(dir.join(&name[..name.len() - kind.suffix().len()]));
+        }
+    }
+    let mut out = Vec::new();
+    for base in bases {
+        let Ok(entries) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        for e in entries {
+            let e = e.with_context(|| format!("cannot list {}", base.display()))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if crate::patch::is_tag(&name) && e.file_type()?.is_file() {
+                let data = std::fs::read(e.path())
+                    .with_context(|| format!("cannot read {}", e.path().display()))?;
+                out.push((name, data));
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -46,6 +46,9 @@ pub struct SnapshooterConfig {
     /// Substring replacements applied, in order, to `'/' + path` of every file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_override: Option<Map<String, Value>>,
+    /// Read and kept, not used: the toolkit's dumper writes into an emptied folder and
+    /// renames clashing files `DUPLICATE_<name>` when this is `false`; cadkit updates the
+    /// folder in place (only changed files) and never produces clashing names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_overwrite: Option<bool>,
     #[serde(flatten)]

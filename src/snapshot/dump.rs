@@ -12,6 +12,10 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+/// File instances with this flag `true` have their content outside the graph; the dumper
+/// writes it beside the root as `<base>/<fileTag>`.
+const BINARY_FLAG: &str = "ff023000000000000054";
+
 /// The three kinds of dumped roots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,6 +45,8 @@ pub struct Collision {
 #[derive(Debug, Default)]
 pub struct Plan {
     pub files: Vec<PlannedFile>,
+    /// Binary contents to write beside their root: (path, File instance tag).
+    pub binaries: Vec<(String, String)>,
     pub projects: usize,
     pub roots: usize,
     pub collisions: Vec<Collision>,
@@ -374,12 +380,21 @@ impl<'g> Model<'g> {
         }
         ancestors.sort_by(|a, b| tag_order(a.0, b.0));
         structure.sort_by(relation_order);
+        let binaries = instances
+            .iter()
+            .filter(|(t, p)| {
+                p.and_then(|p| p.get(BINARY_FLAG)) == Some(&Value::Bool(true))
+                    && self.is_a(t, model::FILE)
+            })
+            .map(|(t, _)| *t)
+            .collect();
         Ok(RootContent {
             tag: root.tag,
             instances,
             relations,
             ancestors,
             structure,
+            binaries,
         })
     }
 }
@@ -398,6 +413,14 @@ pub fn plan(graph: &Graph, config: &DumpConfig) -> Result<Plan> {
     let start = std::time::Instant::now();
     let (jobs, mut plan) = plan_patches(graph, config)?;
     let planned = start.elapsed();
+    plan.binaries = jobs
+        .iter()
+        .flat_map(|(base, c)| {
+            c.binaries
+                .iter()
+                .map(move |t| (format!("{base}/{t}"), t.to_string()))
+        })
+        .collect();
     plan.files = jobs
         .into_par_iter()
         .flat_map_iter(|(base, content)| {
@@ -538,6 +561,7 @@ fn plan_patches<'g>(graph: &'g Graph, config: &'g DumpConfig) -> Result<(Jobs<'g
         jobs,
         Plan {
             files: Vec::new(),
+            binaries: Vec::new(),
             projects,
             roots: roots.len(),
             collisions,

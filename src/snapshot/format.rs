@@ -24,6 +24,8 @@ pub(crate) struct RootContent<'g> {
     pub ancestors: Vec<(&'g str, Option<&'g Props>)>,
     /// Structure relations.
     pub structure: Vec<(&'g str, &'g str, &'g str)>,
+    /// File instances whose content is written beside the root (`<base>/<fileTag>`).
+    pub binaries: Vec<&'g str>,
 }
 
 /// Which properties of an instance an operation carries.

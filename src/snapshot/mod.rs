@@ -21,9 +21,12 @@
 //! patch files of roots that disappeared are deleted (inside the dumped root-tag folders
 //! only). Names from the graph can never escape the output folder ([`names::sanitize`]).
 //!
-//! Binaries: the environment stores no binary content (File instances' data lives in the
-//! toolkit's file service, not in the graph), so no binary is written; File instances'
-//! properties are dumped like any other instance's.
+//! Binaries: File instances (model File or a subtype) whose flag `ff023000000000000054`
+//! is `true` have their content written beside their root as `<base>/<fileTag>` (no
+//! extension), from [`Environment::blob`] (the embedded environment stores the binaries
+//! found beside the patches it loads). A content the environment does not hold is not
+//! written, and an existing file for it is kept (a warning says so); graph-only dumps
+//! ([`dump`]) write no binaries.
 
 pub mod config;
 mod dump;
@@ -84,12 +87,34 @@ pub fn dump_with(
     out_dir: &Path,
     dry_run: bool,
 ) -> Result<DumpReport> {
+    dump_inner(graph, None, config, out_dir, dry_run)
+}
+
+fn dump_inner(
+    graph: &Graph,
+    blobs: Option<&dyn Environment>,
+    config: &DumpConfig,
+    out_dir: &Path,
+    dry_run: bool,
+) -> Result<DumpReport> {
     let start = Instant::now();
-    let plan = plan(graph, config)?;
+    let mut plan = plan(graph, config)?;
+    let mut keep = std::collections::HashSet::new();
+    for (path, tag) in std::mem::take(&mut plan.binaries) {
+        match blobs.map(|env| env.blob(&tag)).transpose()?.flatten() {
+            Some(bytes) => plan.files.push(PlannedFile { path, bytes }),
+            None => {
+                plan.warnings.push(format!(
+                    "binary content of File {tag} is not in the environment: {path} not written (an existing copy is kept)"
+                ));
+                keep.insert(path);
+            }
+        }
+    }
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
-    let sync = write::sync(out_dir, &config.root_tags, &plan.files, dry_run)?;
+    let sync = write::sync(out_dir, &config.root_tags, &plan.files, &keep, dry_run)?;
     let report = DumpReport {
         name: config.name.clone(),
         output_dir: out_dir.to_path_buf(),
@@ -140,7 +165,7 @@ pub fn run_entry(
     let config = entry.snapshooter.dump_config()?;
     tracing::info!("snapshot {:?}: reading {}", config.name, env.describe());
     let graph = env.graph()?;
-    dump_with(&graph, &config, out_dir, dry_run)
+    dump_inner(&graph, Some(env), &config, out_dir, dry_run)
 }
 
 /// The demo's snapshot step: install the built sample (`dist`) into an embedded

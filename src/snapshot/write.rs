@@ -30,14 +30,21 @@ enum State {
     Unchanged,
 }
 
-/// Bring `out_dir/<root_dirs…>` in line with `files`.
+/// Bring `out_dir/<root_dirs…>` in line with `files`. Owned files (patch files, and
+/// binaries: files named by a 20-hex tag) that are not planned are deleted, except those
+/// in `keep` (binaries whose content the environment does not hold).
 pub fn sync(
     out_dir: &Path,
     root_dirs: &[String],
     files: &[PlannedFile],
+    keep: &HashSet<String>,
     dry_run: bool,
 ) -> Result<Sync> {
-    let planned: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let planned: HashSet<&str> = files
+        .iter()
+        .map(|f| f.path.as_str())
+        .chain(keep.iter().map(String::as_str))
+        .collect();
 
     // What is on disk.
     let mut existing = Vec::new();
@@ -48,7 +55,9 @@ pub fn sync(
         }
         for e in walkdir::WalkDir::new(&top) {
             let e = e.with_context(|| format!("cannot list {}", top.display()))?;
-            if e.file_type().is_file() && FileKind::of_path(e.path()).is_some() {
+            let owned = FileKind::of_path(e.path()).is_some()
+                || e.file_name().to_str().is_some_and(crate::patch::is_tag);
+            if e.file_type().is_file() && owned {
                 let rel = e.path().strip_prefix(out_dir)?;
                 if let Some(s) = rel.to_str() {
                     existing.push(s.replace(std::path::MAIN_SEPARATOR, "/"));
@@ -61,13 +70,10 @@ pub fn sync(
         .par_iter()
         .map(|f| {
             let path = out_dir.join(&f.path);
-            match std::fs::metadata(&path) {
-                Ok(m) if m.len() != f.bytes.len() as u64 => Ok(State::Changed),
-                Ok(_) => match std::fs::read(&path) {
-                    Ok(b) if b == f.bytes => Ok(State::Unchanged),
-                    Ok(_) => Ok(State::Changed),
-                    Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-                },
+            // One read per file (no separate stat): most files are unchanged.
+            match std::fs::read(&path) {
+                Ok(b) if b == f.bytes => Ok(State::Unchanged),
+                Ok(_) => Ok(State::Changed),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::Added),
                 Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
             }
@@ -105,6 +111,31 @@ pub fn sync(
         return Ok(sync);
     }
 
+    // No write may leave the output folder, not even through a symlinked folder
+    // planted inside it: every target folder must resolve under the output folder.
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let root = out_dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", out_dir.display()))?;
+    let dirs: BTreeSet<PathBuf> = to_write
+        .iter()
+        .filter_map(|f| out_dir.join(&f.path).parent().map(Path::to_path_buf))
+        .collect();
+    for d in &dirs {
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+        let real = d
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", d.display()))?;
+        if !real.starts_with(&root) {
+            anyhow::bail!(
+                "{} resolves to {}, outside the output folder {}: refusing to write (remove the symlink)",
+                d.display(),
+                real.display(),
+                root.display()
+            );
+        }
+    }
     to_write
         .par_iter()
         .map(|f| fsutil::write_atomic(&out_dir.join(&f.path), &f.bytes, None))
