@@ -173,13 +173,28 @@ pub fn run_entry(
 /// bring itself ([`synth::data_model`]), and snapshot the projects whose tags name the
 /// sample's snapshot folders (`<project>/snapshot/<tag>/`) into `work/snapshot-out`.
 pub fn demo_step(work: &Path, project: &Path, dist: &Path) -> Result<serde_json::Value> {
-    use anyhow::Context;
     let env_path = work.join(".cadkit/env.sqlite");
     let mut env = crate::env::SqliteEnv::open(&env_path)?;
     let load = env.load_dist(dist, true)?;
     let tx = env.conn_mut().transaction()?;
     crate::env::apply_ops(&tx, &synth::data_model())?;
     tx.commit()?;
+    let entry = demo_entry(project)?;
+    let out = work.join("snapshot-out");
+    let report = run_entry(&env, &entry, &out, false)?;
+    eprintln!(
+        "demo: installed {} instances into {}, snapshot wrote {} files to {}",
+        load.instances,
+        env_path.display(),
+        report.written,
+        out.display()
+    );
+    Ok(serde_json::json!({ "install": load, "snapshot": report }))
+}
+
+/// The demo's snapshot config entry: every root tag folder of the project's `snapshot/`.
+pub fn demo_entry(project: &Path) -> Result<SnapshotEntry> {
+    use anyhow::Context;
     let snapshot_dir = project.join("snapshot");
     let mut root_tags = Vec::new();
     for e in std::fs::read_dir(&snapshot_dir)
@@ -191,17 +206,7 @@ pub fn demo_step(work: &Path, project: &Path, dist: &Path) -> Result<serde_json:
         }
     }
     root_tags.sort();
-    let entry: SnapshotEntry = serde_json::from_value(serde_json::json!({
+    Ok(serde_json::from_value(serde_json::json!({
         "snapshooter": { "name": "demo", "rootTags": root_tags, "exclude": [] }
-    }))?;
-    let out = work.join("snapshot-out");
-    let report = run_entry(&env, &entry, &out, false)?;
-    eprintln!(
-        "demo: installed {} instances into {}, snapshot wrote {} files to {}",
-        load.instances,
-        env_path.display(),
-        report.written,
-        out.display()
-    );
-    Ok(serde_json::json!({ "install": load, "snapshot": report }))
+    }))?)
 }
