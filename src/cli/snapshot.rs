@@ -87,8 +87,65 @@ impl SnapshotArgs {
 
 impl Step for SnapshotArgs {
     fn run(self, _global: &GlobalArgs) -> Result<i32> {
+        let mut out = crate::ci::Outputs::detect().dry_run(self.dry_run);
+        if let Some(token) = self.git.token() {
+            // Redacted from errors and reports; no `::add-mask::` line (CI secrets are masked
+            // by the runner already, and the line itself would show the token in raw logs).
+            crate::ci::register_secret(&token);
+        }
         let reports = self.dump_all()?;
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        // Azure's output commands share stdout with the report, which the Azure template
+        // captures and reads itself: set step outputs only where they have their own file.
+        if out.platform() != crate::ci::Platform::Azure {
+            ci_outputs(&mut out, &reports)?;
+        }
+        // The report stays a JSON array (one object per entry) on stdout; the CI layer
+        // adds outputs and writes the report file.
+        let text = out.redact(&serde_json::to_string_pretty(&reports)?);
+        println!("{text}");
+        out.finish(serde_json::json!({ "entries": reports }), false)?;
         Ok(0)
     }
+}
+
+/// Step outputs over all entries: `changed`, `commit` (the last one pushed),
+/// `files-added/changed/deleted`, and a summary table per entry.
+fn ci_outputs(out: &mut crate::ci::Outputs, reports: &[serde_json::Value]) -> Result<()> {
+    let count = |r: &serde_json::Value, kind: &str| {
+        r.get("files")
+            .filter(|f| f.is_object())
+            .unwrap_or(r)
+            .get(kind)
+            .and_then(|v| v.as_array())
+            .map_or(0, Vec::len)
+    };
+    let (mut added, mut changed, mut deleted) = (0, 0, 0);
+    let mut commit = String::new();
+    let mut md = String::new();
+    for r in reports {
+        added += count(r, "added");
+        changed += count(r, "changed");
+        deleted += count(r, "deleted");
+        if let Ok(git) = serde_json::from_value::<crate::git::GitReport>(r.clone()) {
+            if let Some(c) = &git.commit {
+                commit = c.clone();
+            }
+            md.push_str(&crate::git::step_summary(&git, 20));
+        } else {
+            md.push_str(&format!(
+                "### Snapshot `{}`\n\n| added | changed | deleted |\n|---|---|---|\n| {} | {} | {} |\n\n",
+                r.get("name").and_then(|v| v.as_str()).unwrap_or(""),
+                count(r, "added"),
+                count(r, "changed"),
+                count(r, "deleted")
+            ));
+        }
+    }
+    out.set("changed", &(added + changed + deleted > 0).to_string())?;
+    out.set("commit", &commit)?;
+    out.set("files-added", &added.to_string())?;
+    out.set("files-changed", &changed.to_string())?;
+    out.set("files-deleted", &deleted.to_string())?;
+    out.summary(&md)?;
+    Ok(())
 }
