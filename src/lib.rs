@@ -16,3 +16,4 @@ pub mod graph;
 pub mod json;
 pub mod logging;
 pub mod patch;
+pub mod update;
