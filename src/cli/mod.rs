@@ -13,6 +13,8 @@
 mod build;
 pub use build::{BuildArgs, DependenciesArgs};
 mod demo;
+mod install;
+pub use install::{install, InstallArgs};
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -81,6 +83,8 @@ enum Command {
     Dependencies(build::DependenciesArgs),
     /// Run the delivery pipeline on the bundled sample project; needs no server.
     Demo(demo::DemoArgs),
+    /// Reset the embedded environment and load a built codeAsData folder.
+    Install(install::InstallArgs),
 }
 
 /// A command that can run on its own (the `cadkit-<step>` binaries).
@@ -94,6 +98,7 @@ impl Command {
             Command::Build(a) => a.run(global),
             Command::Dependencies(a) => a.run(global),
             Command::Demo(a) => a.run(global),
+            Command::Install(a) => a.run(global),
         }
     }
 }
