@@ -226,6 +226,7 @@ impl DesiredState {
         for (root, list) in ops {
             let mut state = RootState::from_ops(list.iter().map(|(k, o)| (*k, o)));
             state.files = files_of.remove(&root).unwrap_or_default();
+            state.files.sort();
             let module = module_of.remove(&root).unwrap_or_default();
             d.roots.insert(root, DesiredRoot { state, module });
         }
@@ -270,6 +271,7 @@ impl DesiredState {
         for (root, list) in ops {
             let mut state = RootState::from_ops(list.iter().map(|(k, o)| (*k, o)));
             state.files = files_of.remove(&root).unwrap_or_default();
+            state.files.sort();
             d.roots.insert(
                 root,
                 DesiredRoot {

@@ -21,9 +21,15 @@
 
 pub mod changelog;
 pub mod desired;
+pub mod drift;
+pub mod envcmd;
 pub mod exclude;
+pub mod install;
+pub mod lock;
 pub mod memory;
 pub mod render;
+pub mod run;
+pub mod store;
 
 use crate::graph::{Graph, Props};
 use crate::patch::{DeleteOp, FileKind, InstanceOp, Op, RelationOp};
