@@ -37,7 +37,8 @@ pub fn run(req: &DemoRequest) -> Result<Value> {
         build.modules.len(),
         build.working_dir.display()
     );
-    Ok(json!({ "workdir": work, "steps": { "build": build } }))
+    let update = crate::update::demo::run(&build.working_dir, &work)?;
+    Ok(json!({ "workdir": work, "steps": { "build": build, "update": update } }))
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {

@@ -20,6 +20,7 @@
 //! environment for tests and the demo).
 
 pub mod changelog;
+pub mod demo;
 pub mod desired;
 pub mod drift;
 pub mod envcmd;
@@ -435,7 +436,6 @@ pub fn plan(desired: &DesiredState, cur: &dyn Current, req: &PlanRequest) -> Res
             inst_root.entry(t.clone()).or_insert(i);
         }
     }
-    let mut deleted_instances: BTreeSet<String> = BTreeSet::new();
     for (tag, &i) in &inst_root {
         if req.keep_instances.contains(tag) {
             continue;
@@ -496,7 +496,6 @@ pub fn plan(desired: &DesiredState, cur: &dyn Current, req: &PlanRequest) -> Res
                     .any(|(r, _)| old[r.as_str()].created.contains(tag));
                 if was_created {
                     rp.deleted_instances.push(tag.clone());
-                    deleted_instances.insert(tag.clone());
                     for k in cur.relations_touching(tag)? {
                         if !rp.deleted_relations.contains(&k) {
                             rp.deleted_relations.push(k);
@@ -541,7 +540,7 @@ pub fn plan(desired: &DesiredState, cur: &dyn Current, req: &PlanRequest) -> Res
         .flat_map(|r| r.deleted_relations.iter().cloned())
         .collect();
     for (k, &i) in &rel_root {
-        if req.keep_relations.contains(k) || already_deleted.contains(k) {
+        if req.keep_relations.contains(k) {
             continue;
         }
         let wanted = affected
@@ -551,13 +550,33 @@ pub fn plan(desired: &DesiredState, cur: &dyn Current, req: &PlanRequest) -> Res
                 .relation_owners(k)?
                 .iter()
                 .any(|r| !affected_set.contains(r.as_str()));
-        let ends_alive = !deleted_instances.contains(&k.l) && !deleted_instances.contains(&k.r);
-        let live = cur.has_relation(k)?;
-        if wanted && ends_alive && !live {
+        // A relation removed with a deleted instance but still held by a patch is created
+        // again after the deletion (as a fresh load creates it, even dangling).
+        let live = cur.has_relation(k)? && !already_deleted.contains(k);
+        if wanted && !live {
             root_plans[i].created_relations.push(k.clone());
         } else if !wanted && live {
             root_plans[i].deleted_relations.push(k.clone());
         }
+    }
+    // Relations removed with a deleted instance that an unaffected root still holds.
+    let mut recreate: Vec<(usize, RelKey)> = Vec::new();
+    for (i, rp) in root_plans.iter().enumerate() {
+        for k in &rp.deleted_relations {
+            if rel_root.contains_key(k) || req.keep_relations.contains(k) {
+                continue;
+            }
+            if cur
+                .relation_owners(k)?
+                .iter()
+                .any(|r| !affected_set.contains(r.as_str()))
+            {
+                recreate.push((i, k.clone()));
+            }
+        }
+    }
+    for (i, k) in recreate {
+        root_plans[i].created_relations.push(k);
     }
     for k in &req.extra_relations {
         if already_deleted.contains(k) || req.keep_relations.contains(k) {

@@ -104,19 +104,27 @@ fn model_strategy() -> impl Strategy<Value = Model> {
             1..5,
         ),
         prop::collection::btree_set((0u8..3, 0u16..6, 0u16..6), 0..6),
+        // Cross-root relations: to an instance of another root (which may disappear).
+        prop::collection::btree_set((0u8..3, 0u16..6, 1u16..6, 0u16..6), 0..3),
     );
     prop::collection::vec(root, 1..6).prop_map(|roots| {
         let mut m = Model::new();
-        for (i, (inst, rels)) in roots.into_iter().enumerate() {
+        for (i, (inst, rels, cross)) in roots.into_iter().enumerate() {
             let r = i as u8 + 1;
             let base = 100 * r as u16;
             let inst: BTreeMap<u16, Props8> =
                 inst.into_iter().map(|(t, p)| (base + t, p)).collect();
-            let rels = rels
+            let mut rels: BTreeSet<(u8, u16, u16)> = rels
                 .into_iter()
                 .map(|(mm, l, rr)| (mm, base + l, base + rr))
                 .filter(|(_, l, rr)| inst.contains_key(l) && inst.contains_key(rr))
                 .collect();
+            rels.extend(
+                cross
+                    .into_iter()
+                    .map(|(mm, l, rroot, rr)| (mm, base + l, 100 * rroot + rr))
+                    .filter(|(_, l, _)| inst.contains_key(l)),
+            );
             m.insert(
                 r,
                 RootModel {
