@@ -23,10 +23,10 @@ pub struct InstallArgs {
     )]
     pub working_dir: PathBuf,
     /// Preserve the users (User instances except admin and guest) across the reset.
-    #[arg(long = "import.backupUsers", alias = "import-backup-users", env = "CADKIT_IMPORT_BACKUP_USERS", default_value = "true", value_parser = parse_bool)]
+    #[arg(long = "import.backupUsers", alias = "import-backup-users", env = "CADKIT_IMPORT_BACKUP_USERS", default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub backup_users: bool,
     /// Preserve the business data across the reset.
-    #[arg(long = "import.backupBusinessData", alias = "import-backup-business-data", env = "CADKIT_IMPORT_BACKUP_BUSINESS_DATA", default_value = "true", value_parser = parse_bool)]
+    #[arg(long = "import.backupBusinessData", alias = "import-backup-business-data", env = "CADKIT_IMPORT_BACKUP_BUSINESS_DATA", default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub backup_business_data: bool,
     /// The change log's file name in the codeAsData folder (emptied after the install).
     #[arg(

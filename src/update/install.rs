@@ -137,7 +137,10 @@ pub fn install(opts: &InstallOptions) -> Result<InstallReport> {
         .optional()?;
     let resumed = progress.is_some();
     if !resumed {
-        let initialised = is_initialised(&tx)?;
+        // Anything to preserve? (The toolkit asks `isDbInitialized`; an embedded
+        // environment holding any instance may hold users and data.)
+        let initialised: bool =
+            tx.query_row("SELECT EXISTS(SELECT 1 FROM instances)", [], |r| r.get(0))?;
         let mut p = Progress {
             dist: opts.dist.clone(),
             started_at: chrono::Utc::now().to_rfc3339(),

@@ -1,1 +1,2 @@
 pub mod snapshot;
+pub mod update;
