@@ -424,22 +424,37 @@ pub fn plan(desired: &DesiredState, cur: &dyn Current, req: &PlanRequest) -> Res
         .map(|(i, (r, _))| (r.as_str(), i))
         .collect();
 
-    // Candidate instances, attributed to the first root holding them (new state first).
-    let mut inst_root: BTreeMap<String, usize> = BTreeMap::new();
+    // Candidate instances, attributed to the first root holding them (new state first),
+    // with the affected roots holding them in their new and old states.
+    #[derive(Default)]
+    struct Cand {
+        first: Option<usize>,
+        new: Vec<usize>,
+        old: Vec<usize>,
+    }
+    let mut inst: BTreeMap<&str, Cand> = BTreeMap::new();
     for (i, (root, _)) in affected.iter().enumerate() {
         for t in new_of(root).instances() {
-            inst_root.entry(t.clone()).or_insert(i);
+            let c = inst.entry(t.as_str()).or_default();
+            c.first.get_or_insert(i);
+            c.new.push(i);
         }
     }
     for (i, (root, _)) in affected.iter().enumerate() {
         for t in old[root.as_str()].instances() {
-            inst_root.entry(t.clone()).or_insert(i);
+            let c = inst.entry(t.as_str()).or_default();
+            c.first.get_or_insert(i);
+            c.old.push(i);
         }
     }
-    for (tag, &i) in &inst_root {
+    let root_of = |i: usize| affected[i].0.as_str();
+    let mut deleted_rel_set: BTreeSet<RelKey> = BTreeSet::new();
+    for (tag, c) in &inst {
+        let tag = *tag;
         if req.keep_instances.contains(tag) {
             continue;
         }
+        let i = c.first.unwrap_or(0);
         let owners = cur.instance_owners(tag)?;
         let other_creators = owners
             .creators
@@ -452,61 +467,57 @@ pub fn plan(desired: &DesiredState, cur: &dyn Current, req: &PlanRequest) -> Res
                 merge_into(desired_props.get_or_insert_with(Props::new), p);
             }
         }
-        for (root, _) in &affected {
-            let n = new_of(root);
+        for &j in &c.new {
+            let n = new_of(root_of(j));
             if let Some(p) = n.props.get(tag) {
                 merge_into(desired_props.get_or_insert_with(Props::new), p);
             }
             created_by_new |= n.created.contains(tag);
         }
+        let created_before = c.old.iter().any(|&j| old[root_of(j)].created.contains(tag));
         let live = cur.props(tag)?;
         let exists_desired = created_by_new || other_creators || desired_props.is_some();
         let rp = &mut root_plans[i];
         match (exists_desired, live) {
             (true, None) => {
-                rp.created_instances.push(tag.clone());
+                rp.created_instances.push(tag.to_string());
                 let p = desired_props.unwrap_or_default();
                 if !p.is_empty() {
-                    rp.updated_instances.insert(tag.clone(), p);
+                    rp.updated_instances.insert(tag.to_string(), p);
                 }
             }
             (true, Some(live)) => {
                 let want = desired_props.unwrap_or_default();
                 // Properties set by nobody any more are removed only if a root of this
-                // plan set them before (otherwise they were set live and are not ours).
+                // plan created the instance or set them before (otherwise they were set
+                // live on an instance that is not ours).
                 let mut dropped: BTreeSet<&str> = BTreeSet::new();
-                for (root, _) in &affected {
-                    if let Some(p) = old[root.as_str()].props.get(tag) {
+                for &j in &c.old {
+                    if let Some(p) = old[root_of(j)].props.get(tag) {
                         dropped.extend(p.keys().map(String::as_str));
                     }
                 }
-                let created_by_us = created_by_new
-                    || affected
-                        .iter()
-                        .any(|(r, _)| old[r.as_str()].created.contains(tag));
+                let created_by_us = created_by_new || created_before;
                 let d = diff_props(&want, &live, |k| created_by_us || dropped.contains(k));
                 if !d.is_empty() {
-                    rp.updated_instances.insert(tag.clone(), d);
+                    rp.updated_instances.insert(tag.to_string(), d);
                 }
             }
-            (false, Some(_)) => {
-                // Dropped by its roots and held by no other: delete it, with its relations.
-                let was_created = affected
-                    .iter()
-                    .any(|(r, _)| old[r.as_str()].created.contains(tag));
-                if was_created {
-                    rp.deleted_instances.push(tag.clone());
+            (false, Some(live)) => {
+                if created_before {
+                    // Dropped by its roots and held by no other: delete it, with its
+                    // relations.
+                    rp.deleted_instances.push(tag.to_string());
                     for k in cur.relations_touching(tag)? {
-                        if !rp.deleted_relations.contains(&k) {
+                        if deleted_rel_set.insert(k.clone()) {
                             rp.deleted_relations.push(k);
                         }
                     }
                 } else {
                     // Only updated by the dropped root: remove the properties it set.
-                    let live = cur.props(tag)?.unwrap_or_default();
                     let mut d = Props::new();
-                    for (root, _) in &affected {
-                        if let Some(p) = old[root.as_str()].props.get(tag) {
+                    for &j in &c.old {
+                        if let Some(p) = old[root_of(j)].props.get(tag) {
                             for k in p.keys() {
                                 if live.contains_key(k) {
                                     d.insert(k.clone(), Value::Null);
@@ -515,7 +526,7 @@ pub fn plan(desired: &DesiredState, cur: &dyn Current, req: &PlanRequest) -> Res
                         }
                     }
                     if !d.is_empty() {
-                        rp.updated_instances.insert(tag.clone(), d);
+                        rp.updated_instances.insert(tag.to_string(), d);
                     }
                 }
             }
@@ -523,40 +534,35 @@ pub fn plan(desired: &DesiredState, cur: &dyn Current, req: &PlanRequest) -> Res
         }
     }
 
-    // Candidate relations.
-    let mut rel_root: BTreeMap<RelKey, usize> = BTreeMap::new();
+    // Candidate relations: (first root, held by a new state).
+    let mut rel_root: BTreeMap<&RelKey, (usize, bool)> = BTreeMap::new();
     for (i, (root, _)) in affected.iter().enumerate() {
         for k in &new_of(root).relations {
-            rel_root.entry(k.clone()).or_insert(i);
+            rel_root.entry(k).or_insert((i, true));
         }
     }
     for (i, (root, _)) in affected.iter().enumerate() {
         for k in &old[root.as_str()].relations {
-            rel_root.entry(k.clone()).or_insert(i);
+            rel_root.entry(k).or_insert((i, false));
         }
     }
-    let already_deleted: BTreeSet<RelKey> = root_plans
-        .iter()
-        .flat_map(|r| r.deleted_relations.iter().cloned())
-        .collect();
-    for (k, &i) in &rel_root {
-        if req.keep_relations.contains(k) {
+    let already_deleted = deleted_rel_set;
+    for (k, &(i, in_new)) in &rel_root {
+        if req.keep_relations.contains(*k) {
             continue;
         }
-        let wanted = affected
-            .iter()
-            .any(|(r, _)| new_of(r).relations.contains(k))
+        let wanted = in_new
             || cur
                 .relation_owners(k)?
                 .iter()
                 .any(|r| !affected_set.contains(r.as_str()));
         // A relation removed with a deleted instance but still held by a patch is created
         // again after the deletion (as a fresh load creates it, even dangling).
-        let live = cur.has_relation(k)? && !already_deleted.contains(k);
+        let live = !already_deleted.contains(*k) && cur.has_relation(k)?;
         if wanted && !live {
-            root_plans[i].created_relations.push(k.clone());
+            root_plans[i].created_relations.push((*k).clone());
         } else if !wanted && live {
-            root_plans[i].deleted_relations.push(k.clone());
+            root_plans[i].deleted_relations.push((*k).clone());
         }
     }
     // Relations removed with a deleted instance that an unaffected root still holds.
