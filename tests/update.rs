@@ -215,14 +215,25 @@ fn a_failing_operation_rolls_back_everything_and_restores_the_modes() {
             .unwrap()
             .conn()
             .execute_batch(
+                // The message also shows which mode was on while the update ran.
                 "CREATE TRIGGER fail_new_relations BEFORE INSERT ON relations
-                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+                 BEGIN SELECT CASE
+                   WHEN (SELECT value FROM meta WHERE key = 'maintenance') = 'on'
+                     THEN RAISE(ABORT, 'injected failure (maintenance on)')
+                   WHEN (SELECT value FROM meta WHERE key = 'codeAsDataReadMode') = 'true'
+                     THEN RAISE(ABORT, 'injected failure (read-only)')
+                   ELSE RAISE(ABORT, 'injected failure (no mode)') END; END;",
             )
             .unwrap();
         let mut opts = UpdateOptions::new(&env, &b);
         opts.no_downtime = no_downtime;
         let err = format!("{:#}", update(&opts).unwrap_err());
-        assert!(err.contains("injected failure"), "{err}");
+        let during = if no_downtime {
+            "(read-only)"
+        } else {
+            "(maintenance on)"
+        };
+        assert!(err.contains(&format!("injected failure {during}")), "{err}");
         assert!(
             err.contains("\"o\":4") && err.contains("for root"),
             "names the operation: {err}"
@@ -766,4 +777,41 @@ fn real_core_update_to_another_version_equals_a_fresh_install() {
         let r = update(&UpdateOptions::new(&env, &v3)).unwrap();
         assert!(r.applied);
     }
+}
+
+/// With `--update.noDowntime`, a reader inside a read transaction keeps the previous state
+/// while the update commits (SQLite WAL), and sees the new one afterwards.
+#[test]
+fn no_downtime_readers_keep_the_previous_state_until_they_finish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = h::sample_dists(tmp.path());
+    let env = tmp.path().join("env.sqlite");
+    installed(&env, &a);
+    let reader = rusqlite::Connection::open(&env).unwrap();
+    let count = |c: &rusqlite::Connection| -> i64 {
+        c.query_row(
+            "SELECT count(*) FROM instances WHERE tag = ?1",
+            [cadkit::update::demo::ADDED],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    reader.execute_batch("BEGIN").unwrap();
+    assert_eq!(count(&reader), 0);
+    let mut opts = UpdateOptions::new(&env, &b);
+    opts.no_downtime = true;
+    let r = update(&opts).unwrap();
+    assert!(r.applied);
+    assert_eq!(r.mode.as_deref(), Some("noDowntime"));
+    assert_eq!(
+        count(&reader),
+        0,
+        "the reader's snapshot is the previous state"
+    );
+    reader.execute_batch("COMMIT").unwrap();
+    assert_eq!(count(&reader), 1);
+    modes_off(&env);
+    let notice: serde_json::Value =
+        serde_json::from_str(&h::meta(&env, "refreshNotice").unwrap()).unwrap();
+    assert_eq!(notice["reason"], "code-as-data updated");
 }

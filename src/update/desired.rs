@@ -110,15 +110,24 @@ pub(crate) fn rel_path(base: &Path, p: &Path) -> String {
 /// as a key). Falls back to a full parse when the quick scan finds nothing.
 pub fn scan_root_tag(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if let Some(t) = quick_root_tag(&bytes) {
+    if let Some(t) = quick_root_tag(&bytes).filter(|t| crate::patch::is_tag(t)) {
         return Ok(t);
     }
     Ok(Patch::parse(&bytes, path)?.root_tag)
 }
 
 fn quick_root_tag(bytes: &[u8]) -> Option<String> {
+    // Dumper files sort their keys: `rootTag` comes last; look at the tail first.
+    let tail = bytes.len().saturating_sub(64);
+    if let Some(t) = scan_from(bytes, tail) {
+        return Some(t);
+    }
+    scan_from(bytes, 0)
+}
+
+fn scan_from(bytes: &[u8], start: usize) -> Option<String> {
     let needle = b"\"rootTag\"";
-    let mut from = 0;
+    let mut from = start;
     while let Some(pos) = find(&bytes[from..], needle) {
         let mut i = from + pos + needle.len();
         while i < bytes.len() && bytes[i].is_ascii_whitespace() {
