@@ -158,8 +158,8 @@ fn kill_9_at_random_moments_leaves_the_old_or_the_new_state() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b696c6c);
+    let started = Instant::now();
     let (mut saw_old, mut saw_new) = (0, 0);
-    let deadline = Instant::now() + Duration::from_secs(50);
     for i in 0..trials {
         let env = tmp.path().join(format!("trial-{i}.sqlite"));
         std::fs::copy(&template, &env).unwrap();
@@ -192,9 +192,11 @@ fn kill_9_at_random_moments_leaves_the_old_or_the_new_state() {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", env.display()));
         }
-        assert!(Instant::now() < deadline, "kill trials too slow ({i} done)");
     }
-    eprintln!("kill -9 trials: {trials}, old state {saw_old}, new state {saw_new}, update takes {full} µs");
+    eprintln!(
+        "kill -9 trials: {trials} in {:?}, old state {saw_old}, new state {saw_new}, an update takes {full} µs",
+        started.elapsed()
+    );
     assert!(
         saw_old > 0 && saw_new > 0,
         "kills should land both before and after the commit"

@@ -492,3 +492,72 @@ fn a_root_no_patch_holds_is_deleted_with_what_only_it_deployed() {
     assert!(env.graph.instances.contains_key(&tag(999)));
     assert!(!env.inventory.contains_key(&root_tag(2)));
 }
+
+/// The same environment in memory and in SQLite.
+fn sqlite_copy(mem: &MemEnv) -> (tempfile::TempDir, crate::env::SqliteEnv) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = crate::env::SqliteEnv::open(&dir.path().join("env.sqlite")).unwrap();
+    super::store::ensure_schema(env.conn()).unwrap();
+    let tx = env.conn_mut().transaction().unwrap();
+    let mut ops = Vec::new();
+    for (t, p) in &mem.graph.instances {
+        ops.push(Op::CreateInstance(InstanceOp {
+            tag: t.clone(),
+            props: p.clone(),
+            extra: Map::new(),
+        }));
+    }
+    for (l, s) in &mem.graph.out {
+        for (m, r) in s {
+            ops.push(Op::create_relation(m, l, r));
+        }
+    }
+    crate::env::apply_ops(&tx, &ops).unwrap();
+    for (root, s) in &mem.inventory {
+        super::store::write_root(&tx, root, Some(s)).unwrap();
+    }
+    tx.commit().unwrap();
+    (dir, env)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The SQLite view of an environment plans exactly as the in-memory one, and applying
+    /// the plan in SQLite gives the same graph and inventory.
+    #[test]
+    fn sqlite_and_memory_plan_and_apply_alike(
+        v1 in model_strategy(),
+        edits in prop::collection::vec(edit_strategy(), 0..8),
+        with_change_log in any::<bool>(),
+    ) {
+        let frozen: BTreeSet<u8> = [0].into();
+        let mut v2 = v1.clone();
+        for e in &edits {
+            apply_edit(&mut v2, e, &frozen);
+        }
+        let (d1, d2) = (desired(&v1), desired(&v2));
+        let mut mem = MemEnv::install(&d1);
+        let (_dir, mut env) = sqlite_copy(&mem);
+        let req = PlanRequest {
+            changed: with_change_log.then(|| changed_roots(&d1, &d2)),
+            ..PlanRequest::default()
+        };
+        let pm = plan(&d2, &mem, &req).unwrap();
+        let ps = plan(&d2, &super::store::SqlCurrent { conn: env.conn() }, &req).unwrap();
+        prop_assert_eq!(serde_json::to_value(&pm).unwrap(), serde_json::to_value(&ps).unwrap());
+        prop_assert_eq!(&pm.inventory, &ps.inventory);
+        mem.apply(&pm);
+        let tx = env.conn_mut().transaction().unwrap();
+        super::run::apply(&tx, &ps).unwrap();
+        tx.commit().unwrap();
+        let g = crate::env::sqlite::read_graph(env.conn()).unwrap();
+        prop_assert_eq!(norm(&g), norm(&mem.graph));
+        let cur = super::store::SqlCurrent { conn: env.conn() };
+        for root in mem.inventory.keys() {
+            let got = cur.deployed(root).unwrap();
+            prop_assert_eq!(got.as_ref(), mem.inventory.get(root));
+        }
+        prop_assert_eq!(cur.deployed_roots().unwrap(), mem.inventory.keys().cloned().collect::<BTreeSet<_>>());
+    }
+}
