@@ -37,8 +37,11 @@ pub fn run(req: &DemoRequest) -> Result<Value> {
         build.modules.len(),
         build.working_dir.display()
     );
+    let snapshot = crate::snapshot::demo_step(&work, &project, &build.working_dir)?;
     let update = crate::update::demo::run(&build.working_dir, &work)?;
-    Ok(json!({ "workdir": work, "steps": { "build": build, "update": update } }))
+    Ok(
+        json!({ "workdir": work, "steps": { "build": build, "snapshot": snapshot, "update": update } }),
+    )
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {

@@ -16,4 +16,5 @@ pub mod graph;
 pub mod json;
 pub mod logging;
 pub mod patch;
+pub mod snapshot;
 pub mod update;

@@ -1,6 +1,7 @@
 //! The embedded environment loads `@olympeio/core` with its runtime.
 
-mod common;
+#[path = "common/snapshot.rs"]
+mod snapshot_common;
 
 use cadkit::env::{Environment, SqliteEnv};
 use cadkit::graph::Graph;
@@ -9,7 +10,7 @@ use cadkit::patch::{FileKind, Patch};
 #[test]
 fn core_with_its_runtime_loads_into_sqlite() {
     let tmp = tempfile::tempdir().unwrap();
-    let dist = common::snapshot::build_core_dist(tmp.path());
+    let dist = snapshot_common::build_core_dist(tmp.path());
     let order = std::fs::read_to_string(dist.join("import_order.json")).unwrap();
     eprintln!("import order: {order}");
     let report = cadkit::cli::install(&tmp.path().join("env/env.sqlite"), &dist).unwrap();

@@ -2,13 +2,13 @@
 //! under kill -9 and failing operations, the lock, modes, drift, change log, preserved
 //! users and business data, and the real `@olympeio/core` packages.
 
-mod common;
+#[path = "common/update.rs"]
+mod h;
 
 use cadkit::env::SqliteEnv;
 use cadkit::update::install::{install, InstallOptions};
 use cadkit::update::lock::{LockGuard, DEFAULT_TTL};
 use cadkit::update::run::{update, UpdateOptions};
-use common::update as h;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -20,6 +20,8 @@ pub use envcmd::{
 };
 mod install;
 pub use install::{install, InstallArgs};
+mod snapshot;
+pub use snapshot::SnapshotArgs;
 mod update;
 pub use update::UpdateArgs;
 
@@ -122,6 +124,8 @@ enum Command {
     /// Draw version deployed vs required by the codeAsData folder.
     #[command(name = "getUpgradeConfig")]
     GetUpgradeConfig(envcmd::UpgradeConfigArgs),
+    /// Dump the environment's projects as patch files (snapshot config entries).
+    Snapshot(snapshot::SnapshotArgs),
 }
 
 /// A command that can run on its own (the `cadkit-<step>` binaries).
@@ -146,6 +150,7 @@ impl Command {
             Command::CheckDb(a) => a.run(global),
             Command::IsDbInitialized(a) => a.run(global),
             Command::GetUpgradeConfig(a) => a.run(global),
+            Command::Snapshot(a) => a.run(global),
         }
     }
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -276,15 +277,40 @@ pub fn read_graph(conn: &Connection) -> Result<Graph> {
         .collect::<Result<_>>()?;
     g.instances.extend(parsed);
     let mut stmt = conn.prepare("SELECT src, rel, dst FROM relations")?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let (src, rel, dst): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        g.inc
-            .entry(dst.clone())
-            .or_default()
-            .insert((rel.clone(), src.clone()));
-        g.out.entry(src).or_default().insert((rel, dst));
-    }
+    let rels: Vec<(String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    // Both directions at once; rows come in (src, rel, dst) order.
+    let (out, inc) = rayon::join(
+        || {
+            let mut out: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+            for (src, rel, dst) in &rels {
+                match out.get_mut(src.as_str()) {
+                    Some(set) => set.insert((rel.clone(), dst.clone())),
+                    None => out
+                        .entry(src.clone())
+                        .or_default()
+                        .insert((rel.clone(), dst.clone())),
+                };
+            }
+            out
+        },
+        || {
+            let mut inc: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+            for (src, rel, dst) in &rels {
+                match inc.get_mut(dst.as_str()) {
+                    Some(set) => set.insert((rel.clone(), src.clone())),
+                    None => inc
+                        .entry(dst.clone())
+                        .or_default()
+                        .insert((rel.clone(), src.clone())),
+                };
+            }
+            inc
+        },
+    );
+    g.out = out;
+    g.inc = inc;
     Ok(g)
 }
 

@@ -1,0 +1,6 @@
+//! `snapshot` as a single CI step.
+fn main() {
+    std::process::exit(cadkit::cli::main_step::<cadkit::cli::SnapshotArgs>(
+        "cadkit-snapshot",
+    ));
+}

@@ -1,0 +1,572 @@
+//! Planning a dump: which roots, what each holds, where each file goes, its exact bytes.
+//! The rules are those of `docs/dumper-rules.md` (proven on `@olympeio/core`).
+
+use super::config::DumpConfig;
+use super::names::{is_safe_relative, sanitize, Registry};
+use crate::graph::{Graph, Props};
+use crate::patch::tags::{self, follow, model, prop, rel};
+use crate::patch::{FileKind, InstanceOp, Op, Patch};
+use anyhow::{bail, Result};
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// The three kinds of dumped roots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RootKind {
+    Project,
+    Folder,
+    Item,
+}
+
+/// One file to have on disk.
+#[derive(Debug, Clone)]
+pub struct PlannedFile {
+    /// Relative to the output folder, `/`-separated: `<rootTag>/Home/…/<Item>.newInst.json`.
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A base path that was taken and got a suffix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Collision {
+    pub tag: String,
+    pub wanted: String,
+    pub used: String,
+}
+
+/// Everything a dump would write.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub files: Vec<PlannedFile>,
+    pub projects: usize,
+    pub roots: usize,
+    pub collisions: Vec<Collision>,
+    pub warnings: Vec<String>,
+}
+
+struct Root<'g> {
+    tag: &'g str,
+    kind: RootKind,
+    /// The configured root tag it was found under (its top output folder).
+    dump_root: &'g str,
+}
+
+/// Read-only views on the graph the dumper needs, with the follow rules resolved.
+struct Model<'g> {
+    g: &'g Graph,
+    /// Relation type → (DUMP bits, SNAPSHOT bits).
+    bits: HashMap<&'g str, (u8, u8)>,
+}
+
+fn as_bits(v: Option<&Value>) -> Option<u8> {
+    let v = v?;
+    v.as_u64()
+        .or_else(|| v.as_f64().map(|f| f as u64))
+        .map(|n| (n & 0xff) as u8)
+}
+
+impl<'g> Model<'g> {
+    fn new(g: &'g Graph) -> Model<'g> {
+        let defaults = g.instances.get(model::RELATION);
+        let default = |rule: &str| {
+            defaults
+                .and_then(|p| as_bits(p.get(&format!("fd{rule}"))))
+                .unwrap_or(0)
+        };
+        let (dd, ds) = (default(follow::DUMP), default(follow::SNAPSHOT));
+        let mut bits = HashMap::new();
+        let types = g
+            .out
+            .values()
+            .flat_map(|s| s.iter().map(|(r, _)| r.as_str()));
+        for t in types {
+            bits.entry(t).or_insert_with(|| {
+                let p = g.instances.get(t);
+                let get = |rule: &str, d: u8| p.and_then(|p| as_bits(p.get(rule))).unwrap_or(d);
+                (get(follow::DUMP, dd), get(follow::SNAPSHOT, ds))
+            });
+        }
+        Model { g, bits }
+    }
+
+    fn targets(&self, tag: &str, r: &'g str) -> impl Iterator<Item = &'g str> + '_ {
+        self.g.targets(tag, r)
+    }
+
+    fn sources(&self, tag: &str, r: &'g str) -> impl Iterator<Item = &'g str> + '_ {
+        self.g.sources(tag, r)
+    }
+
+    fn has_model(&self, tag: &str, m: &str) -> bool {
+        self.targets(tag, rel::MODEL).any(|x| x == m)
+    }
+
+    /// `tag`'s model is `m` or extends it (through `extends`, any depth).
+    fn is_a(&self, tag: &str, m: &str) -> bool {
+        let mut seen = HashSet::new();
+        let mut todo: Vec<&str> = self.targets(tag, rel::MODEL).collect();
+        while let Some(x) = todo.pop() {
+            if x == m {
+                return true;
+            }
+            if seen.insert(x) {
+                todo.extend(self.targets(x, rel::EXTENDS));
+            }
+        }
+        false
+    }
+
+    /// The model extends Folder (Folder itself included).
+    fn is_folder_like(&self, tag: &str) -> bool {
+        self.is_a(tag, model::FOLDER)
+    }
+
+    fn name(&self, tag: &str) -> String {
+        match self.g.instances.get(tag).and_then(|p| p.get(prop::NAME)) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => {
+                if tag == tags::HOME {
+                    "Home".into()
+                } else {
+                    tag.into()
+                }
+            }
+            Some(other) => crate::json::to_compact(other),
+        }
+    }
+
+    /// The structural parent of a root (§5): incoming sub-folder, subRepository,
+    /// homeFolder, item, then contains.
+    fn parent(&self, tag: &str) -> Option<&'g str> {
+        [
+            rel::SUB_FOLDER,
+            rel::SUB_REPOSITORY,
+            rel::HOME_FOLDER,
+            rel::ITEM,
+            rel::CONTAINS,
+        ]
+        .into_iter()
+        .find_map(|r| self.sources(tag, r).next())
+    }
+
+    /// The parent in the path chain (§4): item, sub-folder, subRepository, homeFolder.
+    fn path_parent(&self, tag: &str) -> Option<&'g str> {
+        [
+            rel::ITEM,
+            rel::SUB_FOLDER,
+            rel::SUB_REPOSITORY,
+            rel::HOME_FOLDER,
+        ]
+        .into_iter()
+        .find_map(|r| self.sources(tag, r).next())
+    }
+
+    /// Sanitised names from the top of the hierarchy (Home) down to `tag`.
+    fn chain(&self, tag: &'g str) -> Vec<String> {
+        let mut names = vec![sanitize(&self.name(tag))];
+        let mut seen = HashSet::from([tag]);
+        let mut cur = tag;
+        while cur != tags::HOME {
+            match self.path_parent(cur) {
+                Some(p) if seen.insert(p) => {
+                    names.push(sanitize(&self.name(p)));
+                    cur = p;
+                }
+                _ => break,
+            }
+        }
+        names.reverse();
+        names
+    }
+
+    /// The structure relation from a parent to `x`, chosen from x's model (§5).
+    fn structure_rel(&self, parent: &str, x: &str) -> &'static str {
+        if parent == tags::HOME {
+            rel::HOME_FOLDER
+        } else if self.has_model(x, model::REPOSITORY) || self.has_model(x, model::PROJECT) {
+            rel::SUB_REPOSITORY
+        } else if self.is_folder_like(x) {
+            rel::SUB_FOLDER
+        } else {
+            rel::ITEM
+        }
+    }
+
+    /// Projects under a configured root tag (§3), in walk order.
+    fn projects(&self, root: &'g str, exclude: &HashSet<&str>) -> Vec<&'g str> {
+        if self.is_a(root, model::PROJECT) {
+            return vec![root];
+        }
+        let mut out = Vec::new();
+        let mut seen = HashSet::from([root]);
+        // Depth-first, children in tag order.
+        fn walk<'g>(
+            m: &Model<'g>,
+            x: &'g str,
+            exclude: &HashSet<&str>,
+            seen: &mut HashSet<&'g str>,
+            out: &mut Vec<&'g str>,
+        ) {
+            let children: BTreeSet<&str> = m
+                .targets(x, rel::HOME_FOLDER)
+                .chain(m.targets(x, rel::SUB_REPOSITORY))
+                .collect();
+            for c in children {
+                if exclude.contains(c) || !seen.insert(c) {
+                    continue;
+                }
+                if m.is_a(c, model::PROJECT) {
+                    out.push(c);
+                } else {
+                    walk(m, c, exclude, seen, out);
+                }
+            }
+        }
+        walk(self, root, exclude, &mut seen, &mut out);
+        out
+    }
+
+    /// A project's roots in dump order: the project, its folders, its items (§3).
+    fn project_roots(&self, project: &'g str, dump_root: &'g str, out: &mut Vec<Root<'g>>) {
+        out.push(Root {
+            tag: project,
+            kind: RootKind::Project,
+            dump_root,
+        });
+        let mut folders = BTreeSet::new();
+        let mut seen = HashSet::from([project]);
+        let mut todo = vec![project];
+        while let Some(x) = todo.pop() {
+            for c in self.targets(x, rel::SUB_FOLDER) {
+                if seen.insert(c) {
+                    if self.has_model(c, model::FOLDER) {
+                        folders.insert(c);
+                    }
+                    todo.push(c);
+                }
+            }
+        }
+        for &f in &folders {
+            out.push(Root {
+                tag: f,
+                kind: RootKind::Folder,
+                dump_root,
+            });
+        }
+        for container in folders.iter().copied().chain([project]) {
+            let items: BTreeSet<&str> = self
+                .targets(container, rel::ITEM)
+                .chain(
+                    self.targets(container, rel::SUB_FOLDER)
+                        .filter(|c| !self.has_model(c, model::FOLDER)),
+                )
+                .collect();
+            for i in items {
+                out.push(Root {
+                    tag: i,
+                    kind: RootKind::Item,
+                    dump_root,
+                });
+            }
+        }
+    }
+
+    /// The content of a root (§1): instances and kept relations `(from, rel, to)`.
+    fn closure(
+        &self,
+        root: &'g str,
+        snapshot_rule: bool,
+    ) -> (HashSet<&'g str>, HashSet<(&'g str, &'g str, &'g str)>) {
+        // Hash sets: the operations are fully sorted afterwards.
+        let mut set = HashSet::from([root]);
+        let mut rels = HashSet::new();
+        let mut todo = vec![root];
+        let bits = |m: &str| {
+            self.bits
+                .get(m)
+                .map(|b| if snapshot_rule { b.1 } else { b.0 })
+                .unwrap_or(0)
+        };
+        while let Some(x) = todo.pop() {
+            if let Some(props) = self.g.instances.get(x) {
+                for v in props.values() {
+                    if let Some(t) = complex_target(v) {
+                        if let Some((k, _)) = self.g.instances.get_key_value(t) {
+                            if set.insert(k.as_str()) {
+                                todo.push(k.as_str());
+                            }
+                        }
+                    }
+                }
+            }
+            for (m, r) in self.g.out.get(x).into_iter().flatten() {
+                let b = bits(m);
+                if b & 3 != 0 {
+                    rels.insert((x, m.as_str(), r.as_str()));
+                }
+                if b & 2 != 0 && set.insert(r.as_str()) {
+                    todo.push(r.as_str());
+                }
+            }
+            for (m, l) in self.g.inc.get(x).into_iter().flatten() {
+                let b = bits(m);
+                if b & 12 != 0 {
+                    rels.insert((l.as_str(), m.as_str(), x));
+                }
+                if b & 8 != 0 && set.insert(l.as_str()) {
+                    todo.push(l.as_str());
+                }
+            }
+        }
+        (set, rels)
+    }
+
+    /// The up-to-three patches of a root, without paths.
+    fn root_patches(&self, root: &Root<'g>) -> Result<Vec<(FileKind, Patch)>> {
+        let (set, rels) = self.closure(root.tag, root.kind != RootKind::Item);
+        let mut creates = Vec::new();
+        let mut updates = Vec::new();
+        for x in set {
+            let Some(props) = self.g.instances.get(x) else {
+                continue;
+            };
+            let (plain, complex): (Props, Props) = split(props);
+            creates.push(instance_op(true, x, plain));
+            if !complex.is_empty() {
+                updates.push(instance_op(false, x, complex));
+            }
+        }
+        let relations: Vec<Op> = rels
+            .into_iter()
+            .map(|(l, m, r)| Op::create_relation(m, l, r))
+            .collect();
+
+        // Structure (§5).
+        let Some(parent) = self.parent(root.tag) else {
+            bail!(
+                "{} {} ({:?}) has no parent folder, repository or container: cannot place it in the hierarchy",
+                match root.kind {
+                    RootKind::Project => "project",
+                    RootKind::Folder => "folder",
+                    RootKind::Item => "item",
+                },
+                root.tag,
+                self.name(root.tag)
+            );
+        };
+        let mut opt_inst = Vec::new();
+        let mut opt_rel = Vec::new();
+        let mut child = root.tag;
+        let mut p = parent;
+        let mut seen = HashSet::from([root.tag]);
+        loop {
+            opt_rel.push(Op::create_relation(rel::CONTAINS, p, child));
+            opt_rel.push(Op::create_relation(self.structure_rel(p, child), p, child));
+            if root.kind != RootKind::Project || p == tags::HOME || !seen.insert(p) {
+                break;
+            }
+            let props = self.g.instances.get(p).cloned().unwrap_or_default();
+            opt_inst.push(instance_op(true, p, props));
+            for m in self.targets(p, rel::MODEL) {
+                opt_rel.push(Op::create_relation(rel::MODEL, p, m));
+            }
+            match self.parent(p) {
+                Some(pp) => {
+                    child = p;
+                    p = pp;
+                }
+                None => break,
+            }
+        }
+
+        let mut out = Vec::new();
+        for (kind, ops, opt) in [
+            (FileKind::NewInst, creates, opt_inst),
+            (FileKind::UpdateInst, updates, Vec::new()),
+            (FileKind::NewRel, relations, opt_rel),
+        ] {
+            if ops.is_empty() && opt.is_empty() {
+                continue;
+            }
+            let mut patch = Patch::new(root.tag);
+            patch.operations = ops;
+            patch.optional_operations = Some(opt);
+            patch.sort();
+            out.push((kind, patch));
+        }
+        Ok(out)
+    }
+}
+
+fn complex_target(v: &Value) -> Option<&str> {
+    match v {
+        Value::Object(o) if o.get("c").and_then(Value::as_u64) == Some(8) => {
+            o.get("t").and_then(Value::as_str)
+        }
+        _ => None,
+    }
+}
+
+/// Split properties into (plain, complex `{c:8}`).
+fn split(props: &Props) -> (Props, Props) {
+    let mut plain = Map::new();
+    let mut complex = Map::new();
+    for (k, v) in props {
+        // Internal `?` keys are written with the `fd` prefix.
+        let key = match k.strip_prefix('?') {
+            Some(rest) => format!("fd{rest}"),
+            None => k.clone(),
+        };
+        if complex_target(v).is_some() {
+            complex.insert(key, v.clone());
+        } else {
+            plain.insert(key, v.clone());
+        }
+    }
+    (plain, complex)
+}
+
+fn instance_op(create: bool, tag: &str, props: Props) -> Op {
+    let i = InstanceOp {
+        tag: tag.to_string(),
+        props,
+        extra: Map::new(),
+    };
+    if create {
+        Op::CreateInstance(i)
+    } else {
+        Op::UpdateInstance(i)
+    }
+}
+
+/// Plan the dump of `graph` with `config`: every file with its relative path and bytes.
+pub fn plan(graph: &Graph, config: &DumpConfig) -> Result<Plan> {
+    let (jobs, mut plan) = plan_patches(graph, config)?;
+    plan.files = jobs
+        .into_par_iter()
+        .flat_map_iter(|(base, patches)| {
+            patches.into_iter().map(move |(kind, p)| PlannedFile {
+                path: format!("{base}{}", kind.suffix()),
+                bytes: super::format::patch_string(&p).into_bytes(),
+            })
+        })
+        .collect();
+    Ok(plan)
+}
+
+/// Every root's patches (base path → files), in dump order; `Plan` without files.
+type Jobs = Vec<(String, Vec<(FileKind, Patch)>)>;
+
+/// All patches of a dump, for the writer's tests.
+#[cfg(test)]
+pub(crate) fn patches_for_tests(graph: &Graph, config: &DumpConfig) -> Vec<Patch> {
+    let (jobs, _) = plan_patches(graph, config).unwrap();
+    jobs.into_iter()
+        .flat_map(|(_, v)| v.into_iter().map(|(_, p)| p))
+        .collect()
+}
+
+fn plan_patches(graph: &Graph, config: &DumpConfig) -> Result<(Jobs, Plan)> {
+    let m = Model::new(graph);
+    let exclude: HashSet<&str> = config.exclude.iter().map(String::as_str).collect();
+    let mut roots = Vec::new();
+    let mut projects = 0;
+    let mut warnings = Vec::new();
+    for dump_root in &config.root_tags {
+        let known = graph.instances.contains_key(dump_root.as_str())
+            || graph
+                .out
+                .get(dump_root.as_str())
+                .is_some_and(|s| !s.is_empty());
+        if !known {
+            bail!(
+                "root tag {dump_root} is not in the environment (check rootTags in the snapshot config)"
+            );
+        }
+        let list = m.projects(dump_root, &exclude);
+        if list.is_empty() {
+            warnings.push(format!("no project found under root tag {dump_root}"));
+        }
+        projects += list.len();
+        for p in list {
+            m.project_roots(p, dump_root, &mut roots);
+        }
+    }
+
+    roots.retain(|r| {
+        let known = graph.instances.contains_key(r.tag);
+        if !known {
+            warnings.push(format!(
+                "{:?} {} is referenced by the hierarchy but not in the environment: skipped",
+                r.kind, r.tag
+            ));
+        }
+        known
+    });
+
+    // Content, in parallel.
+    let contents: Vec<Result<Vec<(FileKind, Patch)>>> =
+        roots.par_iter().map(|r| m.root_patches(r)).collect();
+
+    // Paths, in dump order (collision suffixes depend on it).
+    let mut registry = Registry::new();
+    let mut collisions = Vec::new();
+    let mut final_paths = HashSet::new();
+    let mut jobs: Jobs = Vec::with_capacity(roots.len());
+    for (root, content) in roots.iter().zip(contents) {
+        let content = content?;
+        let mut chain = m.chain(root.tag);
+        let base = match root.kind {
+            RootKind::Project | RootKind::Folder => {
+                let last = chain.last().cloned().unwrap_or_default();
+                chain.push(format!(".{last}"));
+                chain.join("/")
+            }
+            RootKind::Item => chain.join("/"),
+        };
+        let wanted = format!("{}/{base}", root.dump_root);
+        let used = registry.register(&wanted);
+        if used != wanted {
+            collisions.push(Collision {
+                tag: root.tag.to_string(),
+                wanted: wanted.clone(),
+                used: used.clone(),
+            });
+        }
+        let mut path = format!("/{}", &used[root.dump_root.len() + 1..]);
+        for (from, to) in &config.path_override {
+            path = path.replacen(from.as_str(), to, 1);
+        }
+        let rel = format!("{}/{}", root.dump_root, path.trim_start_matches('/'));
+        if !final_paths.insert(rel.to_lowercase()) {
+            bail!(
+                "pathOverride maps two roots onto {rel:?} (second: {}); fix pathOverride",
+                root.tag
+            );
+        }
+        if !is_safe_relative(&rel) {
+            bail!(
+                "the path {rel:?} of {} is not a safe relative path (check pathOverride)",
+                root.tag
+            );
+        }
+        jobs.push((rel, content));
+    }
+    for c in &collisions {
+        tracing::info!("name collision: {} written as {}", c.wanted, c.used);
+    }
+
+    Ok((
+        jobs,
+        Plan {
+            files: Vec::new(),
+            projects,
+            roots: roots.len(),
+            collisions,
+            warnings,
+        },
+    ))
+}

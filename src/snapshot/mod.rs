@@ -1,0 +1,182 @@
+//! The snapshot dumper: an environment's projects written as patch files, byte-identical
+//! to the toolkit's dumper (proven on `@olympeio/core`: `tests/snapshot_core.rs`).
+//!
+//! Entry points:
+//! - [`run_entry`]: one snapshot config entry against an [`Environment`], into a folder
+//!   (the single call the git flow wraps);
+//! - [`dump`]: a graph, a [`DumpConfig`] and an output folder;
+//! - [`plan`]: what a dump would write, in memory (no disk access).
+//!
+//! Rules (see `docs/dumper-rules.md`): projects under each configured root tag (through
+//! `homeFolder`/`subRepository`, skipping `exclude`), then per project its folders
+//! (model exactly Folder, by tag) and items (by tag, per folder, then the project's own);
+//! each root's content is the follow-rule closure (SNAPSHOT rule for the project and
+//! folders, DUMP rule for items, plus `{c:8}` targets); CREATE ops hold the plain
+//! properties, complex ones go to an UPDATE (`updateInst`); `optionalOperations` link the
+//! root into the hierarchy; files are `<outputDir>/<rootTag>/Home/<Repo>/<Project>/…`
+//! with sanitised names and case-insensitive collision suffixes (in dump order); operations
+//! are sorted and serialised deterministically.
+//!
+//! Only real changes are written ([`write::sync`]): unchanged files are not rewritten,
+//! patch files of roots that disappeared are deleted (inside the dumped root-tag folders
+//! only). Names from the graph can never escape the output folder ([`names::sanitize`]).
+//!
+//! Binaries: the environment stores no binary content (File instances' data lives in the
+//! toolkit's file service, not in the graph), so no binary is written; File instances'
+//! properties are dumped like any other instance's.
+
+pub mod config;
+mod dump;
+mod format;
+pub mod names;
+pub mod synth;
+pub mod write;
+
+pub use config::{DumpConfig, GitConfig, SnapshooterConfig, SnapshotEntry};
+pub use dump::{plan, Collision, Plan, PlannedFile, RootKind};
+
+use crate::env::Environment;
+use crate::graph::Graph;
+use anyhow::Result;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What a dump did (or would do, in a dry run): the JSON report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DumpReport {
+    pub name: String,
+    pub output_dir: PathBuf,
+    pub root_tags: Vec<String>,
+    pub dry_run: bool,
+    pub projects: usize,
+    pub roots: usize,
+    /// Files of the dump (added + changed + unchanged).
+    pub files: usize,
+    /// Files actually written (0 in a dry run and for an unchanged environment).
+    pub written: usize,
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub deleted: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub collisions: Vec<Collision>,
+    pub warnings: Vec<String>,
+    pub duration_ms: u64,
+}
+
+impl DumpReport {
+    /// True when the dump changed (or would change) something on disk.
+    pub fn has_changes(&self) -> bool {
+        !(self.added.is_empty() && self.changed.is_empty() && self.deleted.is_empty())
+    }
+}
+
+/// Dump `graph` into `out_dir` (see the module doc); writes only what changed.
+pub fn dump(graph: &Graph, config: &DumpConfig, out_dir: &Path) -> Result<DumpReport> {
+    dump_with(graph, config, out_dir, false)
+}
+
+/// [`dump`], or with `dry_run` only what it would write and delete.
+pub fn dump_with(
+    graph: &Graph,
+    config: &DumpConfig,
+    out_dir: &Path,
+    dry_run: bool,
+) -> Result<DumpReport> {
+    let start = Instant::now();
+    let plan = plan(graph, config)?;
+    for w in &plan.warnings {
+        tracing::warn!("{w}");
+    }
+    let sync = write::sync(out_dir, &config.root_tags, &plan.files, dry_run)?;
+    let report = DumpReport {
+        name: config.name.clone(),
+        output_dir: out_dir.to_path_buf(),
+        root_tags: config.root_tags.clone(),
+        dry_run,
+        projects: plan.projects,
+        roots: plan.roots,
+        files: plan.files.len(),
+        written: sync.written,
+        added: sync.added,
+        changed: sync.changed,
+        deleted: sync.deleted,
+        unchanged: sync.unchanged,
+        collisions: plan.collisions,
+        warnings: plan.warnings,
+        duration_ms: start.elapsed().as_millis() as u64,
+    };
+    tracing::info!(
+        "snapshot {}: {} roots, {} files: {} added, {} changed, {} deleted, {} unchanged{}",
+        if report.name.is_empty() {
+            "(unnamed)"
+        } else {
+            &report.name
+        },
+        report.roots,
+        report.files,
+        report.added.len(),
+        report.changed.len(),
+        report.deleted.len(),
+        report.unchanged.len(),
+        if dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        }
+    );
+    Ok(report)
+}
+
+/// Dump one config entry of `env` into `out_dir` (already resolved by the caller:
+/// `outputDir`, or the git clone's folder joined with it).
+pub fn run_entry(
+    env: &dyn Environment,
+    entry: &SnapshotEntry,
+    out_dir: &Path,
+    dry_run: bool,
+) -> Result<DumpReport> {
+    let config = entry.snapshooter.dump_config()?;
+    tracing::info!("snapshot {:?}: reading {}", config.name, env.describe());
+    let graph = env.graph()?;
+    dump_with(&graph, &config, out_dir, dry_run)
+}
+
+/// The demo's snapshot step: install the built sample (`dist`) into an embedded
+/// environment under `work/.cadkit/`, add the runtime data model the sample does not
+/// bring itself ([`synth::data_model`]), and snapshot the projects whose tags name the
+/// sample's snapshot folders (`<project>/snapshot/<tag>/`) into `work/snapshot-out`.
+pub fn demo_step(work: &Path, project: &Path, dist: &Path) -> Result<serde_json::Value> {
+    use anyhow::Context;
+    let env_path = work.join(".cadkit/env.sqlite");
+    let mut env = crate::env::SqliteEnv::open(&env_path)?;
+    let load = env.load_dist(dist, true)?;
+    let tx = env.conn_mut().transaction()?;
+    crate::env::apply_ops(&tx, &synth::data_model())?;
+    tx.commit()?;
+    let snapshot_dir = project.join("snapshot");
+    let mut root_tags = Vec::new();
+    for e in std::fs::read_dir(&snapshot_dir)
+        .with_context(|| format!("cannot list {}", snapshot_dir.display()))?
+    {
+        let name = e?.file_name().to_string_lossy().into_owned();
+        if crate::patch::is_tag(&name) {
+            root_tags.push(name);
+        }
+    }
+    root_tags.sort();
+    let entry: SnapshotEntry = serde_json::from_value(serde_json::json!({
+        "snapshooter": { "name": "demo", "rootTags": root_tags, "exclude": [] }
+    }))?;
+    let out = work.join("snapshot-out");
+    let report = run_entry(&env, &entry, &out, false)?;
+    eprintln!(
+        "demo: installed {} instances into {}, snapshot wrote {} files to {}",
+        load.instances,
+        env_path.display(),
+        report.written,
+        out.display()
+    );
+    Ok(serde_json::json!({ "install": load, "snapshot": report }))
+}

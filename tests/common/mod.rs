@@ -1,2 +1,0 @@
-pub mod snapshot;
-pub mod update;
