@@ -2,14 +2,14 @@
 //! The rules are those of `docs/dumper-rules.md` (proven on `@olympeio/core`).
 
 use super::config::DumpConfig;
+use super::format::{relation_order, tag_order, RootContent};
 use super::names::{is_safe_relative, sanitize, Registry};
 use crate::graph::{Graph, Props};
 use crate::patch::tags::{self, follow, model, prop, rel};
-use crate::patch::{FileKind, InstanceOp, Op, Patch};
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The three kinds of dumped roots.
@@ -324,25 +324,17 @@ impl<'g> Model<'g> {
         (set, rels)
     }
 
-    /// The up-to-three patches of a root, without paths.
-    fn root_patches(&self, root: &Root<'g>) -> Result<Vec<(FileKind, Patch)>> {
+    /// What a root's files hold (§1, §2, §5), without paths.
+    fn root_content(&self, root: &Root<'g>) -> Result<RootContent<'g>> {
         let (set, rels) = self.closure(root.tag, root.kind != RootKind::Item);
-        let mut creates = Vec::new();
-        let mut updates = Vec::new();
-        for x in set {
-            let Some(props) = self.g.instances.get(x) else {
-                continue;
-            };
-            let (plain, complex): (Props, Props) = split(props);
-            creates.push(instance_op(true, x, plain));
-            if !complex.is_empty() {
-                updates.push(instance_op(false, x, complex));
-            }
-        }
-        let relations: Vec<Op> = rels
+        let mut instances: Vec<(&'g str, Option<&'g Props>)> = set
             .into_iter()
-            .map(|(l, m, r)| Op::create_relation(m, l, r))
+            .filter_map(|x| self.g.instances.get_key_value(x))
+            .map(|(k, p)| (k.as_str(), Some(p)))
             .collect();
+        instances.sort_by(|a, b| tag_order(a.0, b.0));
+        let mut relations: Vec<_> = rels.into_iter().collect();
+        relations.sort_by(relation_order);
 
         // Structure (§5).
         let Some(parent) = self.parent(root.tag) else {
@@ -357,21 +349,20 @@ impl<'g> Model<'g> {
                 self.name(root.tag)
             );
         };
-        let mut opt_inst = Vec::new();
-        let mut opt_rel = Vec::new();
+        let mut ancestors = Vec::new();
+        let mut structure = Vec::new();
         let mut child = root.tag;
         let mut p = parent;
         let mut seen = HashSet::from([root.tag]);
         loop {
-            opt_rel.push(Op::create_relation(rel::CONTAINS, p, child));
-            opt_rel.push(Op::create_relation(self.structure_rel(p, child), p, child));
+            structure.push((p, rel::CONTAINS, child));
+            structure.push((p, self.structure_rel(p, child), child));
             if root.kind != RootKind::Project || p == tags::HOME || !seen.insert(p) {
                 break;
             }
-            let props = self.g.instances.get(p).cloned().unwrap_or_default();
-            opt_inst.push(instance_op(true, p, props));
+            ancestors.push((p, self.g.instances.get(p)));
             for m in self.targets(p, rel::MODEL) {
-                opt_rel.push(Op::create_relation(rel::MODEL, p, m));
+                structure.push((p, rel::MODEL, m));
             }
             match self.parent(p) {
                 Some(pp) => {
@@ -381,23 +372,15 @@ impl<'g> Model<'g> {
                 None => break,
             }
         }
-
-        let mut out = Vec::new();
-        for (kind, ops, opt) in [
-            (FileKind::NewInst, creates, opt_inst),
-            (FileKind::UpdateInst, updates, Vec::new()),
-            (FileKind::NewRel, relations, opt_rel),
-        ] {
-            if ops.is_empty() && opt.is_empty() {
-                continue;
-            }
-            let mut patch = Patch::new(root.tag);
-            patch.operations = ops;
-            patch.optional_operations = Some(opt);
-            patch.sort();
-            out.push((kind, patch));
-        }
-        Ok(out)
+        ancestors.sort_by(|a, b| tag_order(a.0, b.0));
+        structure.sort_by(relation_order);
+        Ok(RootContent {
+            tag: root.tag,
+            instances,
+            relations,
+            ancestors,
+            structure,
+        })
     }
 }
 
@@ -410,66 +393,47 @@ fn complex_target(v: &Value) -> Option<&str> {
     }
 }
 
-/// Split properties into (plain, complex `{c:8}`).
-fn split(props: &Props) -> (Props, Props) {
-    let mut plain = Map::new();
-    let mut complex = Map::new();
-    for (k, v) in props {
-        // Internal `?` keys are written with the `fd` prefix.
-        let key = match k.strip_prefix('?') {
-            Some(rest) => format!("fd{rest}"),
-            None => k.clone(),
-        };
-        if complex_target(v).is_some() {
-            complex.insert(key, v.clone());
-        } else {
-            plain.insert(key, v.clone());
-        }
-    }
-    (plain, complex)
-}
-
-fn instance_op(create: bool, tag: &str, props: Props) -> Op {
-    let i = InstanceOp {
-        tag: tag.to_string(),
-        props,
-        extra: Map::new(),
-    };
-    if create {
-        Op::CreateInstance(i)
-    } else {
-        Op::UpdateInstance(i)
-    }
-}
-
 /// Plan the dump of `graph` with `config`: every file with its relative path and bytes.
 pub fn plan(graph: &Graph, config: &DumpConfig) -> Result<Plan> {
+    let start = std::time::Instant::now();
     let (jobs, mut plan) = plan_patches(graph, config)?;
+    let planned = start.elapsed();
     plan.files = jobs
         .into_par_iter()
-        .flat_map_iter(|(base, patches)| {
-            patches.into_iter().map(move |(kind, p)| PlannedFile {
-                path: format!("{base}{}", kind.suffix()),
-                bytes: super::format::patch_string(&p).into_bytes(),
-            })
+        .flat_map_iter(|(base, content)| {
+            content
+                .files()
+                .into_iter()
+                .map(move |(kind, p)| PlannedFile {
+                    path: format!("{base}{}", kind.suffix()),
+                    bytes: p.into_bytes(),
+                })
         })
         .collect();
+    tracing::debug!(
+        "plan: {} roots planned in {planned:?}, {} files serialised in {:?}",
+        plan.roots,
+        plan.files.len(),
+        start.elapsed() - planned
+    );
     Ok(plan)
 }
 
-/// Every root's patches (base path → files), in dump order; `Plan` without files.
-type Jobs = Vec<(String, Vec<(FileKind, Patch)>)>;
+/// Every root's content with its base path, in dump order.
+type Jobs<'g> = Vec<(String, RootContent<'g>)>;
 
-/// All patches of a dump, for the writer's tests.
+/// Every root's content, for the writer's tests.
 #[cfg(test)]
-pub(crate) fn patches_for_tests(graph: &Graph, config: &DumpConfig) -> Vec<Patch> {
+pub(crate) fn contents_for_tests<'g>(
+    graph: &'g Graph,
+    config: &'g DumpConfig,
+) -> Vec<RootContent<'g>> {
     let (jobs, _) = plan_patches(graph, config).unwrap();
-    jobs.into_iter()
-        .flat_map(|(_, v)| v.into_iter().map(|(_, p)| p))
-        .collect()
+    jobs.into_iter().map(|(_, c)| c).collect()
 }
 
-fn plan_patches(graph: &Graph, config: &DumpConfig) -> Result<(Jobs, Plan)> {
+fn plan_patches<'g>(graph: &'g Graph, config: &'g DumpConfig) -> Result<(Jobs<'g>, Plan)> {
+    let start = std::time::Instant::now();
     let m = Model::new(graph);
     let exclude: HashSet<&str> = config.exclude.iter().map(String::as_str).collect();
     let mut roots = Vec::new();
@@ -507,15 +471,17 @@ fn plan_patches(graph: &Graph, config: &DumpConfig) -> Result<(Jobs, Plan)> {
         known
     });
 
+    let found = start.elapsed();
     // Content, in parallel.
-    let contents: Vec<Result<Vec<(FileKind, Patch)>>> =
-        roots.par_iter().map(|r| m.root_patches(r)).collect();
+    let contents: Vec<Result<RootContent<'g>>> =
+        roots.par_iter().map(|r| m.root_content(r)).collect();
 
+    let content = start.elapsed();
     // Paths, in dump order (collision suffixes depend on it).
     let mut registry = Registry::new();
     let mut collisions = Vec::new();
     let mut final_paths = HashSet::new();
-    let mut jobs: Jobs = Vec::with_capacity(roots.len());
+    let mut jobs: Jobs<'g> = Vec::with_capacity(roots.len());
     for (root, content) in roots.iter().zip(contents) {
         let content = content?;
         let mut chain = m.chain(root.tag);
@@ -555,6 +521,11 @@ fn plan_patches(graph: &Graph, config: &DumpConfig) -> Result<(Jobs, Plan)> {
         }
         jobs.push((rel, content));
     }
+    tracing::debug!(
+        "plan: model and roots {found:?}, content {:?}, paths {:?}",
+        content - found,
+        start.elapsed() - content
+    );
     for c in &collisions {
         tracing::info!("name collision: {} written as {}", c.wanted, c.used);
     }
