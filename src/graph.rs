@@ -139,7 +139,13 @@ mod tests {
     #[test]
     fn delete_removes_the_instance_and_its_relations() {
         let mut g = Graph::new();
-        let create = |t: &str| Op::CreateInstance(InstanceOp { tag: t.into(), props: Map::new(), extra: Map::new() });
+        let create = |t: &str| {
+            Op::CreateInstance(InstanceOp {
+                tag: t.into(),
+                props: Map::new(),
+                extra: Map::new(),
+            })
+        };
         g.apply(&create("a"));
         g.apply(&create("b"));
         g.apply(&Op::create_relation("m", "a", "b"));

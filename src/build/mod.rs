@@ -12,9 +12,8 @@ mod plan;
 pub use discover::{discover, Dependency, Discovery, Manifest};
 pub use plan::{plan, safe_name, Module, Plan};
 
-use crate::patch::{FileKind, Patch, PatchError};
+use crate::patch::{FileKind, PatchError};
 use anyhow::{bail, Context, Result};
-use rayon::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -116,7 +115,7 @@ pub struct ModuleReport {
 /// Errors a caller may want to branch on; everything else is an `anyhow` context chain.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("{count} invalid patch file(s); nothing was written. First: {first}")]
+    #[error("{first}{}; nothing was written", more(*count))]
     InvalidPatches { count: usize, first: PatchError },
 }
 
@@ -127,20 +126,6 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
         tracing::warn!("{w}");
     }
     let copies = plan.copies()?;
-
-    // Validate every patch before anything is written.
-    let errors: Vec<PatchError> = copies
-        .par_iter()
-        .filter(|c| FileKind::of_path(&c.src).is_some())
-        .filter_map(|c| Patch::read(&c.src).err())
-        .collect();
-    if let Some(first) = errors.into_iter().reduce(|a, _| a) {
-        let count = copies
-            .par_iter()
-            .filter(|c| FileKind::of_path(&c.src).is_some() && Patch::read(&c.src).is_err())
-            .count();
-        return Err(BuildError::InvalidPatches { count, first }.into());
-    }
 
     let working_dir = req.abs(&req.working_dir);
     let import_order = plan.import_order_json();
@@ -170,28 +155,24 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
         warnings: plan.warnings.clone(),
     };
     if req.dry_run {
-        report.bytes = copies
-            .iter()
-            .filter_map(|c| std::fs::metadata(&c.src).ok())
-            .map(|m| m.len())
-            .sum();
+        let t = plan::transfer(&copies, None)?;
+        invalid_patches(t.invalid)?;
+        report.bytes = t.bytes;
         return Ok(report);
     }
 
     let staged = crate::fsutil::staging_dir(&working_dir)?;
     let result = (|| -> Result<u64> {
-        let bytes = plan::copy_all(&copies, &staged)?;
-        write_new(
-            &staged.join(&req.import_order_file),
-            import_order.as_bytes(),
-        )?;
+        let t = plan::transfer(&copies, Some(&staged))?;
+        invalid_patches(t.invalid)?;
+        write_new(&staged.join(&req.import_order_file), import_order.as_bytes())?;
         if let Some(v) = &version {
             write_new(
                 &staged.join(&req.version_file_name),
                 crate::json::to_compact(v).as_bytes(),
             )?;
         }
-        Ok(bytes)
+        Ok(t.bytes)
     })();
     match result {
         Ok(bytes) => report.bytes = bytes,
@@ -209,6 +190,28 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
         working_dir.display()
     );
     Ok(report)
+}
+
+fn more(count: usize) -> String {
+    if count > 1 {
+        format!(" (and {} more invalid patch files)", count - 1)
+    } else {
+        String::new()
+    }
+}
+
+/// Fail with every invalid patch counted and the first (by path) shown.
+fn invalid_patches(mut invalid: Vec<PatchError>) -> Result<()> {
+    if invalid.is_empty() {
+        return Ok(());
+    }
+    invalid.sort_by_key(|e| e.to_string());
+    let count = invalid.len();
+    for e in invalid.iter().skip(1).take(20) {
+        tracing::error!("{e}");
+    }
+    let first = invalid.swap_remove(0);
+    Err(BuildError::InvalidPatches { count, first }.into())
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -2,7 +2,7 @@
 
 use super::discover::{discover, Manifest};
 use super::{BuildRequest, Mode};
-use crate::patch::tags;
+use crate::patch::{tags, FileKind, Patch, PatchError};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use serde_json::{json, Value};
@@ -64,16 +64,18 @@ pub fn plan(req: &BuildRequest) -> Result<Plan> {
         let name = module_name(name);
         match modules.iter_mut().find(|m| m.name == name) {
             Some(m) => {
-                for f in folders {
-                    let base = f.file_name().map(|b| b.to_owned());
-                    if !m
-                        .folders
-                        .iter()
-                        .any(|g| g.file_name().map(|b| b.to_owned()) == base)
-                    {
-                        m.folders.push(f);
-                    }
-                }
+                // First wins: a folder whose basename the module already has is dropped
+                // (compared with the folders present before this call, as the toolkit does).
+                let known: HashSet<_> = m
+                    .folders
+                    .iter()
+                    .filter_map(|f| f.file_name().map(|b| b.to_owned()))
+                    .collect();
+                m.folders.extend(
+                    folders
+                        .into_iter()
+                        .filter(|f| f.file_name().is_none_or(|b| !known.contains(b))),
+                );
             }
             None => modules.push(Module {
                 name: name.to_string(),
@@ -102,18 +104,26 @@ pub fn plan(req: &BuildRequest) -> Result<Plan> {
         if req.mode == Mode::Project {
             warnings.extend(super::check_library_manifest(req, &manifest)?);
         }
-        let mut folders = Vec::new();
+        // The project's own `codeAsData` folders form its module first; its snapshot
+        // folders are then merged in like a repeated module (first basename wins).
+        let mut own = Vec::new();
         if let Some(cad) = &manifest.code_as_data {
             let dir = req.project_dir.join(cad);
             // The toolkit empties the working dir before reading: a project whose
             // `codeAsData` is its own output contributes nothing from it.
             if !same_path(&dir, &req.abs(&req.working_dir)) && dir.exists() {
-                folders.extend(code_as_data_folders(&dir)?);
+                own = code_as_data_folders(&dir)?;
             }
         }
-        folders.extend(snapshot_folders(req)?);
-        tracing::info!("Found {} folders for project's code as data", folders.len());
-        add(&manifest.name, folders, &mut modules);
+        let snapshots = snapshot_folders(req)?;
+        tracing::info!(
+            "Found {} folders for project's code as data",
+            own.len() + snapshots.len()
+        );
+        if !own.is_empty() {
+            add(&manifest.name, own, &mut modules);
+        }
+        add(&manifest.name, snapshots, &mut modules);
     }
 
     let version_of = |name: &str| {
@@ -299,25 +309,52 @@ fn list_files(folder: &Path, dst: &Path, module: &str) -> Result<Vec<Copy>> {
     Ok(out)
 }
 
-/// Copy every file into `root`, in parallel; returns the bytes copied.
-pub(crate) fn copy_all(copies: &[Copy], root: &Path) -> Result<u64> {
-    let mut dirs: Vec<PathBuf> = copies
-        .iter()
-        .filter_map(|c| c.dst.parent().map(|p| root.join(p)))
-        .collect();
-    dirs.sort();
-    dirs.dedup();
-    for d in &dirs {
-        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+/// What one pass over the files found.
+pub(crate) struct Transfer {
+    pub bytes: u64,
+    /// Invalid patches, sorted by source path.
+    pub invalid: Vec<PatchError>,
+}
+
+/// Read every file once, validate it when it is a patch, and write it under `root` (or
+/// only validate when `root` is `None`). Runs in parallel. Writing goes to a staging folder
+/// that nobody sees until it is swapped in, so validating and copying in one pass keeps
+/// the guarantee that an invalid patch never reaches the output, at the cost of one read.
+pub(crate) fn transfer(copies: &[Copy], root: Option<&Path>) -> Result<Transfer> {
+    if let Some(root) = root {
+        let mut dirs: Vec<PathBuf> = copies
+            .iter()
+            .filter_map(|c| c.dst.parent().map(|p| root.join(p)))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        for d in &dirs {
+            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+        }
     }
-    copies
+    let results: Vec<Result<(u64, Option<PatchError>)>> = copies
         .par_iter()
         .map(|c| {
-            let to = root.join(&c.dst);
-            std::fs::copy(&c.src, &to)
-                .with_context(|| format!("cannot copy {} to {}", c.src.display(), to.display()))
+            let bytes = std::fs::read(&c.src).with_context(|| format!("cannot read {}", c.src.display()))?;
+            let invalid = if FileKind::of_path(&c.src).is_some() {
+                Patch::parse(&bytes, &c.src).err()
+            } else {
+                None
+            };
+            if let (Some(root), None) = (root, &invalid) {
+                let to = root.join(&c.dst);
+                std::fs::write(&to, &bytes).with_context(|| format!("cannot write {}", to.display()))?;
+            }
+            Ok((bytes.len() as u64, invalid))
         })
-        .try_reduce(|| 0, |a, b| Ok(a + b))
+        .collect();
+    let mut out = Transfer { bytes: 0, invalid: Vec::new() };
+    for r in results {
+        let (n, invalid) = r?;
+        out.bytes += n;
+        out.invalid.extend(invalid);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,0 +1,4 @@
+//! Shared test harness: reference packages, servers on loopback, temp projects.
+#![allow(dead_code)]
+
+pub mod reference;
