@@ -343,6 +343,8 @@ proptest! {
         edits in prop::collection::vec(edit_strategy(), 0..8),
         excl_pick in prop::collection::btree_set(1u8..6, 0..2),
         with_change_log in any::<bool>(),
+        unmanaged in prop::collection::btree_map(900u16..910, prop::collection::btree_map(0u8..4, 0u8..5, 0..3), 0..4),
+        unmanaged_rels in prop::collection::btree_set((0u8..3, 900u16..910, 900u16..910), 0..4),
     ) {
         let excluded: BTreeSet<u8> = excl_pick.into_iter().filter(|r| v1.contains_key(r)).collect();
         let mut frozen = excluded.clone();
@@ -354,6 +356,24 @@ proptest! {
         let d1 = desired(&v1);
         let d2 = desired(&v2);
         let mut env = MemEnv::install(&d1);
+        // Content nobody deployed (made live, e.g. in Draw) is never touched.
+        let mut extra = Graph::new();
+        for (t, p) in &unmanaged {
+            extra.instances.insert(tag(*t as u64), props(p));
+        }
+        for (m, l, r) in &unmanaged_rels {
+            if unmanaged.contains_key(l) && unmanaged.contains_key(r) {
+                extra.relate(&rel_tag(*m), &tag(*l as u64), &tag(*r as u64));
+            }
+        }
+        for (t, p) in &extra.instances {
+            env.graph.instances.insert(t.clone(), p.clone());
+        }
+        for (l, set) in &extra.out {
+            for (m, r) in set {
+                env.graph.relate(m, l, r);
+            }
+        }
         let req = PlanRequest {
             changed: with_change_log.then(|| changed_roots(&d1, &d2)),
             excluded: excluded.iter().map(|r| root_tag(*r)).collect(),
@@ -362,7 +382,16 @@ proptest! {
         let p = plan(&d2, &env, &req).unwrap();
         env.apply(&p);
         let want = desired(&expected(&v1, &v2, &excluded));
-        prop_assert_eq!(norm(&env.graph), norm(&desired_graph(&want)));
+        let mut want_graph = desired_graph(&want);
+        for (t, p) in &extra.instances {
+            want_graph.instances.insert(t.clone(), p.clone());
+        }
+        for (l, set) in &extra.out {
+            for (m, r) in set {
+                want_graph.relate(m, l, r);
+            }
+        }
+        prop_assert_eq!(norm(&env.graph), norm(&want_graph));
         // A second plan (no change log: every root compared) is empty.
         let req2 = PlanRequest { changed: None, ..req.clone() };
         let p2 = plan(&d2, &env, &req2).unwrap();
