@@ -163,7 +163,7 @@ fn kill_9_at_random_moments_leaves_the_old_or_the_new_state() {
     for i in 0..trials {
         let env = tmp.path().join(format!("trial-{i}.sqlite"));
         std::fs::copy(&template, &env).unwrap();
-        let delay = rng.random_range(0..=full + full / 5);
+        let delay = rng.random_range(0..=2 * full);
         let mut child = Command::new(CADKIT)
             .args(["update", "--env", s(&env), "--codeAsData.workingDir", s(&b)])
             .stdout(Stdio::null())
