@@ -2,7 +2,8 @@
 //! (1,000 roots of 100 instances, ~200k relations), 10 roots changed, with the change log
 //! (the target: under 1 s) and without it (every root compared), plus the install.
 //!
-//! Run: `cargo bench --bench update` (release). `CADKIT_BENCH_ROOTS` changes the size.
+//! Run: `cargo bench --bench update` (release). `CADKIT_BENCH_ROOTS` changes the size;
+//! without `--bench` (as under `cargo test --all-targets`) it runs on 20 roots.
 
 use cadkit::update::install::{install, InstallOptions};
 use cadkit::update::run::{update, UpdateOptions};
@@ -81,10 +82,13 @@ fn write_dist(dist: &Path, roots: usize) {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; under `cargo test --all-targets` this runs as a small
+    // smoke test instead of the full benchmark.
+    let full_size = std::env::args().any(|a| a == "--bench");
     let roots: usize = std::env::var("CADKIT_BENCH_ROOTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+        .unwrap_or(if full_size { 1000 } else { 20 });
     let changed = 10.min(roots);
     let tmp = tempfile::tempdir().unwrap();
     let dist = tmp.path().join("dist/codeAsData");
