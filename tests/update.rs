@@ -817,3 +817,48 @@ fn no_downtime_readers_keep_the_previous_state_until_they_finish() {
         serde_json::from_str(&h::meta(&env, "refreshNotice").unwrap()).unwrap();
     assert_eq!(notice["reason"], "code-as-data updated");
 }
+
+/// An invalid patch file: the update fails naming the file, before touching anything, and
+/// the modes and the lock are released.
+#[test]
+fn an_invalid_patch_file_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = h::sample_dists(tmp.path());
+    let env = tmp.path().join("env.sqlite");
+    installed(&env, &a);
+    let before = h::graph(&env);
+    let bad = walkdir::WalkDir::new(&b)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name() == "Greeting.newRel.json")
+        .unwrap()
+        .into_path();
+    std::fs::write(
+        &bad,
+        "{\"rootTag\": \"0190aaaa000000000004\", \"operations\": [{\"o\": 9}]}",
+    )
+    .unwrap();
+    let (code, _, err) = run(
+        CADKIT,
+        &["update", "--env", s(&env), "--codeAsData.workingDir", s(&b)],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("Greeting.newRel.json"), "{err}");
+    assert_eq!(h::graph(&env), before);
+    modes_off(&env);
+    assert!(LockGuard::holder(&env).unwrap().is_none());
+    let (code, _, err) = run(
+        CADKIT,
+        &[
+            "install",
+            "--env",
+            s(&env),
+            "--codeAsData.workingDir",
+            s(&b),
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("Greeting.newRel.json"), "{err}");
+    assert_eq!(h::graph(&env), before);
+    modes_off(&env);
+}
