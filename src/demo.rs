@@ -38,10 +38,12 @@ pub fn run(req: &DemoRequest) -> Result<Value> {
         build.working_dir.display()
     );
     let snapshot = crate::snapshot::demo_step(&work, &project, &build.working_dir)?;
+    let ci = crate::ci::demo::run(&work)?;
     let update = crate::update::demo::run(&build.working_dir, &work)?;
-    Ok(
-        json!({ "workdir": work, "steps": { "build": build, "snapshot": snapshot, "update": update } }),
-    )
+    Ok(json!({
+        "workdir": work,
+        "steps": { "build": build, "snapshot": snapshot, "ci": ci, "update": update }
+    }))
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {

@@ -50,7 +50,7 @@ pub fn swap_dir(staged: &Path, target: &Path) -> Result<()> {
     }
     if exchange(staged, target).is_ok() {
         // `staged` now holds the previous tree.
-        let _ = std::fs::remove_dir_all(staged);
+        remove_tree(staged);
         return Ok(());
     }
     let aside = sibling_temp_name(target, "old");
@@ -60,8 +60,33 @@ pub fn swap_dir(staged: &Path, target: &Path) -> Result<()> {
         let _ = std::fs::rename(&aside, target);
         return Err(e).with_context(|| format!("cannot move {} into place", staged.display()));
     }
-    let _ = std::fs::remove_dir_all(&aside);
+    remove_tree(&aside);
     Ok(())
+}
+
+/// Delete a folder tree, unlinking files in parallel: on large outputs (100k files) the
+/// removal of the previous tree costs as much as writing the new one, and metadata
+/// operations in different folders proceed concurrently. Best effort.
+pub fn remove_tree(root: &Path) {
+    use rayon::prelude::*;
+    let mut dirs = Vec::new();
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(root).into_iter().flatten() {
+        if entry.file_type().is_dir() {
+            dirs.push(entry.into_path());
+        } else {
+            files.push(entry.into_path());
+        }
+    }
+    files.par_iter().for_each(|f| {
+        let _ = std::fs::remove_file(f);
+    });
+    // Deepest folders first.
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in dirs {
+        let _ = std::fs::remove_dir(&d);
+    }
+    let _ = std::fs::remove_dir_all(root);
 }
 
 #[cfg(target_os = "linux")]
@@ -103,7 +128,7 @@ pub fn staging_dir(target: &Path) -> Result<PathBuf> {
         for entry in entries.flatten() {
             let name = entry.file_name();
             if name.to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_dir_all(entry.path());
+                remove_tree(&entry.path());
             }
         }
     }

@@ -4,6 +4,9 @@
 //! - [`patch`]: the patch file model (read, validate, write byte-exact);
 //! - [`build`]: `buildCodeAsData` and `dependencies`;
 //! - [`ci`]: the CI platform layer (GitHub, GitLab, Azure, plain shell);
+//! - [`graph`], [`env`]: the composition graph and the environments holding it;
+//! - [`snapshot`]: the dumper (graph → deterministic patch files) and its git flow;
+//! - [`tag`], [`registry_auth`], [`webhook`]: the CI steps around images;
 //! - [`cli`]: the command line shared by every binary.
 
 pub mod build;
@@ -16,5 +19,8 @@ pub mod graph;
 pub mod json;
 pub mod logging;
 pub mod patch;
+pub mod registry_auth;
 pub mod snapshot;
+pub mod tag;
 pub mod update;
+pub mod webhook;

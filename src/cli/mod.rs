@@ -22,6 +22,12 @@ mod install;
 pub use install::{install, InstallArgs};
 mod snapshot;
 pub use snapshot::SnapshotArgs;
+pub mod registry_auth;
+pub mod tag;
+pub use registry_auth::RegistryAuthArgs;
+pub use tag::TagArgs;
+pub mod webhook;
+pub use webhook::WebhookArgs;
 mod update;
 pub use update::UpdateArgs;
 
@@ -126,6 +132,13 @@ enum Command {
     GetUpgradeConfig(envcmd::UpgradeConfigArgs),
     /// Dump the environment's projects as patch files (snapshot config entries).
     Snapshot(snapshot::SnapshotArgs),
+    /// Image tag `<branch>-<commit>`, image references, environments and OCI labels.
+    Tag(tag::TagArgs),
+    /// Write registry credentials (Docker config.json) for the next steps, without Docker.
+    #[command(name = "registry-auth")]
+    RegistryAuth(registry_auth::RegistryAuthArgs),
+    /// Notify the deployment webhook that images were pushed (registry-shaped payloads).
+    Webhook(webhook::WebhookArgs),
 }
 
 /// A command that can run on its own (the `cadkit-<step>` binaries).
@@ -151,6 +164,9 @@ impl Command {
             Command::IsDbInitialized(a) => a.run(global),
             Command::GetUpgradeConfig(a) => a.run(global),
             Command::Snapshot(a) => a.run(global),
+            Command::Tag(a) => a.run(global),
+            Command::RegistryAuth(a) => a.run(global),
+            Command::Webhook(a) => a.run(global),
         }
     }
 }
@@ -348,6 +364,16 @@ const ENV_FALLBACKS: &[(&str, &str)] = &[
 ];
 
 fn apply_env_fallbacks() {
+    // An empty `CADKIT_*` counts as unset: CI templates map every input to a variable,
+    // and an input left blank must fall through to the next source, not become "".
+    let empty: Vec<OsString> = std::env::vars_os()
+        .filter(|(k, v)| v.is_empty() && k.to_string_lossy().starts_with("CADKIT_"))
+        .map(|(k, _)| k)
+        .collect();
+    for k in empty {
+        // Single-threaded at this point: nothing else reads the environment yet.
+        std::env::remove_var(k);
+    }
     for (ours, theirs) in ENV_FALLBACKS {
         if std::env::var_os(ours).is_none() {
             if let Some(v) = std::env::var_os(theirs) {

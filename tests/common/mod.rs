@@ -1,4 +1,5 @@
 //! Shared test harness: reference packages, servers on loopback, temp projects.
 #![allow(dead_code)]
 
+pub mod ci_steps;
 pub mod reference;

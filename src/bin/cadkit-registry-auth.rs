@@ -1,0 +1,6 @@
+//! `registry-auth` as a single CI step.
+fn main() {
+    std::process::exit(cadkit::cli::main_step::<cadkit::cli::RegistryAuthArgs>(
+        "cadkit-registry-auth",
+    ));
+}

@@ -1,0 +1,6 @@
+//! `webhook` as a single CI step.
+fn main() {
+    std::process::exit(cadkit::cli::main_step::<cadkit::cli::WebhookArgs>(
+        "cadkit-webhook",
+    ));
+}
