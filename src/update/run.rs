@@ -234,9 +234,18 @@ pub fn compute(
     opts: &UpdateOptions,
     log: Option<&ChangeLog>,
 ) -> Result<(Plan, Option<DriftReport>)> {
-    let cur = SqlCurrent { conn };
     let (mut desired, mut changed) = load_desired(conn, &opts.dist, log, &BTreeSet::new())?;
-    let excluded = exclusion(&cur, &desired, &opts.exclude)?;
+    // Comparing every root (or checking every root for drift): read the environment at
+    // once; otherwise query only the items of the changed roots.
+    let sql = SqlCurrent { conn };
+    let preloaded;
+    let cur: &dyn Current = if changed.is_none() || opts.detect_drift {
+        preloaded = store::Preloaded::read(conn)?;
+        &preloaded
+    } else {
+        &sql
+    };
+    let excluded = exclusion(cur, &desired, &opts.exclude)?;
     let mut req = PlanRequest {
         changed: changed.clone(),
         excluded: excluded.clone(),
@@ -244,7 +253,7 @@ pub fn compute(
     };
     let mut drift_report = None;
     if opts.detect_drift {
-        let mut report = drift::detect(&cur, &excluded)?;
+        let mut report = drift::detect(cur, &excluded)?;
         drift::apply_policies(&mut report, &opts.drift_policies, &mut req)?;
         // Roots to revert must be parsed even if their patches did not change.
         if let Some(c) = &changed {
@@ -268,7 +277,7 @@ pub fn compute(
         }
         drift_report = Some(report);
     }
-    let p = plan(&desired, &cur, &req)?;
+    let p = plan(&desired, cur, &req)?;
     Ok((p, drift_report))
 }
 

@@ -260,3 +260,145 @@ pub fn write_inventory(
     }
     Ok(())
 }
+
+/// The whole environment read at once (graph and inventory, indexed), for plans that
+/// compare every root or check every root for drift: one scan instead of one query per
+/// item. Plans exactly as [`SqlCurrent`] (tested).
+pub struct Preloaded {
+    pub graph: crate::graph::Graph,
+    pub inventory: BTreeMap<String, RootState>,
+    inst_owners: std::collections::HashMap<String, Vec<String>>,
+    rel_owners: std::collections::HashMap<RelKey, Vec<String>>,
+}
+
+impl Preloaded {
+    pub fn read(conn: &Connection) -> Result<Preloaded> {
+        let graph = crate::env::sqlite::read_graph(conn)?;
+        let mut inventory: BTreeMap<String, RootState> = BTreeMap::new();
+        {
+            let mut st = conn.prepare("SELECT root FROM cadkit_root")?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            for r in rows {
+                inventory.insert(r?, RootState::default());
+            }
+        }
+        let mut raw: Vec<(String, String, i64, Option<String>)> = Vec::new();
+        {
+            let mut st = conn.prepare("SELECT item, root, created, props FROM cadkit_owner")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            for r in rows {
+                raw.push(r?);
+            }
+        }
+        use rayon::prelude::*;
+        let parsed: Vec<Option<Props>> = raw
+            .par_iter()
+            .map(|(item, _, _, p)| p.as_deref().map(|s| parse_props(item, s)).transpose())
+            .collect::<Result<_>>()?;
+        let mut inst_owners: std::collections::HashMap<String, Vec<String>> = Default::default();
+        let mut rel_owners: std::collections::HashMap<RelKey, Vec<String>> = Default::default();
+        for ((item, root, created, _), props) in raw.into_iter().zip(parsed) {
+            let Some(s) = inventory.get_mut(&root) else {
+                continue;
+            };
+            if created == RELATION {
+                let mut parts = item.splitn(3, '|');
+                let k = RelKey::new(
+                    parts.next().unwrap_or_default(),
+                    parts.next().unwrap_or_default(),
+                    parts.next().unwrap_or_default(),
+                );
+                rel_owners.entry(k.clone()).or_default().push(root);
+                s.relations.insert(k);
+                continue;
+            }
+            if created == 1 {
+                s.created.insert(item.clone());
+            }
+            if let Some(p) = props {
+                s.props.insert(item.clone(), p);
+            }
+            inst_owners.entry(item).or_default().push(root);
+        }
+        {
+            let mut st = conn.prepare("SELECT path, root FROM cadkit_file ORDER BY path")?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            for r in rows {
+                let (path, root) = r?;
+                if let Some(s) = inventory.get_mut(&root) {
+                    s.files.push(path);
+                }
+            }
+        }
+        Ok(Preloaded {
+            graph,
+            inventory,
+            inst_owners,
+            rel_owners,
+        })
+    }
+}
+
+impl Current for Preloaded {
+    fn props(&self, tag: &str) -> Result<Option<Props>> {
+        Ok(self.graph.instances.get(tag).cloned())
+    }
+    fn has_relation(&self, k: &RelKey) -> Result<bool> {
+        Ok(self
+            .graph
+            .out
+            .get(&k.l)
+            .is_some_and(|s| s.contains(&(k.m.clone(), k.r.clone()))))
+    }
+    fn relations_touching(&self, tag: &str) -> Result<Vec<RelKey>> {
+        let mut v: Vec<RelKey> = Vec::new();
+        for (m, r) in self.graph.out.get(tag).into_iter().flatten() {
+            v.push(RelKey::new(m, tag, r));
+        }
+        for (m, l) in self.graph.inc.get(tag).into_iter().flatten() {
+            v.push(RelKey::new(m, l, tag));
+        }
+        v.sort();
+        v.dedup();
+        Ok(v)
+    }
+    fn deployed_roots(&self) -> Result<BTreeSet<String>> {
+        Ok(self.inventory.keys().cloned().collect())
+    }
+    fn deployed(&self, root: &str) -> Result<Option<RootState>> {
+        Ok(self.inventory.get(root).cloned())
+    }
+    fn instance_owners(&self, tag: &str) -> Result<Owners> {
+        let mut o = Owners::default();
+        for root in self.inst_owners.get(tag).into_iter().flatten() {
+            let s = &self.inventory[root];
+            if s.created.contains(tag) {
+                o.creators.insert(root.clone());
+            }
+            if let Some(p) = s.props.get(tag) {
+                o.props.insert(root.clone(), p.clone());
+            }
+        }
+        Ok(o)
+    }
+    fn relation_owners(&self, k: &RelKey) -> Result<BTreeSet<String>> {
+        Ok(self
+            .rel_owners
+            .get(k)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect())
+    }
+    fn structure_children(&self, tag: &str) -> Result<Vec<String>> {
+        Ok(self
+            .graph
+            .out
+            .get(tag)
+            .into_iter()
+            .flatten()
+            .filter(|(m, _)| STRUCTURE_RELATIONS.contains(&m.as_str()))
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+}

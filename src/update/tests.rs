@@ -575,6 +575,10 @@ proptest! {
         let pm = plan(&d2, &mem, &req).unwrap();
         let ps = plan(&d2, &super::store::SqlCurrent { conn: env.conn() }, &req).unwrap();
         prop_assert_eq!(serde_json::to_value(&pm).unwrap(), serde_json::to_value(&ps).unwrap());
+        let pre = super::store::Preloaded::read(env.conn()).unwrap();
+        let pp = plan(&d2, &pre, &req).unwrap();
+        prop_assert_eq!(serde_json::to_value(&pm).unwrap(), serde_json::to_value(&pp).unwrap());
+        prop_assert_eq!(&pm.inventory, &pp.inventory);
         prop_assert_eq!(&pm.inventory, &ps.inventory);
         mem.apply(&pm);
         let tx = env.conn_mut().transaction().unwrap();
