@@ -89,6 +89,9 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full_size { 1000 } else { 20 });
+    if std::env::var_os("CADKIT_BENCH_DEBUG").is_some() {
+        cadkit::logging::init("debug", false);
+    }
     let changed = 10.min(roots);
     let tmp = tempfile::tempdir().unwrap();
     let dist = tmp.path().join("dist/codeAsData");

@@ -174,9 +174,11 @@ impl DesiredState {
         let mut parsed: Vec<(PatchFile, Patch)> = Vec::new();
         match changed {
             None => {
-                for f in files {
-                    let p = Patch::read(&f.path)?;
-                    parsed.push((f, p));
+                use rayon::prelude::*;
+                let read: Vec<Result<Patch, crate::patch::PatchError>> =
+                    files.par_iter().map(|f| Patch::read(&f.path)).collect();
+                for (f, p) in files.into_iter().zip(read) {
+                    parsed.push((f, p?));
                 }
             }
             Some((changed_files, extra_roots)) => {
@@ -191,12 +193,12 @@ impl DesiredState {
                         selected.insert(r.clone());
                     }
                 }
+                // Import order covers every root, parsed or not.
                 for (f, r) in roots_of {
+                    d.note_root(&r, &f.rel);
                     if selected.contains(&r) {
                         let p = Patch::read(&f.path)?;
                         parsed.push((f, p));
-                    } else {
-                        d.note_root(&r, &f.rel);
                     }
                 }
             }

@@ -234,7 +234,15 @@ pub fn compute(
     opts: &UpdateOptions,
     log: Option<&ChangeLog>,
 ) -> Result<(Plan, Option<DriftReport>)> {
+    let t = Instant::now();
     let (mut desired, mut changed) = load_desired(conn, &opts.dist, log, &BTreeSet::new())?;
+    tracing::debug!(
+        "desired state: {} roots ({} parsed) in {} ms",
+        desired.all_roots.len(),
+        desired.roots.len(),
+        t.elapsed().as_millis()
+    );
+    let t = Instant::now();
     // Comparing every root (or checking every root for drift): read the environment at
     // once; otherwise query only the items of the changed roots.
     let sql = SqlCurrent { conn };
@@ -245,7 +253,14 @@ pub fn compute(
     } else {
         &sql
     };
+    tracing::debug!("environment view ready in {} ms", t.elapsed().as_millis());
+    let t = Instant::now();
     let excluded = exclusion(cur, &desired, &opts.exclude)?;
+    tracing::debug!(
+        "{} excluded nodes in {} ms",
+        excluded.len(),
+        t.elapsed().as_millis()
+    );
     let mut req = PlanRequest {
         changed: changed.clone(),
         excluded: excluded.clone(),
@@ -277,7 +292,9 @@ pub fn compute(
         }
         drift_report = Some(report);
     }
+    let t = Instant::now();
     let p = plan(&desired, cur, &req)?;
+    tracing::debug!("plan in {} ms", t.elapsed().as_millis());
     Ok((p, drift_report))
 }
 
