@@ -1,7 +1,8 @@
 //! `install`: reset the embedded environment and load a built `dist/codeAsData` folder.
 //!
-//! The library entry point is [`install`]; the full install with user and business-data
-//! preservation (the update/install issue) wraps it.
+//! [`install`] is the plain load (reset + load in one transaction). The command runs the
+//! full install of [`crate::update::install`]: lock, maintenance, preserved users and
+//! business data, resumable, inventory for later updates (see docs/update.md).
 
 use super::{parse_bool, GlobalArgs, Step};
 use crate::env::{LoadReport, SqliteEnv};
