@@ -322,7 +322,8 @@ impl Preloaded {
         }
         {
             let mut st = conn.prepare("SELECT path, root FROM cadkit_file ORDER BY path")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows =
+                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             for r in rows {
                 let (path, root) = r?;
                 if let Some(s) = inventory.get_mut(&root) {
