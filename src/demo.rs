@@ -47,8 +47,9 @@ pub fn run(req: &DemoRequest) -> Result<Value> {
         work.join("image").display()
     );
     let ci = crate::ci::demo::run(&work)?;
+    let update = crate::update::demo::run(&build.working_dir, &work)?;
     Ok(json!({ "workdir": work, "steps": {
-        "build": build, "snapshot": snapshot, "git": git, "image": image, "ci": ci
+        "build": build, "snapshot": snapshot, "git": git, "image": image, "ci": ci, "update": update
     } }))
 }
 

@@ -24,4 +24,5 @@ pub mod patch;
 pub mod registry_auth;
 pub mod snapshot;
 pub mod tag;
+pub mod update;
 pub mod webhook;

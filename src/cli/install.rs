@@ -1,9 +1,10 @@
 //! `install`: reset the embedded environment and load a built `dist/codeAsData` folder.
 //!
-//! The library entry point is [`install`]; the full install with user and business-data
-//! preservation (the update/install issue) wraps it.
+//! [`install`] is the plain load (reset + load in one transaction). The command runs the
+//! full install of [`crate::update::install`]: lock, maintenance, preserved users and
+//! business data, resumable, inventory for later updates (see docs/update.md).
 
-use super::{GlobalArgs, Step};
+use super::{parse_bool, GlobalArgs, Step};
 use crate::env::{LoadReport, SqliteEnv};
 use anyhow::Result;
 use clap::Args;
@@ -22,6 +23,26 @@ pub struct InstallArgs {
         default_value = "./dist/codeAsData"
     )]
     pub working_dir: PathBuf,
+    /// Preserve the users (User instances except admin and guest) across the reset.
+    #[arg(long = "import.backupUsers", alias = "import-backup-users", env = "CADKIT_IMPORT_BACKUP_USERS", default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub backup_users: bool,
+    /// Preserve the business data across the reset.
+    #[arg(long = "import.backupBusinessData", alias = "import-backup-business-data", env = "CADKIT_IMPORT_BACKUP_BUSINESS_DATA", default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub backup_business_data: bool,
+    /// The change log's file name in the codeAsData folder (emptied after the install).
+    #[arg(
+        long = "update.changeLogName",
+        alias = "update-change-log-name",
+        default_value = "change_log.txt"
+    )]
+    pub change_log_name: String,
+    /// Seconds after which a lock expires even if its holder seems alive.
+    #[arg(
+        long = "update.lockTtl",
+        alias = "update-lock-ttl",
+        default_value_t = 3600
+    )]
+    pub lock_ttl: u64,
 }
 
 /// Reset the environment at `env` and load `dist` into it (one transaction).
@@ -42,8 +63,15 @@ pub fn install(env: &Path, dist: &Path) -> Result<LoadReport> {
 }
 
 impl Step for InstallArgs {
+    /// The full install: lock, maintenance, preserved users and business data, resumable
+    /// (see [`crate::update::install`]).
     fn run(self, _global: &GlobalArgs) -> Result<i32> {
-        let report = install(&self.env, &self.working_dir)?;
+        let mut opts = crate::update::install::InstallOptions::new(&self.env, &self.working_dir);
+        opts.backup_users = self.backup_users;
+        opts.backup_business_data = self.backup_business_data;
+        opts.change_log_name = self.change_log_name;
+        opts.lock_ttl = std::time::Duration::from_secs(self.lock_ttl);
+        let report = crate::update::install::install(&opts)?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         Ok(0)
     }

@@ -13,6 +13,11 @@
 mod build;
 pub use build::{BuildArgs, DependenciesArgs};
 mod demo;
+mod envcmd;
+pub use envcmd::{
+    BroadcastRefreshArgs, CheckDbArgs, IsDbInitializedArgs, MaintenanceArgs, ReadModeArgs,
+    StartGcArgs, StatsDbArgs, UpdateUserArgs, UpgradeConfigArgs,
+};
 mod install;
 pub use install::{install, InstallArgs};
 mod snapshot;
@@ -27,6 +32,8 @@ mod snapshot_git;
 pub use snapshot_git::GitArgs;
 mod image;
 pub use image::ImageArgs;
+mod update;
+pub use update::UpdateArgs;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -97,6 +104,36 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Reset the embedded environment and load a built codeAsData folder.
     Install(install::InstallArgs),
+    /// Converge the embedded environment to a built codeAsData folder (plan with --plan).
+    #[command(name = "update")]
+    Update(update::UpdateArgs),
+    /// Switch maintenance mode on or off.
+    #[command(name = "maintenance")]
+    Maintenance(envcmd::MaintenanceArgs),
+    /// Switch code-as-data read-only mode on or off.
+    #[command(name = "codeAsDataReadMode")]
+    CodeAsDataReadMode(envcmd::ReadModeArgs),
+    /// Record a refresh notice for connected clients.
+    #[command(name = "broadcastRefreshApp")]
+    BroadcastRefreshApp(envcmd::BroadcastRefreshArgs),
+    /// Set a user's login name and password.
+    #[command(name = "updateUser")]
+    UpdateUser(envcmd::UpdateUserArgs),
+    /// Checkpoint and compact the environment database.
+    #[command(name = "startGC")]
+    StartGc(envcmd::StartGcArgs),
+    /// Instance and relation counts per model and type, database size.
+    #[command(name = "statsDB")]
+    StatsDb(envcmd::StatsDbArgs),
+    /// Referential integrity of the environment (exit 1 when incoherent).
+    #[command(name = "checkDB")]
+    CheckDb(envcmd::CheckDbArgs),
+    /// Whether the environment holds the admin user and Olympe Libraries.
+    #[command(name = "isDbInitialized")]
+    IsDbInitialized(envcmd::IsDbInitializedArgs),
+    /// Draw version deployed vs required by the codeAsData folder.
+    #[command(name = "getUpgradeConfig")]
+    GetUpgradeConfig(envcmd::UpgradeConfigArgs),
     /// Dump the environment's projects as patch files (snapshot config entries).
     Snapshot(snapshot::SnapshotArgs),
     /// Image tag `<branch>-<commit>`, image references, environments and OCI labels.
@@ -122,6 +159,16 @@ impl Command {
             Command::Dependencies(a) => a.run(global),
             Command::Demo(a) => a.run(global),
             Command::Install(a) => a.run(global),
+            Command::Update(a) => a.run(global),
+            Command::Maintenance(a) => a.run(global),
+            Command::CodeAsDataReadMode(a) => a.run(global),
+            Command::BroadcastRefreshApp(a) => a.run(global),
+            Command::UpdateUser(a) => a.run(global),
+            Command::StartGc(a) => a.run(global),
+            Command::StatsDb(a) => a.run(global),
+            Command::CheckDb(a) => a.run(global),
+            Command::IsDbInitialized(a) => a.run(global),
+            Command::GetUpgradeConfig(a) => a.run(global),
             Command::Snapshot(a) => a.run(global),
             Command::Tag(a) => a.run(global),
             Command::RegistryAuth(a) => a.run(global),

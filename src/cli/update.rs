@@ -1,0 +1,127 @@
+//! `update`: converge the embedded environment to a built `dist/codeAsData` folder.
+//!
+//! Exit codes: 0 success (with `--plan`: no changes), 2 with `--plan` when changes are
+//! pending (as `terraform plan -detailed-exitcode`), 1 failure.
+
+use super::{parse_bool, GlobalArgs, Step};
+use crate::update::drift::Policies;
+use crate::update::exclude::ExcludeConfig;
+use crate::update::run::{update, UpdateOptions};
+use anyhow::Result;
+use clap::Args;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The embedded environment (an SQLite file).
+    #[arg(long = "env", env = "CADKIT_ENV", default_value = crate::env::DEFAULT_ENV_PATH)]
+    pub env: PathBuf,
+    /// The built codeAsData folder (holding import_order.json): the desired state.
+    #[arg(
+        long = "codeAsData.workingDir",
+        alias = "working-dir",
+        env = "CADKIT_WORKING_DIR",
+        default_value = "./dist/codeAsData"
+    )]
+    pub working_dir: PathBuf,
+    /// Only print the plan (table on stderr when it is a terminal, JSON on stdout); exit
+    /// 0 without changes, 2 with changes.
+    #[arg(long = "plan", alias = "dry-run")]
+    pub plan: bool,
+    /// Instance-managed roots never touched: a JSON array of tags.
+    #[arg(
+        long = "update.excludeTags",
+        alias = "update-exclude-tags",
+        env = "CADKIT_UPDATE_EXCLUDED_TAGS",
+        default_value = "[]"
+    )]
+    pub exclude_tags: String,
+    /// Subtrees inside excluded ones that still follow code-as-data: a JSON array of tags.
+    #[arg(
+        long = "update.includeTags",
+        alias = "update-include-tags",
+        env = "CADKIT_UPDATE_INCLUDED_TAGS",
+        default_value = "[]"
+    )]
+    pub include_tags: String,
+    /// Snapshot config (file or folder): its `rootTags` are excluded, its `exclude` included.
+    /// Ignored when missing.
+    #[arg(
+        long = "snapshot.config",
+        alias = "snapshot-config",
+        env = "CADKIT_SNAPSHOT_CONFIG",
+        default_value = "./snapshot/snapshot-config.json"
+    )]
+    pub snapshot_config: PathBuf,
+    /// Keep readers on the previous state until the commit (code-as-data read-only
+    /// meanwhile) instead of maintenance mode.
+    #[arg(long = "update.noDowntime", alias = "update-no-downtime", env = "CADKIT_UPDATE_NO_DOWNTIME", num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    pub no_downtime: Option<bool>,
+    /// Use the change log to compare only the changed roots.
+    #[arg(long = "update.useChangeLog", alias = "update-use-change-log", env = "CADKIT_UPDATE_USE_CHANGE_LOG", num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    pub use_change_log: Option<bool>,
+    /// Do not use the change log (compare every root).
+    #[arg(long = "no-update.useChangeLog")]
+    pub no_change_log: bool,
+    /// The change log's file name in the codeAsData folder.
+    #[arg(
+        long = "update.changeLogName",
+        alias = "update-change-log-name",
+        default_value = "change_log.txt"
+    )]
+    pub change_log_name: String,
+    /// Report edits made outside cadkit since the last deployment, per root, first.
+    #[arg(long = "update.detectDrift", alias = "update-detect-drift", num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    pub detect_drift: Option<bool>,
+    /// What to do with drift: revert (default), keep, fail, or a JSON object
+    /// {"default": "revert", "<root tag>": "keep"}.
+    #[arg(long = "update.driftPolicy", alias = "update-drift-policy", default_value = "revert", value_parser = Policies::parse)]
+    pub drift_policy: Policies,
+    /// Seconds after which a lock expires even if its holder seems alive.
+    #[arg(
+        long = "update.lockTtl",
+        alias = "update-lock-ttl",
+        default_value_t = 3600
+    )]
+    pub lock_ttl: u64,
+}
+
+impl UpdateArgs {
+    pub fn options(&self) -> Result<UpdateOptions> {
+        let mut exclude = ExcludeConfig {
+            exclude_tags: ExcludeConfig::parse_tags("--update.excludeTags", &self.exclude_tags)?,
+            include_tags: ExcludeConfig::parse_tags("--update.includeTags", &self.include_tags)?,
+        };
+        if self.snapshot_config.exists() {
+            exclude.add_snapshot_config(&self.snapshot_config)?;
+        }
+        let mut o = UpdateOptions::new(&self.env, &self.working_dir);
+        o.plan_only = self.plan;
+        o.exclude = exclude;
+        o.no_downtime = self.no_downtime.unwrap_or(false);
+        o.detect_drift = self.detect_drift.unwrap_or(false);
+        o.drift_policies = self.drift_policy.clone();
+        o.use_change_log = self.use_change_log.unwrap_or(true) && !self.no_change_log;
+        o.change_log_name = self.change_log_name.clone();
+        o.lock_ttl = Duration::from_secs(self.lock_ttl);
+        Ok(o)
+    }
+}
+
+impl Step for UpdateArgs {
+    fn run(self, _global: &GlobalArgs) -> Result<i32> {
+        let opts = self.options()?;
+        let report = update(&opts)?;
+        let table = crate::update::render::table(&report.plan);
+        if std::io::stderr().is_terminal() || !opts.plan_only {
+            eprint!("{table}");
+        }
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        if opts.plan_only && !report.plan.is_empty() {
+            return Ok(2);
+        }
+        Ok(0)
+    }
+}

@@ -1,0 +1,130 @@
+//! The `update` part of `cadkit demo`: install the built sample into an embedded
+//! environment, change its patches, plan, update, and show that a second plan is empty.
+//! [`edit_sample_dist`] is also the fixture edit of the update tests.
+
+use super::install::{install, InstallOptions};
+use super::run::{update, UpdateOptions};
+use crate::patch::{InstanceOp, Op, Patch};
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// The Greeting function of the sample project.
+pub const GREETING: &str = "0190aaaa000000000004";
+/// The Home Screen item of the sample project (removed by the edit).
+pub const HOME_SCREEN: &str = "0190aaaa000000000008";
+/// The instance the edit adds under Greeting.
+pub const ADDED: &str = "0190aaaa0000000000a1";
+
+fn find(dist: &Path, name: &str) -> Result<std::path::PathBuf> {
+    walkdir::WalkDir::new(dist)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy() == name)
+        .map(|e| e.path().to_path_buf())
+        .with_context(|| {
+            format!(
+                "{name} not found under {} (not the sample project?)",
+                dist.display()
+            )
+        })
+}
+
+/// Edit a built sample dist: rename Greeting, drop its `0190aaaa0000000000f3` property,
+/// add an instance related to it, and remove the Home Screen item (its root disappears).
+pub fn edit_sample_dist(dist: &Path) -> Result<()> {
+    let inst = find(dist, "Greeting.newInst.json")?;
+    let mut p = Patch::read(&inst)?;
+    for op in &mut p.operations {
+        if let Op::CreateInstance(i) = op {
+            if i.tag == GREETING {
+                i.props
+                    .insert("ff023000000000000011".into(), json!("Greeting (edited)"));
+                i.props.shift_remove("0190aaaa0000000000f3");
+            }
+        }
+    }
+    let mut props = serde_json::Map::new();
+    props.insert("ff023000000000000011".into(), json!("Greeting text"));
+    p.operations.push(Op::CreateInstance(InstanceOp {
+        tag: ADDED.into(),
+        props,
+        extra: Default::default(),
+    }));
+    p.sort();
+    std::fs::write(&inst, p.to_json_string())?;
+    let rel = find(dist, "Greeting.newRel.json")?;
+    let mut p = Patch::read(&rel)?;
+    p.operations.push(Op::create_relation(
+        crate::patch::tags::rel::CONTAINS,
+        GREETING,
+        ADDED,
+    ));
+    p.operations.push(Op::create_relation(
+        crate::patch::tags::rel::MODEL,
+        ADDED,
+        crate::patch::tags::model::OBJECT,
+    ));
+    p.sort();
+    std::fs::write(&rel, p.to_json_string())?;
+    // The Screens folder no longer holds the item.
+    let folder = find(dist, ".Screens.newRel.json")?;
+    let mut p = Patch::read(&folder)?;
+    p.operations
+        .retain(|op| op.relation().is_none_or(|r| r.to != HOME_SCREEN));
+    std::fs::write(&folder, p.to_json_string())?;
+    for name in ["Home_Screen.newInst.json", "Home_Screen.newRel.json"] {
+        let f = find(dist, name)?;
+        std::fs::remove_file(&f)?;
+    }
+    Ok(())
+}
+
+/// The demo step: returns its report entry.
+pub fn run(dist: &Path, work: &Path) -> Result<Value> {
+    let env = work.join("env/env.sqlite");
+    let installed = install(&InstallOptions::new(&env, dist))?;
+    let edited = work.join("dist-edited");
+    copy_dir(dist, &edited)?;
+    edit_sample_dist(&edited)?;
+    let mut opts = UpdateOptions::new(&env, &edited);
+    opts.plan_only = true;
+    let planned = update(&opts)?;
+    let table = super::render::table(&planned.plan);
+    eprintln!("demo: update plan after editing the sample's patches:\n{table}");
+    opts.plan_only = false;
+    let applied = update(&opts)?;
+    opts.plan_only = true;
+    let again = update(&opts)?;
+    eprintln!(
+        "demo: update applied {} changes in {} ms; a second plan has {} changes",
+        applied.plan.totals.created_instances
+            + applied.plan.totals.updated_instances
+            + applied.plan.totals.deleted_instances
+            + applied.plan.totals.created_relations
+            + applied.plan.totals.deleted_relations,
+        applied.duration_ms,
+        again.plan.totals.roots
+    );
+    Ok(json!({
+        "env": env,
+        "installed": { "instances": installed.instances, "relations": installed.relations },
+        "plan": planned.plan,
+        "table": table,
+        "applied": applied.applied,
+        "secondPlanEmpty": again.plan.is_empty(),
+    }))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e?;
+        let dst = to.join(e.path().strip_prefix(from)?);
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dst)?;
+        } else {
+            std::fs::copy(e.path(), &dst)?;
+        }
+    }
+    Ok(())
+}

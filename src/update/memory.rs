@@ -1,0 +1,136 @@
+//! An in-memory environment: a [`Graph`] plus the inventory. Used by the property tests
+//! and as the reference semantics for the SQLite environment.
+
+use super::{Current, DesiredState, Owners, Plan, RelKey, RootState, STRUCTURE_RELATIONS};
+use crate::graph::{Graph, Props};
+use anyhow::Result;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, Default)]
+pub struct MemEnv {
+    pub graph: Graph,
+    pub inventory: BTreeMap<String, RootState>,
+}
+
+impl MemEnv {
+    /// A fresh install of `desired`: the graph it describes and its inventory.
+    pub fn install(desired: &DesiredState) -> MemEnv {
+        MemEnv {
+            graph: desired_graph(desired),
+            inventory: desired
+                .roots
+                .iter()
+                .map(|(r, d)| (r.clone(), d.state.clone()))
+                .collect(),
+        }
+    }
+
+    /// Apply a plan: graph operations, then inventory records.
+    pub fn apply(&mut self, plan: &Plan) {
+        plan.apply_to(&mut self.graph);
+        for (root, state) in &plan.inventory {
+            match state {
+                Some(s) => {
+                    self.inventory.insert(root.clone(), s.clone());
+                }
+                None => {
+                    self.inventory.remove(root);
+                }
+            }
+        }
+    }
+}
+
+/// The graph a fresh load of `desired` gives: roots in import order, each creating its
+/// instances, setting its properties and creating its relations.
+pub fn desired_graph(desired: &DesiredState) -> Graph {
+    let mut g = Graph::new();
+    let roots: Vec<&String> = desired
+        .order
+        .iter()
+        .filter(|r| desired.roots.contains_key(*r))
+        .collect();
+    for r in &roots {
+        let s = &desired.roots[*r].state;
+        for t in s.instances() {
+            g.instances.entry(t.clone()).or_default();
+        }
+    }
+    for r in &roots {
+        let s = &desired.roots[*r].state;
+        for (t, p) in &s.props {
+            let e = g.instances.entry(t.clone()).or_default();
+            for (k, v) in p {
+                e.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    for r in &roots {
+        for k in &desired.roots[*r].state.relations {
+            g.relate(&k.m, &k.l, &k.r);
+        }
+    }
+    g
+}
+
+impl Current for MemEnv {
+    fn props(&self, tag: &str) -> Result<Option<Props>> {
+        Ok(self.graph.instances.get(tag).cloned())
+    }
+    fn has_relation(&self, k: &RelKey) -> Result<bool> {
+        Ok(self
+            .graph
+            .out
+            .get(&k.l)
+            .is_some_and(|s| s.contains(&(k.m.clone(), k.r.clone()))))
+    }
+    fn relations_touching(&self, tag: &str) -> Result<Vec<RelKey>> {
+        let mut v: Vec<RelKey> = Vec::new();
+        for (m, r) in self.graph.out.get(tag).into_iter().flatten() {
+            v.push(RelKey::new(m, tag, r));
+        }
+        for (m, l) in self.graph.inc.get(tag).into_iter().flatten() {
+            v.push(RelKey::new(m, l, tag));
+        }
+        v.sort();
+        v.dedup();
+        Ok(v)
+    }
+    fn deployed_roots(&self) -> Result<BTreeSet<String>> {
+        Ok(self.inventory.keys().cloned().collect())
+    }
+    fn deployed(&self, root: &str) -> Result<Option<RootState>> {
+        Ok(self.inventory.get(root).cloned())
+    }
+    fn instance_owners(&self, tag: &str) -> Result<Owners> {
+        let mut o = Owners::default();
+        for (root, s) in &self.inventory {
+            if s.created.contains(tag) {
+                o.creators.insert(root.clone());
+            }
+            if let Some(p) = s.props.get(tag) {
+                o.props.insert(root.clone(), p.clone());
+            }
+        }
+        Ok(o)
+    }
+    fn relation_owners(&self, k: &RelKey) -> Result<BTreeSet<String>> {
+        Ok(self
+            .inventory
+            .iter()
+            .filter(|(_, s)| s.relations.contains(k))
+            .map(|(r, _)| r.clone())
+            .collect())
+    }
+    fn structure_children(&self, tag: &str) -> Result<Vec<String>> {
+        Ok(self
+            .graph
+            .out
+            .get(tag)
+            .into_iter()
+            .flatten()
+            .filter(|(m, _)| STRUCTURE_RELATIONS.contains(&m.as_str()))
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+}
