@@ -5,7 +5,9 @@
 //! - [`build`]: `buildCodeAsData` and `dependencies`;
 //! - [`ci`]: the CI platform layer (GitHub, GitLab, Azure, plain shell);
 //! - [`graph`], [`env`]: the composition graph and the environments holding it;
-//! - [`snapshot`]: the dumper (graph → deterministic patch files) and its git flow;
+//! - [`snapshot`], [`git`]: the dumper (graph → deterministic patch files) and its git flow;
+//! - [`update`]: converging an environment to its patches (plan, apply, lock, drift);
+//! - [`image`]: daemonless OCI images;
 //! - [`tag`], [`registry_auth`], [`webhook`]: the CI steps around images;
 //! - [`cli`]: the command line shared by every binary.
 
