@@ -178,8 +178,19 @@ impl Command {
     }
 }
 
+/// Die quietly on a closed stdout (`cadkit statsDB | head`), as Unix tools do, instead of
+/// panicking on the first write.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: resetting a signal disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Entry point of the `cadkit` binary.
 pub fn main() -> i32 {
+    restore_sigpipe();
     let argv = prepare(std::env::args_os().collect());
     match Cli::try_parse_from(argv) {
         Ok(cli) => finish(&cli.global, |g| cli.command.run(g)),
@@ -198,6 +209,7 @@ struct Single<T: Step> {
 
 /// Entry point of a one-step binary such as `cadkit-build`.
 pub fn main_step<T: Step>(name: &'static str) -> i32 {
+    restore_sigpipe();
     let argv = prepare(std::env::args_os().collect());
     let cmd = <Single<T> as clap::CommandFactory>::command().name(name);
     match cmd
