@@ -14,7 +14,10 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod fast;
 pub mod tags;
+
+pub use fast::validate;
 
 /// Why a patch file could not be read. Callers branch on the variant: `Invalid` is a user
 /// error to fix in the file, `Io` usually an environment problem.

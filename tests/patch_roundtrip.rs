@@ -19,6 +19,7 @@ fn every_real_patch_file_round_trips_byte_for_byte() {
             }
             let bytes = std::fs::read(entry.path()).unwrap();
             let patch = Patch::parse(&bytes, entry.path()).unwrap_or_else(|e| panic!("{e}"));
+            cadkit::patch::validate(&bytes, entry.path()).unwrap_or_else(|e| panic!("{e}"));
             if patch.to_json_string().as_bytes() != bytes.as_slice() {
                 failures.push(entry.path().display().to_string());
             }

@@ -121,11 +121,13 @@ pub enum BuildError {
 
 /// Run `buildCodeAsData`.
 pub fn build(req: &BuildRequest) -> Result<BuildReport> {
+    let started = std::time::Instant::now();
     let plan = plan(req)?;
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
     let copies = plan.copies()?;
+    tracing::debug!("planned {} files in {:?}", copies.len(), started.elapsed());
 
     let working_dir = req.abs(&req.working_dir);
     let import_order = plan.import_order_json();
@@ -164,6 +166,7 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
     let staged = crate::fsutil::staging_dir(&working_dir)?;
     let result = (|| -> Result<u64> {
         let t = plan::transfer(&copies, Some(&staged))?;
+        tracing::debug!("validated and staged in {:?}", started.elapsed());
         invalid_patches(t.invalid)?;
         write_new(
             &staged.join(&req.import_order_file),
@@ -185,6 +188,10 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
         }
     }
     crate::fsutil::swap_dir(&staged, &working_dir)?;
+    tracing::debug!(
+        "swapped in (previous output removed) at {:?}",
+        started.elapsed()
+    );
     tracing::info!(
         "Wrote {} files ({} patches) of {} modules to {}",
         report.files,

@@ -2,7 +2,7 @@
 
 use super::discover::{discover, Manifest};
 use super::{BuildRequest, Mode};
-use crate::patch::{tags, FileKind, Patch, PatchError};
+use crate::patch::{tags, FileKind, PatchError};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use serde_json::{json, Value};
@@ -244,10 +244,11 @@ impl Plan {
                 jobs.push((folder.clone(), dst, m.path.clone()));
             }
         }
-        let lists: Vec<Result<Vec<Copy>>> = jobs
-            .par_iter()
-            .map(|(folder, dst, module)| list_files(folder, dst, module))
-            .collect();
+        let lists: Vec<Result<Vec<Copy>>> = crate::fsutil::io_pool().install(|| {
+            jobs.par_iter()
+                .map(|(folder, dst, module)| list_files(folder, dst, module))
+                .collect()
+        });
         let mut copies = Vec::new();
         for l in lists {
             copies.extend(l?);
@@ -332,24 +333,26 @@ pub(crate) fn transfer(copies: &[Copy], root: Option<&Path>) -> Result<Transfer>
             std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
         }
     }
-    let results: Vec<Result<(u64, Option<PatchError>)>> = copies
-        .par_iter()
-        .map(|c| {
-            let bytes = std::fs::read(&c.src)
-                .with_context(|| format!("cannot read {}", c.src.display()))?;
-            let invalid = if FileKind::of_path(&c.src).is_some() {
-                Patch::parse(&bytes, &c.src).err()
-            } else {
-                None
-            };
-            if let (Some(root), None) = (root, &invalid) {
-                let to = root.join(&c.dst);
-                std::fs::write(&to, &bytes)
-                    .with_context(|| format!("cannot write {}", to.display()))?;
-            }
-            Ok((bytes.len() as u64, invalid))
-        })
-        .collect();
+    let results: Vec<Result<(u64, Option<PatchError>)>> = crate::fsutil::io_pool().install(|| {
+        copies
+            .par_iter()
+            .map(|c| {
+                let bytes = std::fs::read(&c.src)
+                    .with_context(|| format!("cannot read {}", c.src.display()))?;
+                let invalid = if FileKind::of_path(&c.src).is_some() {
+                    crate::patch::validate(&bytes, &c.src).err()
+                } else {
+                    None
+                };
+                if let (Some(root), None) = (root, &invalid) {
+                    let to = root.join(&c.dst);
+                    std::fs::write(&to, &bytes)
+                        .with_context(|| format!("cannot write {}", to.display()))?;
+                }
+                Ok((bytes.len() as u64, invalid))
+            })
+            .collect()
+    });
     let mut out = Transfer {
         bytes: 0,
         invalid: Vec::new(),
