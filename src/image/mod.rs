@@ -111,7 +111,7 @@ impl ImageRequest {
             insecure: false,
             dry_run: false,
             credentials: Credentials::default(),
-            gzip_level: 6,
+            gzip_level: 1,
             compress: true,
             progress: false,
             mtime: None,
