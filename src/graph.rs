@@ -126,6 +126,27 @@ impl Graph {
             .map(|(_, f)| f.as_str())
     }
 
+    /// Whether the relation `from -rel-> to` exists.
+    pub fn has_relation(&self, rel: &str, from: &str, to: &str) -> bool {
+        self.out
+            .get(from)
+            .is_some_and(|s| s.contains(&(rel.to_string(), to.to_string())))
+    }
+
+    /// Every relation with `tag` at either end, as sorted `(rel, from, to)` triples.
+    pub fn relations_touching(&self, tag: &str) -> Vec<(String, String, String)> {
+        let mut v: Vec<(String, String, String)> = Vec::new();
+        for (m, r) in self.out.get(tag).into_iter().flatten() {
+            v.push((m.clone(), tag.to_string(), r.clone()));
+        }
+        for (m, l) in self.inc.get(tag).into_iter().flatten() {
+            v.push((m.clone(), l.clone(), tag.to_string()));
+        }
+        v.sort();
+        v.dedup();
+        v
+    }
+
     pub fn relation_count(&self) -> usize {
         self.out.values().map(BTreeSet::len).sum()
     }

@@ -78,23 +78,15 @@ impl Current for MemEnv {
         Ok(self.graph.instances.get(tag).cloned())
     }
     fn has_relation(&self, k: &RelKey) -> Result<bool> {
-        Ok(self
-            .graph
-            .out
-            .get(&k.l)
-            .is_some_and(|s| s.contains(&(k.m.clone(), k.r.clone()))))
+        Ok(self.graph.has_relation(&k.m, &k.l, &k.r))
     }
     fn relations_touching(&self, tag: &str) -> Result<Vec<RelKey>> {
-        let mut v: Vec<RelKey> = Vec::new();
-        for (m, r) in self.graph.out.get(tag).into_iter().flatten() {
-            v.push(RelKey::new(m, tag, r));
-        }
-        for (m, l) in self.graph.inc.get(tag).into_iter().flatten() {
-            v.push(RelKey::new(m, l, tag));
-        }
-        v.sort();
-        v.dedup();
-        Ok(v)
+        Ok(self
+            .graph
+            .relations_touching(tag)
+            .iter()
+            .map(|(m, l, r)| RelKey::new(m, l, r))
+            .collect())
     }
     fn deployed_roots(&self) -> Result<BTreeSet<String>> {
         Ok(self.inventory.keys().cloned().collect())
