@@ -3,34 +3,17 @@
 //! set, logging commands read from stdout. (No local Azure agent exists; YAML is read with
 //! the ruamel.yaml that scripts/setup installs.)
 
+#[path = "common/tools.rs"]
+mod tools;
+use tools::yaml;
+
 use cadkit::webhook::receiver::Receiver;
 use serde_json::{Map, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 const SHA: &str = "42bd534f0123456789abcdef0123456789abcdef";
-
-fn yaml(path: &Path) -> Value {
-    let reference = std::env::var_os("CADKIT_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cadkit/reference")
-        });
-    let python = reference.parent().unwrap().join("venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing (run scripts/setup)",
-        python.display()
-    );
-    let o = Command::new(&python)
-        .args(["-c", "import json,sys\nfrom ruamel.yaml import YAML\njson.dump(YAML(typ='safe').load(open(sys.argv[1])), sys.stdout)"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
 
 /// Azure renders template expressions as text; booleans become `True`/`False`.
 fn render(v: &Value) -> String {

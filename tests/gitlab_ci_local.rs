@@ -4,38 +4,14 @@
 //! job reaches a recording receiver on 127.0.0.1. Tools come from scripts/setup; a missing
 //! tool fails the test with the fix.
 
+#[path = "common/tools.rs"]
+mod tools;
+use tools::{git, npm_tools as tools};
+
 use cadkit::webhook::receiver::Receiver;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-fn tools() -> PathBuf {
-    let reference = std::env::var_os("CADKIT_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cadkit/reference")
-        });
-    reference.parent().unwrap().join("npm-tools/node_modules")
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args([
-            "-c",
-            "user.name=cadkit",
-            "-c",
-            "user.email=cadkit@example.invalid",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-}
 
 #[test]
 fn components_run_in_a_real_pipeline_and_pass_dotenv_outputs() {

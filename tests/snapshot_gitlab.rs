@@ -5,35 +5,16 @@
 //! pipeline does not run the job. Tools come from scripts/setup (gitlab-ci-local, Node 22,
 //! rsync); a missing tool fails the test with the fix.
 
+#[path = "common/tools.rs"]
+mod tools;
+use tools::{git, npm_tools as tools};
+
 #[path = "common/gitserver.rs"]
 mod gitserver;
 
 use gitserver::GitServer;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn tools() -> PathBuf {
-    let reference = std::env::var_os("CADKIT_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cadkit/reference")
-        });
-    reference.parent().unwrap().join("npm-tools/node_modules")
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn run_pipeline(gcl: &Path, path: &str, repo: &Path, source: &str, token: &str) -> (bool, String) {
     let o = Command::new(gcl)
