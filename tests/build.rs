@@ -196,3 +196,29 @@ fn env_vars_supply_defaults_and_flags_win() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["patches"], 6, "the flag wins over the variable");
 }
+
+#[test]
+fn clean_code_as_data_empties_the_working_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = sample(tmp.path());
+    assert!(cadkit(&p, &["build"]).status.success());
+    let o = cadkit(&p, &["cleanCodeAsData", "--dry-run"]);
+    assert!(o.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        report["removed"].as_array().unwrap().len(),
+        4,
+        "two modules and two files"
+    );
+    assert!(
+        p.join("dist/codeAsData/import_order.json").is_file(),
+        "dry run removes nothing"
+    );
+    assert!(cadkit(&p, &["cleanCodeAsData"]).status.success());
+    assert_eq!(
+        std::fs::read_dir(p.join("dist/codeAsData"))
+            .unwrap()
+            .count(),
+        0
+    );
+}

@@ -161,3 +161,52 @@ pub fn absolute(p: &std::path::Path) -> Result<PathBuf> {
     // Normalise `.` components so reports show clean paths.
     Ok(abs.components().collect())
 }
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// The folder to empty.
+    #[arg(
+        long = "codeAsData.workingDir",
+        alias = "working-dir",
+        env = "CADKIT_WORKING_DIR",
+        default_value = "./dist/codeAsData"
+    )]
+    pub working_dir: PathBuf,
+    /// Show what would be removed; remove nothing.
+    #[arg(long = "dry-run", alias = "dryRun", env = "CADKIT_DRY_RUN")]
+    pub dry_run: bool,
+}
+
+impl Step for CleanArgs {
+    /// `cleanCodeAsData`: empty the working dir (the folder itself stays), as the toolkit.
+    fn run(self, global: &GlobalArgs) -> Result<i32> {
+        if global.running_in_docker == Some(true) {
+            tracing::error!("cleanCodeAsData is not available when running in docker");
+            return Ok(0);
+        }
+        let mut removed = Vec::new();
+        if self.working_dir.is_dir() {
+            for entry in std::fs::read_dir(&self.working_dir)? {
+                let path = entry?.path();
+                if !self.dry_run {
+                    if path.is_dir() {
+                        crate::fsutil::remove_tree(&path);
+                    } else {
+                        std::fs::remove_file(&path)?;
+                    }
+                }
+                removed.push(path);
+            }
+        }
+        removed.sort();
+        let report = serde_json::json!({
+            "workingDir": self.working_dir,
+            "dryRun": self.dry_run,
+            "removed": removed,
+        });
+        if global.json_report() || self.dry_run {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Ok(0)
+    }
+}

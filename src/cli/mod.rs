@@ -11,7 +11,7 @@
 //! where a command documents it (`update --plan`: changes pending).
 
 mod build;
-pub use build::{BuildArgs, DependenciesArgs};
+pub use build::{BuildArgs, CleanArgs, DependenciesArgs};
 mod demo;
 mod envcmd;
 pub use envcmd::{
@@ -97,6 +97,9 @@ enum Command {
     /// Gather the patches of the project and its dependencies into the working dir.
     #[command(name = "buildCodeAsData", alias = "build")]
     Build(build::BuildArgs),
+    /// Empty the working dir (dist/codeAsData).
+    #[command(name = "cleanCodeAsData", alias = "clean")]
+    Clean(build::CleanArgs),
     /// List the code-as-data dependencies as JSON on stdout.
     #[command(name = "dependencies", alias = "deps")]
     Dependencies(build::DependenciesArgs),
@@ -157,6 +160,7 @@ impl Command {
         match self {
             Command::Build(a) => a.run(global),
             Command::Dependencies(a) => a.run(global),
+            Command::Clean(a) => a.run(global),
             Command::Demo(a) => a.run(global),
             Command::Install(a) => a.run(global),
             Command::Update(a) => a.run(global),
