@@ -90,3 +90,68 @@ fn install_then_snapshot_from_the_command_line() {
     assert_eq!(again[0]["written"], 0);
     assert_eq!(again[1]["written"], 0);
 }
+
+#[test]
+fn snapshot_sets_step_outputs_and_a_summary_on_github() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample-project");
+    let mut req = cadkit::build::BuildRequest::new(&sample);
+    req.working_dir = tmp.path().join("dist");
+    cadkit::build::build(&req).unwrap();
+    let cadkit = env!("CARGO_BIN_EXE_cadkit");
+    run(
+        cadkit,
+        &[
+            "install",
+            "--env",
+            "env.sqlite",
+            "--codeAsData.workingDir",
+            "dist",
+        ],
+        tmp.path(),
+    );
+    std::fs::write(
+        tmp.path().join("conf.json"),
+        r#"{"snapshooter":{"name":"widgets","rootTags":["0190bbbb000000000002"],"outputDir":"out"}}"#,
+    )
+    .unwrap();
+    let snapshot = |outputs: &Path| {
+        let o = Command::new(cadkit)
+            .args([
+                "snapshot",
+                "--env",
+                "env.sqlite",
+                "--snapshot.config",
+                "conf.json",
+            ])
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_OUTPUT", outputs)
+            .env("GITHUB_STEP_SUMMARY", tmp.path().join("summary.md"))
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            report[0]["name"], "widgets",
+            "the report stays an array of entries"
+        );
+        std::fs::read_to_string(outputs).unwrap()
+    };
+    let first = snapshot(&tmp.path().join("out1.txt"));
+    assert!(
+        first.contains("changed<<") && first.contains("\ntrue\n"),
+        "{first}"
+    );
+    assert!(
+        first.contains("files-added<<") && first.contains("\n6\n"),
+        "{first}"
+    );
+    let summary = std::fs::read_to_string(tmp.path().join("summary.md")).unwrap();
+    assert!(summary.contains("Snapshot `widgets`"), "{summary}");
+    let second = snapshot(&tmp.path().join("out2.txt"));
+    assert!(
+        second.contains("\nfalse\n"),
+        "an unchanged environment reports no change: {second}"
+    );
+}
