@@ -222,3 +222,47 @@ fn clean_code_as_data_empties_the_working_dir() {
         0
     );
 }
+
+#[test]
+fn a_missing_dependency_location_is_an_error_and_a_project_without_folders_gets_no_module() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("edge");
+    let lib = |name: &str, cad: &str| {
+        let d = p.join("node_modules").join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("package.json"),
+            format!(r#"{{"name":"{name}","version":"1.0.0","codeAsData":"{cad}"}}"#),
+        )
+        .unwrap();
+        d
+    };
+    std::fs::create_dir_all(lib("empty-lib", "cad").join("cad")).unwrap();
+    std::fs::write(
+        p.join("package.json"),
+        r#"{"name":"edge","dependencies":{"empty-lib":"1"}}"#,
+    )
+    .unwrap();
+    let o = cadkit(&p, &["build"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(p.join("dist/codeAsData/import_order.json")).unwrap(),
+        r#"[{"name":"empty-lib","rootTag":"10000000000000000000","path":"empty-lib"}]"#,
+        "same as the toolkit: the empty dependency is listed, the folderless project is not"
+    );
+    lib("file-lib", "nothing-here");
+    std::fs::write(
+        p.join("package.json"),
+        r#"{"name":"edge","dependencies":{"empty-lib":"1","file-lib":"1"}}"#,
+    )
+    .unwrap();
+    let o = cadkit(&p, &["build"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(
+            "nothing-here: missing, but package file-lib 1.0.0 declares it as its codeAsData"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -93,6 +93,15 @@ pub fn plan(req: &BuildRequest) -> Result<Plan> {
             found.dependencies.len()
         );
         for dep in &found.dependencies {
+            if !dep.code_as_data_dir.exists() {
+                bail!(
+                    "{}: missing, but package {} {} declares it as its codeAsData; \
+                     reinstall the package (npm ci) or fix its package.json",
+                    dep.code_as_data_dir.display(),
+                    dep.name,
+                    dep.version
+                );
+            }
             add(
                 &dep.name,
                 code_as_data_folders(&dep.code_as_data_dir)?,
@@ -111,8 +120,15 @@ pub fn plan(req: &BuildRequest) -> Result<Plan> {
             let dir = req.project_dir.join(cad);
             // The toolkit empties the working dir before reading: a project whose
             // `codeAsData` is its own output contributes nothing from it.
-            if !same_path(&dir, &req.abs(&req.working_dir)) && dir.exists() {
+            if same_path(&dir, &req.abs(&req.working_dir)) {
+                // nothing to read
+            } else if dir.exists() {
                 own = code_as_data_folders(&dir)?;
+            } else {
+                tracing::warn!(
+                    "package.json declares codeAsData {cad:?} but {} does not exist",
+                    dir.display()
+                );
             }
         }
         let snapshots = snapshot_folders(req)?;
@@ -120,10 +136,14 @@ pub fn plan(req: &BuildRequest) -> Result<Plan> {
             "Found {} folders for project's code as data",
             own.len() + snapshots.len()
         );
+        // A project without any folder gets no module (no import-order entry), as with
+        // the toolkit; a dependency without folders keeps its entry.
         if !own.is_empty() {
             add(&manifest.name, own, &mut modules);
         }
-        add(&manifest.name, snapshots, &mut modules);
+        if !snapshots.is_empty() {
+            add(&manifest.name, snapshots, &mut modules);
+        }
     }
 
     let version_of = |name: &str| {
