@@ -353,10 +353,12 @@ pub(crate) fn transfer(copies: &[Copy], root: Option<&Path>) -> Result<Transfer>
             std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
         }
     }
+    let progress = progress_bar(copies.len() as u64);
     let results: Vec<Result<(u64, Option<PatchError>)>> = crate::fsutil::io_pool().install(|| {
         copies
             .par_iter()
             .map(|c| {
+                progress.inc(1);
                 let bytes = std::fs::read(&c.src)
                     .with_context(|| format!("cannot read {}", c.src.display()))?;
                 let invalid = if FileKind::of_path(&c.src).is_some() {
@@ -373,6 +375,7 @@ pub(crate) fn transfer(copies: &[Copy], root: Option<&Path>) -> Result<Transfer>
             })
             .collect()
     });
+    progress.finish_and_clear();
     let mut out = Transfer {
         bytes: 0,
         invalid: Vec::new(),
@@ -383,6 +386,21 @@ pub(crate) fn transfer(copies: &[Copy], root: Option<&Path>) -> Result<Transfer>
         out.invalid.extend(invalid);
     }
     Ok(out)
+}
+
+/// A progress bar on a terminal for large builds; hidden otherwise (CI logs stay clean).
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if total < 5_000 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {per_sec} {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
 }
 
 #[cfg(test)]
