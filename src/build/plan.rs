@@ -396,7 +396,7 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(total);
     if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {per_sec} {eta}")
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files, {eta} left")
     {
         bar.set_style(style);
     }
