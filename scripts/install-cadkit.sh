@@ -40,7 +40,7 @@ else
   src=${CADKIT_SOURCE_DIR:-$here}
   cargo install --locked --quiet --root "$dest" --path "$src"
 fi
-for b in cadkit cadkit-tag cadkit-registry-auth cadkit-webhook; do
+for b in cadkit cadkit-build cadkit-snapshot cadkit-image cadkit-update cadkit-tag cadkit-registry-auth cadkit-webhook; do
   if [ ! -x "$bin/$b" ] && ! command -v "$b" >/dev/null 2>&1; then
     echo "install-cadkit: $b is missing after installation" >&2
     exit 1

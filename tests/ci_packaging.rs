@@ -144,17 +144,24 @@ fn every_action_input_reaches_the_step_through_env() {
     }
 }
 
+/// Every binary a release archive holds (what scripts/install-cadkit.sh checks).
+const BINARIES: [&str; 8] = [
+    "cadkit",
+    "cadkit-build",
+    "cadkit-snapshot",
+    "cadkit-image",
+    "cadkit-update",
+    "cadkit-tag",
+    "cadkit-registry-auth",
+    "cadkit-webhook",
+];
+
 /// A release-like archive of stand-in binaries (shell scripts: the installer only unpacks
 /// and checks them; archiving the real debug binaries would take seconds).
 fn tarball(dir: &Path) -> (PathBuf, String) {
     let bins = dir.join("bins");
     std::fs::create_dir_all(&bins).unwrap();
-    for name in [
-        "cadkit",
-        "cadkit-tag",
-        "cadkit-registry-auth",
-        "cadkit-webhook",
-    ] {
+    for name in BINARIES {
         let p = bins.join(name);
         std::fs::write(&p, format!("#!/bin/sh\necho {name} \"$@\"\n")).unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -167,11 +174,8 @@ fn tarball(dir: &Path) -> (PathBuf, String) {
             archive.to_str().unwrap(),
             "-C",
             bins.to_str().unwrap(),
-            "cadkit",
-            "cadkit-tag",
-            "cadkit-registry-auth",
-            "cadkit-webhook",
         ])
+        .args(BINARIES)
         .status()
         .unwrap();
     assert!(ok.success());
