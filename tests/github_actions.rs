@@ -264,3 +264,29 @@ fn root_action_runs_a_step_with_line_separated_args() {
     );
     assert_eq!(r.outputs["tag"], "release-1-x-42bd534f");
 }
+
+#[test]
+fn image_action_writes_an_oci_layout_and_sets_its_outputs() {
+    let data = tempfile::tempdir().unwrap();
+    let source = data.path().join("codeAsData");
+    std::fs::create_dir_all(source.join("acme.app")).unwrap();
+    std::fs::write(source.join("import_order.json"), "[]").unwrap();
+    std::fs::write(source.join("acme.app/a.newInst.json"), "{}").unwrap();
+    let layout = data.path().join("layout");
+    let r = run_action(
+        &root().join("actions/image"),
+        &[
+            ("kind", "codeasdata"),
+            ("source", source.to_str().unwrap()),
+            ("base", "scratch"),
+            ("output", &format!("oci:{}:demo", layout.display())),
+            ("labels", "org.opencontainers.image.revision=42bd534f"),
+        ],
+        true,
+    );
+    assert!(r.outputs["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(layout.join("index.json").is_file());
+    let report = std::fs::read_to_string(r.outputs["report"].as_str().unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["digest"], r.outputs["digest"]);
+}
