@@ -129,6 +129,10 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
     let copies = plan.copies()?;
     tracing::debug!("planned {} files in {:?}", copies.len(), started.elapsed());
 
+    let mut per_module: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for c in &copies {
+        *per_module.entry(c.module.as_str()).or_default() += 1;
+    }
     let working_dir = req.abs(&req.working_dir);
     let import_order = plan.import_order_json();
     let version = plan.version_json();
@@ -143,7 +147,7 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
                 name: m.name.clone(),
                 path: m.path.clone(),
                 folders: m.folders.clone(),
-                files: copies.iter().filter(|c| c.module == m.path).count(),
+                files: per_module.get(m.path.as_str()).copied().unwrap_or(0),
             })
             .collect(),
         files: copies.len(),

@@ -8,21 +8,13 @@ use super::{parse_bool, GlobalArgs, Step};
 use crate::env::{LoadReport, SqliteEnv};
 use anyhow::Result;
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Debug, Args)]
 pub struct InstallArgs {
-    /// The embedded environment (an SQLite file, created if missing).
-    #[arg(long = "env", env = "CADKIT_ENV", default_value = crate::env::DEFAULT_ENV_PATH)]
-    pub env: PathBuf,
-    /// The built codeAsData folder (holding import_order.json).
-    #[arg(
-        long = "codeAsData.workingDir",
-        alias = "working-dir",
-        env = "CADKIT_WORKING_DIR",
-        default_value = "./dist/codeAsData"
-    )]
-    pub working_dir: PathBuf,
+    /// The environment and the built codeAsData folder.
+    #[command(flatten)]
+    pub target: super::EnvTarget,
     /// Preserve the users (User instances except admin and guest) across the reset.
     #[arg(long = "import.backupUsers", alias = "import-backup-users", env = "CADKIT_IMPORT_BACKUP_USERS", default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub backup_users: bool,
@@ -66,7 +58,8 @@ impl Step for InstallArgs {
     /// The full install: lock, maintenance, preserved users and business data, resumable
     /// (see [`crate::update::install`]).
     fn run(self, _global: &GlobalArgs) -> Result<i32> {
-        let mut opts = crate::update::install::InstallOptions::new(&self.env, &self.working_dir);
+        let mut opts =
+            crate::update::install::InstallOptions::new(&self.target.env, &self.target.working_dir);
         opts.backup_users = self.backup_users;
         opts.backup_business_data = self.backup_business_data;
         opts.change_log_name = self.change_log_name;

@@ -69,6 +69,23 @@ impl GlobalArgs {
     }
 }
 
+/// Where `install` and `update` work: the embedded environment and the built
+/// `dist/codeAsData` folder (the desired state).
+#[derive(Debug, Clone, Args)]
+pub struct EnvTarget {
+    /// The embedded environment (an SQLite file, created if missing).
+    #[arg(long = "env", env = "CADKIT_ENV", default_value = crate::env::DEFAULT_ENV_PATH)]
+    pub env: std::path::PathBuf,
+    /// The built codeAsData folder (holding import_order.json).
+    #[arg(
+        long = "codeAsData.workingDir",
+        alias = "working-dir",
+        env = "CADKIT_WORKING_DIR",
+        default_value = "./dist/codeAsData"
+    )]
+    pub working_dir: std::path::PathBuf,
+}
+
 /// Strict booleans: `true`/`false`/`1`/`0`/`yes`/`no`/`on`/`off`; anything else is an error.
 pub fn parse_bool(s: &str) -> Result<bool, String> {
     match s.to_ascii_lowercase().as_str() {

@@ -15,17 +15,9 @@ use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
-    /// The embedded environment (an SQLite file).
-    #[arg(long = "env", env = "CADKIT_ENV", default_value = crate::env::DEFAULT_ENV_PATH)]
-    pub env: PathBuf,
-    /// The built codeAsData folder (holding import_order.json): the desired state.
-    #[arg(
-        long = "codeAsData.workingDir",
-        alias = "working-dir",
-        env = "CADKIT_WORKING_DIR",
-        default_value = "./dist/codeAsData"
-    )]
-    pub working_dir: PathBuf,
+    /// The environment and the built codeAsData folder.
+    #[command(flatten)]
+    pub target: super::EnvTarget,
     /// Only print the plan (table on stderr when it is a terminal, JSON on stdout); exit
     /// 0 without changes, 2 with changes.
     #[arg(long = "plan", alias = "dry-run")]
@@ -97,7 +89,7 @@ impl UpdateArgs {
         if self.snapshot_config.exists() {
             exclude.add_snapshot_config(&self.snapshot_config)?;
         }
-        let mut o = UpdateOptions::new(&self.env, &self.working_dir);
+        let mut o = UpdateOptions::new(&self.target.env, &self.target.working_dir);
         o.plan_only = self.plan;
         o.exclude = exclude;
         o.no_downtime = self.no_downtime.unwrap_or(false);
