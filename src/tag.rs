@@ -101,8 +101,11 @@ pub fn make_tag(branch: &str, commit: &str, opts: TagOptions) -> String {
 /// The image kinds of a project.
 pub const KINDS: &[&str] = &["frontend", "backend", "codeasdata"];
 
-/// Default image template: `<registry>/<name>:<project>-<kind>`.
-pub const DEFAULT_IMAGE_TEMPLATE: &str = "{registry}/{name}:{project}-{kind}";
+/// Default image template: `<registry>/<name>-<kind>:<branch>-<commit>`, the deployment
+/// guide's convention: the kind is part of the image name (one repository per kind, so the
+/// kinds never overwrite each other) and the tag is the `<branch>-<commit>` tag, so that a
+/// webhook rule such as `master-*` picks the environment.
+pub const DEFAULT_IMAGE_TEMPLATE: &str = "{registry}/{name}-{kind}:{tag}";
 
 /// One image reference.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -346,12 +349,25 @@ mod tests {
         let refs = image_refs(DEFAULT_IMAGE_TEMPLATE, &v, &kinds).unwrap();
         assert_eq!(
             refs[0].image,
-            "registry.example:5000/client/app:shop-frontend"
+            "registry.example:5000/client/app-frontend:master-42bd534f"
         );
         assert_eq!(
             refs[2].image,
-            "registry.example:5000/client/app:shop-codeasdata"
+            "registry.example:5000/client/app-codeasdata:master-42bd534f"
         );
+        assert_eq!(
+            refs[1].repository,
+            "registry.example:5000/client/app-backend"
+        );
+        // The guide's example reference.
+        let guide = ImageVars {
+            registry: "ghcr.io",
+            name: "acme/shop",
+            tag: "master-42bd534f",
+            ..Default::default()
+        };
+        let refs = image_refs(DEFAULT_IMAGE_TEMPLATE, &guide, &kinds[..1]).unwrap();
+        assert_eq!(refs[0].image, "ghcr.io/acme/shop-frontend:master-42bd534f");
         let refs = image_refs("{registry}/{name}/{kind}:{tag}", &v, &kinds[..1]).unwrap();
         assert_eq!(
             refs[0].image,

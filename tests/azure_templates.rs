@@ -143,7 +143,10 @@ fn webhook_template_delivers() {
         "webhook.yml",
         &[
             ("url", &rx.url("/p/i")),
-            ("image", "registry.example/client/shop:shop-frontend"),
+            (
+                "image",
+                "registry.example/client/shop-frontend:master-42bd534f",
+            ),
             ("token", "az-token-12345"),
             ("format", "acr"),
         ],

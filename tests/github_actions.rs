@@ -197,7 +197,7 @@ fn tag_action_with_defaults_sets_every_output() {
     assert_eq!(r.outputs["deploy-environments"], "review");
     assert_eq!(
         r.outputs["image-backend"],
-        "registry.example/client/shop:shop-backend"
+        "registry.example/client/shop-backend:feature-New-42bd534f"
     );
 }
 
@@ -234,7 +234,10 @@ fn webhook_action_delivers() {
         &root().join("actions/webhook"),
         &[
             ("url", &url),
-            ("image", r#"["registry.example/client/shop:shop-frontend"]"#),
+            (
+                "image",
+                r#"["registry.example/client/shop-frontend:master-42bd534f"]"#,
+            ),
             ("token", "tok-123456789"),
             ("secret", "s3cret-key"),
         ],

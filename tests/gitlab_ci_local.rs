@@ -67,7 +67,7 @@ check:
     - test "$CADKIT_TAG" = "master-$CI_COMMIT_SHORT_SHA"
     - test "$CADKIT_DEPLOY_ENVIRONMENTS" = "production"
     - test "$CADKIT_DEPLOY" = "true"
-    - test "$CADKIT_IMAGE_FRONTEND" = "registry.example/client/shop:shop-frontend"
+    - test "$CADKIT_IMAGE_FRONTEND" = "registry.example/client/shop-frontend:master-$CI_COMMIT_SHORT_SHA"
     - test "$CADKIT_COMMIT" = "$CI_COMMIT_SHA"
 cadkit-webhook:
   needs: [cadkit-tag]
@@ -144,15 +144,31 @@ cadkit-webhook:
         reqs[0].header("authorization"),
         Some("Bearer ci-webhook-token-123")
     );
-    let tags: Vec<String> = reqs
+    let targets: Vec<(String, String)> = reqs
         .iter()
         .map(|r| {
-            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["events"][0]["target"]
-                ["tag"]
-                .as_str()
-                .unwrap()
-                .to_string()
+            let v = serde_json::from_slice::<serde_json::Value>(&r.body).unwrap();
+            let t = &v["events"][0]["target"];
+            (
+                t["repository"].as_str().unwrap().to_string(),
+                t["tag"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
-    assert_eq!(tags, ["shop-frontend", "shop-backend", "shop-codeasdata"]);
+    // The guide's convention: the kind in the image name, `<branch>-<commit>` as the tag.
+    let repos: Vec<&str> = targets.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        repos,
+        [
+            "client/shop-frontend",
+            "client/shop-backend",
+            "client/shop-codeasdata"
+        ]
+    );
+    assert!(
+        targets
+            .iter()
+            .all(|(_, t)| t.starts_with("master-") && t.len() == 15),
+        "{targets:?}"
+    );
 }

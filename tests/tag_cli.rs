@@ -62,7 +62,7 @@ fn github_pull_request_uses_head_branch_and_head_sha_and_writes_outputs() {
     assert!(out.contains("tag<<ghadelimiter_"), "{out}");
     assert!(out.contains("\nfeature-new_ui-42bd534f\n"), "{out}");
     assert!(
-        out.contains("\nregistry.example/client/shop:shop-backend\n"),
+        out.contains("\nregistry.example/client/shop-backend:feature-new_ui-42bd534f\n"),
         "{out}"
     );
     assert!(std::fs::read_to_string(&summary)
@@ -99,7 +99,8 @@ fn gitlab_merge_request_writes_the_dotenv_report() {
     );
     assert!(
         env.lines()
-            .any(|l| l == "CADKIT_IMAGE_FRONTEND=registry.gitlab.example/g/p:p-frontend"),
+            .any(|l| l
+                == "CADKIT_IMAGE_FRONTEND=registry.gitlab.example/g/p-frontend:develop-42bd534f"),
         "{env}"
     );
     assert!(env.lines().all(|l| l
