@@ -9,6 +9,11 @@ use std::path::Path;
 use std::process::Command;
 
 fn compare(fixture: &str, mode: &str) {
+    compare_with(fixture, mode, |_| {});
+}
+
+/// Build `fixture` with both tools after `layout` adjusted each copy's `node_modules`.
+fn compare_with(fixture: &str, mode: &str, layout: impl Fn(&Path)) {
     let tmp = tempfile::tempdir().unwrap();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/compat")
@@ -16,6 +21,8 @@ fn compare(fixture: &str, mode: &str) {
     let (tk, ck) = (tmp.path().join("toolkit"), tmp.path().join("cadkit"));
     reference::project_from_fixture(&fixture, &tk);
     reference::project_from_fixture(&fixture, &ck);
+    layout(&tk);
+    layout(&ck);
     reference::toolkit(&tk, &["buildCodeAsData", "--codeAsData.mode", mode]);
     let out = Command::new(env!("CARGO_BIN_EXE_cadkit"))
         .args(["buildCodeAsData", "--codeAsData.mode", mode])
@@ -94,4 +101,44 @@ fn dependencies_json_matches_the_toolkit() {
         String::from_utf8(out.stdout).unwrap().trim_end(),
         tk_json.trim_end()
     );
+}
+
+/// The version conflict of issue 10: the project depends on @olympeio/core 2.9.1 directly
+/// (the flat copy) while @olympeio/draw carries a nested @olympeio/core 2.9.3. The toolkit
+/// deploys the flat 2.9.1; so must cadkit.
+fn conflict_layout(project: &Path) {
+    use std::os::unix::fs::symlink;
+    let reference = reference::dir();
+    let core_291 = reference.join("packs/olympeio-core-2.9.1");
+    assert!(
+        core_291.join("package.json").is_file(),
+        "packed @olympeio/core 2.9.1 missing in {}: run scripts/setup",
+        core_291.display()
+    );
+    let scope = project.join("node_modules/@olympeio");
+    std::fs::remove_file(scope.join("core")).unwrap();
+    symlink(&core_291, scope.join("core")).unwrap();
+    // draw as a real copy so that it can hold a nested core 2.9.3.
+    std::fs::remove_file(scope.join("draw")).unwrap();
+    reference::copy_tree(
+        &reference.join("node_modules/@olympeio/draw"),
+        &scope.join("draw"),
+    );
+    let nested = scope.join("draw/node_modules/@olympeio");
+    std::fs::create_dir_all(&nested).unwrap();
+    symlink(
+        reference.join("node_modules/@olympeio/core"),
+        nested.join("core"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn version_conflict_takes_the_flat_copy_all() {
+    compare_with("conflict", "all", conflict_layout);
+}
+
+#[test]
+fn version_conflict_takes_the_flat_copy_dependencies() {
+    compare_with("conflict", "dependencies", conflict_layout);
 }

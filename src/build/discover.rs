@@ -2,9 +2,11 @@
 //!
 //! The toolkit walks `devDependencies` then `dependencies` of the project, depth first,
 //! appending each code-as-data package after its own dependencies (post-order), each name
-//! once. It only looks at the flat `<npm root>/<name>` location. cadkit resolves each
-//! package the way Node does (from the requiring package's folder upward through every
-//! `node_modules`), and warns where that finds a different folder than the flat rule.
+//! once. It only looks at the flat `<npm root>/<name>` location. cadkit takes the same flat
+//! location first (so its output has the toolkit's bytes, even when a nested copy has another
+//! version), and falls back to Node's resolution (from the requiring package's folder upward
+//! through every `node_modules`) only where the flat location has no such package — where
+//! the toolkit would fail or miss it — with a warning.
 
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
@@ -80,27 +82,17 @@ pub fn discover(project: &Manifest) -> Discovery {
 
 struct Walk<'a> {
     project_dir: &'a Path,
-    /// Name → folder it was resolved to first.
+    /// Name → folder it was resolved to (each name is visited once, as in the toolkit).
     visited: HashMap<String, PathBuf>,
     out: Discovery,
 }
 
 impl Walk<'_> {
     fn visit(&mut self, name: &str, from: &Path) {
-        let resolved = resolve(name, from);
-        if let Some(first) = self.visited.get(name) {
-            if let Some(dir) = &resolved {
-                if dir != first {
-                    self.out.warnings.push(format!(
-                        "{name} is installed twice ({} and {}); using the first one, as the toolkit does",
-                        first.display(),
-                        dir.display()
-                    ));
-                }
-            }
+        if self.visited.contains_key(name) {
             return;
         }
-        let Some(dir) = resolved else {
+        let Some((dir, nested)) = self.locate(name, from) else {
             tracing::debug!(
                 "dependency {name} is not installed (required from {})",
                 from.display()
@@ -108,27 +100,18 @@ impl Walk<'_> {
             return;
         };
         self.visited.insert(name.to_string(), dir.clone());
-        let flat = self.project_dir.join("node_modules").join(name);
         let Ok(manifest) = Manifest::read(&dir) else {
             return;
         };
         let Some(cad) = manifest.code_as_data.clone() else {
             return;
         };
-        if dir != flat {
-            let flat_version = Manifest::read(&flat).ok().map(|m| m.version);
-            self.out.warnings.push(match flat_version {
-                Some(v) => format!(
-                    "{name}: Node resolves {} ({}) where the toolkit's flat rule would take {} ({v})",
-                    dir.display(),
-                    manifest.version,
-                    flat.display()
-                ),
-                None => format!(
-                    "{name}: found at {} by Node resolution; the toolkit's flat rule would miss it",
-                    dir.display()
-                ),
-            });
+        if nested {
+            self.out.warnings.push(format!(
+                "{name}: not installed at the flat location the toolkit reads; using {} ({}) found by Node resolution",
+                dir.display(),
+                manifest.version,
+            ));
         }
         for dep in &manifest.dependencies {
             self.visit(dep, &dir);
@@ -138,6 +121,17 @@ impl Walk<'_> {
             version: manifest.version.clone(),
             code_as_data_dir: dir.join(cad),
         });
+    }
+
+    /// The toolkit's flat location `<project>/node_modules/<name>` first, so that the output
+    /// has the toolkit's bytes even when a nested copy has another version; Node's nested
+    /// resolution only where the flat location has no such package (`true` = nested).
+    fn locate(&self, name: &str, from: &Path) -> Option<(PathBuf, bool)> {
+        let flat = self.project_dir.join("node_modules").join(name);
+        if flat.join("package.json").is_file() {
+            return Some((flat, false));
+        }
+        resolve(name, from).map(|dir| (dir, true))
     }
 }
 
@@ -205,9 +199,57 @@ mod tests {
         assert!(
             d.warnings
                 .iter()
-                .any(|w| w.contains("flat rule would miss it")),
+                .any(|w| w.contains("not installed at the flat location")),
             "{:?}",
             d.warnings
         );
+    }
+}
+
+#[cfg(test)]
+mod flat_first_tests {
+    use super::*;
+
+    fn package(dir: &Path, json: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("package.json"), json).unwrap();
+    }
+
+    #[test]
+    fn the_flat_copy_wins_over_a_nested_one_as_in_the_toolkit() {
+        let root = tempfile::tempdir().unwrap();
+        let p = root.path();
+        package(
+            p,
+            r#"{"name":"app","dependencies":{"@olympeio/core":"2.9.1","@olympeio/draw":"1"}}"#,
+        );
+        package(
+            &p.join("node_modules/@olympeio/core"),
+            r#"{"name":"@olympeio/core","version":"2.9.1","codeAsData":"codeAsData"}"#,
+        );
+        package(
+            &p.join("node_modules/@olympeio/draw"),
+            r#"{"name":"@olympeio/draw","version":"1.0.0","codeAsData":"codeAsData","dependencies":{"@olympeio/core":"2.9.3"}}"#,
+        );
+        package(
+            &p.join("node_modules/@olympeio/draw/node_modules/@olympeio/core"),
+            r#"{"name":"@olympeio/core","version":"2.9.3","codeAsData":"codeAsData"}"#,
+        );
+        // draw first: its nested core must not be taken either.
+        let mut project = Manifest::read(p).unwrap();
+        project.dependencies.reverse();
+        let d = discover(&project);
+        let found: Vec<_> = d
+            .dependencies
+            .iter()
+            .map(|d| (d.name.as_str(), d.version.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [("@olympeio/core", "2.9.1"), ("@olympeio/draw", "1.0.0")]
+        );
+        assert!(d.dependencies[0]
+            .code_as_data_dir
+            .starts_with(p.join("node_modules/@olympeio/core")));
     }
 }
