@@ -68,7 +68,7 @@ pub struct BuildArgs {
     #[arg(long = "project", env = "CADKIT_PROJECT", default_value = ".")]
     pub project: PathBuf,
     /// Validate and show what would be written; write nothing.
-    #[arg(long = "dry-run", alias = "dryRun", env = "CADKIT_DRY_RUN")]
+    #[arg(long = "dry-run", alias = "dryRun", env = "CADKIT_DRY_RUN", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = super::parse_bool, action = clap::ArgAction::Set)]
     pub dry_run: bool,
 }
 
@@ -173,7 +173,7 @@ pub struct CleanArgs {
     )]
     pub working_dir: PathBuf,
     /// Show what would be removed; remove nothing.
-    #[arg(long = "dry-run", alias = "dryRun", env = "CADKIT_DRY_RUN")]
+    #[arg(long = "dry-run", alias = "dryRun", env = "CADKIT_DRY_RUN", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = super::parse_bool, action = clap::ArgAction::Set)]
     pub dry_run: bool,
 }
 

@@ -62,7 +62,7 @@ pub struct ImageArgs {
     #[arg(long = "compression", env = "CADKIT_IMAGE_COMPRESSION", default_value = "gzip", value_parser = ["gzip", "none"])]
     pub compression: String,
     /// Build and plan only: report what would be written; write nothing.
-    #[arg(long = "dry-run", alias = "dryRun", env = "CADKIT_DRY_RUN")]
+    #[arg(long = "dry-run", alias = "dryRun", env = "CADKIT_DRY_RUN", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = super::parse_bool, action = clap::ArgAction::Set)]
     pub dry_run: bool,
 }
 

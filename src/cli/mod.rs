@@ -317,7 +317,8 @@ pub fn prepare(argv: Vec<OsString>) -> Vec<OsString> {
     apply_env_fallbacks();
     let mut out = Vec::with_capacity(argv.len());
     let mut json_config = Vec::new();
-    let mut iter = argv.into_iter();
+    let bools = optional_value_booleans();
+    let mut iter = argv.into_iter().peekable();
     let mut after_dash_dash = false;
     while let Some(arg) = iter.next() {
         let s = arg.to_string_lossy().into_owned();
@@ -350,11 +351,48 @@ pub fn prepare(argv: Vec<OsString>) -> Vec<OsString> {
         }
         match inline {
             Some(v) => out.push(OsString::from(format!("{long}={v}"))),
+            // An optional-value boolean takes the next word only when it is a boolean
+            // (`-rd buildCodeAsData` runs the build); it never swallows a command or path.
+            None if bools.contains(&long) => {
+                let next = iter.peek().and_then(|n| n.to_str()).map(str::to_string);
+                let value = match next.as_deref() {
+                    Some("true" | "false" | "1" | "0") => {
+                        iter.next();
+                        next.unwrap_or_default()
+                    }
+                    _ => "true".to_string(),
+                };
+                out.push(OsString::from(format!("{long}={value}")));
+            }
             None if long != s => out.push(OsString::from(long)),
             None => out.push(arg),
         }
     }
     out.extend(json_config.into_iter().map(OsString::from));
+    out
+}
+
+/// Long names (aliases included) of every optional-value boolean option (`num_args = 0..=1`,
+/// missing value `true`, `parse_bool`) of every command: `prepare` binds their value itself so that clap
+/// never takes the next word (a command name, a path) as the value.
+fn optional_value_booleans() -> std::collections::HashSet<String> {
+    fn collect(cmd: &clap::Command, out: &mut std::collections::HashSet<String>) {
+        for arg in cmd.get_arguments() {
+            // Every optional-value option of cadkit is such a boolean (`parse_bool`).
+            if arg.get_num_args() == Some((0..=1).into()) {
+                let names = arg
+                    .get_long()
+                    .into_iter()
+                    .chain(arg.get_all_aliases().unwrap_or_default());
+                out.extend(names.map(|n| format!("--{n}")));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            collect(sub, out);
+        }
+    }
+    let mut out = std::collections::HashSet::new();
+    collect(&<Cli as clap::CommandFactory>::command(), &mut out);
     out
 }
 
@@ -456,6 +494,34 @@ mod tests {
                 "--snapshot.dir=0123"
             ]
         );
+    }
+
+    #[test]
+    fn optional_value_booleans_never_swallow_the_next_word() {
+        for argv in [
+            &["cadkit", "-rd", "buildCodeAsData"][..],
+            &["cadkit", "--saveLogs", "buildCodeAsData"],
+            &[
+                "cadkit",
+                "--runningInDocker",
+                "build",
+                "--dry-run",
+                "-pmd",
+                "project",
+            ],
+        ] {
+            let cli = Cli::try_parse_from(args(argv)).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            assert!(matches!(cli.command, Command::Build(_)), "{argv:?}");
+        }
+        let cli = Cli::try_parse_from(args(&["cadkit", "-sl", "false", "tag", "--dry-run", "0"]))
+            .unwrap();
+        assert_eq!(cli.global.save_logs, Some(false));
+        let Command::Tag(t) = cli.command else {
+            panic!()
+        };
+        assert_eq!(t.dry_run, Some(false));
+        let cli = Cli::try_parse_from(args(&["cadkit", "-rd", "1", "build"])).unwrap();
+        assert_eq!(cli.global.running_in_docker, Some(true));
     }
 
     #[test]

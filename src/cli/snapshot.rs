@@ -34,7 +34,7 @@ pub struct SnapshotArgs {
     )]
     pub snapshot_dir: PathBuf,
     /// Show what would be written and deleted; write nothing.
-    #[arg(long = "dry-run", alias = "dryRun", env = "CADKIT_DRY_RUN")]
+    #[arg(long = "dry-run", alias = "dryRun", env = "CADKIT_DRY_RUN", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = super::parse_bool, action = clap::ArgAction::Set)]
     pub dry_run: bool,
     /// Options of entries with a `git` object (clone, commit, push).
     #[command(flatten)]
