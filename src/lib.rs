@@ -12,6 +12,7 @@
 //! - [`cli`]: the command line shared by every binary.
 
 pub mod build;
+pub mod bundle;
 pub mod ci;
 pub mod cli;
 pub mod demo;
@@ -23,6 +24,7 @@ pub mod image;
 pub mod json;
 pub mod logging;
 pub mod patch;
+pub mod receiver;
 pub mod registry_auth;
 pub mod snapshot;
 pub mod tag;
