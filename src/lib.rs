@@ -13,6 +13,7 @@
 //! - [`cli`]: the command line shared by every binary.
 
 pub mod build;
+pub mod bundle;
 pub mod ci;
 pub mod cli;
 pub mod demo;
@@ -25,6 +26,7 @@ pub mod json;
 pub mod logging;
 pub mod orchestrator;
 pub mod patch;
+pub mod receiver;
 pub mod registry_auth;
 pub mod snapshot;
 pub mod tag;

@@ -34,6 +34,10 @@ mod image;
 pub use image::ImageArgs;
 mod update;
 pub use update::UpdateArgs;
+mod bundle;
+mod receiver;
+pub use bundle::BundleArgs;
+pub use receiver::ReceiverArgs;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -165,6 +169,10 @@ enum Command {
     Webhook(webhook::WebhookArgs),
     /// Copy a folder onto a base image and push it (or write an OCI layout); no daemon.
     Image(image::ImageArgs),
+    /// Serve the asynchronous deployment API (registry notifications, bundles).
+    Receiver(receiver::ReceiverArgs),
+    /// Pack a built codeAsData folder and its project metadata into a checked zip.
+    Bundle(bundle::BundleArgs),
 }
 
 /// A command that can run on its own (the `cadkit-<step>` binaries).
@@ -195,6 +203,8 @@ impl Command {
             Command::RegistryAuth(a) => a.run(global),
             Command::Webhook(a) => a.run(global),
             Command::Image(a) => a.run(global),
+            Command::Receiver(a) => a.run(global),
+            Command::Bundle(a) => a.run(global),
         }
     }
 }

@@ -1,0 +1,471 @@
+//! The routes (axum). Every answer is JSON except 204s and 401 (no detail).
+
+use super::auth::Scope;
+use super::deploy::Job;
+use super::hooks::{self, Push};
+use super::records::{NewRecord, Status};
+use super::Receiver;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+type St = State<Arc<Receiver>>;
+
+/// Largest notification body (registries send a few KiB).
+const HOOK_MAX_BYTES: usize = 1 << 20;
+
+/// The API.
+pub fn router(r: Arc<Receiver>) -> Router {
+    Router::new()
+        .route("/v1/hooks", post(hook_all))
+        .route("/v1/hooks/{environment}", post(hook_one))
+        .route("/v1/environments/{environment}/deployments", post(upload))
+        .route("/v1/environments/{environment}", delete(undeploy))
+        .route(
+            "/v1/environments/{environment}/config",
+            get(get_config).put(put_config),
+        )
+        .route("/v1/deployments", get(list))
+        .route("/v1/deployments/{id}", get(get_one))
+        .fallback(|| async {
+            err(
+                StatusCode::NOT_FOUND,
+                "no such route (see docs/receiver.md)",
+            )
+        })
+        .with_state(r)
+}
+
+pub(super) fn err(code: StatusCode, msg: impl Into<String>) -> Response {
+    (code, axum::Json(json!({ "error": msg.into() }))).into_response()
+}
+
+pub(super) fn internal(e: anyhow::Error) -> Response {
+    tracing::error!("{e:#}");
+    err(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        crate::ci::redact(&format!("{e:#}")),
+    )
+}
+
+pub(super) fn location(id: i64) -> String {
+    format!("/v1/deployments/{id}")
+}
+
+/// 401 with no detail when the token does not grant `scope`.
+pub(super) fn authorize(r: &Receiver, h: &HeaderMap, scope: Scope) -> Result<(), Response> {
+    let v = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if r.tokens.allows(v, scope) {
+        Ok(())
+    } else {
+        Err(StatusCode::UNAUTHORIZED.into_response())
+    }
+}
+
+pub(super) fn known_env(r: &Receiver, env: &str) -> Result<(), Response> {
+    if r.loaded.config.environments.contains_key(env) {
+        Ok(())
+    } else {
+        Err(err(
+            StatusCode::NOT_FOUND,
+            format!("unknown environment {env:?} (not in the receiver config)"),
+        ))
+    }
+}
+
+pub(super) async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        err(
+            StatusCode::BAD_REQUEST,
+            format!("request body larger than {limit} bytes (maxBodyBytes in the receiver config)"),
+        )
+    })
+}
+
+async fn hook_all(s: St, h: HeaderMap, body: Body) -> Response {
+    hook(s.0, None, h, body).await.unwrap_or_else(|r| r)
+}
+
+async fn hook_one(s: St, Path(env): Path<String>, h: HeaderMap, body: Body) -> Response {
+    hook(s.0, Some(env), h, body).await.unwrap_or_else(|r| r)
+}
+
+/// Check `X-Cadkit-Signature-256` when a secret is configured.
+fn check_signature(r: &Receiver, h: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+    let Some(secret) = &r.secret else {
+        return Ok(());
+    };
+    let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ok = crate::webhook::verify_signature(
+        secret,
+        get("x-cadkit-timestamp"),
+        body,
+        get("x-cadkit-signature-256"),
+        chrono::Utc::now().timestamp(),
+        r.loaded.config.signature_tolerance_secs,
+    );
+    if ok {
+        Ok(())
+    } else {
+        Err(StatusCode::UNAUTHORIZED.into_response())
+    }
+}
+
+/// One (environment, push) pair to record.
+struct Target {
+    env: String,
+    push: Push,
+    matched: bool,
+}
+
+fn targets(r: &Receiver, only: Option<&str>, pushes: &[Push]) -> Vec<Target> {
+    let mut out = Vec::new();
+    for p in pushes {
+        let mut any = false;
+        for (name, e) in &r.loaded.config.environments {
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
+            let repo_ok = e.repository.as_deref().is_none_or(|x| x == p.repository);
+            let tag_ok = r
+                .loaded
+                .rules
+                .get(name)
+                .and_then(|x| x.as_ref())
+                .is_none_or(|re| re.is_match(&p.tag));
+            if repo_ok && tag_ok && e.registry.is_some() {
+                any = true;
+                out.push(Target {
+                    env: name.clone(),
+                    push: p.clone(),
+                    matched: true,
+                });
+            }
+        }
+        if !any {
+            out.push(Target {
+                env: only.unwrap_or("").to_string(),
+                push: p.clone(),
+                matched: false,
+            });
+        }
+    }
+    out
+}
+
+async fn hook(
+    r: Arc<Receiver>,
+    only: Option<String>,
+    h: HeaderMap,
+    body: Body,
+) -> Result<Response, Response> {
+    authorize(&r, &h, Scope::Write)?;
+    if let Some(e) = &only {
+        known_env(&r, e)?;
+    }
+    let bytes = read_body(body, HOOK_MAX_BYTES.min(r.loaded.config.max_body_bytes)).await?;
+    check_signature(&r, &h, &bytes)?;
+    let parsed = hooks::parse(&bytes).map_err(|e| err(StatusCode::BAD_REQUEST, e.to_string()))?;
+    if parsed.pushes.is_empty() {
+        return Ok((
+            StatusCode::OK,
+            axum::Json(json!({"deployments": [], "skippedEvents": parsed.skipped})),
+        )
+            .into_response());
+    }
+    let delivery = h
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+        .unwrap_or_else(|| crate::image::layer::digest_of(&bytes));
+    let ts = targets(&r, only.as_deref(), &parsed.pushes);
+    let (answers, spawn) = {
+        let store = r.store();
+        decide(&r, &store, &ts, &delivery).map_err(internal)??
+    };
+    for (id, env, job) in spawn {
+        r.spawn(id, &env, job).map_err(internal)?;
+    }
+    let first_new = answers
+        .iter()
+        .find(|a| a["status"] == "queued")
+        .or_else(|| answers.first());
+    let code = if answers.iter().any(|a| a["status"] == "queued") {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = (
+        code,
+        axum::Json(json!({"deployments": answers, "skippedEvents": parsed.skipped})),
+    )
+        .into_response();
+    if let Some(id) = first_new
+        .and_then(|a| a["id"].as_str())
+        .and_then(|i| i.parse::<i64>().ok())
+    {
+        if let Ok(v) = location(id).parse() {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+    }
+    Ok(resp)
+}
+
+type Decision = (Vec<Value>, Vec<(i64, String, Job)>);
+
+/// Under the store lock: dedupe, 409 on a busy environment (nothing recorded then), or
+/// create the records. Returns the answers and the jobs to start.
+fn decide(
+    r: &Receiver,
+    store: &super::records::Store,
+    ts: &[Target],
+    delivery: &str,
+) -> anyhow::Result<Result<Decision, Response>> {
+    let mut plan: Vec<(usize, Option<i64>, Status)> = Vec::new();
+    for (i, t) in ts.iter().enumerate() {
+        if !t.matched {
+            plan.push((i, None, Status::Ignored));
+            continue;
+        }
+        let key = event_key(&t.push, delivery);
+        if let Some(id) = store.by_event(&t.env, &key)? {
+            plan.push((i, Some(id), Status::Queued));
+            continue;
+        }
+        let content = content_key(&t.push);
+        if let Some((id, d)) = store.active(&t.env)? {
+            if d.as_deref() == Some(content.as_str()) {
+                plan.push((i, Some(id), Status::Queued));
+                continue;
+            }
+            return Ok(Err(busy(&t.env, id)));
+        }
+        let deployed = store.deployed_digest(&t.env)?;
+        let noop = t.push.digest.is_some() && deployed.as_deref() == t.push.digest.as_deref();
+        plan.push((i, None, if noop { Status::Noop } else { Status::Queued }));
+    }
+    let mut answers = Vec::new();
+    let mut spawn = Vec::new();
+    for (i, existing, status) in plan {
+        let t = &ts[i];
+        let id = match existing {
+            Some(id) => {
+                answers.push(json!({"environment": t.env, "id": id.to_string(), "location": location(id), "status": "queued", "duplicate": true}));
+                continue;
+            }
+            None => {
+                let source = image_source(r, t);
+                let key = event_key(&t.push, delivery);
+                let content = content_key(&t.push);
+                let error = (status == Status::Ignored).then(|| {
+                    format!(
+                        "no environment accepts {}:{}",
+                        t.push.repository, t.push.tag
+                    )
+                });
+                store.insert(&NewRecord {
+                    environment: &t.env,
+                    source: &source,
+                    digest: Some(&content)
+                        .filter(|_| status != Status::Ignored)
+                        .map(|s| s.as_str()),
+                    event_key: Some(&key),
+                    status,
+                    error: error.as_deref(),
+                })?
+            }
+        };
+        let st = match status {
+            Status::Queued => "queued",
+            Status::Noop => "noop",
+            _ => "ignored",
+        };
+        answers.push(json!({"environment": t.env, "id": id.to_string(), "location": location(id), "status": st}));
+        if status == Status::Queued {
+            let e = &r.loaded.config.environments[&t.env];
+            spawn.push((
+                id,
+                t.env.clone(),
+                Job::Image {
+                    registry: e.registry.clone().unwrap_or_default(),
+                    repository: t.push.repository.clone(),
+                    tag: t.push.tag.clone(),
+                    digest: t.push.digest.clone(),
+                    image_path: e.image_path.clone(),
+                },
+            ));
+        }
+    }
+    Ok(Ok((answers, spawn)))
+}
+
+fn event_key(p: &Push, delivery: &str) -> String {
+    match &p.event_id {
+        Some(id) => format!("event:{id}"),
+        None => format!("delivery:{delivery}:{}:{}", p.repository, p.tag),
+    }
+}
+
+/// What identifies the content: the digest, else the tag (resolved later).
+fn content_key(p: &Push) -> String {
+    p.digest.clone().unwrap_or_else(|| format!("tag:{}", p.tag))
+}
+
+fn image_source(r: &Receiver, t: &Target) -> Value {
+    let registry = r
+        .loaded
+        .config
+        .environments
+        .get(&t.env)
+        .and_then(|e| e.registry.clone())
+        .unwrap_or_default();
+    json!({
+        "kind": "image",
+        "image": format!("{registry}/{}:{}", t.push.repository, t.push.tag),
+        "registry": registry,
+        "repository": t.push.repository,
+        "tag": t.push.tag,
+        "digest": t.push.digest,
+    })
+}
+
+pub(super) fn busy(env: &str, id: i64) -> Response {
+    let mut resp = err(
+        StatusCode::CONFLICT,
+        format!(
+            "environment {env} is deploying ({}); retry when it has finished",
+            location(id)
+        ),
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    resp
+}
+
+async fn upload(s: St, Path(env): Path<String>, h: HeaderMap, body: Body) -> Response {
+    super::http_bundle::upload(s.0, env, h, body)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+async fn undeploy(s: St, Path(env): Path<String>, h: HeaderMap) -> Response {
+    let r = s.0;
+    let run = || -> Result<Response, Response> {
+        authorize(&r, &h, Scope::Delete)?;
+        known_env(&r, &env)?;
+        let id = {
+            let store = r.store();
+            if let Some((id, _)) = store.active(&env).map_err(internal)? {
+                return Err(busy(&env, id));
+            }
+            store
+                .insert(&NewRecord {
+                    environment: &env,
+                    source: &json!({"kind": "undeploy"}),
+                    digest: None,
+                    event_key: None,
+                    status: Status::Queued,
+                    error: None,
+                })
+                .map_err(internal)?
+        };
+        r.spawn(id, &env, Job::Undeploy).map_err(internal)?;
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        if let Ok(v) = location(id).parse() {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        Ok(resp)
+    };
+    run().unwrap_or_else(|r| r)
+}
+
+async fn get_config(s: St, Path(env): Path<String>, h: HeaderMap) -> Response {
+    let r = s.0;
+    let run = || -> Result<Response, Response> {
+        authorize(&r, &h, Scope::Read)?;
+        known_env(&r, &env)?;
+        let settings = r.settings(&env).map_err(internal)?;
+        Ok(axum::Json(settings).into_response())
+    };
+    run().unwrap_or_else(|r| r)
+}
+
+async fn put_config(s: St, Path(env): Path<String>, h: HeaderMap, body: Body) -> Response {
+    let r = s.0;
+    let run = async {
+        authorize(&r, &h, Scope::Write)?;
+        known_env(&r, &env)?;
+        let bytes = read_body(body, HOOK_MAX_BYTES).await?;
+        let settings: super::config::UpdateSettings =
+            serde_json::from_slice(&bytes).map_err(|e| {
+                err(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "invalid config: {e} (fields: excludeTags, includeTags, noDowntime, drift)"
+                    ),
+                )
+            })?;
+        settings
+            .validate()
+            .map_err(|e| err(StatusCode::BAD_REQUEST, format!("invalid config: {e:#}")))?;
+        let v = serde_json::to_value(&settings).map_err(|e| internal(e.into()))?;
+        r.store().put_settings(&env, &v).map_err(internal)?;
+        Ok::<_, Response>(axum::Json(v).into_response())
+    };
+    run.await.unwrap_or_else(|r| r)
+}
+
+#[derive(serde::Deserialize)]
+struct Page {
+    start: Option<String>,
+    count: Option<String>,
+}
+
+async fn list(s: St, h: HeaderMap, Query(q): Query<Page>) -> Response {
+    let r = s.0;
+    let run = || -> Result<Response, Response> {
+        authorize(&r, &h, Scope::Read)?;
+        let num = |v: &Option<String>, name: &str, default: u64| -> Result<u64, Response> {
+            match v {
+                None => Ok(default),
+                Some(s) => s.parse::<u64>().map_err(|_| {
+                    err(
+                        StatusCode::BAD_REQUEST,
+                        format!("{name} must be a non-negative integer, found {s:?}"),
+                    )
+                }),
+            }
+        };
+        let start = num(&q.start, "start", 0)?;
+        let count = num(&q.count, "count", 20)?.min(500);
+        let (total, entries) = r.store().list(start, count).map_err(internal)?;
+        Ok(axum::Json(json!({
+            "start": start,
+            "totalEntriesCount": total,
+            "entriesCount": entries.len(),
+            "entries": entries,
+        }))
+        .into_response())
+    };
+    run().unwrap_or_else(|r| r)
+}
+
+async fn get_one(s: St, Path(id): Path<String>, h: HeaderMap) -> Response {
+    let r = s.0;
+    let run = || -> Result<Response, Response> {
+        authorize(&r, &h, Scope::Read)?;
+        let not_found = || err(StatusCode::NOT_FOUND, format!("no deployment {id:?}"));
+        let n: i64 = id.parse().map_err(|_| not_found())?;
+        let rec = r.store().get(n).map_err(internal)?.ok_or_else(not_found)?;
+        if rec.task_active {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        Ok(axum::Json(rec).into_response())
+    };
+    run().unwrap_or_else(|r| r)
+}
