@@ -107,6 +107,11 @@ pub struct Request {
 /// The step on resolved inputs (used by `demo` and tests); returns the report.
 pub fn run(req: &Request, mut out: Outputs, print: bool) -> Result<serde_json::Value> {
     // Mask first: nothing below may show them.
+    crate::ci::inputs::check_secret(
+        "registry password",
+        "CADKIT_REGISTRY_PASSWORD or standard input",
+        &req.password,
+    )?;
     out.mask(&req.password);
     let creds = req
         .registries

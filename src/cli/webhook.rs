@@ -155,9 +155,11 @@ pub fn run(
     print: bool,
 ) -> Result<Value> {
     if let Some(t) = &token {
+        inputs::check_secret("webhook token", "CADKIT_WEBHOOK_TOKEN", t)?;
         out.mask(t);
     }
     if let Some(s) = &secret {
+        inputs::check_secret("webhook signing secret", "CADKIT_WEBHOOK_SECRET", s)?;
         out.mask(s);
     }
     let url = url::Url::parse(&a.url).map_err(|e| anyhow::anyhow!("invalid webhook URL: {e}"))?;
