@@ -65,7 +65,7 @@ fn skopeo_pushes_with_the_generated_file_and_wrong_credentials_fail() {
         "password printed"
     );
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(report["docker_config_source"], "DOCKER_CONFIG");
+    assert_eq!(report["dockerConfigSource"], "DOCKER_CONFIG");
     assert_eq!(report["shadows"][0]["via"], "credHelpers");
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(good.join("config.json")).unwrap()).unwrap();
