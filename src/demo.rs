@@ -5,14 +5,36 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
+/// What the demo runs on.
 pub struct DemoRequest {
-    pub sample: PathBuf,
+    /// A sample project folder; `None`: the one embedded in the binary.
+    pub sample: Option<PathBuf>,
+    /// Where the demo works; `None`: a fresh temporary folder, removed at the end.
     pub workdir: Option<PathBuf>,
 }
 
-/// The sample project shipped in the source tree.
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/sample_files.rs"));
+}
+
+/// The sample project's source folder (`fixtures/sample-project`), for tests that read it in
+/// place; an installed binary has no source tree, so the demo uses [`write_sample`].
 pub fn bundled_sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample-project")
+}
+
+/// Write the sample project embedded in the binary into `dest` (created): the demo works
+/// from any folder with only the binary present.
+pub fn write_sample(dest: &Path) -> Result<()> {
+    for (rel, bytes) in embedded::SAMPLE_FILES {
+        let path = dest.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Run the pipeline; returns a JSON report with one entry per step.
@@ -26,8 +48,11 @@ pub fn run(req: &DemoRequest) -> Result<Value> {
         }
     };
     let project = work.join("project");
-    copy_tree(&req.sample, &project)
-        .with_context(|| format!("cannot copy the sample project {}", req.sample.display()))?;
+    match &req.sample {
+        Some(sample) => copy_tree(sample, &project)
+            .with_context(|| format!("cannot copy the sample project {}", sample.display()))?,
+        None => write_sample(&project)?,
+    }
     eprintln!("demo: sample project copied to {}", project.display());
 
     let build = crate::build::build(&crate::build::BuildRequest::new(&project))?;

@@ -46,3 +46,39 @@ fn the_demo_runs_every_step_and_reports_it() {
         assert!(!all.contains(secret), "{secret} printed");
     }
 }
+
+/// An installed binary has no source tree: copied alone into an empty folder (and the
+/// source tree out of reach), `cadkit demo` still runs, on the sample embedded in it.
+#[test]
+fn the_demo_runs_from_any_folder_with_only_the_binary() {
+    let bin_dir = tempfile::tempdir().unwrap();
+    let bin = bin_dir.path().join("cadkit");
+    std::fs::copy(env!("CARGO_BIN_EXE_cadkit"), &bin).unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    // The source tree the binary was built in is hidden under an empty tmpfs, in a private
+    // mount namespace (the tests run as root, as CI does).
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount -t tmpfs cadkit-hidden "$1" && cd "$2" && exec "$3" demo"#)
+        .args(["sh", env!("CARGO_MANIFEST_DIR")])
+        .arg(cwd.path())
+        .arg(&bin)
+        .current_dir(cwd.path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", cwd.path())
+        .env("TMPDIR", cwd.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["steps"]["build"]["patches"], 19, "{report}");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains(env!("CARGO_MANIFEST_DIR")),
+        "the demo read the source tree"
+    );
+}

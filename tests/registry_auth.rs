@@ -65,7 +65,7 @@ fn skopeo_pushes_with_the_generated_file_and_wrong_credentials_fail() {
         "password printed"
     );
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(report["docker_config_source"], "DOCKER_CONFIG");
+    assert_eq!(report["dockerConfigSource"], "DOCKER_CONFIG");
     assert_eq!(report["shadows"][0]["via"], "credHelpers");
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(good.join("config.json")).unwrap()).unwrap();
@@ -130,28 +130,25 @@ fn stdout_mode_dry_run_and_bad_input() {
     let o = run_clean(
         BIN,
         work.path(),
-        &[("CADKIT_REGISTRY_PASSWORD", "pw")],
+        &[("CADKIT_REGISTRY_PASSWORD", "pw-1")],
         &["--registry", "docker.io", "--username", "u", "--stdout"],
         None,
     );
     assert!(o.status.success());
     assert_eq!(
         String::from_utf8_lossy(&o.stdout).trim(),
-        r#"{"auths":{"https://index.docker.io/v1/":{"username":"u","password":"pw","auth":"dTpwdw=="}}}"#
+        r#"{"auths":{"https://index.docker.io/v1/":{"username":"u","password":"pw-1","auth":"dTpwdy0x"}}}"#
     );
     let o = run_clean(
         BIN,
         work.path(),
-        &[("CADKIT_REGISTRY_PASSWORD", "pw")],
+        &[("CADKIT_REGISTRY_PASSWORD", "pw-1")],
         &["--registry", "ghcr.io", "--username", "u", "--dry-run"],
         None,
     );
     assert!(o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        !text.contains("\"pw\"") && text.contains("\"***\""),
-        "{text}"
-    );
+    assert!(!text.contains("pw-1") && text.contains("\"***\""), "{text}");
     assert!(
         !work.path().join(".docker/config.json").exists(),
         "dry run wrote a file"
@@ -159,7 +156,7 @@ fn stdout_mode_dry_run_and_bad_input() {
     let o = run_clean(
         BIN,
         work.path(),
-        &[("CADKIT_REGISTRY_PASSWORD", "pw")],
+        &[("CADKIT_REGISTRY_PASSWORD", "pw-1")],
         &["--registry", "https://ghcr.io/x", "--username", "u"],
         None,
     );

@@ -388,7 +388,8 @@ fn message_template_replaces_every_placeholder_zero_padded() {
     let msg = c.message().unwrap();
     assert_eq!(Some(msg), r.message.as_deref());
     let re = regex::Regex::new(
-        r"^Snapshot at (\d{4}\.\d{2}\.\d{2} \d{2}:\d{2}:\d{2}) in data/snap \(data/snap on main, 1 files\) (\d{4}\.\d{2}\.\d{2} \d{2}:\d{2}:\d{2})$",
+        // `{folder}` is the config's outputDir exactly as written (the guide).
+        r"^Snapshot at (\d{4}\.\d{2}\.\d{2} \d{2}:\d{2}:\d{2}) in \./data/snap/ \(\./data/snap/ on main, 1 files\) (\d{4}\.\d{2}\.\d{2} \d{2}:\d{2}:\d{2})$",
     )
     .unwrap();
     let caps = re
@@ -590,7 +591,11 @@ fn cadkit_snapshot_commits_the_dump_and_never_prints_the_token() {
         "{:?}",
         c.message()
     );
-    assert!(c.message().unwrap().ends_with(" snap"), "{:?}", c.message());
+    assert!(
+        c.message().unwrap().ends_with(" ./snap"),
+        "{:?}",
+        c.message()
+    );
     assert_eq!(c.author().name().ok(), Some("Nightly"));
 
     // Nothing changed: no commit.

@@ -56,7 +56,7 @@ fn github_pull_request_uses_head_branch_and_head_sha_and_writes_outputs() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r = report(&o);
     assert_eq!(r["tag"], "feature-new_ui-42bd534f");
-    assert_eq!(r["pull_request"], "3");
+    assert_eq!(r["pullRequest"], "3");
     assert_eq!(r["environments"], serde_json::json!(["review"]));
     let out = std::fs::read_to_string(&output).unwrap();
     assert!(out.contains("tag<<ghadelimiter_"), "{out}");

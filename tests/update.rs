@@ -74,7 +74,7 @@ fn plan_exit_codes_and_update_converge_to_a_fresh_install() {
             s(&env),
             "--codeAsData.workingDir",
             s(&b),
-            "--dry-run",
+            "--plan",
         ],
     );
     assert_eq!(code, 2, "changes: exit 2");

@@ -133,7 +133,7 @@ fn retries_503_then_honours_retry_after_on_429_then_succeeds() {
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let attempts = report["deliveries"][0]["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 3);
-    assert_eq!(attempts[1]["wait_ms"], 1000);
+    assert_eq!(attempts[1]["waitMs"], 1000);
     assert_eq!(report["outputs"]["attempts"], "3");
 }
 

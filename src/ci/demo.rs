@@ -121,12 +121,12 @@ pub fn run(work: &Path) -> Result<Value> {
     );
     Ok(json!({
         "tag": tag,
-        "registry_auth": auth,
+        "registryAuth": auth,
         "webhook": {
             "report": hook,
             "receiver": {
                 "requests": received.len(),
-                "signatures_verified": verified,
+                "signaturesVerified": verified,
                 "paths": received.iter().map(|r| r.path.clone()).collect::<Vec<_>>(),
             },
         },

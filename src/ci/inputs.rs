@@ -44,6 +44,22 @@ pub fn secret(var: &str, what: &str, fallbacks: &[&str]) -> Result<String> {
     Ok(v)
 }
 
+/// The shortest secret cadkit accepts.
+pub const MIN_SECRET_LEN: usize = 4;
+
+/// Refuse a secret shorter than [`MIN_SECRET_LEN`] characters, naming where it came from:
+/// masking it would replace every occurrence of those few characters in every log and
+/// report by `***`, garbling them (and hinting at the value). The value is never shown.
+pub fn check_secret(what: &str, source: &str, value: &str) -> Result<()> {
+    let n = value.chars().count();
+    if n > 0 && n < MIN_SECRET_LEN {
+        bail!(
+            "the {what} ({source}) is shorter than {MIN_SECRET_LEN} characters ({n}): masking it would garble every log and report; use a real secret (at least {MIN_SECRET_LEN} characters)"
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

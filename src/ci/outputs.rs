@@ -19,7 +19,7 @@
 //!
 //! Dry run ([`Outputs::dry_run`]): nothing is written to output files and no output
 //! command is printed; masks still are. The report lists the outputs that would have been
-//! set, under `outputs`, and carries `"dry_run": true`.
+//! set, under `outputs`, and carries `"dryRun": true`.
 
 use super::Platform;
 use anyhow::{bail, Context as _, Result};
@@ -388,22 +388,33 @@ impl Outputs {
         let _ = self.out.flush();
     }
 
-    /// Complete the step: add `outputs`, `warnings` and `dry_run` to `report` (an object)
-    /// and print it, redacted, as pretty JSON on stdout (unless `print` is false).
+    /// Complete the step: add `outputs`, the platform layer's `warnings` and `dryRun` to
+    /// `report` (an object) and print it, redacted, as pretty JSON on stdout (unless `print`
+    /// is false). The step's own fields win: its `dryRun` is kept, and its `warnings` come
+    /// first, followed by the platform layer's (one report shape per step).
     pub fn finish(mut self, mut report: Value, print: bool) -> Result<Value> {
         if let Value::Object(map) = &mut report {
-            map.insert("dry_run".into(), Value::Bool(self.dry_run));
+            map.entry("dryRun").or_insert(Value::Bool(self.dry_run));
             map.insert("outputs".into(), Value::Object(self.values.clone()));
             if !self.warnings.is_empty() {
-                map.insert(
-                    "warnings".into(),
-                    Value::Array(
-                        self.warnings
-                            .iter()
-                            .map(|w| Value::String(self.redact(w)))
-                            .collect(),
-                    ),
-                );
+                let ours: Vec<Value> = self
+                    .warnings
+                    .iter()
+                    .map(|w| Value::String(self.redact(w)))
+                    .collect();
+                let all = map
+                    .entry("warnings")
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                match all {
+                    Value::Array(list) => {
+                        for w in ours {
+                            if !list.contains(&w) {
+                                list.push(w);
+                            }
+                        }
+                    }
+                    other => *other = Value::Array(ours),
+                }
             }
         }
         let text = self.redact(&serde_json::to_string_pretty(&report)?);
@@ -672,6 +683,26 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn finish_keeps_the_steps_own_fields_and_one_dry_run_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (o, _) = outputs(Platform::GitHub, dir.path());
+        let mut o = o.dry_run(true);
+        o.warning("from the platform layer", None);
+        let r = o
+            .finish(
+                serde_json::json!({"dryRun": true, "warnings": ["the step's own"]}),
+                false,
+            )
+            .unwrap();
+        assert!(r.get("dry_run").is_none(), "{r}");
+        assert_eq!(r["dryRun"], true);
+        assert_eq!(
+            r["warnings"],
+            serde_json::json!(["the step's own", "from the platform layer"])
+        );
+    }
+
+    #[test]
     fn dry_run_writes_nothing_but_reports_the_outputs() {
         let dir = tempfile::tempdir().unwrap();
         let (o, buf) = outputs(Platform::GitHub, dir.path());
@@ -681,7 +712,7 @@ pub(crate) mod tests {
         let r = o.finish(serde_json::json!({"step": "tag"}), true).unwrap();
         assert!(!dir.path().join("output").exists());
         assert!(!dir.path().join("summary.md").exists());
-        assert_eq!(r["dry_run"], true);
+        assert_eq!(r["dryRun"], true);
         assert_eq!(r["outputs"]["tag"], "x");
         assert!(buf.text().contains("\"step\": \"tag\""));
     }

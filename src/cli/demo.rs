@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// The sample project to run on (default: the one bundled under fixtures/).
+    /// The sample project to run on (default: the one embedded in the binary).
     #[arg(long = "sample", env = "CADKIT_DEMO_SAMPLE")]
     pub sample: Option<PathBuf>,
     /// Where the demo works (default: a fresh temporary folder, removed at the end).
@@ -18,7 +18,7 @@ pub struct DemoArgs {
 impl Step for DemoArgs {
     fn run(self, _global: &GlobalArgs) -> Result<i32> {
         let report = crate::demo::run(&crate::demo::DemoRequest {
-            sample: self.sample.unwrap_or_else(crate::demo::bundled_sample),
+            sample: self.sample,
             workdir: self.workdir,
         })?;
         println!("{}", serde_json::to_string_pretty(&report)?);

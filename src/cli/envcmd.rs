@@ -80,23 +80,33 @@ pub struct UpdateUserArgs {
         default_value = "admin"
     )]
     pub name: String,
-    /// The new password (prefer the environment variable CADKIT_USER_PASSWORD / DRAW_PASSWORD).
+    /// The new password (prefer the environment variable CADKIT_USER_PASSWORD / DRAW_PASSWORD);
+    /// the toolkit's default `admin` when neither is set, with a warning.
     #[arg(
         long = "user.password",
         alias = "user-password",
         env = "CADKIT_USER_PASSWORD",
         hide_env_values = true
     )]
-    pub password: String,
+    pub password: Option<String>,
 }
+
+/// The toolkit's default of `--user.password` (`DRAW_PASSWORD`).
+const DEFAULT_USER_PASSWORD: &str = "admin";
 
 impl Step for UpdateUserArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
+        let password = self.password.unwrap_or_else(|| {
+            tracing::warn!(
+                "no --user.password, CADKIT_USER_PASSWORD or DRAW_PASSWORD: setting the toolkit's default password (admin)"
+            );
+            DEFAULT_USER_PASSWORD.to_string()
+        });
         print(&envcmd::update_user(
             &self.env.env,
             &self.tag,
             &self.name,
-            &self.password,
+            &password,
         )?)?;
         Ok(0)
     }
@@ -181,12 +191,15 @@ pub struct UpgradeConfigArgs {
 }
 
 impl Step for UpgradeConfigArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(&envcmd::upgrade_config(
-            &self.env.env,
-            &self.working_dir,
-            &self.version_file,
-        )?)?;
+    /// The toolkit's bytes on stdout (one compact JSON line, for the pipeline to read);
+    /// cadkit's report only with `--report json`.
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        let config = envcmd::upgrade_config(&self.env.env, &self.working_dir, &self.version_file)?;
+        if g.json_report() {
+            print(&serde_json::json!({ "upgradeConfig": config }))?;
+        } else {
+            println!("{}", serde_json::to_string(&config)?);
+        }
         Ok(0)
     }
 }

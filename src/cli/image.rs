@@ -105,6 +105,11 @@ impl Step for ImageArgs {
         let req = self.request();
         let mut out = crate::ci::Outputs::detect().dry_run(req.dry_run);
         if let Ok(password) = std::env::var("CADKIT_REGISTRY_PASSWORD") {
+            crate::ci::inputs::check_secret(
+                "registry password",
+                "CADKIT_REGISTRY_PASSWORD",
+                &password,
+            )?;
             out.mask(&password);
         }
         let report = image::run(&req)?;

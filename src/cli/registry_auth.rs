@@ -107,6 +107,11 @@ pub struct Request {
 /// The step on resolved inputs (used by `demo` and tests); returns the report.
 pub fn run(req: &Request, mut out: Outputs, print: bool) -> Result<serde_json::Value> {
     // Mask first: nothing below may show them.
+    crate::ci::inputs::check_secret(
+        "registry password",
+        "CADKIT_REGISTRY_PASSWORD or standard input",
+        &req.password,
+    )?;
     out.mask(&req.password);
     let creds = req
         .registries
@@ -205,10 +210,10 @@ pub fn run(req: &Request, mut out: Outputs, print: bool) -> Result<serde_json::V
         "step": "registry-auth",
         "platform": out.platform(),
         "registries": keys,
-        "docker_config": dir_s,
-        "docker_config_source": why,
-        "config_path": path,
-        "merged_into_existing": had_file,
+        "dockerConfig": dir_s,
+        "dockerConfigSource": why,
+        "configPath": path,
+        "mergedIntoExisting": had_file,
         "shadows": merged.shadows,
     });
     if out.is_dry_run() {

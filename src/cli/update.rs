@@ -20,8 +20,12 @@ pub struct UpdateArgs {
     pub target: super::EnvTarget,
     /// Only print the plan (table on stderr when it is a terminal, JSON on stdout); exit
     /// 0 without changes, 2 with changes.
-    #[arg(long = "plan", alias = "dry-run")]
+    #[arg(long = "plan")]
     pub plan: bool,
+    /// Plan and report only, write nothing (exit 0 even with changes pending, so that a
+    /// pipeline's dry run passes); `CADKIT_DRY_RUN` is what the root action's `dry-run` sets.
+    #[arg(long = "dry-run", alias = "dryRun", env = "CADKIT_DRY_RUN", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub dry_run: bool,
     /// Instance-managed roots never touched: a JSON array of tags.
     #[arg(
         long = "update.excludeTags",
@@ -90,7 +94,7 @@ impl UpdateArgs {
             exclude.add_snapshot_config(&self.snapshot_config)?;
         }
         let mut o = UpdateOptions::new(&self.target.env, &self.target.working_dir);
-        o.plan_only = self.plan;
+        o.plan_only = self.plan || self.dry_run;
         o.exclude = exclude;
         o.no_downtime = self.no_downtime.unwrap_or(false);
         o.detect_drift = self.detect_drift.unwrap_or(false);
@@ -111,7 +115,7 @@ impl Step for UpdateArgs {
             eprint!("{table}");
         }
         println!("{}", serde_json::to_string_pretty(&report)?);
-        if opts.plan_only && !report.plan.is_empty() {
+        if self.plan && !report.plan.is_empty() {
             return Ok(2);
         }
         Ok(0)

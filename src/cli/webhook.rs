@@ -155,9 +155,11 @@ pub fn run(
     print: bool,
 ) -> Result<Value> {
     if let Some(t) = &token {
+        inputs::check_secret("webhook token", "CADKIT_WEBHOOK_TOKEN", t)?;
         out.mask(t);
     }
     if let Some(s) = &secret {
+        inputs::check_secret("webhook signing secret", "CADKIT_WEBHOOK_SECRET", s)?;
         out.mask(s);
     }
     let url = url::Url::parse(&a.url).map_err(|e| anyhow::anyhow!("invalid webhook URL: {e}"))?;
@@ -235,7 +237,7 @@ pub fn run(
             for (k, _) in &headers {
                 shown_headers.push(json!([k, "***"]));
             }
-            results.push(json!({"image": image, "idempotency_key": key, "request": {"method": "POST", "url": shown, "headers": shown_headers, "body": body}}));
+            results.push(json!({"image": image, "idempotencyKey": key, "request": {"method": "POST", "url": shown, "headers": shown_headers, "body": body}}));
             continue;
         }
         let d = wh::Delivery {
@@ -252,13 +254,13 @@ pub fn run(
             retry,
         };
         match wh::deliver(&d, &|w| std::thread::sleep(w)) {
-            Ok(ok) => results.push(json!({"image": image, "idempotency_key": key, "status": ok.status, "attempts": ok.attempts, "response_excerpt": ok.response_excerpt})),
+            Ok(ok) => results.push(json!({"image": image, "idempotencyKey": key, "status": ok.status, "attempts": ok.attempts, "responseExcerpt": ok.response_excerpt})),
             Err(e) => {
                 let attempts = match &e {
                     WebhookError::Rejected { attempts, .. } | WebhookError::Exhausted { attempts, .. } => json!(attempts),
                     WebhookError::Setup(_) => json!([]),
                 };
-                results.push(json!({"image": image, "idempotency_key": key, "error": out.redact(&e.to_string()), "attempts": attempts}));
+                results.push(json!({"image": image, "idempotencyKey": key, "error": out.redact(&e.to_string()), "attempts": attempts}));
                 failure = Some(e);
                 break;
             }

@@ -999,7 +999,8 @@ where
         let msg = message::render(
             &opts.commit_message,
             message::Values {
-                folder: &folder,
+                // The guide: `{folder}` is the outputDir value from the configuration.
+                folder: &opts.output_dir,
                 branch: &branch,
                 count: report.files.total(),
             },

@@ -55,6 +55,8 @@ pub struct UpdateReport {
     pub env: PathBuf,
     pub dist: PathBuf,
     pub plan_only: bool,
+    /// Nothing was written (a plan or a dry run): the key every step's report has.
+    pub dry_run: bool,
     /// True when the plan was committed.
     pub applied: bool,
     /// `maintenance` or `noDowntime` (null for a plan).
@@ -80,6 +82,12 @@ pub struct ApplyError {
 
 pub fn update(opts: &UpdateOptions) -> Result<UpdateReport> {
     let start = Instant::now();
+    if opts.plan_only && !opts.env.exists() {
+        anyhow::bail!(
+            "environment {} does not exist; a plan or dry run creates nothing (run `cadkit install` first, or check --env)",
+            opts.env.display()
+        );
+    }
     let env = SqliteEnv::open(&opts.env)?;
     store::ensure_schema(env.conn())?;
     drop(env);
@@ -156,6 +164,7 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport> {
         env: opts.env.clone(),
         dist: opts.dist.clone(),
         plan_only: opts.plan_only,
+        dry_run: opts.plan_only,
         applied,
         mode,
         change_log: log.is_some().then_some(log_path),

@@ -87,6 +87,7 @@ pub struct Delivery {
 
 /// One attempt, for the report.
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Attempt {
     pub status: Option<u16>,
     pub error: Option<String>,
@@ -96,6 +97,7 @@ pub struct Attempt {
 
 /// A successful delivery.
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Delivered {
     pub status: u16,
     pub attempts: Vec<Attempt>,
