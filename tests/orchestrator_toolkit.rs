@@ -116,6 +116,10 @@ fn toolkit_installs_and_updates_core_through_cadkit_orchestrator() {
     update.extend(no_backup);
     toolkit_ok(dir, &o, &update);
     let fresh291 = fresh_install(dir, &d291);
+    assert!(
+        h::graph(&fresh291) != h::graph(&fresh293),
+        "2.9.1 and 2.9.3 must differ for this test to mean anything"
+    );
     assert_same_graph(&o.env, &fresh291, "update 2.9.3 -> 2.9.1");
 
     deploy_patches(&o, &d293);
