@@ -38,6 +38,8 @@ mod bundle;
 mod receiver;
 pub use bundle::BundleArgs;
 pub use receiver::ReceiverArgs;
+mod orchestrator;
+pub use orchestrator::OrchestratorArgs;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -173,6 +175,8 @@ enum Command {
     Receiver(receiver::ReceiverArgs),
     /// Pack a built codeAsData folder and its project metadata into a checked zip.
     Bundle(bundle::BundleArgs),
+    /// Run the reference orchestrator (AMQP + HTTP) over the embedded environment.
+    Orchestrator(orchestrator::OrchestratorArgs),
 }
 
 /// A command that can run on its own (the `cadkit-<step>` binaries).
@@ -205,6 +209,7 @@ impl Command {
             Command::Image(a) => a.run(global),
             Command::Receiver(a) => a.run(global),
             Command::Bundle(a) => a.run(global),
+            Command::Orchestrator(a) => a.run(global),
         }
     }
 }
