@@ -3,6 +3,7 @@
 //! Exit codes: 0 success (with `--plan`: no changes), 2 with `--plan` when changes are
 //! pending (as `terraform plan -detailed-exitcode`), 1 failure.
 
+use super::bus::{select, Target};
 use super::{parse_bool, GlobalArgs, Step};
 use crate::update::drift::Policies;
 use crate::update::exclude::ExcludeConfig;
@@ -89,7 +90,12 @@ impl UpdateArgs {
         if self.snapshot_config.exists() {
             exclude.add_snapshot_config(&self.snapshot_config)?;
         }
-        let mut o = UpdateOptions::new(&self.target.env, &self.target.working_dir);
+        let env = self
+            .target
+            .env
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::env::DEFAULT_ENV_PATH));
+        let mut o = UpdateOptions::new(&env, &self.target.working_dir);
         o.plan_only = self.plan;
         o.exclude = exclude;
         o.no_downtime = self.no_downtime.unwrap_or(false);
@@ -103,7 +109,11 @@ impl UpdateArgs {
 }
 
 impl Step for UpdateArgs {
-    fn run(self, _global: &GlobalArgs) -> Result<i32> {
+    fn run(self, global: &GlobalArgs) -> Result<i32> {
+        // Orchestrator settings never fall back to the local file.
+        if let Target::Orchestrator(o) = select(self.target.env.clone(), &self.target.remote)? {
+            return self.run_remote(&o, global);
+        }
         let opts = self.options()?;
         let report = update(&opts)?;
         let table = crate::update::render::table(&report.plan);
