@@ -111,8 +111,8 @@ impl UpdateArgs {
 impl Step for UpdateArgs {
     fn run(self, global: &GlobalArgs) -> Result<i32> {
         // Orchestrator settings never fall back to the local file.
-        if let Target::Orchestrator(o) = select(self.target.env.clone(), &self.target.remote)? {
-            return self.run_remote(&o, global);
+        if let Target::Orchestrator(mut o) = select(self.target.env.clone(), &self.target.remote)? {
+            return self.run_remote(&mut o, global);
         }
         let opts = self.options()?;
         let report = update(&opts)?;
@@ -125,5 +125,35 @@ impl Step for UpdateArgs {
             return Ok(2);
         }
         Ok(0)
+    }
+}
+
+impl UpdateArgs {
+    /// `update` against an orchestrator; `--plan` only reads (graphDef queries).
+    fn run_remote(
+        &self,
+        o: &mut crate::env::orchestrator::Orchestrator,
+        _global: &GlobalArgs,
+    ) -> Result<i32> {
+        let opts = self.options()?;
+        let req = crate::update::remote::RemoteUpdate {
+            dist: self.target.working_dir.clone(),
+            plan_only: self.plan,
+            no_downtime: opts.no_downtime,
+            exclude: opts.exclude.clone(),
+            version_file: "version.json".into(),
+            user: None,
+        };
+        let report = crate::update::remote::update(o, &req)?;
+        let table = crate::update::render::table(&report.plan);
+        if std::io::stderr().is_terminal() || !self.plan {
+            eprint!("{table}");
+        }
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        Ok(if self.plan && !report.plan.is_empty() {
+            2
+        } else {
+            0
+        })
     }
 }

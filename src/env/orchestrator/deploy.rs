@@ -153,6 +153,12 @@ pub fn update_versions(o: &Orchestrator, version_file: &str) -> Result<Value> {
     };
     let v: Value = serde_json::from_slice(&bytes)
         .map_err(|e| OrchestratorError::Invalid(format!("{version_file}: {e}")))?;
+    set_versions(o, &v)?;
+    Ok(v)
+}
+
+/// `updateNode` of the Draw and runtime projects with the versions of a `version.json`.
+pub fn set_versions(o: &Orchestrator, v: &Value) -> Result<()> {
     for (key, tag) in [
         ("drawVersion", tags::DRAW_PROJECT),
         ("runtimeVersion", tags::RUNTIME_PROJECT),
@@ -172,7 +178,7 @@ pub fn update_versions(o: &Orchestrator, version_file: &str) -> Result<Value> {
             )?;
         }
     }
-    Ok(v)
+    Ok(())
 }
 
 /// `install` (see the module doc).

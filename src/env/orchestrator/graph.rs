@@ -139,6 +139,13 @@ impl Orchestrator {
 
     /// The whole graph as the dumper and the planner read it (see the module doc).
     pub fn read_graph(&self) -> Result<Graph, OrchestratorError> {
+        Ok(self.read_roots()?.0)
+    }
+
+    /// The whole graph and each root's `getRootData` operations (what `update` derives
+    /// the deployed state of each root from).
+    #[allow(clippy::type_complexity)]
+    pub fn read_roots(&self) -> Result<(Graph, BTreeMap<String, Vec<Op>>), OrchestratorError> {
         let started = std::time::Instant::now();
         let mut g = self.structure()?;
         let roots = roots_of(&g);
@@ -155,7 +162,7 @@ impl Orchestrator {
             g.instances.len(),
             started.elapsed().as_millis()
         );
-        Ok(g)
+        Ok((g, data))
     }
 }
 
