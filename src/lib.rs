@@ -6,6 +6,7 @@
 //! - [`ci`]: the CI platform layer (GitHub, GitLab, Azure, plain shell);
 //! - [`graph`], [`env`]: the composition graph and the environments holding it;
 //! - [`snapshot`], [`git`]: the dumper (graph → deterministic patch files) and its git flow;
+//! - [`orchestrator`]: the orchestrator protocol (AMQP + HTTP) and the reference server;
 //! - [`update`]: converging an environment to its patches (plan, apply, lock, drift);
 //! - [`image`]: daemonless OCI images;
 //! - [`tag`], [`registry_auth`], [`webhook`]: the CI steps around images;
@@ -22,6 +23,7 @@ pub mod graph;
 pub mod image;
 pub mod json;
 pub mod logging;
+pub mod orchestrator;
 pub mod patch;
 pub mod registry_auth;
 pub mod snapshot;

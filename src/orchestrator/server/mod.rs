@@ -1,0 +1,1 @@
+//! `cadkit orchestrator`: a reference orchestrator over the embedded environment.
