@@ -66,37 +66,37 @@ pub struct RemoteArgs {
     pub bus_connect_delay: Option<u64>,
     /// Orchestrator HTTP host.
     #[arg(long = "orchestrator.host", env = "ORCHESTRATOR_HOST")]
-    pub host: Option<String>,
+    pub orch_host: Option<String>,
     /// Orchestrator HTTP port (8080).
     #[arg(long = "orchestrator.port", env = "ORCHESTRATOR_SERVICE_PORT")]
-    pub port: Option<u16>,
+    pub orch_port: Option<u16>,
     /// Orchestrator user (admin).
     #[arg(long = "orchestrator.userName")]
-    pub user_name: Option<String>,
+    pub orch_user_name: Option<String>,
     /// Orchestrator password; prefer a variable.
     #[arg(long = "orchestrator.password")]
-    pub password: Option<String>,
+    pub orch_password: Option<String>,
     /// Routing-key role suffix (read from rest/version by install and update).
     #[arg(long = "orchestrator.role", env = "ORCHESTRATOR_ROLE")]
-    pub role: Option<String>,
+    pub orch_role: Option<String>,
     /// The user owning the patches in the orchestrator's container (vertx).
     #[arg(long = "orchestrator.containerUser")]
-    pub container_user: Option<String>,
+    pub orch_container_user: Option<String>,
     /// The orchestrator's patches folder (/patches).
     #[arg(long = "orchestrator.codeAsDataDir")]
-    pub code_as_data_dir: Option<String>,
+    pub orch_code_as_data_dir: Option<String>,
     /// Timeout of resetDB and load, in ms (3600000).
     #[arg(long = "import.timeout", env = "RESET_DB_TIMEOUT")]
-    pub import_timeout: Option<u64>,
+    pub orch_import_timeout: Option<u64>,
     /// Local work folder (/tmp/toolkit).
     #[arg(long = "downloadFolder", env = "DOWNLOAD_FOLDER")]
-    pub download_folder: Option<PathBuf>,
+    pub orch_download_folder: Option<PathBuf>,
     /// Parallel graphDef queries (5).
     #[arg(
         long = "update.graphDefRateLimit",
         env = "GRAPHDEF_MAX_CONCURRENT_CALLS"
     )]
-    pub graphdef_rate_limit: Option<usize>,
+    pub orch_graphdef_rate_limit: Option<usize>,
 }
 
 impl RemoteArgs {
@@ -112,13 +112,13 @@ impl RemoteArgs {
             || self.bus_command_key.is_some()
             || self.bus_deployment_key.is_some()
             || self.bus_command_timeout.is_some()
-            || self.host.is_some()
-            || self.port.is_some()
-            || self.user_name.is_some()
-            || self.password.is_some()
-            || self.role.is_some()
-            || self.container_user.is_some()
-            || self.code_as_data_dir.is_some()
+            || self.orch_host.is_some()
+            || self.orch_port.is_some()
+            || self.orch_user_name.is_some()
+            || self.orch_password.is_some()
+            || self.orch_role.is_some()
+            || self.orch_container_user.is_some()
+            || self.orch_code_as_data_dir.is_some()
     }
 
     pub fn config(&self) -> OrchestratorConfig {
@@ -147,22 +147,24 @@ impl RemoteArgs {
         if let Some(ms) = self.bus_connect_delay {
             b.connect_retry_delay = Duration::from_millis(ms);
         }
-        set(&mut c.host, &self.host);
-        c.port = self.port.unwrap_or(c.port);
-        set(&mut c.user_name, &self.user_name);
-        if let Some(p) = &self.password {
+        set(&mut c.host, &self.orch_host);
+        c.port = self.orch_port.unwrap_or(c.port);
+        set(&mut c.user_name, &self.orch_user_name);
+        if let Some(p) = &self.orch_password {
             c.password = Secret::new(p.clone());
         }
-        c.role = self.role.clone();
-        set(&mut c.container_user, &self.container_user);
-        set(&mut c.code_as_data_dir, &self.code_as_data_dir);
-        if let Some(ms) = self.import_timeout {
+        c.role = self.orch_role.clone();
+        set(&mut c.container_user, &self.orch_container_user);
+        set(&mut c.code_as_data_dir, &self.orch_code_as_data_dir);
+        if let Some(ms) = self.orch_import_timeout {
             c.import_timeout = Duration::from_millis(ms);
         }
-        if let Some(d) = &self.download_folder {
+        if let Some(d) = &self.orch_download_folder {
             c.download_folder = d.clone();
         }
-        c.graphdef_rate_limit = self.graphdef_rate_limit.unwrap_or(c.graphdef_rate_limit);
+        c.graphdef_rate_limit = self
+            .orch_graphdef_rate_limit
+            .unwrap_or(c.graphdef_rate_limit);
         // One HTTP request never outlives a command.
         c.http_timeout = c.bus.command_timeout.min(c.http_timeout);
         c
