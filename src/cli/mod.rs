@@ -36,6 +36,8 @@ mod image;
 pub use image::ImageArgs;
 mod update;
 pub use update::UpdateArgs;
+mod orchestrator;
+pub use orchestrator::OrchestratorArgs;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -183,6 +185,8 @@ enum Command {
     Webhook(webhook::WebhookArgs),
     /// Copy a folder onto a base image and push it (or write an OCI layout); no daemon.
     Image(image::ImageArgs),
+    /// Run the reference orchestrator (AMQP + HTTP) over the embedded environment.
+    Orchestrator(orchestrator::OrchestratorArgs),
 }
 
 /// A command that can run on its own (the `cadkit-<step>` binaries).
@@ -217,6 +221,7 @@ impl Command {
             Command::RegistryAuth(a) => a.run(global),
             Command::Webhook(a) => a.run(global),
             Command::Image(a) => a.run(global),
+            Command::Orchestrator(a) => a.run(global),
         }
     }
 }

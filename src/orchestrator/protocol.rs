@@ -28,10 +28,12 @@
 //! # graphDef ([`graphdef`])
 //! The query type `{"i","b","v","f","q":[{"t","d","v","r","q"}]}` and the toolkit's queries.
 
+pub mod bus;
 pub mod command;
 pub mod graphdef;
 pub mod http;
 
+pub use bus::BusSettings;
 pub use command::{
     reply_queue_name, reply_queue_of, reply_queue_prefix, routing_key_with_role, status_line,
     unknown_command_line, Command, CommandContent, CommandMessage, CopySource, DeploymentContent,

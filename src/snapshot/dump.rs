@@ -399,6 +399,36 @@ impl<'g> Model<'g> {
     }
 }
 
+/// The dumper's follow-rule closure (`docs/dumper-rules.md` §1) for other readers of the
+/// graph (the reference orchestrator's graphDef): what rule DUMP (`snapshot_rule` false) or
+/// SNAPSHOT (true) reaches from `root`: the instances (sorted by tag, `root` first when it
+/// exists) and the kept relations `(from, rel, to)` in the dumper's order.
+pub fn follow_rule_closure(
+    graph: &Graph,
+    root: &str,
+    snapshot_rule: bool,
+) -> (Vec<String>, Vec<(String, String, String)>) {
+    let Some((root, _)) = graph.instances.get_key_value(root) else {
+        return (Vec::new(), Vec::new());
+    };
+    let model = Model::new(graph);
+    let (set, rels) = model.closure(root.as_str(), snapshot_rule);
+    let mut instances: Vec<&str> = set
+        .into_iter()
+        .filter(|x| graph.instances.contains_key(*x))
+        .collect();
+    instances.sort_by(|a, b| tag_order(a, b));
+    let mut relations: Vec<_> = rels.into_iter().collect();
+    relations.sort_by(relation_order);
+    (
+        instances.into_iter().map(str::to_string).collect(),
+        relations
+            .into_iter()
+            .map(|(l, m, r)| (l.to_string(), m.to_string(), r.to_string()))
+            .collect(),
+    )
+}
+
 fn complex_target(v: &Value) -> Option<&str> {
     match v {
         Value::Object(o) if o.get("c").and_then(Value::as_u64) == Some(8) => {

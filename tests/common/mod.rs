@@ -3,5 +3,6 @@
 
 pub mod ci_steps;
 pub mod image;
+pub mod orchestrator;
 pub mod rabbit;
 pub mod reference;

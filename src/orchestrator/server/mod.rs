@@ -1,1 +1,132 @@
 //! `cadkit orchestrator`: a reference orchestrator over the embedded environment.
+//!
+//! It speaks the protocol of [`crate::orchestrator::protocol`] so the real toolkit (and
+//! cadkit's client) can drive it over a real RabbitMQ broker: it declares the commands
+//! exchange and one queue bound to the command and deployment routing keys (with the role
+//! suffix), executes every command of the catalogue on the embedded SQLite environment
+//! ([`exec`]), and serves `/OlympeServer/…` ([`http`]). The patches folder plays the real
+//! orchestrator's `/patches` volume; the backup area is a folder of its own.
+//!
+//! Lifecycle: connect to the bus (retrying), then bind HTTP (so "version answers 200" means
+//! "commands are consumed"), serve until SIGTERM/SIGINT, print a JSON report.
+
+pub mod amqp;
+pub mod exec;
+pub mod folders;
+pub mod graphdef;
+pub mod http;
+pub mod state;
+
+use crate::orchestrator::protocol::BusSettings;
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// `sv` answered by `rest/version` (the toolkit requires ≥ 7.4.0).
+pub const SERVER_VERSION: &str = "7.4.0";
+
+/// Everything `cadkit orchestrator` needs.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The embedded environment (SQLite file).
+    pub env: PathBuf,
+    /// The patches folder (`--orchestrator.codeAsDataDir`).
+    pub patches_dir: PathBuf,
+    /// The backup area (users, business data, diffs, patch backups).
+    pub backup_dir: PathBuf,
+    pub bus: BusSettings,
+    /// `--orchestrator.role` (routing-key suffix unless `active`; answered by `rest/version`).
+    pub role: Option<String>,
+    pub http_host: String,
+    pub http_port: u16,
+    /// `--record <file>`: NDJSON of every AMQP body and HTTP request received.
+    pub record: Option<PathBuf>,
+    pub server_version: String,
+}
+
+/// The JSON report printed when the server stops.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerReport {
+    pub env: PathBuf,
+    pub bus: String,
+    pub http: String,
+    pub commands: u64,
+    pub http_requests: u64,
+}
+
+/// Run until SIGTERM/SIGINT.
+pub async fn run(opts: ServerOptions) -> Result<ServerReport> {
+    std::fs::create_dir_all(&opts.patches_dir).with_context(|| {
+        format!(
+            "--orchestrator.codeAsDataDir {}: cannot create",
+            opts.patches_dir.display()
+        )
+    })?;
+    std::fs::create_dir_all(&opts.backup_dir).with_context(|| {
+        format!(
+            "--orchestrator.backupDir {}: cannot create",
+            opts.backup_dir.display()
+        )
+    })?;
+    crate::env::SqliteEnv::open(&opts.env)
+        .with_context(|| format!("--env {}: cannot open the environment", opts.env.display()))?;
+    let addr = format!("{}:{}", opts.http_host, opts.http_port);
+    let state = Arc::new(state::State::new(opts)?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (ready_tx, mut ready_rx) = watch::channel(false);
+    let bus = tokio::spawn(amqp::serve(state.clone(), stop_rx.clone(), ready_tx));
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    // HTTP only once the exchange exists: readiness (version 200) means commands work.
+    let mut stop = stop_rx.clone();
+    tokio::select! {
+        r = ready_rx.wait_for(|r| *r) => { r.context("bus task ended")?; }
+        _ = stop.wait_for(|s| *s) => { bus.await.ok(); return Ok(report(&state, &addr)); }
+    }
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("--orchestrator.port: cannot listen on {addr} (port in use?)"))?;
+    tracing::info!(
+        "orchestrator ready: http://{addr}/OlympeServer/, bus {}",
+        state.opts.bus.describe()
+    );
+    let mut stop = stop_rx.clone();
+    axum::serve(listener, http::router(state.clone()))
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
+        .context("HTTP server failed")?;
+    bus.await.ok();
+    Ok(report(&state, &addr))
+}
+
+fn report(state: &state::State, addr: &str) -> ServerReport {
+    ServerReport {
+        env: state.opts.env.clone(),
+        bus: state.opts.bus.describe(),
+        http: format!("http://{addr}/OlympeServer/"),
+        commands: state.commands.load(Ordering::Relaxed),
+        http_requests: state.http_requests.load(Ordering::Relaxed),
+    }
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,165 @@
+//! Executing one AMQP command on the embedded environment: the reply lines.
+//!
+//! Each command returns its result lines; the caller sends them, then the status line
+//! (`0` on success, `1` with the error as a line on failure).
+
+use super::folders;
+use super::state::{safe_join, State};
+use crate::orchestrator::protocol::{Command, CopySource};
+use crate::patch::{FileKind, InstanceOp, Op, Patch};
+use crate::update::envcmd;
+use anyhow::{bail, Context, Result};
+use serde_json::{Map, Value};
+use std::sync::atomic::Ordering;
+
+/// Run `cmd`; `Err` means status code 1 (its message becomes a reply line).
+pub fn execute(state: &State, cmd: &Command) -> Result<Vec<String>> {
+    let env_path = state.opts.env.as_path();
+    match cmd {
+        Command::ResetDb { .. } => {
+            let mut env = state.env()?;
+            env.apply_patches(std::iter::empty(), true)?;
+            state.changed();
+            Ok(vec!["Database reset".into()])
+        }
+        Command::Load {
+            path_to_root_folder,
+            use_backup_folder,
+            ..
+        } => {
+            let area = state.area(*use_backup_folder);
+            let dir = match path_to_root_folder {
+                Some(p) if !p.is_empty() => safe_join(area, p)?,
+                _ => area.to_path_buf(),
+            };
+            folders::load_folder(state, &dir)
+        }
+        Command::LoadPatch { file_path, .. } => {
+            let path = safe_join(&state.opts.patches_dir, file_path)?;
+            let Some(kind) = FileKind::of_path(&path) else {
+                bail!("{file_path}: not a patch file (*.newInst.json, *.newRel.json, …)");
+            };
+            let patch = Patch::read(&path)?;
+            let n = state.env()?.apply_patches([(kind, &patch)], false)?;
+            state.changed();
+            Ok(vec![format!("Loaded {file_path}: {n} operations")])
+        }
+        Command::SetPassword {
+            user_name,
+            user_tag,
+            user_password,
+        } => {
+            envcmd::update_user(env_path, user_tag, user_name, user_password)?;
+            state.changed();
+            Ok(vec![format!("Password set for user {user_tag}")])
+        }
+        Command::CreateToken => Ok(vec![state.new_token()]),
+        Command::CheckIfNodesExist { node_tags_array } => {
+            let tags: Vec<String> = serde_json::from_str(node_tags_array)
+                .context("nodeTagsArray must be a JSON array of tags")?;
+            let env = state.env()?;
+            let mut st = env
+                .conn()
+                .prepare("SELECT 1 FROM instances WHERE tag = ?1")?;
+            let mut out = Map::new();
+            for t in tags {
+                let exists = st.exists([&t])?;
+                out.insert(t, Value::Bool(exists));
+            }
+            Ok(vec![Value::Object(out).to_string()])
+        }
+        Command::GetRootTags {
+            root_folder,
+            use_backup_folder,
+        } => {
+            let map = folders::root_tags(state, root_folder.as_deref(), *use_backup_folder)?;
+            Ok(vec![serde_json::to_string(&map)?])
+        }
+        Command::UnzipPatches {
+            use_backup_folder,
+            file_path,
+            folder_path,
+        } => {
+            let paths = folders::unzip(
+                state,
+                *use_backup_folder,
+                file_path.as_deref(),
+                folder_path.as_deref(),
+            )?;
+            Ok(vec![serde_json::to_string(&paths)?])
+        }
+        Command::CopyPatches {
+            sources,
+            backup,
+            destination_folder,
+        } => {
+            let sources: Vec<CopySource> = serde_json::from_str(sources)
+                .context("sources must be a JSON array of {filePath, recursive} or {destinationFilePath, zip}")?;
+            folders::copy(state, &sources, *backup, destination_folder)
+        }
+        Command::LoadBinaryFiles { folder_path } => {
+            let n = folders::load_binaries(state, folder_path.as_deref())?;
+            Ok(vec![format!("Loaded {n} binary files")])
+        }
+        Command::UpdateNode {
+            tag,
+            node_properties_json,
+        } => {
+            let props: Map<String, Value> = serde_json::from_str(node_properties_json)
+                .context("nodePropertiesJson must be a JSON object")?;
+            let env = state.env()?;
+            let exists = env
+                .conn()
+                .prepare("SELECT 1 FROM instances WHERE tag = ?1")?
+                .exists([tag])?;
+            if !exists {
+                // Only existing nodes are updated (Draw is absent from a runtime + Core
+                // environment); the embedded UPDATE would create it.
+                return Ok(vec![format!("Node {tag} does not exist: not updated")]);
+            }
+            let op = Op::UpdateInstance(InstanceOp {
+                tag: tag.clone(),
+                props,
+                extra: Map::new(),
+            });
+            let mut patch = Patch::new(tag.clone());
+            patch.operations.push(op);
+            state
+                .env()?
+                .apply_patches([(FileKind::UpdateInst, &patch)], false)?;
+            state.changed();
+            Ok(vec![format!("Node {tag} updated")])
+        }
+        Command::StartGc { backup_folder, .. } => {
+            let mut lines = vec![envcmd::start_gc(env_path)?.to_string()];
+            if *backup_folder {
+                for d in ["diff", "rollback_diff"] {
+                    let p = state.opts.backup_dir.join(d);
+                    if p.exists() {
+                        std::fs::remove_dir_all(&p)?;
+                        lines.push(format!("Backup folder {d} cleaned"));
+                    }
+                }
+            }
+            Ok(lines)
+        }
+        Command::CodeAsDataReadMode { activate } => {
+            envcmd::read_mode(env_path, *activate)?;
+            state.read_mode.store(*activate, Ordering::SeqCst);
+            Ok(vec![format!("Code as data read mode: {activate}")])
+        }
+        Command::RefreshSubscriptionCache => Ok(vec!["Subscription cache refreshed".into()]),
+        Command::BroadcastRefreshApp => Ok(vec![envcmd::broadcast_refresh(env_path)?.to_string()]),
+        Command::StatsDb => Ok(vec![envcmd::stats(env_path)?.to_string()]),
+        Command::CheckDb => {
+            let report = envcmd::check(env_path)?;
+            if report.get("ok") != Some(&Value::Bool(true)) {
+                bail!("Data is incoherent or corrupted: {report}");
+            }
+            Ok(vec![report.to_string()])
+        }
+        Command::UpdateDone { no_down_time } => {
+            Ok(vec![format!("Update done (noDownTime: {no_down_time})")])
+        }
+    }
+}

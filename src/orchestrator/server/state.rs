@@ -1,0 +1,137 @@
+//! The server's shared state: options, modes, tokens, the cached graph, the recorder.
+
+use super::ServerOptions;
+use crate::env::{sqlite::read_graph, SqliteEnv};
+use crate::graph::Graph;
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What every handler (AMQP and HTTP) shares.
+pub struct State {
+    pub opts: ServerOptions,
+    /// Maintenance ON (deployment message `gateway_service: false`).
+    pub maintenance: AtomicBool,
+    /// codeAsDataReadMode ON.
+    pub read_mode: AtomicBool,
+    tokens: Mutex<HashSet<String>>,
+    /// Bumped after every write, so the graph cache knows it is stale.
+    generation: AtomicU64,
+    cache: Mutex<Option<(u64, Arc<Graph>)>>,
+    recorder: Option<Mutex<std::fs::File>>,
+    /// Commands answered (for the final report).
+    pub commands: AtomicU64,
+    /// HTTP requests served.
+    pub http_requests: AtomicU64,
+}
+
+impl State {
+    pub fn new(opts: ServerOptions) -> Result<State> {
+        let recorder = match &opts.record {
+            Some(p) => Some(Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .with_context(|| {
+                        format!("--record {}: cannot open for appending", p.display())
+                    })?,
+            )),
+            None => None,
+        };
+        Ok(State {
+            opts,
+            maintenance: AtomicBool::new(false),
+            read_mode: AtomicBool::new(false),
+            tokens: Mutex::new(HashSet::new()),
+            generation: AtomicU64::new(0),
+            cache: Mutex::new(None),
+            recorder,
+            commands: AtomicU64::new(0),
+            http_requests: AtomicU64::new(0),
+        })
+    }
+
+    /// Open the environment (one connection per command: SQLite in WAL mode).
+    pub fn env(&self) -> Result<SqliteEnv> {
+        SqliteEnv::open(&self.opts.env)
+    }
+
+    /// Mark the graph as changed.
+    pub fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The whole graph, read once per change (graphDef answers many queries in a row).
+    pub fn graph(&self) -> Result<Arc<Graph>> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        let mut cache = self.cache.lock().unwrap();
+        if let Some((g, graph)) = cache.as_ref() {
+            if *g == generation {
+                return Ok(graph.clone());
+            }
+        }
+        let env = self.env()?;
+        let graph = Arc::new(read_graph(env.conn())?);
+        *cache = Some((generation, graph.clone()));
+        Ok(graph)
+    }
+
+    /// A fresh admin token (the `createToken` command).
+    pub fn new_token(&self) -> String {
+        let bytes: [u8; 24] = rand::random();
+        let token = hex::encode(bytes);
+        self.tokens.lock().unwrap().insert(token.clone());
+        token
+    }
+
+    pub fn token_valid(&self, token: &str) -> bool {
+        self.tokens.lock().unwrap().contains(token)
+    }
+
+    /// The patches folder (`false`) or the backup area (`true`).
+    pub fn area(&self, backup: bool) -> &Path {
+        if backup {
+            &self.opts.backup_dir
+        } else {
+            &self.opts.patches_dir
+        }
+    }
+
+    /// Append one line to the `--record` file.
+    pub fn record(&self, entry: Value) {
+        if let Some(f) = &self.recorder {
+            let mut f = f.lock().unwrap();
+            let _ = writeln!(f, "{entry}");
+            let _ = f.flush();
+        }
+    }
+}
+
+/// `root/rel`, refusing absolute paths and `..` (paths come from the network).
+pub fn safe_join(root: &Path, rel: &str) -> Result<PathBuf> {
+    let rel_path = Path::new(rel);
+    let mut out = root.to_path_buf();
+    for c in rel_path.components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir => {}
+            _ => bail!("path {rel:?} leaves its folder (absolute or `..`): refused"),
+        }
+    }
+    Ok(out)
+}
+
+/// `path` relative to `root`, `/`-separated.
+pub fn rel_path(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
