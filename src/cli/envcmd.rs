@@ -1,18 +1,44 @@
-//! The environment commands of the toolkit on the embedded environment; each prints a
-//! JSON result on stdout.
+//! The environment commands of the toolkit, on the embedded environment (`--env`) or on
+//! an orchestrator (`--bus.*` / `--orchestrator.*`, see [`super::bus`]); each prints a
+//! JSON result on stdout naming the environment used.
 
+use super::bus::{embedded_info, select, RemoteArgs, Target};
 use super::{GlobalArgs, Step};
+use crate::env::orchestrator::{commands as remote, Orchestrator};
 use crate::update::envcmd;
 use anyhow::Result;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// `--env` shared by every environment command.
+/// `--env` or the orchestrator settings, shared by every environment command.
 #[derive(Debug, Args)]
 pub struct EnvArg {
-    /// The embedded environment (an SQLite file).
-    #[arg(long = "env", env = "CADKIT_ENV", default_value = crate::env::DEFAULT_ENV_PATH)]
-    pub env: PathBuf,
+    /// The embedded environment (an SQLite file; default .cadkit/env.sqlite).
+    #[arg(long = "env", env = "CADKIT_ENV")]
+    pub env: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+impl EnvArg {
+    /// Run `embedded` or `orchestrator` on the selected environment; the result gets
+    /// `environment` (never with credentials).
+    fn run(
+        &self,
+        embedded: impl FnOnce(&Path) -> Result<serde_json::Value>,
+        orchestrator: impl FnOnce(&Orchestrator) -> Result<serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        match select(self.env.clone(), &self.remote)? {
+            Target::Embedded(path) => {
+                let mut v = embedded(&path)?;
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("environment".into(), embedded_info(&path));
+                }
+                Ok(v)
+            }
+            Target::Orchestrator(o) => orchestrator(&o),
+        }
+    }
 }
 
 fn print(v: &serde_json::Value) -> Result<()> {
@@ -31,7 +57,11 @@ pub struct MaintenanceArgs {
 
 impl Step for MaintenanceArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(&envcmd::maintenance(&self.env.env, self.activate)?)?;
+        let on = self.activate;
+        print(&self.env.run(
+            |p| envcmd::maintenance(p, on),
+            |o| Ok(remote::maintenance(o, on)?),
+        )?)?;
         Ok(0)
     }
 }
@@ -47,7 +77,11 @@ pub struct ReadModeArgs {
 
 impl Step for ReadModeArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(&envcmd::read_mode(&self.env.env, self.activate)?)?;
+        let on = self.activate;
+        print(&self.env.run(
+            |p| envcmd::read_mode(p, on),
+            |o| Ok(remote::read_mode(o, on)?),
+        )?)?;
         Ok(0)
     }
 }
@@ -60,7 +94,9 @@ pub struct BroadcastRefreshArgs {
 
 impl Step for BroadcastRefreshArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(&envcmd::broadcast_refresh(&self.env.env)?)?;
+        print(&self.env.run(envcmd::broadcast_refresh, |o| {
+            Ok(remote::simple(o, "broadcastRefreshApp")?)
+        })?)?;
         Ok(0)
     }
 }
@@ -96,17 +132,16 @@ const DEFAULT_USER_PASSWORD: &str = "admin";
 
 impl Step for UpdateUserArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        let password = self.password.unwrap_or_else(|| {
+        let password = self.password.clone().unwrap_or_else(|| {
             tracing::warn!(
                 "no --user.password, CADKIT_USER_PASSWORD or DRAW_PASSWORD: setting the toolkit's default password (admin)"
             );
             DEFAULT_USER_PASSWORD.to_string()
         });
-        print(&envcmd::update_user(
-            &self.env.env,
-            &self.tag,
-            &self.name,
-            &password,
+        let (t, n, p) = (&self.tag, &self.name, &password);
+        print(&self.env.run(
+            |e| envcmd::update_user(e, t, n, p),
+            |o| Ok(remote::update_user(o, t, n, p)?),
         )?)?;
         Ok(0)
     }
@@ -120,7 +155,11 @@ pub struct StartGcArgs {
 
 impl Step for StartGcArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(&envcmd::start_gc(&self.env.env)?)?;
+        print(
+            &self
+                .env
+                .run(envcmd::start_gc, |o| Ok(remote::start_gc(o)?))?,
+        )?;
         Ok(0)
     }
 }
@@ -133,7 +172,11 @@ pub struct StatsDbArgs {
 
 impl Step for StatsDbArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(&envcmd::stats(&self.env.env)?)?;
+        print(
+            &self
+                .env
+                .run(envcmd::stats, |o| Ok(remote::simple(o, "statsDB")?))?,
+        )?;
         Ok(0)
     }
 }
@@ -147,7 +190,7 @@ pub struct CheckDbArgs {
 impl Step for CheckDbArgs {
     /// Exit 1 when the environment is incoherent (the JSON says why).
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        let v = envcmd::check(&self.env.env)?;
+        let v = self.env.run(envcmd::check, |o| Ok(remote::check(o)?))?;
         print(&v)?;
         Ok(if v["ok"] == serde_json::Value::Bool(true) {
             0
@@ -165,7 +208,11 @@ pub struct IsDbInitializedArgs {
 
 impl Step for IsDbInitializedArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        println!("{}", envcmd::is_initialised(&self.env.env)?);
+        let v = self.env.run(
+            |p| Ok(envcmd::is_initialised(p)?.into()),
+            |o| Ok(remote::is_initialised(o)?.into()),
+        )?;
+        println!("{v}");
         Ok(0)
     }
 }
@@ -194,12 +241,101 @@ impl Step for UpgradeConfigArgs {
     /// The toolkit's bytes on stdout (one compact JSON line, for the pipeline to read);
     /// cadkit's report only with `--report json`.
     fn run(self, g: &GlobalArgs) -> Result<i32> {
-        let config = envcmd::upgrade_config(&self.env.env, &self.working_dir, &self.version_file)?;
+        let (w, f) = (&self.working_dir, &self.version_file);
+        let config = match select(self.env.env.clone(), &self.env.remote)? {
+            Target::Embedded(p) => envcmd::upgrade_config(&p, w, f)?,
+            Target::Orchestrator(o) => remote::upgrade_config(&o, f)?,
+        };
         if g.json_report() {
             print(&serde_json::json!({ "upgradeConfig": config }))?;
         } else {
             println!("{}", serde_json::to_string(&config)?);
         }
+        Ok(0)
+    }
+}
+
+/// An embedded environment has no such cache, backup area or backup folder: these
+/// commands exist for orchestrators only.
+fn orchestrator_only(command: &str) -> impl FnOnce(&Path) -> Result<serde_json::Value> + '_ {
+    move |p| {
+        anyhow::bail!(
+            "`{command}` needs an orchestrator (--bus.* / --orchestrator.* or RABBITMQ_* / ORCHESTRATOR_* variables); {} is an embedded environment",
+            p.display()
+        )
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ClearGraphDefCacheArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+}
+
+impl Step for ClearGraphDefCacheArgs {
+    fn run(self, _g: &GlobalArgs) -> Result<i32> {
+        print(&self.env.run(
+            |_| Ok(serde_json::json!({ "command": "clearGraphDefCache", "cleared": 0 })),
+            |o| Ok(remote::clear_graphdef_cache(o)?),
+        )?)?;
+        Ok(0)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CreatePatchesBackupArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+}
+
+impl Step for CreatePatchesBackupArgs {
+    fn run(self, _g: &GlobalArgs) -> Result<i32> {
+        print(
+            &self
+                .env
+                .run(orchestrator_only("createPatchesBackup"), |o| {
+                    Ok(remote::create_patches_backup(o)?)
+                })?,
+        )?;
+        Ok(0)
+    }
+}
+
+/// `restoreUsers` and `restoreBusinessData`: load the backup folder, merging.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// Backup folder of the users.
+    #[arg(
+        long = "snapshot.usersDataDir",
+        env = "CADKIT_SNAPSHOT_USERS_DATA_DIR",
+        default_value = "users"
+    )]
+    pub users_dir: String,
+    /// Backup folder of the business data.
+    #[arg(
+        long = "snapshot.businessDataDir",
+        env = "CADKIT_SNAPSHOT_BUSINESS_DATA_DIR",
+        default_value = "data"
+    )]
+    pub business_data_dir: String,
+    /// Verbose import on the orchestrator.
+    #[arg(long = "import.debug", env = "LOAD_PATCHES_DEBUG", num_args = 0..=1, default_missing_value = "true", value_parser = super::parse_bool)]
+    pub debug: Option<bool>,
+}
+
+impl RestoreArgs {
+    pub fn run_restore(self, business: bool) -> Result<i32> {
+        let (command, folder) = if business {
+            ("restoreBusinessData", self.business_data_dir.clone())
+        } else {
+            ("restoreUsers", self.users_dir.clone())
+        };
+        let debug = self.debug.unwrap_or(false);
+        print(&self.env.run(orchestrator_only(command), |o| {
+            Ok(remote::restore(o, command, &folder, debug)?)
+        })?)?;
         Ok(0)
     }
 }

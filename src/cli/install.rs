@@ -4,7 +4,9 @@
 //! full install of [`crate::update::install`]: lock, maintenance, preserved users and
 //! business data, resumable, inventory for later updates (see docs/update.md).
 
+use super::bus::{select, Target};
 use super::{parse_bool, GlobalArgs, Step};
+use crate::env::orchestrator::{deploy, Orchestrator};
 use crate::env::{LoadReport, SqliteEnv};
 use anyhow::Result;
 use clap::Args;
@@ -35,6 +37,49 @@ pub struct InstallArgs {
         default_value_t = 3600
     )]
     pub lock_ttl: u64,
+    /// Options used against an orchestrator.
+    #[command(flatten)]
+    pub remote_opts: RemoteInstallArgs,
+}
+
+/// `install` options that only an orchestrator uses (the embedded install keeps its
+/// users and business data in place and needs no admin password).
+#[derive(Debug, Args)]
+pub struct RemoteInstallArgs {
+    /// Do not fail the orchestrator's load on relations to missing instances.
+    #[arg(long = "import.ignoreRelationFail", env = "CADKIT_IMPORT_IGNORE_RELATION_FAIL", num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    pub ignore_relation_fail: Option<bool>,
+    /// Verbose import on the orchestrator.
+    #[arg(long = "import.debug", env = "LOAD_PATCHES_DEBUG", num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    pub debug: Option<bool>,
+    /// Backup folder of the users on the orchestrator.
+    #[arg(
+        long = "snapshot.usersDataDir",
+        env = "CADKIT_SNAPSHOT_USERS_DATA_DIR",
+        default_value = "users"
+    )]
+    pub users_dir: String,
+    /// Backup folder of the business data on the orchestrator.
+    #[arg(
+        long = "snapshot.businessDataDir",
+        env = "CADKIT_SNAPSHOT_BUSINESS_DATA_DIR",
+        default_value = "data"
+    )]
+    pub business_data_dir: String,
+    #[arg(long = "versionFileName", default_value = "version.json")]
+    pub version_file: String,
+    /// The user whose password install sets.
+    #[arg(long = "user.tag", env = "CADKIT_USER_TAG", default_value = crate::patch::tags::ADMIN_USER)]
+    pub user_tag: String,
+    #[arg(long = "user.name", env = "CADKIT_USER_NAME", default_value = "admin")]
+    pub user_name: String,
+    #[arg(
+        long = "user.password",
+        env = "CADKIT_USER_PASSWORD",
+        hide_env_values = true,
+        default_value = "admin"
+    )]
+    pub user_password: String,
 }
 
 /// Reset the environment at `env` and load `dist` into it (one transaction).
@@ -57,14 +102,41 @@ pub fn install(env: &Path, dist: &Path) -> Result<LoadReport> {
 impl Step for InstallArgs {
     /// The full install: lock, maintenance, preserved users and business data, resumable
     /// (see [`crate::update::install`]).
-    fn run(self, _global: &GlobalArgs) -> Result<i32> {
-        let mut opts =
-            crate::update::install::InstallOptions::new(&self.target.env, &self.target.working_dir);
+    fn run(self, global: &GlobalArgs) -> Result<i32> {
+        let env = match select(self.target.env.clone(), &self.target.remote)? {
+            Target::Embedded(p) => p,
+            Target::Orchestrator(o) => return self.run_remote(&o, global),
+        };
+        let mut opts = crate::update::install::InstallOptions::new(&env, &self.target.working_dir);
         opts.backup_users = self.backup_users;
         opts.backup_business_data = self.backup_business_data;
         opts.change_log_name = self.change_log_name;
         opts.lock_ttl = std::time::Duration::from_secs(self.lock_ttl);
         let report = crate::update::install::install(&opts)?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        Ok(0)
+    }
+}
+
+impl InstallArgs {
+    fn run_remote(&self, o: &Orchestrator, global: &GlobalArgs) -> Result<i32> {
+        let r = &self.remote_opts;
+        let req = deploy::RemoteInstall {
+            working_dir: self.target.working_dir.clone(),
+            running_in_docker: global.running_in_docker.unwrap_or(false),
+            ignore_relation_fail: r.ignore_relation_fail.unwrap_or(false),
+            debug: r.debug.unwrap_or(false),
+            backup_users: self.backup_users,
+            backup_business_data: self.backup_business_data,
+            users_dir: r.users_dir.clone(),
+            business_data_dir: r.business_data_dir.clone(),
+            change_log_name: self.change_log_name.clone(),
+            version_file: r.version_file.clone(),
+            user_tag: r.user_tag.clone(),
+            user_name: r.user_name.clone(),
+            user_password: r.user_password.clone(),
+        };
+        let report = deploy::install(o, &req)?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         Ok(0)
     }

@@ -12,11 +12,13 @@
 
 mod build;
 pub use build::{BuildArgs, CleanArgs, DependenciesArgs};
+pub mod bus;
 mod demo;
 mod envcmd;
 pub use envcmd::{
-    BroadcastRefreshArgs, CheckDbArgs, IsDbInitializedArgs, MaintenanceArgs, ReadModeArgs,
-    StartGcArgs, StatsDbArgs, UpdateUserArgs, UpgradeConfigArgs,
+    BroadcastRefreshArgs, CheckDbArgs, ClearGraphDefCacheArgs, CreatePatchesBackupArgs,
+    IsDbInitializedArgs, MaintenanceArgs, ReadModeArgs, RestoreArgs, StartGcArgs, StatsDbArgs,
+    UpdateUserArgs, UpgradeConfigArgs,
 };
 mod install;
 pub use install::{install, InstallArgs};
@@ -79,9 +81,13 @@ impl GlobalArgs {
 /// `dist/codeAsData` folder (the desired state).
 #[derive(Debug, Clone, Args)]
 pub struct EnvTarget {
-    /// The embedded environment (an SQLite file, created if missing).
-    #[arg(long = "env", env = "CADKIT_ENV", default_value = crate::env::DEFAULT_ENV_PATH)]
-    pub env: std::path::PathBuf,
+    /// The embedded environment (an SQLite file, created if missing; default
+    /// .cadkit/env.sqlite).
+    #[arg(long = "env", env = "CADKIT_ENV")]
+    pub env: Option<std::path::PathBuf>,
+    /// Or an orchestrator (`--bus.*` / `--orchestrator.*`, `RABBITMQ_*` / `ORCHESTRATOR_*`).
+    #[command(flatten)]
+    pub remote: bus::RemoteArgs,
     /// The built codeAsData folder (holding import_order.json).
     #[arg(
         long = "codeAsData.workingDir",
@@ -160,6 +166,18 @@ enum Command {
     /// Draw version deployed vs required by the codeAsData folder.
     #[command(name = "getUpgradeConfig")]
     GetUpgradeConfig(envcmd::UpgradeConfigArgs),
+    /// Clear the orchestrator's graphDef cache.
+    #[command(name = "clearGraphDefCache")]
+    ClearGraphDefCache(envcmd::ClearGraphDefCacheArgs),
+    /// Zip the orchestrator's patches into its backup area (rollback point).
+    #[command(name = "createPatchesBackup")]
+    CreatePatchesBackup(envcmd::CreatePatchesBackupArgs),
+    /// Load the users saved in the orchestrator's backup area.
+    #[command(name = "restoreUsers")]
+    RestoreUsers(envcmd::RestoreArgs),
+    /// Load the business data saved in the orchestrator's backup area.
+    #[command(name = "restoreBusinessData")]
+    RestoreBusinessData(envcmd::RestoreArgs),
     /// Dump the environment's projects as patch files (snapshot config entries).
     Snapshot(snapshot::SnapshotArgs),
     /// Image tag `<branch>-<commit>`, image references, environments and OCI labels.
@@ -202,6 +220,10 @@ impl Command {
             Command::CheckDb(a) => a.run(global),
             Command::IsDbInitialized(a) => a.run(global),
             Command::GetUpgradeConfig(a) => a.run(global),
+            Command::ClearGraphDefCache(a) => a.run(global),
+            Command::CreatePatchesBackup(a) => a.run(global),
+            Command::RestoreUsers(a) => a.run_restore(false),
+            Command::RestoreBusinessData(a) => a.run_restore(true),
             Command::Snapshot(a) => a.run(global),
             Command::Tag(a) => a.run(global),
             Command::RegistryAuth(a) => a.run(global),

@@ -5,8 +5,9 @@
 //! object per entry). `--dry-run` shows what would be written and deleted, writes nothing.
 //! The git flow (clone, commit, push) wraps [`crate::snapshot::run_entry`].
 
+use super::bus::{select, RemoteArgs, Target};
 use super::{GlobalArgs, Step};
-use crate::env::SqliteEnv;
+use crate::env::{Environment, SqliteEnv};
 use crate::snapshot;
 use anyhow::{bail, Result};
 use clap::Args;
@@ -14,9 +15,12 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
-    /// The embedded environment (an SQLite file).
-    #[arg(long = "env", env = "CADKIT_ENV", default_value = crate::env::DEFAULT_ENV_PATH)]
-    pub env: PathBuf,
+    /// The embedded environment (an SQLite file; default .cadkit/env.sqlite).
+    #[arg(long = "env", env = "CADKIT_ENV")]
+    pub env: Option<PathBuf>,
+    /// Or an orchestrator (read through graphDef queries only).
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Snapshot config: a JSON file, or a folder of *.json files (searched recursively).
     #[arg(
         long = "snapshot.config",
@@ -45,29 +49,40 @@ impl SnapshotArgs {
     /// Dump every config entry; one report per entry. Entries with a `git` object are
     /// dumped into a clone, committed and pushed ([`super::GitArgs::snapshot_entry`]).
     pub fn dump_all(&self) -> Result<Vec<serde_json::Value>> {
-        if !self.env.is_file() {
-            bail!(
-                "no environment at {} (run `cadkit install --env {}` first)",
-                self.env.display(),
-                self.env.display()
-            );
-        }
         let entries = snapshot::config::load(&self.config)?;
         if entries.is_empty() {
             bail!("{}: no snapshot config entry", self.config.display());
         }
-        let env = SqliteEnv::open(&self.env)?;
+        let target = select(self.env.clone(), &self.remote)?;
+        let info = match &target {
+            Target::Embedded(p) => super::bus::embedded_info(p),
+            Target::Orchestrator(o) => serde_json::to_value(o.info())?,
+        };
+        let env: Box<dyn Environment> = match target {
+            Target::Embedded(path) => {
+                if !path.is_file() {
+                    bail!(
+                        "no environment at {} (run `cadkit install --env {}` first)",
+                        path.display(),
+                        path.display()
+                    );
+                }
+                Box::new(SqliteEnv::open(&path)?)
+            }
+            Target::Orchestrator(o) => o,
+        };
+        let env = env.as_ref();
         let mut reports = Vec::new();
         for entry in &entries {
             if entry.git.is_some() {
                 let report =
                     self.git
-                        .snapshot_entry(&env, entry, &self.snapshot_dir, self.dry_run)?;
+                        .snapshot_entry(env, entry, &self.snapshot_dir, self.dry_run)?;
                 reports.push(serde_json::to_value(&report)?);
                 continue;
             }
             let out = entry.output_dir(&self.snapshot_dir);
-            let report = snapshot::run_entry(&env, entry, &out, self.dry_run)?;
+            let report = snapshot::run_entry(env, entry, &out, self.dry_run)?;
             if self.dry_run {
                 for p in report.added.iter() {
                     eprintln!("would add {}", out.join(p).display());
@@ -80,6 +95,9 @@ impl SnapshotArgs {
                 }
             }
             reports.push(serde_json::to_value(&report)?);
+        }
+        for r in reports.iter_mut().filter_map(|r| r.as_object_mut()) {
+            r.insert("environment".into(), info.clone());
         }
         Ok(reports)
     }

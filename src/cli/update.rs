@@ -3,6 +3,7 @@
 //! Exit codes: 0 success (with `--plan`: no changes), 2 with `--plan` when changes are
 //! pending (as `terraform plan -detailed-exitcode`), 1 failure.
 
+use super::bus::{select, Target};
 use super::{parse_bool, GlobalArgs, Step};
 use crate::update::drift::Policies;
 use crate::update::exclude::ExcludeConfig;
@@ -93,7 +94,12 @@ impl UpdateArgs {
         if self.snapshot_config.exists() {
             exclude.add_snapshot_config(&self.snapshot_config)?;
         }
-        let mut o = UpdateOptions::new(&self.target.env, &self.target.working_dir);
+        let env = self
+            .target
+            .env
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::env::DEFAULT_ENV_PATH));
+        let mut o = UpdateOptions::new(&env, &self.target.working_dir);
         o.plan_only = self.plan || self.dry_run;
         o.exclude = exclude;
         o.no_downtime = self.no_downtime.unwrap_or(false);
@@ -107,7 +113,11 @@ impl UpdateArgs {
 }
 
 impl Step for UpdateArgs {
-    fn run(self, _global: &GlobalArgs) -> Result<i32> {
+    fn run(self, global: &GlobalArgs) -> Result<i32> {
+        // Orchestrator settings never fall back to the local file.
+        if let Target::Orchestrator(mut o) = select(self.target.env.clone(), &self.target.remote)? {
+            return self.run_remote(&mut o, global);
+        }
         let opts = self.options()?;
         let report = update(&opts)?;
         let table = crate::update::render::table(&report.plan);
@@ -119,5 +129,35 @@ impl Step for UpdateArgs {
             return Ok(2);
         }
         Ok(0)
+    }
+}
+
+impl UpdateArgs {
+    /// `update` against an orchestrator; `--plan` only reads (graphDef queries).
+    fn run_remote(
+        &self,
+        o: &mut crate::env::orchestrator::Orchestrator,
+        _global: &GlobalArgs,
+    ) -> Result<i32> {
+        let opts = self.options()?;
+        let req = crate::update::remote::RemoteUpdate {
+            dist: self.target.working_dir.clone(),
+            plan_only: self.plan,
+            no_downtime: opts.no_downtime,
+            exclude: opts.exclude.clone(),
+            version_file: "version.json".into(),
+            user: None,
+        };
+        let report = crate::update::remote::update(o, &req)?;
+        let table = crate::update::render::table(&report.plan);
+        if std::io::stderr().is_terminal() || !self.plan {
+            eprint!("{table}");
+        }
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        Ok(if self.plan && !report.plan.is_empty() {
+            2
+        } else {
+            0
+        })
     }
 }

@@ -42,6 +42,7 @@
 //! relations that exist nowhere else). Loading the runtime then Core gives the same graph
 //! with per-module or global kind ordering (tested).
 
+pub mod orchestrator;
 pub mod sqlite;
 
 pub use sqlite::{apply_ops, LoadReport, ModuleLoad, SqliteEnv, DEFAULT_ENV_PATH};

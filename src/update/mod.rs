@@ -28,6 +28,7 @@ pub mod exclude;
 pub mod install;
 pub mod lock;
 pub mod memory;
+pub mod remote;
 pub mod render;
 pub mod run;
 pub mod store;

@@ -1,0 +1,202 @@
+//! Which environment a command talks to: `--env <file>` (embedded) or an orchestrator
+//! (any `--bus.*` / `--orchestrator.*` option, or their toolkit variables `RABBITMQ_*`,
+//! `ORCHESTRATOR_*`). Both at once is an error; orchestrator settings never fall back to
+//! a local file.
+
+use crate::env::orchestrator::{Orchestrator, OrchestratorConfig, Secret};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The toolkit's `bus.*` and `orchestrator.*` options (and cadkit's connection limits).
+#[derive(Debug, Clone, Default, Args)]
+pub struct RemoteArgs {
+    /// Bus protocol: amqp or amqps.
+    #[arg(long = "bus.protocol")]
+    pub bus_protocol: Option<String>,
+    /// RabbitMQ host.
+    #[arg(long = "bus.hostname", env = "RABBITMQ_HOST")]
+    pub bus_hostname: Option<String>,
+    /// RabbitMQ port (5672).
+    #[arg(long = "bus.port", env = "RABBITMQ_PORT")]
+    pub bus_port: Option<u16>,
+    /// RabbitMQ user (guest).
+    #[arg(long = "bus.username", env = "RABBITMQ_ORCHESTRATOR_USER")]
+    pub bus_username: Option<String>,
+    /// RabbitMQ password (guest); prefer the variable.
+    #[arg(
+        long = "bus.password",
+        env = "RABBITMQ_ORCHESTRATOR_PASSWORD",
+        hide_env_values = true
+    )]
+    pub bus_password: Option<String>,
+    /// RabbitMQ virtual host (/).
+    #[arg(long = "bus.vhost", env = "RABBITMQ_ORCHESTRATOR_VHOST")]
+    pub bus_vhost: Option<String>,
+    /// Exchange of the commands (REQUEST_EXCHANGE).
+    #[arg(
+        long = "bus.commandsExchange",
+        env = "RABBITMQ_ORCHESTRATOR_COMMAND_EXCHANGE"
+    )]
+    pub bus_exchange: Option<String>,
+    /// Routing key of the commands (COMMAND_ROUTING_KEY).
+    #[arg(
+        long = "bus.commandRoutingKey",
+        env = "RABBITMQ_ORCHESTRATOR_COMMAND_ROUTING_KEY"
+    )]
+    pub bus_command_key: Option<String>,
+    /// Routing key of the deployment (maintenance) messages.
+    #[arg(
+        long = "bus.deploymentRoutingKey",
+        env = "RABBITMQ_ORCHESTRATOR_DEPLOYMENT_ROUTING_KEY"
+    )]
+    pub bus_deployment_key: Option<String>,
+    /// Timeout of a command, in ms (600000).
+    #[arg(
+        long = "bus.commandTimeout",
+        env = "RABBITMQ_ORCHESTRATOR_COMMAND_TIMEOUT"
+    )]
+    pub bus_command_timeout: Option<u64>,
+    /// Connection attempts after the first one (5).
+    #[arg(long = "bus.connectRetries", env = "CADKIT_BUS_CONNECT_RETRIES")]
+    pub bus_connect_retries: Option<u32>,
+    /// Delay between connection attempts, in ms (2000).
+    #[arg(long = "bus.connectRetryDelay", env = "CADKIT_BUS_CONNECT_RETRY_DELAY")]
+    pub bus_connect_delay: Option<u64>,
+    /// Orchestrator HTTP host.
+    #[arg(long = "orchestrator.host", env = "ORCHESTRATOR_HOST")]
+    pub orch_host: Option<String>,
+    /// Orchestrator HTTP port (8080).
+    #[arg(long = "orchestrator.port", env = "ORCHESTRATOR_SERVICE_PORT")]
+    pub orch_port: Option<u16>,
+    /// Orchestrator user (admin).
+    #[arg(long = "orchestrator.userName")]
+    pub orch_user_name: Option<String>,
+    /// Orchestrator password; prefer a variable.
+    #[arg(long = "orchestrator.password")]
+    pub orch_password: Option<String>,
+    /// Routing-key role suffix (read from rest/version by install and update).
+    #[arg(long = "orchestrator.role", env = "ORCHESTRATOR_ROLE")]
+    pub orch_role: Option<String>,
+    /// The user owning the patches in the orchestrator's container (vertx).
+    #[arg(long = "orchestrator.containerUser")]
+    pub orch_container_user: Option<String>,
+    /// The orchestrator's patches folder (/patches).
+    #[arg(long = "orchestrator.codeAsDataDir")]
+    pub orch_code_as_data_dir: Option<String>,
+    /// Timeout of resetDB and load, in ms (3600000).
+    #[arg(long = "import.timeout", env = "RESET_DB_TIMEOUT")]
+    pub orch_import_timeout: Option<u64>,
+    /// Local work folder (/tmp/toolkit).
+    #[arg(long = "downloadFolder", env = "DOWNLOAD_FOLDER")]
+    pub orch_download_folder: Option<PathBuf>,
+    /// Parallel graphDef queries (5).
+    #[arg(
+        long = "update.graphDefRateLimit",
+        env = "GRAPHDEF_MAX_CONCURRENT_CALLS"
+    )]
+    pub orch_graphdef_rate_limit: Option<usize>,
+}
+
+impl RemoteArgs {
+    /// Whether any setting that selects an orchestrator was given.
+    pub fn selects_orchestrator(&self) -> bool {
+        self.bus_protocol.is_some()
+            || self.bus_hostname.is_some()
+            || self.bus_port.is_some()
+            || self.bus_username.is_some()
+            || self.bus_password.is_some()
+            || self.bus_vhost.is_some()
+            || self.bus_exchange.is_some()
+            || self.bus_command_key.is_some()
+            || self.bus_deployment_key.is_some()
+            || self.bus_command_timeout.is_some()
+            || self.orch_host.is_some()
+            || self.orch_port.is_some()
+            || self.orch_user_name.is_some()
+            || self.orch_password.is_some()
+            || self.orch_role.is_some()
+            || self.orch_container_user.is_some()
+            || self.orch_code_as_data_dir.is_some()
+    }
+
+    pub fn config(&self) -> OrchestratorConfig {
+        let mut c = OrchestratorConfig::default();
+        let b = &mut c.bus;
+        let set = |dst: &mut String, v: &Option<String>| {
+            if let Some(v) = v {
+                *dst = v.clone();
+            }
+        };
+        set(&mut b.protocol, &self.bus_protocol);
+        set(&mut b.hostname, &self.bus_hostname);
+        set(&mut b.username, &self.bus_username);
+        set(&mut b.vhost, &self.bus_vhost);
+        set(&mut b.commands_exchange, &self.bus_exchange);
+        set(&mut b.command_routing_key, &self.bus_command_key);
+        set(&mut b.deployment_routing_key, &self.bus_deployment_key);
+        if let Some(p) = &self.bus_password {
+            b.password = Secret::new(p.clone());
+        }
+        b.port = self.bus_port.unwrap_or(b.port);
+        if let Some(ms) = self.bus_command_timeout {
+            b.command_timeout = Duration::from_millis(ms);
+        }
+        b.connect_retries = self.bus_connect_retries.unwrap_or(b.connect_retries);
+        if let Some(ms) = self.bus_connect_delay {
+            b.connect_retry_delay = Duration::from_millis(ms);
+        }
+        set(&mut c.host, &self.orch_host);
+        c.port = self.orch_port.unwrap_or(c.port);
+        set(&mut c.user_name, &self.orch_user_name);
+        if let Some(p) = &self.orch_password {
+            c.password = Secret::new(p.clone());
+        }
+        c.role = self.orch_role.clone();
+        set(&mut c.container_user, &self.orch_container_user);
+        set(&mut c.code_as_data_dir, &self.orch_code_as_data_dir);
+        if let Some(ms) = self.orch_import_timeout {
+            c.import_timeout = Duration::from_millis(ms);
+        }
+        if let Some(d) = &self.orch_download_folder {
+            c.download_folder = d.clone();
+        }
+        c.graphdef_rate_limit = self
+            .orch_graphdef_rate_limit
+            .unwrap_or(c.graphdef_rate_limit);
+        // One HTTP request never outlives a command.
+        c.http_timeout = c.bus.command_timeout.min(c.http_timeout);
+        c
+    }
+}
+
+/// The environment a command works on.
+pub enum Target {
+    Embedded(PathBuf),
+    Orchestrator(Box<Orchestrator>),
+}
+
+/// Pick the environment: `--env` / `CADKIT_ENV` is the embedded one, orchestrator settings
+/// select the orchestrator; both is an error; neither is the default embedded file.
+pub fn select(env: Option<PathBuf>, remote: &RemoteArgs) -> Result<Target> {
+    match (env, remote.selects_orchestrator()) {
+        (Some(path), true) => bail!(
+            "both an embedded environment (--env / CADKIT_ENV = {}) and orchestrator settings (--bus.* / --orchestrator.* or RABBITMQ_* / ORCHESTRATOR_* variables) were given: keep only one",
+            path.display()
+        ),
+        (None, true) => {
+            let cfg = remote.config();
+            tracing::info!("environment: orchestrator {}", cfg.info().location);
+            let o = Orchestrator::new(cfg).context("orchestrator client")?;
+            Ok(Target::Orchestrator(Box::new(o)))
+        }
+        (Some(path), false) => Ok(Target::Embedded(path)),
+        (None, false) => Ok(Target::Embedded(PathBuf::from(crate::env::DEFAULT_ENV_PATH))),
+    }
+}
+
+/// The report's `environment` for the embedded environment.
+pub fn embedded_info(path: &std::path::Path) -> serde_json::Value {
+    serde_json::json!({ "kind": "embedded", "location": path.display().to_string() })
+}

@@ -1,0 +1,177 @@
+//! Reading an orchestrator's graph through graphDef (read-only queries only).
+//!
+//! The toolkit's own dumper logs in through the runtime's websocket; cadkit reads the
+//! same data with the queries `update` already uses: the `fullStructureQuery` (every
+//! repository, project, folder and item under the root of roots) and one `getRootData`
+//! per root (SNAPSHOT follow rule for projects, folders and repositories, DUMP for items
+//! and for the runtime and Draw projects, as in the toolkit). The union of their
+//! operations is the graph the embedded dumper and the update planner read, so a
+//! snapshot through the orchestrator writes the same bytes as an embedded one.
+
+use super::{Orchestrator, OrchestratorError};
+use crate::graph::Graph;
+use crate::patch::tags::{self, follow, rel};
+use crate::patch::{Op, Patch};
+use futures_util::stream::{self, StreamExt};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn step(t: &str, d: u8, r: bool, q: Vec<Value>) -> Value {
+    json!({ "t": t, "d": d, "v": true, "r": r, "q": q })
+}
+
+fn contains_in() -> Value {
+    step(rel::CONTAINS, 1, false, vec![])
+}
+
+fn item() -> Value {
+    step(rel::ITEM, 2, false, vec![contains_in()])
+}
+
+fn subfolder() -> Value {
+    step(rel::SUB_FOLDER, 2, true, vec![item(), contains_in()])
+}
+
+/// The toolkit's `fullStructureQuery` (same bytes on the wire).
+pub fn full_structure_query() -> Value {
+    let sub_repo = step(
+        rel::SUB_REPOSITORY,
+        2,
+        true,
+        vec![subfolder(), item(), contains_in()],
+    );
+    let home = step(
+        rel::HOME_FOLDER,
+        2,
+        false,
+        vec![sub_repo, subfolder(), item(), contains_in()],
+    );
+    json!({ "i": "fullStructureQuery", "b": [tags::HOME], "v": true, "f": null,
+            "q": [home, contains_in()] })
+}
+
+/// `getRootData` of one root.
+pub fn root_data_query(root: &str, rule: &str) -> Value {
+    json!({ "i": "getRootData", "b": [root], "f": rule })
+}
+
+/// Parse graphDef operations (the patch operation format).
+pub fn parse_ops(ops: Vec<Value>) -> Result<Vec<Op>, OrchestratorError> {
+    let doc = json!({ "rootTag": "null", "operations": ops });
+    let bytes = serde_json::to_vec(&doc).expect("JSON");
+    Patch::parse(&bytes, Path::new("graphDef answer"))
+        .map(|p| p.operations)
+        .map_err(|e| OrchestratorError::Invalid(format!("graphDef answer: {e}")))
+}
+
+/// The roots of the structure with their follow rule: projects, folders and
+/// repositories get SNAPSHOT, items (and the runtime and Draw projects) DUMP.
+pub fn roots_of(structure: &Graph) -> BTreeMap<String, &'static str> {
+    let mut roots = BTreeMap::new();
+    for (from, outs) in &structure.out {
+        let _ = from;
+        for (r, to) in outs {
+            let rule = match r.as_str() {
+                rel::ITEM => follow::DUMP,
+                rel::HOME_FOLDER | rel::SUB_REPOSITORY | rel::SUB_FOLDER => {
+                    if to == tags::RUNTIME_PROJECT || to == tags::DRAW_PROJECT {
+                        follow::DUMP
+                    } else {
+                        follow::SNAPSHOT
+                    }
+                }
+                _ => continue,
+            };
+            roots.insert(to.clone(), rule);
+        }
+    }
+    roots
+}
+
+impl Orchestrator {
+    /// One graphDef query (maintenance endpoint while maintenance is on), parsed.
+    pub fn graphdef_ops(&self, body: &Value) -> Result<Vec<Op>, OrchestratorError> {
+        let token = self.token()?;
+        let raw = self.block_on(self.http().graphdef(body, &token, self.in_maintenance()))?;
+        parse_ops(raw)
+    }
+
+    /// The structure graph (`fullStructureQuery`).
+    pub fn structure(&self) -> Result<Graph, OrchestratorError> {
+        let ops = self.graphdef_ops(&full_structure_query())?;
+        let mut g = Graph::new();
+        for op in &ops {
+            g.apply(op);
+        }
+        Ok(g)
+    }
+
+    /// `getRootData` of many roots, `parallel` queries at a time; results by root.
+    pub fn roots_data(
+        &self,
+        roots: &BTreeMap<String, &'static str>,
+        parallel: usize,
+    ) -> Result<BTreeMap<String, Vec<Op>>, OrchestratorError> {
+        let token = self.token()?;
+        let maintenance = self.in_maintenance();
+        let http = self.http();
+        let answers: Vec<Result<(String, Vec<Value>), OrchestratorError>> = self.block_on(
+            stream::iter(roots.iter())
+                .map(|(root, rule)| {
+                    let token = token.clone();
+                    async move {
+                        let body = root_data_query(root, rule);
+                        let ops = http.graphdef(&body, &token, maintenance).await?;
+                        Ok((root.clone(), ops))
+                    }
+                })
+                .buffer_unordered(parallel.max(1))
+                .collect(),
+        );
+        let mut out = BTreeMap::new();
+        for a in answers {
+            let (root, ops) = a?;
+            out.insert(root, parse_ops(ops)?);
+        }
+        Ok(out)
+    }
+
+    /// The whole graph as the dumper and the planner read it (see the module doc).
+    pub fn read_graph(&self) -> Result<Graph, OrchestratorError> {
+        Ok(self.read_roots()?.0)
+    }
+
+    /// The whole graph and each root's `getRootData` operations (what `update` derives
+    /// the deployed state of each root from).
+    #[allow(clippy::type_complexity)]
+    pub fn read_roots(&self) -> Result<(Graph, BTreeMap<String, Vec<Op>>), OrchestratorError> {
+        let started = std::time::Instant::now();
+        let mut g = self.structure()?;
+        let roots = roots_of(&g);
+        let parallel = self.cfg.graphdef_rate_limit.max(8);
+        let data = self.roots_data(&roots, parallel)?;
+        for ops in data.values() {
+            for op in ops {
+                g.apply(op);
+            }
+        }
+        tracing::info!(
+            "read {} roots, {} instances through graphDef in {} ms",
+            roots.len(),
+            g.instances.len(),
+            started.elapsed().as_millis()
+        );
+        Ok((g, data))
+    }
+}
+
+impl crate::env::Environment for Orchestrator {
+    fn describe(&self) -> String {
+        self.info().location
+    }
+
+    fn graph(&self) -> anyhow::Result<Graph> {
+        Ok(self.read_graph()?)
+    }
+}

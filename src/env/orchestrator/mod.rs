@@ -1,0 +1,190 @@
+//! The orchestrator client: an Olympe environment reached over RabbitMQ (commands) and
+//! HTTP (files, graph queries, versions), with the toolkit's wire format.
+//!
+//! [`Orchestrator`] is synchronous for its callers (the rest of cadkit is) and runs its
+//! own tokio runtime inside. The bus connection is opened on first use, so commands that
+//! only use HTTP never need the broker.
+//!
+//! Beyond the toolkit (olympe-formats §12): bounded connection retries whose error names
+//! the broker; a timeout on every command; an `Unknown command` reply is an "orchestrator
+//! too old" error; modes switched on by `install`/`update` are switched back on every
+//! failure path ([`deploy`]); passwords and tokens are [`Secret`]s and never logged.
+
+pub mod amqp;
+pub mod commands;
+pub mod config;
+pub mod deploy;
+pub mod graph;
+pub mod http;
+
+pub use config::{BusConfig, EnvironmentInfo, OrchestratorConfig, Secret};
+
+use serde_json::{Map, Value};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::runtime::Runtime;
+
+/// Errors callers branch on (exit 1 for all of them, with these messages).
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    #[error("cannot reach the bus (RabbitMQ) at {host}:{port} after {attempts} attempt(s): {reason} (check --bus.hostname/--bus.port or RABBITMQ_HOST/RABBITMQ_PORT)")]
+    BusUnreachable {
+        host: String,
+        port: u16,
+        attempts: u32,
+        reason: String,
+    },
+    #[error("connection to the bus lost during `{command}`: {reason}")]
+    BusLost { command: String, reason: String },
+    #[error("orchestrator command `{command}` timed out after {after:?}")]
+    Timeout { command: String, after: Duration },
+    #[error("the orchestrator does not know the command `{command}`: orchestrator too old for this command (upgrade the orchestrator)")]
+    TooOld { command: String },
+    #[error("orchestrator command `{command}` failed with status {status}{}", if lines.is_empty() { String::new() } else { format!(": {}", lines.join(" | ")) })]
+    CommandFailed {
+        command: String,
+        status: String,
+        lines: Vec<String>,
+    },
+    #[error("orchestrator HTTP {what}: {reason}")]
+    Http { what: String, reason: String },
+    #[error("orchestrator HTTP {what}: status {status}")]
+    Status { what: String, status: u16 },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A connected (lazily) orchestrator.
+pub struct Orchestrator {
+    pub cfg: OrchestratorConfig,
+    rt: Runtime,
+    bus: tokio::sync::OnceCell<amqp::Bus>,
+    http: http::Http,
+    token: Mutex<Option<Secret>>,
+    /// graphDef goes to the maintenance endpoint while maintenance is on.
+    maintenance: Mutex<bool>,
+}
+
+impl Orchestrator {
+    pub fn new(cfg: OrchestratorConfig) -> Result<Orchestrator, OrchestratorError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| OrchestratorError::Invalid(format!("tokio runtime: {e}")))?;
+        let http = http::Http::new(&cfg)?;
+        Ok(Orchestrator {
+            cfg,
+            rt,
+            bus: tokio::sync::OnceCell::new(),
+            http,
+            token: Mutex::new(None),
+            maintenance: Mutex::new(false),
+        })
+    }
+
+    pub fn info(&self) -> EnvironmentInfo {
+        self.cfg.info()
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    pub fn http(&self) -> &http::Http {
+        &self.http
+    }
+
+    async fn bus(&self) -> Result<&amqp::Bus, OrchestratorError> {
+        self.bus
+            .get_or_try_init(|| amqp::Bus::connect(&self.cfg))
+            .await
+    }
+
+    /// Send one command (standard timeout unless given) and return its result lines.
+    pub fn command(
+        &self,
+        content: Map<String, Value>,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<String>, OrchestratorError> {
+        let timeout = timeout.unwrap_or(self.cfg.bus.command_timeout);
+        self.block_on(async {
+            let bus = self.bus().await?;
+            bus.command(&self.cfg, content, timeout, true).await
+        })
+    }
+
+    /// `codeAsDataReadMode` (routing key without the role suffix, as in the toolkit).
+    pub fn read_mode(&self, on: bool) -> Result<Vec<String>, OrchestratorError> {
+        let content = obj(&[
+            ("command", "codeAsDataReadMode".into()),
+            ("activate", on.into()),
+        ]);
+        self.block_on(async {
+            let bus = self.bus().await?;
+            bus.command(&self.cfg, content, self.cfg.bus.command_timeout, false)
+                .await
+        })
+    }
+
+    /// The deployment message, then wait for the gateway (maintenance or normal).
+    pub fn maintenance(&self, on: bool) -> Result<(), OrchestratorError> {
+        self.block_on(async {
+            let bus = self.bus().await?;
+            bus.deployment(&self.cfg, on).await?;
+            *self.maintenance.lock().expect("lock") = on;
+            self.http.wait_gateway(on).await
+        })
+    }
+
+    pub fn in_maintenance(&self) -> bool {
+        *self.maintenance.lock().expect("lock")
+    }
+
+    /// An admin token (`createToken`), created once per run.
+    pub fn token(&self) -> Result<Secret, OrchestratorError> {
+        if let Some(t) = self.token.lock().expect("lock").clone() {
+            return Ok(t);
+        }
+        let lines = self.command(obj(&[("command", "createToken".into())]), None)?;
+        let t = Secret::new(
+            lines
+                .first()
+                .ok_or_else(|| OrchestratorError::Invalid("createToken answered nothing".into()))?
+                .trim(),
+        );
+        *self.token.lock().expect("lock") = Some(t.clone());
+        Ok(t)
+    }
+
+    /// The role of the orchestrator (`rest/version`), used as routing-key suffix.
+    pub fn learn_role(&mut self) -> Result<Value, OrchestratorError> {
+        let v = self.block_on(self.http.version())?;
+        if self.cfg.role.is_none() {
+            self.cfg.role = v.get("role").and_then(Value::as_str).map(str::to_string);
+        }
+        Ok(v)
+    }
+
+    pub fn close(&self) {
+        self.block_on(async {
+            if let Some(b) = self.bus.get() {
+                b.close().await;
+            }
+        });
+    }
+}
+
+impl Drop for Orchestrator {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// A JSON object from pairs, in order (the order is the wire order).
+pub fn obj(pairs: &[(&str, Value)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}

@@ -1,0 +1,222 @@
+//! `update` against an orchestrator: the plan of the embedded update (same planner),
+//! computed over the graph read through graphDef, shipped as the toolkit's diff files.
+//!
+//! Steps (olympe-formats §9.1–§9.2, same messages as the toolkit): version check and role
+//! (`rest/version`); read the structure and every root (`fullStructureQuery`,
+//! `getRootData`: read-only, all `--plan` does); the deployed state of each live root is
+//! its live content (the orchestrator keeps no inventory, as with the toolkit); plan; then
+//! `startGC{backupFolder}`, maintenance (or read mode with `noDowntime`), diff files
+//! uploaded to backup `diff/`, `load{pathToRootFolder:"diff",useBackupFolder:true,
+//! merge:true}`, `setPassword`, versions, `startGC`, `updateDone`, mode back, patch
+//! backup. The mode is switched back on every failure path.
+
+use super::desired::DesiredState;
+use super::exclude::{self, ExcludeConfig};
+use super::memory::MemEnv;
+use super::{plan, Current, Plan, PlanRequest, RootState};
+use crate::env::orchestrator::commands::{gc, load, set_password};
+use crate::env::orchestrator::deploy::{check_version, set_versions, update_versions, ModeGuard};
+use crate::env::orchestrator::{obj, EnvironmentInfo, Orchestrator};
+use crate::patch::{FileKind, Op};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Operations per diff file (the toolkit's limit).
+const OPS_PER_FILE: usize = 500;
+
+#[derive(Debug, Clone)]
+pub struct RemoteUpdate {
+    pub dist: PathBuf,
+    pub plan_only: bool,
+    pub no_downtime: bool,
+    pub exclude: ExcludeConfig,
+    pub version_file: String,
+    pub user: Option<(String, String, String)>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteUpdateReport {
+    pub environment: EnvironmentInfo,
+    pub dist: PathBuf,
+    pub plan_only: bool,
+    pub applied: bool,
+    pub mode: Option<String>,
+    pub diff_files: Vec<String>,
+    pub plan: Plan,
+    pub duration_ms: u64,
+}
+
+/// The deployed state of each live root: its live content.
+fn live_inventory(roots: &BTreeMap<String, Vec<Op>>) -> BTreeMap<String, RootState> {
+    roots
+        .iter()
+        .map(|(r, ops)| {
+            let kinds = ops.iter().map(|o| (FileKind::of_op(o), o));
+            (r.clone(), RootState::from_ops(kinds))
+        })
+        .collect()
+}
+
+/// Read the orchestrator (read-only) and compute the plan.
+pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
+    let desired = DesiredState::load(&req.dist)?;
+    let (graph, roots) = o.read_roots()?;
+    let mut mem = MemEnv {
+        graph,
+        inventory: live_inventory(&roots),
+    };
+    // Roots nobody deploys (the root of roots, repositories) are not owned.
+    let repos: BTreeSet<String> = mem
+        .inventory
+        .keys()
+        .filter(|r| !desired.all_roots.contains(*r) && is_repository(&mem, r))
+        .cloned()
+        .collect();
+    mem.inventory.retain(|r, _| !repos.contains(r));
+    let children = |n: &str| -> Result<BTreeSet<String>> {
+        let mut c: BTreeSet<String> = mem.structure_children(n)?.into_iter().collect();
+        if let Some(d) = desired.structure.get(n) {
+            c.extend(d.iter().cloned());
+        }
+        Ok(c)
+    };
+    let excluded = exclude::closure(&req.exclude, &children)?;
+    let preq = PlanRequest {
+        excluded,
+        ..PlanRequest::default()
+    };
+    plan(&desired, &mem, &preq)
+}
+
+fn is_repository(mem: &MemEnv, tag: &str) -> bool {
+    mem.graph
+        .targets(tag, crate::patch::tags::rel::MODEL)
+        .any(|m| m == crate::patch::tags::model::REPOSITORY)
+}
+
+/// The toolkit's diff files: ≤ 500 operations each, `{"rootTag": "null", …}`.
+pub fn diff_files(plan: &Plan) -> Vec<(String, Vec<u8>)> {
+    let mut groups: BTreeMap<u8, Vec<Value>> = BTreeMap::new();
+    for op in plan.ops() {
+        groups.entry(op.code()).or_default().push(op.to_value());
+    }
+    let names = [
+        (1, "createInstances", "newInst"),
+        (2, "updateInstances", "updateInst"),
+        (3, "deleteInstances", "delInst"),
+        (4, "createRelations", "newRel"),
+        (5, "deleteRelations", "delRel"),
+    ];
+    let mut out = Vec::new();
+    for (code, stem, kind) in names {
+        let Some(ops) = groups.get(&code) else {
+            continue;
+        };
+        for (i, chunk) in ops.chunks(OPS_PER_FILE).enumerate() {
+            let body = json!({ "rootTag": "null", "operations": chunk });
+            let name = format!("{stem}_{}.{kind}.json", i + 1);
+            out.push((name, serde_json::to_vec(&body).expect("JSON")));
+        }
+    }
+    out
+}
+
+fn write_local(folder: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
+    let diff = folder.join("diff");
+    if diff.exists() {
+        std::fs::remove_dir_all(&diff)
+            .with_context(|| format!("cannot empty {}", diff.display()))?;
+    }
+    std::fs::create_dir_all(&diff).with_context(|| format!("cannot create {}", diff.display()))?;
+    for (name, bytes) in files {
+        std::fs::write(diff.join(name), bytes)?;
+    }
+    Ok(())
+}
+
+/// `update` (see the module doc).
+pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateReport> {
+    let started = Instant::now();
+    check_version(o)?;
+    o.learn_role()?;
+    let plan = compute(o, req)?;
+    let mut report = RemoteUpdateReport {
+        environment: o.info(),
+        dist: req.dist.clone(),
+        plan_only: req.plan_only,
+        applied: false,
+        mode: None,
+        diff_files: Vec::new(),
+        plan,
+        duration_ms: 0,
+    };
+    if req.plan_only {
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        return Ok(report);
+    }
+    let files = diff_files(&report.plan);
+    write_local(&o.cfg.download_folder, &files)?;
+    o.command(gc(false, false, true, false), None)?;
+    let mode = ModeGuard::enter(o, req.no_downtime)?;
+    apply(o, req, &files)?;
+    o.command(gc(true, true, false, false), None)?;
+    o.command(
+        obj(&[
+            ("command", "updateDone".into()),
+            ("noDownTime", req.no_downtime.into()),
+        ]),
+        None,
+    )?;
+    if req.no_downtime {
+        o.command(obj(&[("command", "refreshSubscriptionCache".into())]), None)?;
+    }
+    mode.leave()?;
+    crate::env::orchestrator::commands::create_patches_backup(o)?;
+    report.applied = true;
+    report.mode = Some(
+        if req.no_downtime {
+            "noDowntime"
+        } else {
+            "maintenance"
+        }
+        .into(),
+    );
+    report.diff_files = files.into_iter().map(|(n, _)| n).collect();
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+fn apply(o: &Orchestrator, req: &RemoteUpdate, files: &[(String, Vec<u8>)]) -> Result<()> {
+    let token = o.token()?;
+    if !files.is_empty() {
+        for (name, bytes) in files {
+            o.block_on(
+                o.http()
+                    .upload(&format!("diff/{name}"), bytes.clone(), true, &token),
+            )?;
+        }
+        o.command(
+            load(Some("diff"), false, false, true, true),
+            Some(o.cfg.import_timeout),
+        )?;
+    }
+    if let Some((tag, name, password)) = &req.user {
+        o.command(set_password(tag, name, password), None)?;
+    }
+    // The versions of the folder deployed (the toolkit reads the same file from the
+    // orchestrator's patches folder, which cadkit does not need to fill).
+    let local = req.dist.join(&req.version_file);
+    if local.is_file() {
+        let v: Value = serde_json::from_slice(&std::fs::read(&local)?)
+            .with_context(|| format!("{}", local.display()))?;
+        set_versions(o, &v)?;
+    } else {
+        update_versions(o, &req.version_file)?;
+    }
+    Ok(())
+}
