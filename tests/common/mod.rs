@@ -3,4 +3,5 @@
 
 pub mod ci_steps;
 pub mod image;
+pub mod receiver;
 pub mod reference;
