@@ -431,3 +431,50 @@ fn bad_bundles_are_refused_with_400_and_change_nothing() {
     assert_eq!(s, 202);
     assert_eq!(r.wait_done(&loc.unwrap())["status"], "succeeded");
 }
+
+#[test]
+fn signed_notifications_when_a_secret_is_configured() {
+    let t = tempfile::tempdir().unwrap();
+    let cfg = config(t.path(), json!({}));
+    let secret = "hook-secret";
+    let r = TestReceiver::start(&cfg, 0, &[("CADKIT_RECEIVER_SECRET", secret)]);
+    let body = json!({"events": [{"id": "s1", "action": "push", "target": {"repository": "acme/shop-codeasdata", "tag": "feature-x", "digest": "sha256:00"}}]}).to_string();
+    let url = r.url("/v1/hooks");
+    // The token alone is not enough.
+    let (s, _, v) = call(
+        &url,
+        "POST",
+        Some(TOKEN),
+        Some("application/json"),
+        body.clone().into_bytes(),
+    );
+    assert_eq!((s, v), (401, Value::Null));
+    let send = |ts: i64, sig: String| {
+        let resp = reqwest::blocking::Client::new()
+            .post(&url)
+            .header("Authorization", format!("Bearer {TOKEN}"))
+            .header("X-Cadkit-Timestamp", ts.to_string())
+            .header("X-Cadkit-Signature-256", sig)
+            .body(body.clone())
+            .send()
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().unwrap_or(Value::Null))
+    };
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(
+        send(now, cadkit::webhook::sign("wrong", now, body.as_bytes())).0,
+        401
+    );
+    let old = now - 3600;
+    assert_eq!(
+        send(old, cadkit::webhook::sign(secret, old, body.as_bytes())).0,
+        401
+    );
+    let (s, v) = send(now, cadkit::webhook::sign(secret, now, body.as_bytes()));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["deployments"][0]["status"], "ignored");
+    let rec = r.wait_done(v["deployments"][0]["location"].as_str().unwrap());
+    assert_eq!(rec["status"], "ignored");
+    assert!(!std::fs::read_to_string(&r.log).unwrap().contains(secret));
+}
