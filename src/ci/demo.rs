@@ -96,6 +96,8 @@ pub fn run(work: &Path) -> Result<Value> {
             backoff_max: Duration::from_millis(500),
             max_retry_after: Duration::from_secs(2),
             dry_run: None,
+            wait: None,
+            wait_timeout: Duration::from_secs(600),
         },
         Some("demo-token".into()),
         Some(secret.into()),

@@ -70,6 +70,13 @@ pub struct WebhookArgs {
     /// Print the requests (token and signature redacted); send nothing.
     #[arg(long = "dry-run", env = "CADKIT_DRY_RUN", num_args = 0..=1, default_missing_value = "true", value_parser = super::parse_bool)]
     pub dry_run: Option<bool>,
+    /// Follow the `Location` of the answer until the deployment finished; fail the step
+    /// when it failed (see `cadkit receiver`).
+    #[arg(long, env = "CADKIT_WEBHOOK_WAIT", num_args = 0..=1, default_missing_value = "true", value_parser = super::parse_bool)]
+    pub wait: Option<bool>,
+    /// Deadline of --wait.
+    #[arg(long = "wait-timeout", env = "CADKIT_WEBHOOK_WAIT_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
+    pub wait_timeout: Duration,
 }
 
 /// `10`, `10s`, `1.5s`, `500ms`, `2m`.
@@ -206,6 +213,7 @@ pub fn run(
     };
     let mut results = Vec::new();
     let mut failure = None;
+    let mut wait_failure: Option<anyhow::Error> = None;
     for image in &images {
         let info = payload::parse_image(image)?;
         let key = wh::idempotency_key(&url, image);
@@ -254,10 +262,32 @@ pub fn run(
             retry,
         };
         match wh::deliver(&d, &|w| std::thread::sleep(w)) {
-            Ok(ok) => results.push(json!({"image": image, "idempotencyKey": key, "status": ok.status, "attempts": ok.attempts, "responseExcerpt": ok.response_excerpt})),
+            Ok(ok) => {
+                let mut entry = json!({"image": image, "idempotencyKey": key, "status": ok.status, "attempts": ok.attempts, "responseExcerpt": ok.response_excerpt});
+                if a.wait.unwrap_or(false) {
+                    match wh::wait::wait_for(
+                        &url,
+                        ok.location.as_deref(),
+                        token.clone(),
+                        a.auth_scheme,
+                        a.wait_timeout,
+                    ) {
+                        Ok(record) => entry["deployment"] = record,
+                        Err(e) => {
+                            entry["error"] = json!(out.redact(&e.to_string()));
+                            wait_failure = Some(e.into());
+                        }
+                    }
+                }
+                results.push(entry);
+                if wait_failure.is_some() {
+                    break;
+                }
+            }
             Err(e) => {
                 let attempts = match &e {
-                    WebhookError::Rejected { attempts, .. } | WebhookError::Exhausted { attempts, .. } => json!(attempts),
+                    WebhookError::Rejected { attempts, .. }
+                    | WebhookError::Exhausted { attempts, .. } => json!(attempts),
                     WebhookError::Setup(_) => json!([]),
                 };
                 results.push(json!({"image": image, "idempotencyKey": key, "error": out.redact(&e.to_string()), "attempts": attempts}));
@@ -316,8 +346,9 @@ pub fn run(
         "deliveries": results,
     });
     let report = out.finish(report, print)?;
-    match failure {
-        Some(e) => Err(anyhow::Error::new(e)),
-        None => Ok(report),
+    match (failure, wait_failure) {
+        (Some(e), _) => Err(anyhow::Error::new(e)),
+        (None, Some(e)) => Err(e),
+        (None, None) => Ok(report),
     }
 }

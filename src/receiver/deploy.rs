@@ -14,6 +14,10 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// Test hook: a file path; deployments wait before converging while it exists (so tests
+/// can observe a running deployment: 204, 409).
+pub const TEST_GATE_ENV: &str = "CADKIT_RECEIVER_TEST_GATE";
+
 /// What to deploy.
 #[derive(Debug, Clone)]
 pub enum Job {
@@ -168,6 +172,12 @@ fn run_inner(
             d
         }
     };
+    if let Some(gate) = std::env::var_os(TEST_GATE_ENV) {
+        // Test hook: hold the deployment (active) while the gate file exists.
+        while Path::new(&gate).exists() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
     let t = Instant::now();
     let report = converge(&ctx.env_path, &dist, &ctx.settings)
         .with_context(|| format!("cannot converge environment {}", ctx.environment))?;

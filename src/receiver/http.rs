@@ -41,11 +41,22 @@ pub fn router(r: Arc<Receiver>) -> Router {
         .with_state(r)
 }
 
-pub(super) fn err(code: StatusCode, msg: impl Into<String>) -> Response {
-    (code, axum::Json(json!({ "error": msg.into() }))).into_response()
+/// An error answer (boxed: a `Response` is large).
+pub(super) struct Fail(pub(super) Box<Response>);
+
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        *self.0
+    }
 }
 
-pub(super) fn internal(e: anyhow::Error) -> Response {
+pub(super) fn err(code: StatusCode, msg: impl Into<String>) -> Fail {
+    Fail(Box::new(
+        (code, axum::Json(json!({ "error": msg.into() }))).into_response(),
+    ))
+}
+
+pub(super) fn internal(e: anyhow::Error) -> Fail {
     tracing::error!("{e:#}");
     err(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -58,16 +69,16 @@ pub(super) fn location(id: i64) -> String {
 }
 
 /// 401 with no detail when the token does not grant `scope`.
-pub(super) fn authorize(r: &Receiver, h: &HeaderMap, scope: Scope) -> Result<(), Response> {
+pub(super) fn authorize(r: &Receiver, h: &HeaderMap, scope: Scope) -> Result<(), Fail> {
     let v = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     if r.tokens.allows(v, scope) {
         Ok(())
     } else {
-        Err(StatusCode::UNAUTHORIZED.into_response())
+        Err(Fail(Box::new(StatusCode::UNAUTHORIZED.into_response())))
     }
 }
 
-pub(super) fn known_env(r: &Receiver, env: &str) -> Result<(), Response> {
+pub(super) fn known_env(r: &Receiver, env: &str) -> Result<(), Fail> {
     if r.loaded.config.environments.contains_key(env) {
         Ok(())
     } else {
@@ -78,7 +89,7 @@ pub(super) fn known_env(r: &Receiver, env: &str) -> Result<(), Response> {
     }
 }
 
-pub(super) async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
+pub(super) async fn read_body(body: Body, limit: usize) -> Result<Bytes, Fail> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {
         err(
             StatusCode::BAD_REQUEST,
@@ -88,15 +99,19 @@ pub(super) async fn read_body(body: Body, limit: usize) -> Result<Bytes, Respons
 }
 
 async fn hook_all(s: St, h: HeaderMap, body: Body) -> Response {
-    hook(s.0, None, h, body).await.unwrap_or_else(|r| r)
+    hook(s.0, None, h, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn hook_one(s: St, Path(env): Path<String>, h: HeaderMap, body: Body) -> Response {
-    hook(s.0, Some(env), h, body).await.unwrap_or_else(|r| r)
+    hook(s.0, Some(env), h, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Check `X-Cadkit-Signature-256` when a secret is configured.
-fn check_signature(r: &Receiver, h: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+fn check_signature(r: &Receiver, h: &HeaderMap, body: &[u8]) -> Result<(), Fail> {
     let Some(secret) = &r.secret else {
         return Ok(());
     };
@@ -112,7 +127,7 @@ fn check_signature(r: &Receiver, h: &HeaderMap, body: &[u8]) -> Result<(), Respo
     if ok {
         Ok(())
     } else {
-        Err(StatusCode::UNAUTHORIZED.into_response())
+        Err(Fail(Box::new(StatusCode::UNAUTHORIZED.into_response())))
     }
 }
 
@@ -163,7 +178,7 @@ async fn hook(
     only: Option<String>,
     h: HeaderMap,
     body: Body,
-) -> Result<Response, Response> {
+) -> Result<Response, Fail> {
     authorize(&r, &h, Scope::Write)?;
     if let Some(e) = &only {
         known_env(&r, e)?;
@@ -225,7 +240,7 @@ fn decide(
     store: &super::records::Store,
     ts: &[Target],
     delivery: &str,
-) -> anyhow::Result<Result<Decision, Response>> {
+) -> anyhow::Result<Result<Decision, Fail>> {
     let mut plan: Vec<(usize, Option<i64>, Status)> = Vec::new();
     for (i, t) in ts.iter().enumerate() {
         if !t.matched {
@@ -334,7 +349,7 @@ fn image_source(r: &Receiver, t: &Target) -> Value {
     })
 }
 
-pub(super) fn busy(env: &str, id: i64) -> Response {
+pub(super) fn busy(env: &str, id: i64) -> Fail {
     let mut resp = err(
         StatusCode::CONFLICT,
         format!(
@@ -342,7 +357,8 @@ pub(super) fn busy(env: &str, id: i64) -> Response {
             location(id)
         ),
     );
-    resp.headers_mut()
+    resp.0
+        .headers_mut()
         .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
     resp
 }
@@ -350,12 +366,12 @@ pub(super) fn busy(env: &str, id: i64) -> Response {
 async fn upload(s: St, Path(env): Path<String>, h: HeaderMap, body: Body) -> Response {
     super::http_bundle::upload(s.0, env, h, body)
         .await
-        .unwrap_or_else(|r| r)
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn undeploy(s: St, Path(env): Path<String>, h: HeaderMap) -> Response {
     let r = s.0;
-    let run = || -> Result<Response, Response> {
+    let run = || -> Result<Response, Fail> {
         authorize(&r, &h, Scope::Delete)?;
         known_env(&r, &env)?;
         let id = {
@@ -381,18 +397,18 @@ async fn undeploy(s: St, Path(env): Path<String>, h: HeaderMap) -> Response {
         }
         Ok(resp)
     };
-    run().unwrap_or_else(|r| r)
+    run().unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn get_config(s: St, Path(env): Path<String>, h: HeaderMap) -> Response {
     let r = s.0;
-    let run = || -> Result<Response, Response> {
+    let run = || -> Result<Response, Fail> {
         authorize(&r, &h, Scope::Read)?;
         known_env(&r, &env)?;
         let settings = r.settings(&env).map_err(internal)?;
         Ok(axum::Json(settings).into_response())
     };
-    run().unwrap_or_else(|r| r)
+    run().unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn put_config(s: St, Path(env): Path<String>, h: HeaderMap, body: Body) -> Response {
@@ -415,9 +431,9 @@ async fn put_config(s: St, Path(env): Path<String>, h: HeaderMap, body: Body) ->
             .map_err(|e| err(StatusCode::BAD_REQUEST, format!("invalid config: {e:#}")))?;
         let v = serde_json::to_value(&settings).map_err(|e| internal(e.into()))?;
         r.store().put_settings(&env, &v).map_err(internal)?;
-        Ok::<_, Response>(axum::Json(v).into_response())
+        Ok::<_, Fail>(axum::Json(v).into_response())
     };
-    run.await.unwrap_or_else(|r| r)
+    run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 #[derive(serde::Deserialize)]
@@ -428,9 +444,9 @@ struct Page {
 
 async fn list(s: St, h: HeaderMap, Query(q): Query<Page>) -> Response {
     let r = s.0;
-    let run = || -> Result<Response, Response> {
+    let run = || -> Result<Response, Fail> {
         authorize(&r, &h, Scope::Read)?;
-        let num = |v: &Option<String>, name: &str, default: u64| -> Result<u64, Response> {
+        let num = |v: &Option<String>, name: &str, default: u64| -> Result<u64, Fail> {
             match v {
                 None => Ok(default),
                 Some(s) => s.parse::<u64>().map_err(|_| {
@@ -452,12 +468,12 @@ async fn list(s: St, h: HeaderMap, Query(q): Query<Page>) -> Response {
         }))
         .into_response())
     };
-    run().unwrap_or_else(|r| r)
+    run().unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn get_one(s: St, Path(id): Path<String>, h: HeaderMap) -> Response {
     let r = s.0;
-    let run = || -> Result<Response, Response> {
+    let run = || -> Result<Response, Fail> {
         authorize(&r, &h, Scope::Read)?;
         let not_found = || err(StatusCode::NOT_FOUND, format!("no deployment {id:?}"));
         let n: i64 = id.parse().map_err(|_| not_found())?;
@@ -467,5 +483,5 @@ async fn get_one(s: St, Path(id): Path<String>, h: HeaderMap) -> Response {
         }
         Ok(axum::Json(rec).into_response())
     };
-    run().unwrap_or_else(|r| r)
+    run().unwrap_or_else(IntoResponse::into_response)
 }

@@ -4,7 +4,7 @@
 
 use super::auth::Scope;
 use super::deploy::Job;
-use super::http::{authorize, busy, err, internal, known_env, location, read_body};
+use super::http::{authorize, busy, err, internal, known_env, location, read_body, Fail};
 use super::records::{NewRecord, Status};
 use super::Receiver;
 use crate::bundle::{self, DistError, ProjectMeta};
@@ -20,7 +20,7 @@ fn check(
     bytes: &[u8],
     dir: &std::path::Path,
     limits: &bundle::Limits,
-) -> Result<ProjectMeta, Response> {
+) -> Result<ProjectMeta, Fail> {
     let bad = |m: String| err(StatusCode::BAD_REQUEST, m);
     bundle::unpack_zip(bytes, dir, limits).map_err(|e| bad(format!("invalid bundle: {e}")))?;
     let pj = dir.join(bundle::PROJECT_FILE);
@@ -30,15 +30,15 @@ fn check(
     match bundle::validate_dist(&dir.join(bundle::DIST_DIR)) {
         Ok(_) => Ok(meta),
         Err(DistError::Layout(m)) => Err(bad(format!("invalid bundle: {m}"))),
-        Err(e @ DistError::Files(_)) => {
-            let DistError::Files(map) = &e else {
-                unreachable!()
-            };
-            Err((
-                StatusCode::BAD_REQUEST,
-                axum::Json(json!({"error": format!("invalid bundle: {e}"), "filesError": map})),
-            )
-                .into_response())
+        Err(DistError::Files(map)) => {
+            let e = format!("invalid bundle: {}", DistError::Files(map.clone()));
+            Err(Fail(Box::new(
+                (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({"error": e, "filesError": map})),
+                )
+                    .into_response(),
+            )))
         }
     }
 }
@@ -49,7 +49,7 @@ pub(super) async fn upload(
     env: String,
     h: HeaderMap,
     body: Body,
-) -> Result<Response, Response> {
+) -> Result<Response, Fail> {
     authorize(&r, &h, Scope::Write)?;
     known_env(&r, &env)?;
     let ct = h

@@ -262,17 +262,24 @@ impl Store {
     }
 
     /// The digest the environment holds: that of its last successful (or no-op)
-    /// deployment; `None` after an undeploy or before any deployment.
+    /// deployment; `None` after an undeploy, before any deployment, or when the last
+    /// deployment was interrupted (it may have committed: the content is then unknown, so
+    /// the next deployment is never taken for a no-op).
     pub fn deployed_digest(&self, env: &str) -> Result<Option<String>> {
-        Ok(self
+        let row: Option<(String, Option<String>)> = self
             .conn
             .query_row(
-                "SELECT digest FROM deployments WHERE environment = ?1 AND status IN ('succeeded', 'noop') ORDER BY id DESC LIMIT 1",
+                "SELECT status, digest FROM deployments WHERE environment = ?1
+                 AND (status IN ('succeeded', 'noop') OR (status = 'failed' AND error LIKE 'interrupted:%'))
+                 ORDER BY id DESC LIMIT 1",
                 [env],
-                |r| r.get::<_, Option<String>>(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .optional()?
-            .flatten())
+            .optional()?;
+        Ok(match row {
+            Some((status, digest)) if status != "failed" => digest,
+            _ => None,
+        })
     }
 
     /// Update options stored by `PUT …/config`.

@@ -18,6 +18,7 @@
 
 pub mod payload;
 pub mod receiver;
+pub mod wait;
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -102,6 +103,9 @@ pub struct Delivered {
     pub status: u16,
     pub attempts: Vec<Attempt>,
     pub response_excerpt: String,
+    /// The `Location` header of the answer (an asynchronous API's status URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 /// Why a delivery failed (callers branch on it).
@@ -247,6 +251,11 @@ pub fn deliver(d: &Delivery, sleep: &dyn Fn(Duration)) -> Result<Delivered, Webh
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+                let location = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(String::from);
                 let text = resp.text().unwrap_or_default();
                 if (200..300).contains(&status) {
                     attempts.push(Attempt {
@@ -259,6 +268,7 @@ pub fn deliver(d: &Delivery, sleep: &dyn Fn(Duration)) -> Result<Delivered, Webh
                         status,
                         attempts,
                         response_excerpt: excerpt(&text),
+                        location,
                     });
                 }
                 let retryable = status == 408 || status == 429 || status >= 500;

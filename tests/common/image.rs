@@ -22,6 +22,16 @@ pub struct TestRegistry {
 impl TestRegistry {
     /// Start `docker-registry serve` with htpasswd auth; the port is read from its log.
     pub fn start() -> TestRegistry {
+        TestRegistry::start_with(None)
+    }
+
+    /// Like [`TestRegistry::start`], and the registry itself POSTs its push notifications
+    /// (distribution `events` envelopes) to `url` with `Authorization: Bearer <token>`.
+    pub fn start_notifying(url: &str, token: &str) -> TestRegistry {
+        TestRegistry::start_with(Some((url, token)))
+    }
+
+    fn start_with(notify: Option<(&str, &str)>) -> TestRegistry {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new("htpasswd")
             .args(["-Bbn", USER, PASS])
@@ -29,7 +39,13 @@ impl TestRegistry {
             .expect("htpasswd (apache2-utils) is installed by scripts/setup");
         assert!(out.status.success());
         std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
-        std::fs::write(dir.path().join("config.yml"), "version: 0.1\n").unwrap();
+        let mut config = String::from("version: 0.1\n");
+        if let Some((url, token)) = notify {
+            config.push_str(&format!(
+                "notifications:\n  endpoints:\n    - name: receiver\n      url: {url}\n      headers:\n        Authorization: [\"Bearer {token}\"]\n      timeout: 5s\n      threshold: 3\n      backoff: 200ms\n"
+            ));
+        }
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
         let mut child = Command::new("docker-registry")
             .arg("serve")
             .arg(dir.path().join("config.yml"))

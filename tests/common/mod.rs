@@ -5,4 +5,5 @@ pub mod ci_steps;
 pub mod image;
 pub mod orchestrator;
 pub mod rabbit;
+pub mod receiver;
 pub mod reference;
