@@ -318,7 +318,7 @@ pub fn run(
         "idempotency-keys",
         &results
             .iter()
-            .filter_map(|r| r["idempotency_key"].as_str())
+            .filter_map(|r| r["idempotencyKey"].as_str())
             .collect::<Vec<_>>()
             .join(","),
     )?;
