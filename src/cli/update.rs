@@ -142,7 +142,7 @@ impl UpdateArgs {
         let opts = self.options()?;
         let req = crate::update::remote::RemoteUpdate {
             dist: self.target.working_dir.clone(),
-            plan_only: self.plan,
+            plan_only: opts.plan_only,
             no_downtime: opts.no_downtime,
             exclude: opts.exclude.clone(),
             version_file: "version.json".into(),
@@ -150,7 +150,7 @@ impl UpdateArgs {
         };
         let report = crate::update::remote::update(o, &req)?;
         let table = crate::update::render::table(&report.plan);
-        if std::io::stderr().is_terminal() || !self.plan {
+        if std::io::stderr().is_terminal() || !opts.plan_only {
             eprint!("{table}");
         }
         println!("{}", serde_json::to_string_pretty(&report)?);
