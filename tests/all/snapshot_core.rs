@@ -11,8 +11,7 @@
 //! hand-built, not dumper-made, so they are not compared). A second dump with the Core
 //! project tag as root tag must give the same Core files under `<out>/<coreTag>/Home/…`.
 
-#[path = "common/snapshot.rs"]
-mod snapshot_common;
+use crate::common::snapshot as snapshot_common;
 
 use cadkit::env::{Environment, SqliteEnv};
 use cadkit::snapshot::{self, DumpConfig};

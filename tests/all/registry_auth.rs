@@ -1,8 +1,9 @@
 //! Proof: skopeo, given only the config.json cadkit writes, pushes to a real registry with
 //! htpasswd auth; with wrong credentials it is refused.
 
-mod common;
-use common::ci_steps::{oci_layout, run_clean, Registry};
+use crate::common;
+use common::ci_steps::{oci_layout, run_clean};
+use common::registry::Registry;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cadkit-registry-auth");
@@ -38,7 +39,7 @@ fn skopeo_pushes_with_the_generated_file_and_wrong_credentials_fail() {
     std::fs::create_dir_all(&good).unwrap();
     std::fs::write(
         good.join("config.json"),
-        format!(r#"{{"experimental":"enabled","auths":{{"keep.example":{{"auth":"eDp5"}}}},"credHelpers":{{"{}":"nope"}}}}"#, reg.addr),
+        format!(r#"{{"experimental":"enabled","auths":{{"keep.example":{{"auth":"eDp5"}}}},"credHelpers":{{"{}":"nope"}}}}"#, reg.host),
     )
     .unwrap();
     let o = run_clean(
@@ -50,7 +51,7 @@ fn skopeo_pushes_with_the_generated_file_and_wrong_credentials_fail() {
         ],
         &[
             "--registry",
-            &reg.addr,
+            &reg.host,
             "--username",
             "ciuser",
             "--helper-free",
@@ -71,7 +72,7 @@ fn skopeo_pushes_with_the_generated_file_and_wrong_credentials_fail() {
         serde_json::from_str(&std::fs::read_to_string(good.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["experimental"], "enabled");
     assert_eq!(cfg["auths"]["keep.example"]["auth"], "eDp5");
-    assert_eq!(cfg["auths"][reg.addr.as_str()]["username"], "ciuser");
+    assert_eq!(cfg["auths"][reg.host.as_str()]["username"], "ciuser");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -81,7 +82,7 @@ fn skopeo_pushes_with_the_generated_file_and_wrong_credentials_fail() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let push = skopeo_push(&good.join("config.json"), &img, &reg.addr, "ok");
+    let push = skopeo_push(&good.join("config.json"), &img, &reg.host, "ok");
     assert!(
         push.status.success(),
         "skopeo push with the generated file failed: {}",
@@ -100,7 +101,7 @@ fn skopeo_pushes_with_the_generated_file_and_wrong_credentials_fail() {
             ("RUNNER_TEMP", runner_temp.to_str().unwrap()),
             ("GITHUB_ENV", gh_env.to_str().unwrap()),
         ],
-        &["--registry", &reg.addr, "--username", "ciuser"],
+        &["--registry", &reg.host, "--username", "ciuser"],
         Some("wrong-password\n"),
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -115,7 +116,7 @@ fn skopeo_pushes_with_the_generated_file_and_wrong_credentials_fail() {
     let bad = runner_temp.join("cadkit-docker-config");
     let env = std::fs::read_to_string(&gh_env).unwrap();
     assert!(env.contains(&format!("\n{}\n", bad.display())), "{env}");
-    let push = skopeo_push(&bad.join("config.json"), &img, &reg.addr, "bad");
+    let push = skopeo_push(&bad.join("config.json"), &img, &reg.host, "bad");
     assert!(!push.status.success(), "a wrong password must be refused");
     let err = String::from_utf8_lossy(&push.stderr).to_lowercase();
     assert!(

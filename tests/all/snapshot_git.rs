@@ -1,8 +1,7 @@
 //! Snapshot-and-commit to git against a real git server (lighttpd + git http-backend with
 //! basic auth, started on a free port by the test).
 
-#[path = "common/gitserver.rs"]
-mod gitserver;
+use crate::common::gitserver;
 
 use cadkit::git::{self, Failure, FailureKind, GitReport, SnapshotGitOptions};
 use gitserver::GitServer;
@@ -500,7 +499,7 @@ fn install_sample(dir: &Path) {
     let mut req = cadkit::build::BuildRequest::new(&sample);
     req.working_dir = dir.join("dist");
     cadkit::build::build(&req).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cadkit"))
+    let out = crate::common::cadkit()
         .args([
             "install",
             "--env",
@@ -519,7 +518,7 @@ fn install_sample(dir: &Path) {
 }
 
 fn cadkit_snapshot(dir: &Path, token: &str, extra_env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cadkit"));
+    let mut cmd = crate::common::cadkit();
     cmd.args([
         "-l",
         "debug",
@@ -676,7 +675,7 @@ fn eight_racing_cadkit_snapshot_processes_all_land() {
             .to_string(),
         )
         .unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cadkit"))
+        let child = crate::common::cadkit()
             .args([
                 "snapshot",
                 "--env",

@@ -1,7 +1,7 @@
 //! `cadkit-webhook` against a real HTTP receiver on 127.0.0.1 that records requests and
 //! answers 503 / 429 + Retry-After / 4xx or stalls on demand.
 
-mod common;
+use crate::common;
 use cadkit::webhook::receiver::{Receiver, Reply};
 use common::ci_steps::run_clean;
 use std::time::{Duration, Instant};

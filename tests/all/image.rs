@@ -1,14 +1,13 @@
 //! `cadkit image` against a real registry (Debian's docker-registry, htpasswd auth) with
 //! base images made here, checked with skopeo.
 
-mod common;
+use crate::common;
 
 use cadkit::image::layer::{read_entries, ReadEntry};
 use cadkit::image::oci::{Descriptor, Layout};
 use common::image::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 struct Run {
     code: i32,
@@ -25,7 +24,7 @@ impl Run {
 
 /// Run cadkit-image with a clean credential environment plus `env`.
 fn cadkit(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cadkit-image"));
+    let mut c = crate::common::cadkit_bin("cadkit-image");
     c.args(args)
         .env_remove("DOCKER_CONFIG")
         .env_remove("CADKIT_REGISTRY_PASSWORD")
@@ -52,7 +51,7 @@ fn site(dir: &Path) -> PathBuf {
 }
 
 /// Push an OCI layout to the registry with skopeo (all platforms), optionally as Docker v2s2.
-fn push_base(reg: &TestRegistry, layout: &Path, tag: &str, repo: &str, docker_format: bool) {
+fn push_base(reg: &Registry, layout: &Path, tag: &str, repo: &str, docker_format: bool) {
     let src = format!("oci:{}:{tag}", layout.display());
     let dst = format!("docker://{}/{repo}", reg.host);
     let c = creds();
@@ -71,7 +70,7 @@ fn push_base(reg: &TestRegistry, layout: &Path, tag: &str, repo: &str, docker_fo
 }
 
 /// Copy an image out of the registry to an OCI layout with skopeo (all platforms).
-fn pull_layout(reg: &TestRegistry, repo_tag: &str, dir: &Path) -> Layout {
+fn pull_layout(reg: &Registry, repo_tag: &str, dir: &Path) -> Layout {
     let c = creds();
     let src = format!("docker://{}/{repo_tag}", reg.host);
     let dst = format!("oci:{}:pulled", dir.display());
@@ -87,7 +86,7 @@ fn pull_layout(reg: &TestRegistry, repo_tag: &str, dir: &Path) -> Layout {
     Layout::new(dir)
 }
 
-fn inspect_raw(reg: &TestRegistry, repo_tag: &str) -> Value {
+fn inspect_raw(reg: &Registry, repo_tag: &str) -> Value {
     let c = creds();
     let r = format!("docker://{}/{repo_tag}", reg.host);
     serde_json::from_slice(&skopeo(&[
@@ -141,7 +140,7 @@ fn layer_digests(m: &Value) -> Vec<String> {
 
 #[test]
 fn frontend_on_a_multi_platform_base_of_the_same_registry() {
-    let reg = TestRegistry::start();
+    let reg = Registry::start();
     let t = tempfile::tempdir().unwrap();
     let base_layers = write_base_layout(&t.path().join("base"), "1", &["amd64", "arm64"], "nginx");
     push_base(&reg, &t.path().join("base"), "1", "library/nginx:1", false);
@@ -236,8 +235,8 @@ fn frontend_on_a_multi_platform_base_of_the_same_registry() {
 
 #[test]
 fn backend_from_another_registry_with_a_docker_format_base_and_flag_credentials() {
-    let base_reg = TestRegistry::start();
-    let reg = TestRegistry::start();
+    let base_reg = Registry::start();
+    let reg = Registry::start();
     let t = tempfile::tempdir().unwrap();
     let base_layers = write_base_layout(&t.path().join("base"), "20", &["amd64"], "node");
     push_base(
@@ -427,7 +426,7 @@ fn backend_from_another_registry_with_a_docker_format_base_and_flag_credentials(
 
 #[test]
 fn codeasdata_from_scratch_is_reproducible_and_skips_existing_blobs() {
-    let reg = TestRegistry::start();
+    let reg = Registry::start();
     let t = tempfile::tempdir().unwrap();
     let patches = t.path().join("dist/codeAsData");
     std::fs::create_dir_all(patches.join("mod1")).unwrap();
@@ -442,7 +441,7 @@ fn codeasdata_from_scratch_is_reproducible_and_skips_existing_blobs() {
     let layout = format!("oci:{}:1", t.path().join("layout").display());
     // The source defaults to dist/codeAsData, relative to the working dir.
     let run = |output: &str| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_cadkit-image"));
+        let mut c = crate::common::cadkit_bin("cadkit-image");
         c.current_dir(t.path())
             .args([
                 "--kind",
@@ -500,7 +499,7 @@ fn codeasdata_from_scratch_is_reproducible_and_skips_existing_blobs() {
 
 #[test]
 fn bad_input_fails_clearly_and_leaves_nothing_under_the_tag() {
-    let reg = TestRegistry::start();
+    let reg = Registry::start();
     let t = tempfile::tempdir().unwrap();
     write_base_layout(&t.path().join("base"), "1", &["amd64"], "nginx");
     push_base(&reg, &t.path().join("base"), "1", "library/nginx:1", false);
@@ -609,7 +608,7 @@ fn bad_input_fails_clearly_and_leaves_nothing_under_the_tag() {
 
 #[test]
 fn dry_run_plans_without_writing() {
-    let reg = TestRegistry::start();
+    let reg = Registry::start();
     let t = tempfile::tempdir().unwrap();
     write_base_layout(&t.path().join("base"), "1", &["amd64"], "nginx");
     push_base(&reg, &t.path().join("base"), "1", "library/nginx:1", false);
@@ -711,7 +710,7 @@ fn layout_base_to_layout_output_needs_no_registry() {
 #[test]
 fn demo_writes_the_code_as_data_image_to_an_oci_layout() {
     let t = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_cadkit"))
+    let out = crate::common::cadkit()
         .args(["demo", "--workdir"])
         .arg(t.path())
         .env_remove("SOURCE_DATE_EPOCH")
@@ -740,7 +739,7 @@ fn demo_writes_the_code_as_data_image_to_an_oci_layout() {
 #[test]
 fn transient_registry_errors_are_retried() {
     use std::io::BufRead;
-    let reg = TestRegistry::start();
+    let reg = Registry::start();
     let t = tempfile::tempdir().unwrap();
     let src = site(t.path());
     let cfg = reg.docker_config(USER, PASS);
@@ -753,7 +752,7 @@ fn transient_registry_errors_are_retried() {
     std::fs::create_dir_all(uploads.parent().unwrap()).unwrap();
     std::fs::write(&uploads, "").unwrap();
     let out = format!("{}/app/retry:1", reg.host);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cadkit-image"))
+    let mut child = crate::common::cadkit_bin("cadkit-image")
         .args([
             "--kind",
             "custom",

@@ -5,19 +5,17 @@
 //! pipeline does not run the job. Tools come from scripts/setup (gitlab-ci-local, Node 22,
 //! rsync); a missing tool fails the test with the fix.
 
-#[path = "common/tools.rs"]
-mod tools;
+use crate::common::tools;
 use tools::{git, npm_tools as tools};
 
-#[path = "common/gitserver.rs"]
-mod gitserver;
+use crate::common::gitserver;
 
 use gitserver::GitServer;
 use std::path::Path;
 use std::process::Command;
 
 fn run_pipeline(gcl: &Path, path: &str, repo: &Path, source: &str, token: &str) -> (bool, String) {
-    let o = Command::new(gcl)
+    let o = crate::common::command(gcl)
         .args([
             "--shell-executor-no-image",
             "--force-shell-executor",
@@ -63,7 +61,7 @@ fn gitlab_component_snapshots_on_a_schedule() {
     req.working_dir = work.path().join("dist");
     cadkit::build::build(&req).unwrap();
     let cadkit = Path::new(env!("CARGO_BIN_EXE_cadkit"));
-    let out = Command::new(cadkit)
+    let out = crate::common::command(cadkit)
         .args([
             "install",
             "--env",

@@ -3,24 +3,18 @@
 //! fails and says so: it never skips.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn tools_dir() -> PathBuf {
-    let reference = std::env::var_os("CADKIT_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cadkit/reference")
-        });
-    reference.parent().unwrap().to_path_buf()
+    crate::common::tools::tools_root()
 }
 
 #[test]
 fn lint_ci_passes() {
-    let o = Command::new("bash")
+    let o = crate::common::command("bash")
         .arg(root().join("scripts/lint-ci"))
         .env("CADKIT_TOOLS_DIR", tools_dir())
         .output()
@@ -58,7 +52,7 @@ fn zizmor_does_flag_an_input_expanded_inside_run() {
         "name: bad\ndescription: bad\ninputs:\n  branch:\n    description: b\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: echo \"${{ inputs.branch }}\"\n",
     )
     .unwrap();
-    let o = Command::new(&zizmor)
+    let o = crate::common::command(&zizmor)
         .args(["--offline", "-q"])
         .arg(&bad)
         .output()

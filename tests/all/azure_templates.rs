@@ -3,14 +3,12 @@
 //! set, logging commands read from stdout. (No local Azure agent exists; YAML is read with
 //! the ruamel.yaml that scripts/setup installs.)
 
-#[path = "common/tools.rs"]
-mod tools;
+use crate::common::tools;
 use tools::yaml;
 
 use cadkit::webhook::receiver::Receiver;
 use serde_json::{Map, Value};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 const SHA: &str = "42bd534f0123456789abcdef0123456789abcdef";
@@ -52,7 +50,7 @@ fn run_template(name: &str, given: &[(&str, &str)], agent: &[(&str, &str)]) -> S
     let mut stdout = String::new();
     for step in t["steps"].as_array().unwrap() {
         let script = step["bash"].as_str().unwrap();
-        let mut cmd = Command::new("bash");
+        let mut cmd = crate::common::command("bash");
         cmd.args(["--noprofile", "--norc", "-e", "-c", script])
             .env_clear()
             .env(

@@ -1,12 +1,12 @@
 //! buildCodeAsData rules on small fixtures: errors, atomic output, dry run, library checks.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn cadkit(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cadkit"))
+    crate::common::cadkit()
         .args(args)
         .current_dir(dir)
         .env_remove("GITHUB_ACTIONS")
@@ -164,7 +164,7 @@ fn dependencies_print_json_whatever_the_log_level() {
 fn the_single_step_binary_behaves_like_the_front_door() {
     let tmp = tempfile::tempdir().unwrap();
     let p = sample(tmp.path());
-    let o = Command::new(env!("CARGO_BIN_EXE_cadkit-build"))
+    let o = crate::common::cadkit_bin("cadkit-build")
         .args(["--codeAsData.workingDir", "build-out", "--report", "json"])
         .current_dir(&p)
         .output()
@@ -178,7 +178,7 @@ fn env_vars_supply_defaults_and_flags_win() {
     let tmp = tempfile::tempdir().unwrap();
     let p = sample(tmp.path());
     std::fs::rename(p.join("snapshot"), p.join("snaps")).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_cadkit"))
+    let o = crate::common::cadkit()
         .args(["build", "--report", "json"])
         .env("SNAPSHOT_DATA_FOLDER", "snaps")
         .current_dir(&p)
@@ -187,7 +187,7 @@ fn env_vars_supply_defaults_and_flags_win() {
     assert!(o.status.success(), "{}", stderr(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["patches"], 19, "toolkit variable honoured");
-    let o = Command::new(env!("CARGO_BIN_EXE_cadkit"))
+    let o = crate::common::cadkit()
         .args(["build", "--report", "json", "--snapshot.dir", "nowhere"])
         .env("CADKIT_SNAPSHOT_DIR", "snaps")
         .current_dir(&p)

@@ -2,7 +2,7 @@
 //! written back byte for byte: dumper-made files in the deterministic layout, hand-built
 //! runtime files in their compact layout.
 
-mod common;
+use crate::common;
 
 use cadkit::patch::{FileKind, Patch};
 

@@ -4,8 +4,7 @@
 //! job reaches a recording receiver on 127.0.0.1. Tools come from scripts/setup; a missing
 //! tool fails the test with the fix.
 
-#[path = "common/tools.rs"]
-mod tools;
+use crate::common::tools;
 use tools::{git, npm_tools as tools};
 
 use cadkit::webhook::receiver::Receiver;
@@ -99,7 +98,7 @@ cadkit-webhook:
         bins.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let o = Command::new(&gcl)
+    let o = crate::common::command(&gcl)
         .args(["--shell-executor-no-image", "--no-color"])
         .args(["--variable", "CADKIT_REGISTRY_PASSWORD=ci-secret-password"])
         .args(["--variable", "CADKIT_WEBHOOK_TOKEN=ci-webhook-token-123"])

@@ -1,7 +1,6 @@
 //! The embedded environment loads `@olympeio/core` with its runtime.
 
-#[path = "common/snapshot.rs"]
-mod snapshot_common;
+use crate::common::snapshot as snapshot_common;
 
 use cadkit::env::{Environment, SqliteEnv};
 use cadkit::graph::Graph;

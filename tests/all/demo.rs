@@ -1,12 +1,10 @@
 //! `cadkit demo`, as a newcomer runs it: the whole pipeline on the bundled sample project
 //! with embedded defaults, no server.
 
-use std::process::Command;
-
 #[test]
 fn the_demo_runs_every_step_and_reports_it() {
     let work = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_cadkit"))
+    let out = crate::common::cadkit()
         .args(["demo", "--workdir"])
         .arg(work.path())
         .env_remove("GITHUB_ACTIONS")

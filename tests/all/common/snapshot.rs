@@ -5,13 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// `$CADKIT_REFERENCE_DIR/node_modules`, falling back to `$HOME/.cache/cadkit/reference`.
 pub fn reference_modules() -> PathBuf {
-    let base = std::env::var_os("CADKIT_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-                .join(".cache/cadkit/reference")
-        });
-    let nm = base.join("node_modules");
+    let nm = super::reference::base_dir().join("node_modules");
     assert!(
         nm.join("@olympeio/core/codeAsData").is_dir(),
         "reference packages missing under {} (run scripts/setup)",

@@ -2,7 +2,6 @@
 //! templates pass inputs through the environment only, and the installer verifies
 //! checksums.
 
-mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -191,7 +190,7 @@ fn installer_verifies_the_checksum_and_installs_runnable_binaries() {
     let url = format!("file://{}", archive.display());
     let script = root().join("scripts/install-cadkit.sh");
     let run = |sha: &str, dest: &str| {
-        Command::new("bash")
+        crate::common::command("bash")
             .arg(&script)
             .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -213,7 +212,7 @@ fn installer_verifies_the_checksum_and_installs_runnable_binaries() {
         .unwrap()
         .to_string();
     assert_eq!(Path::new(&bin), dir.path().join("good/bin"));
-    let tag = Command::new(Path::new(&bin).join("cadkit-tag"))
+    let tag = crate::common::command(Path::new(&bin).join("cadkit-tag"))
         .arg("--help")
         .output()
         .unwrap();

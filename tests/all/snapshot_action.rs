@@ -3,12 +3,10 @@
 //! the lighttpd git server: outputs `changed`, `commits` and `report-file` are right, a second
 //! run reports no change, and the token never reaches the log.
 
-#[path = "common/gitserver.rs"]
-mod gitserver;
+use crate::common::gitserver;
 
 use gitserver::GitServer;
 use std::path::Path;
-use std::process::Command;
 
 /// The `run: |` block of the step named `name`, unindented.
 fn step_script(action: &str, name: &str) -> String {
@@ -48,7 +46,7 @@ fn action_script_snapshots_and_sets_outputs() {
     req.working_dir = work.path().join("dist");
     cadkit::build::build(&req).unwrap();
     let cadkit = Path::new(env!("CARGO_BIN_EXE_cadkit"));
-    let out = Command::new(cadkit)
+    let out = crate::common::command(cadkit)
         .args([
             "install",
             "--env",
@@ -90,7 +88,7 @@ fn action_script_snapshots_and_sets_outputs() {
     let run = |n: usize| {
         let output_file = work.path().join(format!("github-output-{n}"));
         std::fs::write(&output_file, "").unwrap();
-        let o = Command::new("bash")
+        let o = crate::common::command("bash")
             .args([
                 "--noprofile",
                 "--norc",
@@ -178,7 +176,7 @@ fn action_script_snapshots_and_sets_outputs() {
     let staging = work.path().join("staging");
     std::fs::create_dir_all(&agent_temp).unwrap();
     std::fs::create_dir_all(&staging).unwrap();
-    let o = Command::new("bash")
+    let o = crate::common::command("bash")
         .args(["--noprofile", "--norc", "-c", &script])
         .current_dir(work.path())
         .env("PATH", &path)

@@ -2,8 +2,7 @@
 //! under kill -9 and failing operations, the lock, modes, drift, change log, preserved
 //! users and business data, and the real `@olympeio/core` packages.
 
-#[path = "common/update.rs"]
-mod h;
+use crate::common::update as h;
 
 use cadkit::env::SqliteEnv;
 use cadkit::update::install::{install, InstallOptions};
@@ -22,7 +21,7 @@ fn installed(env: &Path, dist: &Path) {
 }
 
 fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin)
+    let out = crate::common::command(bin)
         .args(args)
         .env_remove("CADKIT_ENV")
         .output()
@@ -164,7 +163,7 @@ fn kill_9_at_random_moments_leaves_the_old_or_the_new_state() {
         let env = tmp.path().join(format!("trial-{i}.sqlite"));
         std::fs::copy(&template, &env).unwrap();
         let delay = rng.random_range(0..=2 * full);
-        let mut child = Command::new(CADKIT)
+        let mut child = crate::common::command(CADKIT)
             .args(["update", "--env", s(&env), "--codeAsData.workingDir", s(&b)])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -345,7 +344,7 @@ fn two_concurrent_updates_one_wins_one_gets_the_lock_error() {
     let env2 = tmp.path().join("race.sqlite");
     installed(&env2, &a);
     let spawn = || {
-        Command::new(CADKIT)
+        crate::common::command(CADKIT)
             .args([
                 "update",
                 "--env",
@@ -444,7 +443,7 @@ fn install_preserves_users_and_business_data_and_resumes_after_a_crash() {
     installed(&env3, &a);
     add_user_and_data(&env3);
     let before = h::graph(&env3);
-    let out = Command::new(CADKIT)
+    let out = crate::common::command(CADKIT)
         .args([
             "install",
             "--env",
@@ -733,6 +732,7 @@ fn environment_commands_answer_in_json_and_parse_strictly() {
 
 /// Install `@olympeio/core` 2.9.3 with its runtime, update to 2.9.1 (with and without
 /// change log): the result equals a fresh install of 2.9.1, and a second plan is empty.
+#[cfg(feature = "services")]
 #[test]
 fn real_core_update_to_another_version_equals_a_fresh_install() {
     let tmp = tempfile::tempdir().unwrap();

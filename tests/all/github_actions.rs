@@ -4,14 +4,12 @@
 //! build are on PATH, so the install step takes them. Every output an action declares must
 //! be set by its binary. (YAML is read with the ruamel.yaml that scripts/setup installs.)
 
-#[path = "common/tools.rs"]
-mod tools;
+use crate::common::tools;
 use tools::yaml;
 
 use cadkit::webhook::receiver::Receiver;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const SHA: &str = "42bd534f0123456789abcdef0123456789abcdef";
@@ -110,7 +108,7 @@ fn run_action(dir: &Path, given: &[(&str, &str)], all_outputs: bool) -> Ran {
     for step in action["runs"]["steps"].as_array().unwrap() {
         assert_eq!(step["shell"], "bash");
         let out_file = work.path().join(format!("output-{}", outputs.len()));
-        let mut cmd = Command::new("bash");
+        let mut cmd = crate::common::command("bash");
         cmd.args([
             "--noprofile",
             "--norc",

@@ -1,10 +1,9 @@
 //! `cadkit install` + `cadkit snapshot` (and `cadkit-snapshot`) as a CI job runs them.
 
 use std::path::Path;
-use std::process::Command;
 
 fn run(bin: &str, args: &[&str], cwd: &Path) -> serde_json::Value {
-    let out = Command::new(bin)
+    let out = crate::common::command(bin)
         .args(args)
         .current_dir(cwd)
         .output()
@@ -116,7 +115,7 @@ fn snapshot_sets_step_outputs_and_a_summary_on_github() {
     )
     .unwrap();
     let snapshot = |outputs: &Path| {
-        let o = Command::new(cadkit)
+        let o = crate::common::command(cadkit)
             .args([
                 "snapshot",
                 "--env",

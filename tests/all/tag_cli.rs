@@ -2,12 +2,12 @@
 //! variables, outputs read back the way each platform reads them.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const SHA: &str = "42bd534f0123456789abcdef0123456789abcdef";
 
 fn run(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cadkit-tag"))
+    crate::common::cadkit_bin("cadkit-tag")
         .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())

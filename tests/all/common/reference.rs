@@ -4,14 +4,21 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// `$CADKIT_REFERENCE_DIR` (set by scripts/test), falling back to
+/// `$HOME/.cache/cadkit/reference`; not checked.
+pub fn base_dir() -> PathBuf {
+    std::env::var_os("CADKIT_REFERENCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/cadkit/reference")
+        })
+}
+
 /// Folder holding `node_modules` with the reference packages. Fails loudly when missing:
 /// these tests must never be skipped silently.
 pub fn dir() -> PathBuf {
-    let dir = std::env::var_os("CADKIT_REFERENCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/cadkit/reference")
-        });
+    let dir = base_dir();
     assert!(
         dir.join("node_modules/@olympeio/toolkit/main.js").is_file(),
         "reference packages missing in {}: run scripts/setup (or scripts/test)",

@@ -2,11 +2,10 @@
 //! projects (with the real @olympeio/core, draw and runtime packages) are built by both
 //! tools in the three modes, and the output trees must be byte-identical.
 
-mod common;
+use crate::common;
 
 use common::reference;
 use std::path::Path;
-use std::process::Command;
 
 fn compare(fixture: &str, mode: &str) {
     let tmp = tempfile::tempdir().unwrap();
@@ -17,7 +16,7 @@ fn compare(fixture: &str, mode: &str) {
     reference::project_from_fixture(&fixture, &tk);
     reference::project_from_fixture(&fixture, &ck);
     reference::toolkit(&tk, &["buildCodeAsData", "--codeAsData.mode", mode]);
-    let out = Command::new(env!("CARGO_BIN_EXE_cadkit"))
+    let out = crate::common::cadkit()
         .args(["buildCodeAsData", "--codeAsData.mode", mode])
         .current_dir(&ck)
         .output()
@@ -84,7 +83,7 @@ fn dependencies_json_matches_the_toolkit() {
         .lines()
         .find_map(|l| l.find("[{").map(|i| &l[i..]))
         .expect("toolkit printed a JSON array");
-    let out = Command::new(env!("CARGO_BIN_EXE_cadkit"))
+    let out = crate::common::cadkit()
         .args(["dependencies", "-dm", "-l", "error"])
         .current_dir(&dir)
         .output()
