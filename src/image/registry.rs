@@ -332,7 +332,7 @@ impl Registry {
                 Ok(out)
             }
         })?;
-        if super::layer::digest_of(&bytes) != digest {
+        if super::blob::digest_of(&bytes) != digest {
             bail!("blob {digest} from {r} does not match its digest");
         }
         Ok(bytes)
