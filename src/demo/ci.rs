@@ -2,7 +2,7 @@
 //! webhook to a receiver the demo starts on 127.0.0.1. No CI output is written (the
 //! outputs are only reported), so running the demo inside a CI job changes nothing there.
 
-use super::{OutputPaths, Outputs, Platform};
+use crate::ci::{OutputPaths, Outputs, Platform};
 use crate::cli::registry_auth::Request;
 use crate::cli::{TagArgs, WebhookArgs};
 use crate::webhook::{self, receiver::Receiver, AuthScheme, Format};
@@ -25,7 +25,7 @@ pub fn run(work: &Path) -> Result<Value> {
     // A stable demo commit: derived from the sample project's package.json.
     let pkg = std::fs::read(work.join("project/package.json")).unwrap_or_default();
     let commit = hex::encode(&sha2::Sha256::digest(&pkg)[..20]);
-    let ctx = super::Context::from_lookup(&|_| None);
+    let ctx = crate::ci::Context::from_lookup(&|_| None);
     let tag = crate::cli::tag::run(
         TagArgs {
             branch: Some("master".into()),

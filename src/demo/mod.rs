@@ -1,5 +1,9 @@
 //! The demo pipeline: every cadkit step on the bundled sample project, with embedded
-//! defaults only (no server, no registry, no network).
+//! defaults only (no server, no registry, no network). All demo code lives here, on top
+//! of the steps: `ci` runs the CI steps (tag, registry-auth, webhook); the update demo's
+//! sample edit is `update::demo`.
+
+mod ci;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -46,7 +50,7 @@ pub fn run(req: &DemoRequest) -> Result<Value> {
         image.digest,
         work.join("image").display()
     );
-    let ci = crate::ci::demo::run(&work)?;
+    let ci = ci::run(&work)?;
     let update = crate::update::demo::run(&build.working_dir, &work)?;
     Ok(json!({ "workdir": work, "steps": {
         "build": build, "snapshot": snapshot, "git": git, "image": image, "ci": ci, "update": update
