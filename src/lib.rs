@@ -24,6 +24,7 @@ pub mod json;
 pub mod logging;
 pub mod patch;
 pub mod registry_auth;
+pub mod retry;
 pub mod snapshot;
 pub mod tag;
 pub mod update;
