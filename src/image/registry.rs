@@ -293,7 +293,9 @@ impl Registry {
                 Ok(v) => return Ok(v),
                 Err(e) if attempt < self.retries && is_transient(&e) => {
                     attempt += 1;
-                    let wait = Duration::from_millis(250 << (attempt - 1));
+                    let wait =
+                        crate::retry::Backoff::new(Duration::from_millis(250), Duration::MAX)
+                            .delay_with(attempt, crate::retry::Jitter::None);
                     tracing::warn!(
                         "{what}: {e}; retrying in {wait:?} ({attempt}/{})",
                         self.retries
