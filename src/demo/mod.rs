@@ -30,7 +30,7 @@ pub fn run(req: &DemoRequest) -> Result<Value> {
         }
     };
     let project = work.join("project");
-    copy_tree(&req.sample, &project)
+    crate::fsutil::copy_tree(&req.sample, &project)
         .with_context(|| format!("cannot copy the sample project {}", req.sample.display()))?;
     eprintln!("demo: sample project copied to {}", project.display());
 
@@ -86,8 +86,8 @@ fn git_round_trip(work: &Path, project: &Path, dist: &Path) -> Result<Value> {
     let rebuilt = work.join("rebuilt");
     std::fs::create_dir_all(&rebuilt)?;
     std::fs::copy(project.join("package.json"), rebuilt.join("package.json"))?;
-    copy_tree(&project.join("node_modules"), &rebuilt.join("node_modules"))?;
-    copy_tree(&first.work_tree.join("snapshot"), &rebuilt.join("snapshot"))?;
+    crate::fsutil::copy_tree(&project.join("node_modules"), &rebuilt.join("node_modules"))?;
+    crate::fsutil::copy_tree(&first.work_tree.join("snapshot"), &rebuilt.join("snapshot"))?;
     let again = crate::build::build(&crate::build::BuildRequest::new(&rebuilt))?;
     let same = tree(dist)? == tree(&again.working_dir)?;
     eprintln!("demo: build from the git snapshot is identical to the first build: {same}");
@@ -110,18 +110,4 @@ fn tree(root: &Path) -> Result<std::collections::BTreeMap<PathBuf, Vec<u8>>> {
         }
     }
     Ok(out)
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry?;
-        let rel = entry.path().strip_prefix(from)?;
-        let dst = to.join(rel);
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&dst)?;
-        } else {
-            std::fs::copy(entry.path(), &dst)?;
-        }
-    }
-    Ok(())
 }

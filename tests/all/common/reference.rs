@@ -56,16 +56,9 @@ pub fn project_from_fixture(fixture: &Path, dest: &Path) {
     }
 }
 
+/// `cadkit::fsutil::copy_tree`, panicking on failure.
 pub fn copy_tree(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let dst = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&dst).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &dst).unwrap();
-        }
-    }
+    cadkit::fsutil::copy_tree(from, to).unwrap();
 }
 
 /// Run the reference toolkit (`npx olympe <args>`) in `dir`.
