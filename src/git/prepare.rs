@@ -19,21 +19,19 @@ pub(crate) fn lock_clone(repositories_dir: &Path, name: &str) -> Result<std::fs:
         .write(true)
         .open(&path)
         .with_context(|| format!("creating the lock file {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::io::AsRawFd;
-        let fd = file.as_raw_fd();
-        // SAFETY: flock on a file descriptor this function owns.
-        if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
             tracing::info!(
                 "waiting for another cadkit run using {}",
                 repositories_dir.join(name).display()
             );
-            // SAFETY: as above; blocks until the other run closes its lock file.
-            if unsafe { libc::flock(fd, libc::LOCK_EX) } != 0 {
-                return Err(std::io::Error::last_os_error())
-                    .with_context(|| format!("locking {}", path.display()));
-            }
+            // Blocks until the other run closes its lock file.
+            file.lock()
+                .with_context(|| format!("locking {}", path.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()))
         }
     }
     Ok(file)
