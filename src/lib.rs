@@ -15,6 +15,7 @@ pub mod build;
 pub mod ci;
 pub mod cli;
 pub mod demo;
+pub mod docker_config;
 pub mod env;
 pub mod fsutil;
 pub mod git;
