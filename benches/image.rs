@@ -8,7 +8,7 @@
 //! levels 0, 1 and 6 (target: ≥ 80 %). `BENCH_DATASETS=random,json` and
 //! `BENCH_LEVELS=none,0,1,6` select what runs.
 
-#[path = "../tests/common/image.rs"]
+#[path = "../tests/all/common/registry.rs"]
 mod harness;
 
 use cadkit::image::registry::Credentials;
@@ -65,7 +65,14 @@ fn raw_upload(host: &str, repo: &str, data: &[u8]) -> f64 {
 fn curl_upload(host: &str, repo: &str, file: &std::path::Path, digest: &str) -> Option<f64> {
     let start = Instant::now();
     let out = std::process::Command::new("curl")
-        .args(["-s", "-i", "-X", "POST", "-u", &harness::creds()])
+        .args([
+            "-s",
+            "-i",
+            "-X",
+            "POST",
+            "-u",
+            &format!("{}:{}", harness::USER, harness::PASS),
+        ])
         .arg(format!("http://{host}/v2/{repo}/blobs/uploads/"))
         .output()
         .ok()?;
@@ -94,7 +101,7 @@ fn curl_upload(host: &str, repo: &str, file: &std::path::Path, digest: &str) -> 
             "-X",
             "PUT",
             "-u",
-            &harness::creds(),
+            &format!("{}:{}", harness::USER, harness::PASS),
         ])
         .args([
             "-H",
@@ -141,7 +148,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
-    let reg = harness::TestRegistry::start();
+    let reg = harness::Registry::start();
     let t = tempfile::tempdir().unwrap();
     let total = (mb << 20) as f64;
     let mibs = |secs: f64| total / secs / 1048576.0;

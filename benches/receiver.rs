@@ -7,12 +7,12 @@
 //! Run: `cargo bench --bench receiver` (release). Without `--bench` (as under
 //! `cargo test --all-targets`) it runs a small smoke version.
 
-#[path = "../tests/common/image.rs"]
+#[path = "../tests/all/common/registry.rs"]
 mod harness;
-#[path = "../tests/common/receiver.rs"]
+#[path = "../tests/all/common/receiver.rs"]
 mod recv;
 
-use harness::{TestRegistry, PASS, USER};
+use harness::{Registry as TestRegistry, PASS, USER};
 use recv::{env_entry, free_port, write_config, TestReceiver, TOKEN};
 use serde_json::{json, Value};
 use std::fmt::Write as _;

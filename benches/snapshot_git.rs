@@ -5,7 +5,7 @@
 //!     cargo bench --bench snapshot_git            (release)
 //!     cargo bench --bench snapshot_git --profile dev
 
-#[path = "../tests/common/gitserver.rs"]
+#[path = "../tests/all/common/gitserver.rs"]
 mod gitserver;
 
 use cadkit::git::{self, SnapshotGitOptions};

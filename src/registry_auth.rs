@@ -8,7 +8,7 @@
 //! written entry is reported (and removed with `helper_free`).
 
 use crate::ci::Platform;
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -64,6 +64,8 @@ pub fn normalize_registry(input: &str) -> Result<String> {
     }
     Ok(r)
 }
+
+pub use crate::docker_config::{read as read_existing, redacted, write};
 
 /// One registry's credentials.
 #[derive(Debug, Clone)]
@@ -186,23 +188,6 @@ pub fn merge(existing: Option<Value>, creds: &[Credential], helper_free: bool) -
     Ok(Merged { config, shadows })
 }
 
-/// `config` with the password and auth of every entry replaced by `***` (for dry runs).
-pub fn redacted(config: &Value) -> Value {
-    let mut v = config.clone();
-    if let Some(Value::Object(auths)) = v.get_mut("auths") {
-        for entry in auths.values_mut() {
-            if let Value::Object(e) = entry {
-                for k in ["password", "auth", "identitytoken", "registrytoken"] {
-                    if e.contains_key(k) {
-                        e.insert(k.into(), Value::String("***".into()));
-                    }
-                }
-            }
-        }
-    }
-    v
-}
-
 /// Where the config folder goes when none is given: `DOCKER_CONFIG`, else a per-job folder
 /// (`$RUNNER_TEMP`, GitLab's builds dir + job id, `$AGENT_TEMPDIRECTORY`), else `~/.docker`.
 /// Returns the folder and why it was chosen.
@@ -239,40 +224,6 @@ pub fn default_dir(
         return Some((p, why.to_string()));
     }
     var("HOME").map(|h| (Path::new(&h).join(".docker"), "HOME".to_string()))
-}
-
-/// Read `dir/config.json` if present (an invalid file is an error, never overwritten).
-pub fn read_existing(dir: &Path) -> Result<Option<Value>> {
-    let path = dir.join("config.json");
-    match std::fs::read_to_string(&path) {
-        Ok(text) if text.trim().is_empty() => Ok(None),
-        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
-            anyhow::Error::new(crate::ci::FileError::json(&path, &e)).context(format!(
-                "{} is not valid JSON; fix or remove it (cadkit never overwrites a file it cannot read)",
-                path.display()
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-/// Write `config` to `dir/config.json` atomically, mode 0600 (folder 0700 when created).
-pub fn write(dir: &Path, config: &Value) -> Result<PathBuf> {
-    if !dir.exists() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the folder {}", dir.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-        }
-    }
-    let path = dir.join("config.json");
-    let mut text = serde_json::to_string_pretty(config)?;
-    text.push('\n');
-    crate::fsutil::write_atomic(&path, text.as_bytes(), Some(0o600))?;
-    Ok(path)
 }
 
 #[cfg(test)]

@@ -76,150 +76,10 @@ impl Context {
             branch_source: None,
             commit_source: None,
         };
-        let pick = |names: &[&str]| -> Option<(String, String)> {
-            names
-                .iter()
-                .find_map(|n| var(n).map(|v| (v, n.to_string())))
-        };
         match platform {
-            Platform::GitHub => {
-                c.git_ref = var("GITHUB_REF");
-                let event = var("GITHUB_EVENT_PATH").and_then(|p| read_event(Path::new(&p)));
-                let head_ref = var("GITHUB_HEAD_REF");
-                if let Some(head) = head_ref {
-                    c.ref_kind = RefKind::PullRequest;
-                    c.branch = Some(head);
-                    c.branch_source = Some("GITHUB_HEAD_REF".into());
-                    let head_sha = event
-                        .as_ref()
-                        .and_then(|e| e.pointer("/pull_request/head/sha"))
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string);
-                    match head_sha {
-                        Some(sha) => {
-                            c.commit = Some(sha);
-                            c.commit_source =
-                                Some("GITHUB_EVENT_PATH:pull_request.head.sha".into());
-                        }
-                        None => {
-                            c.commit = var("GITHUB_SHA");
-                            c.commit_source = c.commit.as_ref().map(|_| "GITHUB_SHA".into());
-                        }
-                    }
-                    c.pull_request = event
-                        .as_ref()
-                        .and_then(|e| e.pointer("/pull_request/number"))
-                        .map(|n| n.to_string().trim_matches('"').to_string())
-                        .or_else(|| c.git_ref.as_deref().and_then(pr_number_from_ref));
-                } else {
-                    let is_tag = var("GITHUB_REF_TYPE").as_deref() == Some("tag")
-                        || c.git_ref
-                            .as_deref()
-                            .is_some_and(|r| r.starts_with("refs/tags/"));
-                    let name = var("GITHUB_REF_NAME").or_else(|| {
-                        c.git_ref.as_deref().map(|r| {
-                            r.trim_start_matches("refs/heads/")
-                                .trim_start_matches("refs/tags/")
-                                .to_string()
-                        })
-                    });
-                    c.branch_source = name.as_ref().map(|_| {
-                        if var("GITHUB_REF_NAME").is_some() {
-                            "GITHUB_REF_NAME".into()
-                        } else {
-                            "GITHUB_REF".into()
-                        }
-                    });
-                    c.ref_kind = if is_tag {
-                        c.tag = name.clone();
-                        RefKind::Tag
-                    } else if name.is_some() {
-                        RefKind::Branch
-                    } else {
-                        RefKind::Unknown
-                    };
-                    c.branch = name;
-                    c.commit = var("GITHUB_SHA");
-                    c.commit_source = c.commit.as_ref().map(|_| "GITHUB_SHA".into());
-                }
-                c.repository_url = match (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY")) {
-                    (Some(server), Some(repo)) => {
-                        Some(format!("{}/{}", server.trim_end_matches('/'), repo))
-                    }
-                    (None, Some(repo)) => Some(format!("https://github.com/{repo}")),
-                    _ => None,
-                };
-            }
-            Platform::GitLab => {
-                if let Some(iid) = var("CI_MERGE_REQUEST_IID") {
-                    c.ref_kind = RefKind::PullRequest;
-                    c.pull_request = Some(iid);
-                }
-                if let Some(tag) = var("CI_COMMIT_TAG") {
-                    c.ref_kind = RefKind::Tag;
-                    c.tag = Some(tag.clone());
-                    c.branch = Some(tag);
-                    c.branch_source = Some("CI_COMMIT_TAG".into());
-                    c.git_ref = c.tag.as_ref().map(|t| format!("refs/tags/{t}"));
-                } else if let Some((b, src)) = pick(&[
-                    "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
-                    "CI_COMMIT_BRANCH",
-                    "CI_COMMIT_REF_NAME",
-                ]) {
-                    if c.ref_kind == RefKind::Unknown {
-                        c.ref_kind = RefKind::Branch;
-                    }
-                    c.git_ref = Some(format!("refs/heads/{b}"));
-                    c.branch = Some(b);
-                    c.branch_source = Some(src);
-                }
-                if let Some((sha, src)) =
-                    pick(&["CI_MERGE_REQUEST_SOURCE_BRANCH_SHA", "CI_COMMIT_SHA"])
-                {
-                    c.commit = Some(sha);
-                    c.commit_source = Some(src);
-                }
-                c.repository_url = var("CI_PROJECT_URL");
-            }
-            Platform::Azure => {
-                c.git_ref = var("BUILD_SOURCEBRANCH");
-                let pr_branch = var("SYSTEM_PULLREQUEST_SOURCEBRANCH");
-                let is_pr = pr_branch.is_some()
-                    || c.git_ref
-                        .as_deref()
-                        .is_some_and(|r| r.starts_with("refs/pull/"));
-                if is_pr {
-                    c.ref_kind = RefKind::PullRequest;
-                    c.pull_request = var("SYSTEM_PULLREQUEST_PULLREQUESTNUMBER")
-                        .or_else(|| var("SYSTEM_PULLREQUEST_PULLREQUESTID"))
-                        .or_else(|| c.git_ref.as_deref().and_then(pr_number_from_ref));
-                    if let Some(b) = pr_branch {
-                        c.branch = Some(strip_heads(&b));
-                        c.branch_source = Some("SYSTEM_PULLREQUEST_SOURCEBRANCH".into());
-                    }
-                    if let Some((sha, src)) =
-                        pick(&["SYSTEM_PULLREQUEST_SOURCECOMMITID", "BUILD_SOURCEVERSION"])
-                    {
-                        c.commit = Some(sha);
-                        c.commit_source = Some(src);
-                    }
-                } else {
-                    if let Some(r) = c.git_ref.clone() {
-                        if let Some(t) = r.strip_prefix("refs/tags/") {
-                            c.ref_kind = RefKind::Tag;
-                            c.tag = Some(t.to_string());
-                            c.branch = Some(t.to_string());
-                        } else {
-                            c.ref_kind = RefKind::Branch;
-                            c.branch = Some(strip_heads(&r));
-                        }
-                        c.branch_source = Some("BUILD_SOURCEBRANCH".into());
-                    }
-                    c.commit = var("BUILD_SOURCEVERSION");
-                    c.commit_source = c.commit.as_ref().map(|_| "BUILD_SOURCEVERSION".into());
-                }
-                c.repository_url = var("BUILD_REPOSITORY_URI");
-            }
+            Platform::GitHub => github(&mut c, &var),
+            Platform::GitLab => gitlab(&mut c, &var),
+            Platform::Azure => azure(&mut c, &var),
             Platform::None => {}
         }
         c
@@ -246,6 +106,173 @@ impl Context {
             }
         }
     }
+}
+
+/// A CI variable: `None` when unset or blank.
+type Var<'a> = dyn Fn(&str) -> Option<String> + 'a;
+
+/// The first of `names` that is set: (value, variable name).
+fn pick(var: &Var, names: &[&str]) -> Option<(String, String)> {
+    names
+        .iter()
+        .find_map(|n| var(n).map(|v| (v, n.to_string())))
+}
+
+/// GitHub Actions: a pull request (head branch, head SHA from the event) or a push.
+fn github(c: &mut Context, var: &Var) {
+    c.git_ref = var("GITHUB_REF");
+    let event = var("GITHUB_EVENT_PATH").and_then(|p| read_event(Path::new(&p)));
+    match var("GITHUB_HEAD_REF") {
+        Some(head) => github_pull_request(c, var, event.as_ref(), head),
+        None => github_push(c, var),
+    }
+    c.repository_url = match (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY")) {
+        (Some(server), Some(repo)) => Some(format!("{}/{}", server.trim_end_matches('/'), repo)),
+        (None, Some(repo)) => Some(format!("https://github.com/{repo}")),
+        _ => None,
+    };
+}
+
+/// A pull request on GitHub: the head branch, and the head SHA from the event file.
+fn github_pull_request(
+    c: &mut Context,
+    var: &Var,
+    event: Option<&serde_json::Value>,
+    head: String,
+) {
+    c.ref_kind = RefKind::PullRequest;
+    c.branch = Some(head);
+    c.branch_source = Some("GITHUB_HEAD_REF".into());
+    let head_sha = event
+        .and_then(|e| e.pointer("/pull_request/head/sha"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    match head_sha {
+        Some(sha) => {
+            c.commit = Some(sha);
+            c.commit_source = Some("GITHUB_EVENT_PATH:pull_request.head.sha".into());
+        }
+        None => {
+            c.commit = var("GITHUB_SHA");
+            c.commit_source = c.commit.as_ref().map(|_| "GITHUB_SHA".into());
+        }
+    }
+    c.pull_request = event
+        .and_then(|e| e.pointer("/pull_request/number"))
+        .map(|n| n.to_string().trim_matches('"').to_string())
+        .or_else(|| c.git_ref.as_deref().and_then(pr_number_from_ref));
+}
+
+/// A branch or tag push on GitHub.
+fn github_push(c: &mut Context, var: &Var) {
+    let is_tag = var("GITHUB_REF_TYPE").as_deref() == Some("tag")
+        || c.git_ref
+            .as_deref()
+            .is_some_and(|r| r.starts_with("refs/tags/"));
+    let name = var("GITHUB_REF_NAME").or_else(|| {
+        c.git_ref.as_deref().map(|r| {
+            r.trim_start_matches("refs/heads/")
+                .trim_start_matches("refs/tags/")
+                .to_string()
+        })
+    });
+    c.branch_source = name.as_ref().map(|_| {
+        if var("GITHUB_REF_NAME").is_some() {
+            "GITHUB_REF_NAME".into()
+        } else {
+            "GITHUB_REF".into()
+        }
+    });
+    c.ref_kind = if is_tag {
+        c.tag = name.clone();
+        RefKind::Tag
+    } else if name.is_some() {
+        RefKind::Branch
+    } else {
+        RefKind::Unknown
+    };
+    c.branch = name;
+    c.commit = var("GITHUB_SHA");
+    c.commit_source = c.commit.as_ref().map(|_| "GITHUB_SHA".into());
+}
+
+/// GitLab CI: merge request, tag or branch pipeline.
+fn gitlab(c: &mut Context, var: &Var) {
+    if let Some(iid) = var("CI_MERGE_REQUEST_IID") {
+        c.ref_kind = RefKind::PullRequest;
+        c.pull_request = Some(iid);
+    }
+    if let Some(tag) = var("CI_COMMIT_TAG") {
+        c.ref_kind = RefKind::Tag;
+        c.tag = Some(tag.clone());
+        c.branch = Some(tag);
+        c.branch_source = Some("CI_COMMIT_TAG".into());
+        c.git_ref = c.tag.as_ref().map(|t| format!("refs/tags/{t}"));
+    } else if let Some((b, src)) = pick(
+        var,
+        &[
+            "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME",
+            "CI_COMMIT_BRANCH",
+            "CI_COMMIT_REF_NAME",
+        ],
+    ) {
+        if c.ref_kind == RefKind::Unknown {
+            c.ref_kind = RefKind::Branch;
+        }
+        c.git_ref = Some(format!("refs/heads/{b}"));
+        c.branch = Some(b);
+        c.branch_source = Some(src);
+    }
+    if let Some((sha, src)) = pick(
+        var,
+        &["CI_MERGE_REQUEST_SOURCE_BRANCH_SHA", "CI_COMMIT_SHA"],
+    ) {
+        c.commit = Some(sha);
+        c.commit_source = Some(src);
+    }
+    c.repository_url = var("CI_PROJECT_URL");
+}
+
+/// Azure Pipelines: pull request validation or a branch/tag build.
+fn azure(c: &mut Context, var: &Var) {
+    c.git_ref = var("BUILD_SOURCEBRANCH");
+    let pr_branch = var("SYSTEM_PULLREQUEST_SOURCEBRANCH");
+    let is_pr = pr_branch.is_some()
+        || c.git_ref
+            .as_deref()
+            .is_some_and(|r| r.starts_with("refs/pull/"));
+    if is_pr {
+        c.ref_kind = RefKind::PullRequest;
+        c.pull_request = var("SYSTEM_PULLREQUEST_PULLREQUESTNUMBER")
+            .or_else(|| var("SYSTEM_PULLREQUEST_PULLREQUESTID"))
+            .or_else(|| c.git_ref.as_deref().and_then(pr_number_from_ref));
+        if let Some(b) = pr_branch {
+            c.branch = Some(strip_heads(&b));
+            c.branch_source = Some("SYSTEM_PULLREQUEST_SOURCEBRANCH".into());
+        }
+        if let Some((sha, src)) = pick(
+            var,
+            &["SYSTEM_PULLREQUEST_SOURCECOMMITID", "BUILD_SOURCEVERSION"],
+        ) {
+            c.commit = Some(sha);
+            c.commit_source = Some(src);
+        }
+    } else {
+        if let Some(r) = c.git_ref.clone() {
+            if let Some(t) = r.strip_prefix("refs/tags/") {
+                c.ref_kind = RefKind::Tag;
+                c.tag = Some(t.to_string());
+                c.branch = Some(t.to_string());
+            } else {
+                c.ref_kind = RefKind::Branch;
+                c.branch = Some(strip_heads(&r));
+            }
+            c.branch_source = Some("BUILD_SOURCEBRANCH".into());
+        }
+        c.commit = var("BUILD_SOURCEVERSION");
+        c.commit_source = c.commit.as_ref().map(|_| "BUILD_SOURCEVERSION".into());
+    }
+    c.repository_url = var("BUILD_REPOSITORY_URI");
 }
 
 fn read_event(path: &Path) -> Option<serde_json::Value> {

@@ -31,7 +31,6 @@
 //! [`Outputs::mask`] is redacted from them.
 
 pub mod context;
-pub mod demo;
 pub mod inputs;
 pub mod outputs;
 

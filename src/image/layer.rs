@@ -8,6 +8,7 @@
 //! the folder; one that points outside it (absolute target, or `..` escaping the folder)
 //! is an error, as are sockets, FIFOs and devices.
 
+use super::blob::sha256_hex;
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
@@ -40,7 +41,7 @@ pub struct LayerSpec {
     pub compress: bool,
     /// Owner and mode of the destination's parent folders that exist in the base image
     /// (relative paths such as `home/node`); the others are created root-owned, 0755.
-    pub parents: std::collections::BTreeMap<String, super::users::DirMeta>,
+    pub parents: std::collections::BTreeMap<String, super::blob::DirMeta>,
 }
 
 /// One built layer.
@@ -135,16 +136,7 @@ impl Write for Hashing<'_> {
     }
 }
 
-fn sha256_hex(h: Sha256) -> String {
-    format!("sha256:{}", hex::encode(h.finalize()))
-}
-
-/// `sha256:<hex>` of some bytes.
-pub fn digest_of(bytes: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(bytes);
-    sha256_hex(h)
-}
+pub use super::blob::{digest_of, open_blob};
 
 /// One entry found in the source folder, in tar order.
 struct Entry {
@@ -320,7 +312,7 @@ pub fn build_with_sink(spec: &LayerSpec, sink: Option<Sink>) -> Result<Layer> {
             .parents
             .get(&rel)
             .copied()
-            .unwrap_or(super::users::DirMeta {
+            .unwrap_or(super::blob::DirMeta {
                 uid: 0,
                 gid: 0,
                 mode: 0o755,
@@ -424,7 +416,7 @@ pub fn build_with_sink(spec: &LayerSpec, sink: Option<Sink>) -> Result<Layer> {
         return Ok(Layer {
             digest: diff_id.clone(),
             blob: tar_bytes.into(),
-            media_type: super::oci::OCI_LAYER_TAR,
+            media_type: super::blob::OCI_LAYER_TAR,
             diff_id,
             tar_size,
             entries: count,
@@ -436,7 +428,7 @@ pub fn build_with_sink(spec: &LayerSpec, sink: Option<Sink>) -> Result<Layer> {
     Ok(Layer {
         digest: digest_of(&blob),
         blob: blob.into(),
-        media_type: super::oci::OCI_LAYER_GZIP,
+        media_type: super::blob::OCI_LAYER_GZIP,
         diff_id,
         tar_size,
         entries: count,
@@ -477,17 +469,6 @@ pub fn gzip(data: &[u8], level: u32) -> Result<Vec<u8>> {
         out.extend_from_slice(&p);
     }
     Ok(out)
-}
-
-/// Decompress a layer blob (gzip, possibly multi-member, or plain tar) and list its entries:
-/// (path, uid, gid, mode, kind, link target, content). Used by tests and by the reader of
-/// base layers.
-pub fn open_blob(blob: &[u8]) -> Box<dyn io::Read + '_> {
-    if blob.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::MultiGzDecoder::new(blob))
-    } else {
-        Box::new(blob)
-    }
 }
 
 /// One tar entry as read back.
@@ -627,7 +608,7 @@ mod tests {
         let p = build(&plain).unwrap();
         assert_eq!(
             (p.digest.as_str(), p.media_type),
-            (a.diff_id.as_str(), crate::image::oci::OCI_LAYER_TAR)
+            (a.diff_id.as_str(), crate::image::blob::OCI_LAYER_TAR)
         );
         assert_eq!(
             read_entries(&p.blob).unwrap(),

@@ -11,6 +11,7 @@
 //! assemble config + manifest per platform (+ an index when there are several), then
 //! write blobs first and the tags last, so a failure never leaves a half image under a tag.
 
+pub mod blob;
 pub mod layer;
 pub mod oci;
 pub mod registry;

@@ -49,43 +49,12 @@ pub enum RegistryError {
     NotFound(String),
 }
 
-/// `user:pass` for `host` in a docker config.json `auths` map.
+/// `user:pass` for `host` in the text of a docker config.json (see
+/// [`crate::docker_config::credentials_for`]).
 pub fn docker_config_auth(config_json: &str, host: &str) -> Result<Option<(String, String)>> {
     let v: serde_json::Value =
         serde_json::from_str(config_json).context("config.json is not JSON")?;
-    let Some(auths) = v["auths"].as_object() else {
-        return Ok(None);
-    };
-    let normalise = |k: &str| {
-        let k = k
-            .trim_start_matches("https://")
-            .trim_start_matches("http://");
-        k.split('/').next().unwrap_or("").to_string()
-    };
-    let wanted: Vec<&str> = if host == "docker.io" || host == "index.docker.io" {
-        vec!["docker.io", "index.docker.io", "registry-1.docker.io"]
-    } else {
-        vec![host]
-    };
-    for (k, entry) in auths {
-        if !wanted.contains(&normalise(k).as_str()) {
-            continue;
-        }
-        if let Some(a) = entry["auth"].as_str() {
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(a.trim())
-                .with_context(|| format!("auths.{k}.auth in config.json is not base64"))?;
-            let s = String::from_utf8(raw).context("auth is not UTF-8")?;
-            let (u, p) = s.split_once(':').ok_or_else(|| {
-                anyhow!("auths.{k}.auth in config.json is not base64(user:password)")
-            })?;
-            return Ok(Some((u.into(), p.into())));
-        }
-        if let (Some(u), Some(p)) = (entry["username"].as_str(), entry["password"].as_str()) {
-            return Ok(Some((u.into(), p.into())));
-        }
-    }
-    Ok(None)
+    crate::docker_config::credentials_for(&v, host)
 }
 
 /// Hosts reached over plain http: loopback always, others with `--insecure`.
@@ -293,7 +262,9 @@ impl Registry {
                 Ok(v) => return Ok(v),
                 Err(e) if attempt < self.retries && is_transient(&e) => {
                     attempt += 1;
-                    let wait = Duration::from_millis(250 << (attempt - 1));
+                    let wait =
+                        crate::retry::Backoff::new(Duration::from_millis(250), Duration::MAX)
+                            .delay_with(attempt, crate::retry::Jitter::None);
                     tracing::warn!(
                         "{what}: {e}; retrying in {wait:?} ({attempt}/{})",
                         self.retries
@@ -332,7 +303,7 @@ impl Registry {
                 Ok(out)
             }
         })?;
-        if super::layer::digest_of(&bytes) != digest {
+        if super::blob::digest_of(&bytes) != digest {
             bail!("blob {digest} from {r} does not match its digest");
         }
         Ok(bytes)

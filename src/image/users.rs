@@ -91,13 +91,7 @@ pub fn resolve(spec: &str, acc: &Accounts) -> Result<(u64, u64)> {
     Ok((uid, gid))
 }
 
-/// Metadata of a folder found in the base image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct DirMeta {
-    pub uid: u64,
-    pub gid: u64,
-    pub mode: u32,
-}
+pub use super::blob::DirMeta;
 
 /// State of one looked-up path while walking layers top-down.
 #[derive(Debug, Clone)]
@@ -174,7 +168,7 @@ impl BaseScanner {
 
     /// Read one layer (the next one down).
     pub fn feed(&mut self, blob: &[u8]) -> Result<()> {
-        let mut ar = tar::Archive::new(super::layer::open_blob(blob));
+        let mut ar = tar::Archive::new(super::blob::open_blob(blob));
         let mut passwd = None;
         let mut group = None;
         let mut dirs: std::collections::HashMap<String, DirMeta> = Default::default();

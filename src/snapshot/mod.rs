@@ -1,5 +1,5 @@
 //! The snapshot dumper: an environment's projects written as patch files, byte-identical
-//! to the toolkit's dumper (proven on `@olympeio/core`: `tests/snapshot_core.rs`).
+//! to the toolkit's dumper (proven on `@olympeio/core`: `tests/all/snapshot_core.rs`).
 //!
 //! Entry points:
 //! - [`run_entry`]: one snapshot config entry against an [`Environment`], into a folder

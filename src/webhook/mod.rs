@@ -61,12 +61,7 @@ impl Retry {
     /// Delay before attempt `n + 1` after failed attempt `n` (1-based): exponential,
     /// capped, with jitter in [½, 1] of the value.
     pub fn backoff(&self, n: u32) -> Duration {
-        let exp = self
-            .initial
-            .saturating_mul(1u32 << (n.saturating_sub(1)).min(20));
-        let capped = exp.min(self.max);
-        let jitter: f64 = rand::random_range(0.5..=1.0);
-        capped.mul_f64(jitter)
+        crate::retry::Backoff::new(self.initial, self.max).delay_with(n, crate::retry::Jitter::Half)
     }
 }
 

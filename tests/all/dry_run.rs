@@ -1,0 +1,91 @@
+//! Dry runs never write: `--dry-run` and `CADKIT_DRY_RUN` (what the root action's
+//! `dry-run: true` sets) leave files, environments, registries, git remotes and webhook
+//! receivers exactly as they were.
+
+use crate::common::update as h;
+
+use cadkit::update::install::{install, InstallOptions};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Every file under `root` with its bytes (a snapshot to compare before/after).
+fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+#[test]
+fn update_honours_cadkit_dry_run_and_dry_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = h::sample_dists(tmp.path());
+    let env_dir = tmp.path().join("env");
+    std::fs::create_dir(&env_dir).unwrap();
+    let env = env_dir.join("env.sqlite");
+    install(&InstallOptions::new(&env, &a)).unwrap();
+    let before = files(&env_dir);
+    for (vars, flag) in [
+        (&[("CADKIT_DRY_RUN", "true")][..], None),
+        (&[], Some("--dry-run")),
+    ] {
+        let mut cmd = crate::common::cadkit();
+        cmd.args(["update", "--env"])
+            .arg(&env)
+            .arg("--codeAsData.workingDir")
+            .arg(&b)
+            .envs(vars.iter().copied())
+            .env_remove("CADKIT_ENV");
+        if let Some(f) = flag {
+            cmd.arg(f);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{vars:?} {flag:?}: {stderr}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["dryRun"], true, "{report}");
+        assert_eq!(report["applied"], false, "{report}");
+        assert!(
+            report["plan"]["roots"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+                || report["plan"].to_string().len() > 20,
+            "the dry run still plans: {report}"
+        );
+        assert_eq!(
+            files(&env_dir),
+            before,
+            "{vars:?} {flag:?} wrote to the environment"
+        );
+    }
+}
+
+#[test]
+fn a_dry_run_update_on_a_missing_environment_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, b) = h::sample_dists(tmp.path());
+    let env = tmp.path().join("absent/env.sqlite");
+    std::fs::create_dir(tmp.path().join("absent")).unwrap();
+    let out = crate::common::cadkit()
+        .args(["update", "--dry-run", "--env"])
+        .arg(&env)
+        .arg("--codeAsData.workingDir")
+        .arg(&b)
+        .env_remove("CADKIT_ENV")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not exist"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path().join("absent"))
+            .unwrap()
+            .count(),
+        0
+    );
+}

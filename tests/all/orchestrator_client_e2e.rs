@@ -1,0 +1,222 @@
+//! cadkit's client against `cadkit orchestrator` (the reference orchestrator) over a real
+//! broker: install of core 2.9.3, snapshot through graphDef byte-identical to the embedded
+//! snapshot of the same graph, update to 2.9.1 (plan first: read-only), maintenance,
+//! environment commands; the failing-`load` path switches maintenance back off.
+
+use crate::common::orchestrator as orch;
+use crate::common::rabbit;
+use crate::common::update as h;
+
+use orch::Orchestrator;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn cadkit(o: &Orchestrator, dir: &Path, args: &[&str]) -> Output {
+    let mut c = crate::common::cadkit();
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RABBITMQ_") || k.starts_with("ORCHESTRATOR_") || k.starts_with("CADKIT_")
+        {
+            c.env_remove(k);
+        }
+    }
+    c.args(args)
+        .args(o.args())
+        .arg("--downloadFolder")
+        .arg(dir.join("download"))
+        .args(["-l", "debug"])
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn cadkit_ok(o: &Orchestrator, dir: &Path, args: &[&str]) -> String {
+    let out = cadkit(o, dir, args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "cadkit {args:?} failed: {}\n{err}\norchestrator: {}",
+        String::from_utf8_lossy(&out.stdout),
+        o.log_text()
+    );
+    // The default bus and admin passwords never show, even at the most verbose level.
+    assert!(!err.contains("guest:guest"), "{err}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fresh_install(dir: &Path, dist: &Path, name: &str) -> PathBuf {
+    let env = dir.join(format!("fresh-{name}.sqlite"));
+    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(&env, dist))
+        .unwrap();
+    env
+}
+
+fn assert_same_graph(a: &Path, b: &Path, what: &str) {
+    let (ga, gb) = (h::graph(a), h::graph(b));
+    assert!(ga == gb, "{what}: {}", h::first_difference(&ga, &gb));
+}
+
+fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e
+                .path()
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (rel, std::fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
+
+const CORE: &str = "Home/Olympe_Libraries/Core";
+
+#[test]
+fn cadkit_installs_snapshots_and_updates_core_through_the_orchestrator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let d293 = h::core_dist(dir, "2.9.3");
+    let d291 = h::core_dist(dir, "2.9.1");
+    let broker = rabbit::shared();
+    let o = Orchestrator::start(&dir.join("orch"), broker.port, &[]);
+    h::copy_dir(&d293, &o.patches);
+
+    // install (patches already in the orchestrator's folder, as in its container)
+    let out = cadkit_ok(
+        &o,
+        dir,
+        &[
+            "install",
+            "--runningInDocker",
+            "true",
+            "--import.backupUsers",
+            "false",
+            "--import.backupBusinessData",
+            "false",
+            "--user.password",
+            "adm-PW-42",
+        ],
+    );
+    assert!(!out.contains("adm-PW-42"));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["environment"]["kind"], "orchestrator");
+    let fresh293 = fresh_install(dir, &d293, "293");
+    assert_same_graph(&o.env, &fresh293, "install 2.9.3");
+
+    // snapshot through graphDef == embedded snapshot of the same graph, byte for byte
+    let cfg = dir.join("snapshot-config.json");
+    std::fs::write(
+        &cfg,
+        r#"{"snapshooter": {"name": "home", "rootTags": ["10000000000000000000"], "exclude": []}}"#,
+    )
+    .unwrap();
+    let remote_out = dir.join("snap-remote");
+    cadkit_ok(
+        &o,
+        dir,
+        &[
+            "snapshot",
+            "--snapshot.config",
+            cfg.to_str().unwrap(),
+            "--snapshot.dir",
+            remote_out.to_str().unwrap(),
+        ],
+    );
+    let local_out = dir.join("snap-local");
+    let st = crate::common::cadkit()
+        .args([
+            "snapshot",
+            "--env",
+            fresh293.to_str().unwrap(),
+            "--snapshot.config",
+            cfg.to_str().unwrap(),
+            "--snapshot.dir",
+            local_out.to_str().unwrap(),
+        ])
+        .env_remove("RABBITMQ_HOST")
+        .env_remove("ORCHESTRATOR_HOST")
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let remote = files_under(&remote_out);
+    let local = files_under(&local_out);
+    let core = |m: &BTreeMap<String, Vec<u8>>| m.keys().filter(|k| k.contains(CORE)).count();
+    assert_eq!(core(&local), 947);
+    assert_eq!(core(&remote), 947);
+    let differ: Vec<&String> = local
+        .keys()
+        .filter(|k| remote.get(*k) != local.get(*k))
+        .collect();
+    assert!(
+        differ.is_empty() && remote.len() == local.len(),
+        "{} files differ, e.g. {:?}",
+        differ.len(),
+        differ.first()
+    );
+
+    // update --plan: read-only (no command that writes reaches the orchestrator)
+    let before = o.recorded().len();
+    let out = cadkit(
+        &o,
+        dir,
+        &[
+            "update",
+            "--plan",
+            "--codeAsData.workingDir",
+            d291.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for r in &o.recorded()[before..] {
+        let text = r.to_string();
+        assert!(
+            !text.contains("\"command\":\"load\"")
+                && !text.contains("resetDB")
+                && !text.contains("gateway_service"),
+            "plan sent {text}"
+        );
+    }
+    assert_same_graph(&o.env, &fresh293, "after --plan");
+
+    // update to 2.9.1 and back
+    cadkit_ok(
+        &o,
+        dir,
+        &["update", "--codeAsData.workingDir", d291.to_str().unwrap()],
+    );
+    let fresh291 = fresh_install(dir, &d291, "291");
+    assert_same_graph(&o.env, &fresh291, "update 2.9.3 -> 2.9.1");
+    cadkit_ok(
+        &o,
+        dir,
+        &["update", "--codeAsData.workingDir", d293.to_str().unwrap()],
+    );
+    assert_same_graph(&o.env, &fresh293, "update 2.9.1 -> 2.9.3");
+
+    // maintenance and environment commands
+    cadkit_ok(&o, dir, &["maintenance", "true"]);
+    cadkit_ok(&o, dir, &["maintenance", "false"]);
+    assert_eq!(cadkit_ok(&o, dir, &["isDbInitialized"]).trim(), "true");
+    for c in [
+        "statsDB",
+        "checkDB",
+        "startGC",
+        "clearGraphDefCache",
+        "broadcastRefreshApp",
+    ] {
+        cadkit_ok(&o, dir, &[c]);
+    }
+}

@@ -1,0 +1,416 @@
+//! The real `@olympeio/toolkit` 1.2.3 drives `cadkit orchestrator` over a real RabbitMQ
+//! broker; plus the broker harness itself (nodes never outlive the test process).
+
+use crate::common::orchestrator as orch;
+use crate::common::rabbit;
+use crate::common::reference;
+use crate::common::update as h;
+
+use orch::Orchestrator;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// Run the real toolkit (`npx olympe <args>` of @olympeio/toolkit 1.2.3) against `o`.
+fn toolkit(dir: &Path, o: &Orchestrator, args: &[&str]) -> Output {
+    let mut cmd = Command::new("node");
+    // Commands without the orchestrator option group reject `--orchestrator.*`.
+    let with_http = matches!(
+        args[0],
+        "install" | "update" | "maintenance" | "getUpgradeConfig" | "createPatchesBackup"
+    );
+    let conn: Vec<String> = o
+        .args()
+        .chunks(2)
+        .filter(|kv| with_http || kv[0].starts_with("--bus."))
+        .flatten()
+        .cloned()
+        .collect();
+    cmd.arg(reference::node_modules().join("@olympeio/toolkit/main.js"))
+        .args(args)
+        .args(conn)
+        .arg("--downloadFolder")
+        .arg(dir.join("toolkit-download"))
+        .current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RABBITMQ_") || k.starts_with("ORCHESTRATOR_") || k.starts_with("DRAW_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.output().expect("node")
+}
+
+/// Run the toolkit and require exit 0; its stdout.
+fn toolkit_ok(dir: &Path, o: &Orchestrator, args: &[&str]) -> String {
+    let start = Instant::now();
+    let out = toolkit(dir, o, args);
+    eprintln!(
+        "toolkit {:?}: {:?} in {:.1?}",
+        args,
+        out.status.code(),
+        start.elapsed()
+    );
+    assert!(
+        out.status.success(),
+        "toolkit {args:?} failed ({:?})\nstdout: {}\nstderr: {}\norchestrator log: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        o.log_text()
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Put `dist` into the orchestrator's patches folder, as a deployment does, with the rsync
+/// change log of what changed.
+fn deploy_patches(o: &Orchestrator, dist: &Path) {
+    let log = h::itemize(&o.patches, dist);
+    let _ = std::fs::remove_dir_all(&o.patches);
+    h::copy_dir(dist, &o.patches);
+    std::fs::write(o.patches.join("change_log.txt"), log).unwrap();
+}
+
+/// A fresh embedded install of `dist` (the reference the orchestrator must equal).
+fn fresh_install(dir: &Path, dist: &Path) -> PathBuf {
+    let env = dir.join(format!(
+        "fresh-{}.sqlite",
+        dist.parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+    ));
+    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(&env, dist))
+        .unwrap();
+    env
+}
+
+fn assert_same_graph(orchestrator_env: &Path, reference_env: &Path, what: &str) {
+    let a = h::graph(orchestrator_env);
+    let b = h::graph(reference_env);
+    assert!(
+        a == b,
+        "{what}: orchestrator env differs from a fresh install: {} ({} vs {} instances)",
+        h::first_difference(&a, &b),
+        a.instances.len(),
+        b.instances.len()
+    );
+}
+
+#[test]
+fn toolkit_installs_and_updates_core_through_cadkit_orchestrator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let d293 = h::core_dist(dir, "2.9.3");
+    let d291 = h::core_dist(dir, "2.9.1");
+    let broker = rabbit::shared();
+    let o = Orchestrator::start(&dir.join("orch"), broker.port, &[]);
+    deploy_patches(&o, &d293);
+    let fresh293 = fresh_install(dir, &d293);
+
+    let no_backup = [
+        "--import.backupUsers",
+        "false",
+        "--import.backupBusinessData",
+        "false",
+    ];
+    let mut install = vec!["install", "--runningInDocker", "true"];
+    install.extend(no_backup);
+    toolkit_ok(dir, &o, &install);
+    assert_same_graph(&o.env, &fresh293, "install 2.9.3");
+
+    deploy_patches(&o, &d291);
+    let mut update = vec!["update", "--runningInDocker", "true"];
+    update.extend(no_backup);
+    toolkit_ok(dir, &o, &update);
+    let fresh291 = fresh_install(dir, &d291);
+    assert!(
+        h::graph(&fresh291) != h::graph(&fresh293),
+        "2.9.1 and 2.9.3 must differ for this test to mean anything"
+    );
+    assert_same_graph(&o.env, &fresh291, "update 2.9.3 -> 2.9.1");
+
+    deploy_patches(&o, &d293);
+    toolkit_ok(dir, &o, &update);
+    assert_same_graph(&o.env, &fresh293, "update 2.9.1 -> 2.9.3");
+}
+
+/// Runs only inside the child process spawned by `rabbit_node_dies_with_the_test_process`:
+/// starts a node, prints its beam pid and folder, and exits without running destructors.
+#[test]
+fn rabbit_child_helper() {
+    if std::env::var_os("CADKIT_RABBIT_CHILD").is_none() {
+        return;
+    }
+    let node = rabbit::RabbitNode::start();
+    println!(
+        "BEAM {} DIR {}",
+        node.beam_pid().expect("pid file"),
+        node.dir().display()
+    );
+    std::process::exit(0);
+}
+
+#[test]
+fn rabbit_node_dies_with_the_test_process() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "orchestrator_toolkit::rabbit_child_helper",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("CADKIT_RABBIT_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.find("BEAM ").map(|i| &l[i..]))
+        .unwrap_or_else(|| {
+            panic!(
+                "child did not start a node: {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let mut parts = line.split_whitespace();
+    let pid: i32 = parts.nth(1).unwrap().parse().unwrap();
+    let dir = parts.nth(1).unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rabbit::alive(pid) || std::path::Path::new(&dir).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "beam {pid} or folder {dir} outlived its test process"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn rabbit_node_stops_and_restarts() {
+    let node = rabbit::RabbitNode::start();
+    assert!(node.is_up());
+    let beam = node.beam_pid().unwrap();
+    node.stop();
+    assert!(!node.is_up() && !rabbit::alive(beam));
+    node.restart();
+    assert!(node.is_up());
+    let dir = node.dir().to_path_buf();
+    let beam = node.beam_pid().unwrap();
+    drop(node);
+    assert!(!rabbit::alive(beam));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while dir.exists() {
+        assert!(Instant::now() < deadline, "folder left behind");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn status(method: &str, o: &Orchestrator, path: &str, token: Option<&str>) -> u16 {
+    let url = format!("http://127.0.0.1:{}/OlympeServer/{path}", o.http_port);
+    let mut req = http().request(method.parse().unwrap(), url);
+    if let Some(t) = token {
+        req = req.header("Authorization", t);
+    }
+    if method == "POST" {
+        req = req
+            .header("content-type", "application/json")
+            .body(r#"{"i":"q","b":["10000000000000000000"],"v":true,"f":null,"q":[]}"#);
+    }
+    req.send().unwrap().status().as_u16()
+}
+
+/// A user patch as `snapshotUsers` leaves it in the backup area.
+const USER_PATCH: &str = r#"{"rootTag":"0190000000000000beef","operations":[{"o":1,"t":"0190000000000000beef","p":{"ff023000000000000001":"restored-user"}},{"o":4,"m":"ff022000000000000000","l":"0190000000000000beef","r":"ff021000000000000003"}],"optionalOperations":[]}"#;
+
+#[test]
+fn toolkit_environment_commands_through_cadkit_orchestrator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let d293 = h::core_dist(dir, "2.9.3");
+    let broker = rabbit::shared();
+    let mut o = Orchestrator::start(&dir.join("orch"), broker.port, &[]);
+    deploy_patches(&o, &d293);
+
+    assert!(toolkit_ok(dir, &o, &["isDbInitialized"]).contains("false"));
+    let no_backup = [
+        "--import.backupUsers",
+        "false",
+        "--import.backupBusinessData",
+        "false",
+    ];
+    let mut install = vec!["install", "--runningInDocker", "true"];
+    install.extend(no_backup);
+    toolkit_ok(dir, &o, &install);
+    assert!(toolkit_ok(dir, &o, &["isDbInitialized"]).contains("true"));
+
+    // Maintenance: the probes and graphDef endpoints follow the mode.
+    toolkit_ok(dir, &o, &["maintenance", "true"]);
+    assert_eq!(status("OPTIONS", &o, "maintenance/", None), 200);
+    assert_eq!(status("OPTIONS", &o, "", None), 503);
+    toolkit_ok(dir, &o, &["maintenance", "false"]);
+    assert_eq!(status("OPTIONS", &o, "maintenance/", None), 503);
+    assert_eq!(status("OPTIONS", &o, "", None), 200);
+
+    toolkit_ok(dir, &o, &["checkDB"]);
+    toolkit_ok(dir, &o, &["statsDB"]);
+    toolkit_ok(dir, &o, &["startGC"]);
+    let upgrade = toolkit_ok(dir, &o, &["getUpgradeConfig"]);
+    let json_line = upgrade
+        .lines()
+        .find(|l| l.starts_with("[{"))
+        .expect("JSON on stdout");
+    assert!(serde_json::from_str::<serde_json::Value>(json_line)
+        .unwrap()
+        .is_array());
+
+    let secret = "s3cr3t-Pa55word";
+    toolkit_ok(dir, &o, &["updateUser", "--user.password", secret]);
+    let env = cadkit::env::SqliteEnv::open(&o.env).unwrap();
+    let creds: i64 = env
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM cadkit_credentials WHERE tag = '014831d95fd7d12b8568'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(creds, 1, "updateUser set the admin's password");
+
+    std::fs::create_dir_all(o.backup.join("users")).unwrap();
+    std::fs::write(o.backup.join("users/restored.newInst.json"), USER_PATCH).unwrap();
+    toolkit_ok(dir, &o, &["restoreUsers"]);
+    let g = h::graph(&o.env);
+    assert_eq!(
+        g.instances["0190000000000000beef"]["ff023000000000000001"],
+        "restored-user"
+    );
+
+    // What the toolkit sent, as recorded: every command, no secret.
+    let recorded = std::fs::read_to_string(&o.record).unwrap();
+    assert!(
+        !recorded.contains(secret),
+        "the password must not be recorded"
+    );
+    let commands: Vec<String> = o
+        .recorded()
+        .iter()
+        .filter_map(|e| {
+            e.pointer("/body/payload/content/command")
+                .and_then(|c| c.as_str())
+                .map(str::to_string)
+        })
+        .collect();
+    for c in [
+        "checkIfNodesExist",
+        "resetDB",
+        "load",
+        "setPassword",
+        "checkDB",
+        "statsDB",
+        "startGC",
+        "createToken",
+    ] {
+        assert!(
+            commands.iter().any(|x| x == c),
+            "{c} not recorded: {commands:?}"
+        );
+    }
+    assert!(
+        !o.log_text().contains(secret),
+        "the password must not be logged"
+    );
+    assert!(o.stop().success());
+}
+
+#[test]
+fn http_needs_a_token_and_unknown_commands_get_the_real_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = rabbit::shared();
+    let o = Orchestrator::start(tmp.path(), broker.port, &[]);
+    assert_eq!(status("GET", &o, "rest/version", None), 200);
+    assert_eq!(status("GET", &o, "rest/database", None), 200);
+    assert_eq!(
+        status(
+            "GET",
+            &o,
+            "rest/filesvc/patch/import_order.json?backup=false",
+            None
+        ),
+        401
+    );
+    assert_eq!(
+        status("POST", &o, "rest/querysvc/graphDef", Some("not-a-token")),
+        401
+    );
+    assert_eq!(
+        status("POST", &o, "rest/querysvc/graphDef/maintenance", None),
+        404
+    );
+
+    // Talk AMQP directly: createToken, then an unknown command.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (token, unknown) = rt.block_on(async {
+        use futures_util::StreamExt;
+        use lapin::options::*;
+        use lapin::types::FieldTable;
+        let conn = lapin::Connection::connect(
+            &broker.url(),
+            lapin::ConnectionProperties::default(),
+        )
+        .await
+        .unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        let mut answers = Vec::new();
+        for (i, cmd) in ["createToken", "frobnicate"].iter().enumerate() {
+            let q = format!("OLYMPE_TOOLKIT_REPLY_QUEUE_TEST_{i}");
+            ch.queue_declare(q.as_str().into(), QueueDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::default()).await.unwrap();
+            let mut consumer = ch
+                .basic_consume(q.as_str().into(), "".into(), BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
+                .await
+                .unwrap();
+            let body = format!(r#"{{"messageFamily":0,"payload":{{"c":16,"content":{{"command":"{cmd}","replyQueue":"{q}"}}}}}}"#);
+            ch.basic_publish(o.exchange.as_str().into(), "COMMAND_ROUTING_KEY".into(), BasicPublishOptions::default(), body.as_bytes(), lapin::BasicProperties::default())
+                .await
+                .unwrap();
+            let mut lines = Vec::new();
+            while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_secs(30), consumer.next()).await {
+                let line = String::from_utf8(d.data).unwrap();
+                let done = line.starts_with("Command finished with status code:");
+                lines.push(line);
+                if done {
+                    break;
+                }
+            }
+            answers.push(lines);
+        }
+        (answers[0].clone(), answers[1].clone())
+    });
+    assert_eq!(token.len(), 2, "{token:?}");
+    assert_eq!(token[1], "Command finished with status code: 0");
+    assert!(unknown[0].contains("Unknown command"), "{unknown:?}");
+    assert_eq!(
+        unknown.last().unwrap(),
+        "Command finished with status code: 1"
+    );
+    assert_eq!(
+        status("POST", &o, "rest/querysvc/graphDef", Some(&token[0])),
+        200
+    );
+    assert_eq!(
+        status(
+            "GET",
+            &o,
+            "rest/filesvc/patch/nothing.json?backup=true",
+            Some(&token[0])
+        ),
+        404
+    );
+}

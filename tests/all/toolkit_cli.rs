@@ -1,0 +1,98 @@
+//! The toolkit's command line as a drop-in sees it: command output with the toolkit's
+//! bytes, cadkit's own reports behind `--report json`, the toolkit's defaults.
+
+use crate::common::update as h;
+
+use cadkit::update::install::{install, InstallOptions};
+use std::path::Path;
+use std::process::Output;
+
+fn cadkit(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut cmd = crate::common::cadkit();
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CADKIT_") || k.starts_with("DRAW_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(args).envs(vars.iter().copied()).output().unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn get_upgrade_config_prints_the_toolkits_one_line_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = h::sample_dists(tmp.path());
+    std::fs::write(
+        a.join("version.json"),
+        r#"{"drawVersion":"2.9.2","runtimeVersion":"9.9.2"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        b.join("version.json"),
+        r#"{"drawVersion":"2.10.0","runtimeVersion":"9.10.0"}"#,
+    )
+    .unwrap();
+    let env = tmp.path().join("env.sqlite");
+    install(&InstallOptions::new(&env, &a)).unwrap();
+    let args = [
+        "getUpgradeConfig",
+        "--env",
+        s(&env),
+        "--codeAsData.workingDir",
+        s(&b),
+    ];
+    let out = cadkit(&args, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "[{\"project\":\"@olympeio/draw\",\"from\":\"2.9.2\",\"to\":\"2.10.0\"}]\n"
+    );
+    // The toolkit only checks that both versions are set: "N/A" is a version to it.
+    std::fs::write(b.join("version.json"), r#"{"drawVersion":"N/A"}"#).unwrap();
+    let out = cadkit(&args, &[]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "[{\"project\":\"@olympeio/draw\",\"from\":\"2.9.2\",\"to\":\"N/A\"}]\n"
+    );
+    // cadkit's report, on request.
+    let mut with_report = args.to_vec();
+    with_report.extend(["--report", "json"]);
+    let out = cadkit(&with_report, &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["upgradeConfig"][0]["to"], "N/A", "{v}");
+}
+
+#[test]
+fn update_user_defaults_the_password_to_the_toolkits_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, _) = h::sample_dists(tmp.path());
+    let env = tmp.path().join("env.sqlite");
+    install(&InstallOptions::new(&env, &a)).unwrap();
+    let args = [
+        "updateUser",
+        "--env",
+        s(&env),
+        "--user.tag",
+        cadkit::update::demo::GREETING,
+    ];
+    let out = cadkit(&args, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("DRAW_PASSWORD") && err.contains("default"),
+        "{err}"
+    );
+    // DRAW_PASSWORD, the toolkit's variable, is taken without a warning.
+    let out = cadkit(&args, &[("DRAW_PASSWORD", "from-the-env")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("default"), "{err}");
+    assert!(!err.contains("from-the-env"), "{err}");
+}
