@@ -7,6 +7,7 @@ mod h;
 mod orch;
 #[path = "common/rabbit.rs"]
 mod rabbit;
+#[allow(dead_code)]
 #[path = "common/reference.rs"]
 mod reference;
 
