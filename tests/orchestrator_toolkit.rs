@@ -388,6 +388,16 @@ fn http_needs_a_token_and_unknown_commands_get_the_real_answer() {
 /// Publish `{"command": cmd}` like the toolkit and collect the reply lines up to the status
 /// line (`None` when no status line came within 20 s).
 fn amqp_command(url: &str, exchange: &str, cmd: &str, n: usize) -> Option<Vec<String>> {
+    amqp_command_to(url, exchange, "COMMAND_ROUTING_KEY", cmd, n)
+}
+
+fn amqp_command_to(
+    url: &str,
+    exchange: &str,
+    key: &str,
+    cmd: &str,
+    n: usize,
+) -> Option<Vec<String>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -421,7 +431,7 @@ fn amqp_command(url: &str, exchange: &str, cmd: &str, n: usize) -> Option<Vec<St
         );
         ch.basic_publish(
             exchange.into(),
-            "COMMAND_ROUTING_KEY".into(),
+            key.into(),
             BasicPublishOptions::default(),
             body.as_bytes(),
             lapin::BasicProperties::default(),
@@ -442,6 +452,35 @@ fn amqp_command(url: &str, exchange: &str, cmd: &str, n: usize) -> Option<Vec<St
         }
         None
     })
+}
+
+#[test]
+fn a_preview_orchestrator_answers_on_its_role_routing_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = rabbit::shared();
+    let o = Orchestrator::start(tmp.path(), broker.port, &["--orchestrator.role", "preview"]);
+    let version: serde_json::Value = http()
+        .get(format!(
+            "http://127.0.0.1:{}/OlympeServer/rest/version",
+            o.http_port
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(version["role"], "preview");
+    let lines = amqp_command_to(
+        &broker.url(),
+        &o.exchange,
+        "COMMAND_ROUTING_KEY_preview",
+        "statsDB",
+        7,
+    )
+    .expect("answer on the role's routing key");
+    assert_eq!(
+        lines.last().unwrap(),
+        "Command finished with status code: 0"
+    );
 }
 
 #[test]
