@@ -264,6 +264,16 @@ fn toolkit_environment_commands_through_cadkit_orchestrator() {
     assert_eq!(status("OPTIONS", &o, "maintenance/", None), 503);
     assert_eq!(status("OPTIONS", &o, "", None), 200);
 
+    toolkit_ok(dir, &o, &["codeAsDataReadMode", "true"]);
+    toolkit_ok(dir, &o, &["codeAsDataReadMode", "false"]);
+    toolkit_ok(dir, &o, &["broadcastRefreshApp"]);
+    toolkit_ok(dir, &o, &["clearGraphDefCache"]);
+    toolkit_ok(dir, &o, &["createPatchesBackup"]);
+    let rollback: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(o.backup.join("rollbackVersion.json")).unwrap())
+            .unwrap();
+    let zip = rollback["rollbackFile"].as_str().unwrap();
+    assert!(o.backup.join(zip).is_file(), "patch backup {zip} written");
     toolkit_ok(dir, &o, &["checkDB"]);
     toolkit_ok(dir, &o, &["statsDB"]);
     toolkit_ok(dir, &o, &["startGC"]);
