@@ -259,6 +259,16 @@ fn toolkit_environment_commands_through_cadkit_orchestrator() {
     assert_eq!(status("OPTIONS", &o, "maintenance/", None), 503);
     assert_eq!(status("OPTIONS", &o, "", None), 200);
 
+    toolkit_ok(dir, &o, &["codeAsDataReadMode", "true"]);
+    toolkit_ok(dir, &o, &["codeAsDataReadMode", "false"]);
+    toolkit_ok(dir, &o, &["broadcastRefreshApp"]);
+    toolkit_ok(dir, &o, &["clearGraphDefCache"]);
+    toolkit_ok(dir, &o, &["createPatchesBackup"]);
+    let rollback: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(o.backup.join("rollbackVersion.json")).unwrap())
+            .unwrap();
+    let zip = rollback["rollbackFile"].as_str().unwrap();
+    assert!(o.backup.join(zip).is_file(), "patch backup {zip} written");
     toolkit_ok(dir, &o, &["checkDB"]);
     toolkit_ok(dir, &o, &["statsDB"]);
     toolkit_ok(dir, &o, &["startGC"]);
@@ -356,43 +366,8 @@ fn http_needs_a_token_and_unknown_commands_get_the_real_answer() {
     );
 
     // Talk AMQP directly: createToken, then an unknown command.
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (token, unknown) = rt.block_on(async {
-        use futures_util::StreamExt;
-        use lapin::options::*;
-        use lapin::types::FieldTable;
-        let conn = lapin::Connection::connect(
-            &broker.url(),
-            lapin::ConnectionProperties::default(),
-        )
-        .await
-        .unwrap();
-        let ch = conn.create_channel().await.unwrap();
-        let mut answers = Vec::new();
-        for (i, cmd) in ["createToken", "frobnicate"].iter().enumerate() {
-            let q = format!("OLYMPE_TOOLKIT_REPLY_QUEUE_TEST_{i}");
-            ch.queue_declare(q.as_str().into(), QueueDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::default()).await.unwrap();
-            let mut consumer = ch
-                .basic_consume(q.as_str().into(), "".into(), BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
-                .await
-                .unwrap();
-            let body = format!(r#"{{"messageFamily":0,"payload":{{"c":16,"content":{{"command":"{cmd}","replyQueue":"{q}"}}}}}}"#);
-            ch.basic_publish(o.exchange.as_str().into(), "COMMAND_ROUTING_KEY".into(), BasicPublishOptions::default(), body.as_bytes(), lapin::BasicProperties::default())
-                .await
-                .unwrap();
-            let mut lines = Vec::new();
-            while let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_secs(30), consumer.next()).await {
-                let line = String::from_utf8(d.data).unwrap();
-                let done = line.starts_with("Command finished with status code:");
-                lines.push(line);
-                if done {
-                    break;
-                }
-            }
-            answers.push(lines);
-        }
-        (answers[0].clone(), answers[1].clone())
-    });
+    let token = amqp_command(&broker.url(), &o.exchange, "createToken", 0).unwrap();
+    let unknown = amqp_command(&broker.url(), &o.exchange, "frobnicate", 1).unwrap();
     assert_eq!(token.len(), 2, "{token:?}");
     assert_eq!(token[1], "Command finished with status code: 0");
     assert!(unknown[0].contains("Unknown command"), "{unknown:?}");
@@ -413,4 +388,134 @@ fn http_needs_a_token_and_unknown_commands_get_the_real_answer() {
         ),
         404
     );
+}
+
+/// Publish `{"command": cmd}` like the toolkit and collect the reply lines up to the status
+/// line (`None` when no status line came within 20 s).
+fn amqp_command(url: &str, exchange: &str, cmd: &str, n: usize) -> Option<Vec<String>> {
+    amqp_command_to(url, exchange, "COMMAND_ROUTING_KEY", cmd, n)
+}
+
+fn amqp_command_to(
+    url: &str,
+    exchange: &str,
+    key: &str,
+    cmd: &str,
+    n: usize,
+) -> Option<Vec<String>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use futures_util::StreamExt;
+        use lapin::options::*;
+        use lapin::types::FieldTable;
+        let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+            .await
+            .ok()?;
+        let ch = conn.create_channel().await.ok()?;
+        let q = format!("OLYMPE_TOOLKIT_REPLY_QUEUE_TEST{}_{n}", std::process::id());
+        let opts = QueueDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        };
+        ch.queue_declare(q.as_str().into(), opts, FieldTable::default())
+            .await
+            .ok()?;
+        let no_ack = BasicConsumeOptions {
+            no_ack: true,
+            ..Default::default()
+        };
+        let mut consumer = ch
+            .basic_consume(q.as_str().into(), "".into(), no_ack, FieldTable::default())
+            .await
+            .ok()?;
+        let body = format!(
+            r#"{{"messageFamily":0,"payload":{{"c":16,"content":{{"command":"{cmd}","replyQueue":"{q}"}}}}}}"#
+        );
+        ch.basic_publish(
+            exchange.into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            body.as_bytes(),
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .ok()?;
+        let mut lines = Vec::new();
+        while let Ok(Some(Ok(d))) =
+            tokio::time::timeout(Duration::from_secs(20), consumer.next()).await
+        {
+            let line = String::from_utf8(d.data).unwrap();
+            let done = line.starts_with("Command finished with status code:");
+            lines.push(line);
+            if done {
+                let _ = conn.close(200, "done".into()).await;
+                return Some(lines);
+            }
+        }
+        None
+    })
+}
+
+#[test]
+fn a_preview_orchestrator_answers_on_its_role_routing_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = rabbit::shared();
+    let o = Orchestrator::start(tmp.path(), broker.port, &["--orchestrator.role", "preview"]);
+    let version: serde_json::Value = http()
+        .get(format!(
+            "http://127.0.0.1:{}/OlympeServer/rest/version",
+            o.http_port
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(version["role"], "preview");
+    let lines = amqp_command_to(
+        &broker.url(),
+        &o.exchange,
+        "COMMAND_ROUTING_KEY_preview",
+        "statsDB",
+        7,
+    )
+    .expect("answer on the role's routing key");
+    assert_eq!(
+        lines.last().unwrap(),
+        "Command finished with status code: 0"
+    );
+}
+
+#[test]
+fn orchestrator_reconnects_after_a_broker_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = rabbit::RabbitNode::start();
+    let o = Orchestrator::start(tmp.path(), node.port, &[]);
+    let first =
+        amqp_command(&node.url(), &o.exchange, "statsDB", 0).expect("answer before restart");
+    assert_eq!(
+        first.last().unwrap(),
+        "Command finished with status code: 0"
+    );
+    node.restart();
+    // The server notices the lost connection and declares everything again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut n = 1;
+    loop {
+        if let Some(lines) = amqp_command(&node.url(), &o.exchange, "statsDB", n) {
+            assert_eq!(
+                lines.last().unwrap(),
+                "Command finished with status code: 0"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer after the restart: {}",
+            o.log_text()
+        );
+        n += 1;
+    }
 }

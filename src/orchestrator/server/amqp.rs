@@ -83,7 +83,12 @@ async fn session(
         routing_key_with_role(&bus.command_routing_key, role),
         routing_key_with_role(&bus.deployment_routing_key, role),
     ];
-    let queue = format!("{}.cadkit-orchestrator", bus.commands_exchange);
+    // One queue per exchange and role: an active and a preview server never share one.
+    let queue = format!(
+        "{}.cadkit-orchestrator.{}",
+        bus.commands_exchange,
+        role.unwrap_or(crate::orchestrator::protocol::ACTIVE_ROLE)
+    );
     channel
         .queue_declare(
             queue.as_str().into(),

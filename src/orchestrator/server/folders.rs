@@ -81,7 +81,7 @@ pub fn load_folder(state: &State, dir: &Path) -> Result<Vec<String>> {
 fn read_lenient(path: &Path) -> Result<(Patch, usize)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     match Patch::parse(&bytes, path) {
-        Ok(p) => return Ok((p, 0)),
+        Ok(p) => Ok((p, 0)),
         Err(e) => {
             let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
                 return Err(e.into());
