@@ -7,6 +7,7 @@ mod h;
 mod orch;
 #[path = "common/rabbit.rs"]
 mod rabbit;
+#[allow(dead_code)]
 #[path = "common/reference.rs"]
 mod reference;
 
@@ -18,9 +19,21 @@ use std::time::{Duration, Instant};
 /// Run the real toolkit (`npx olympe <args>` of @olympeio/toolkit 1.2.3) against `o`.
 fn toolkit(dir: &Path, o: &Orchestrator, args: &[&str]) -> Output {
     let mut cmd = Command::new("node");
+    // Commands without the orchestrator option group reject `--orchestrator.*`.
+    let with_http = matches!(
+        args[0],
+        "install" | "update" | "maintenance" | "getUpgradeConfig" | "createPatchesBackup"
+    );
+    let conn: Vec<String> = o
+        .args()
+        .chunks(2)
+        .filter(|kv| with_http || kv[0].starts_with("--bus."))
+        .flatten()
+        .cloned()
+        .collect();
     cmd.arg(reference::node_modules().join("@olympeio/toolkit/main.js"))
         .args(args)
-        .args(o.args())
+        .args(conn)
         .arg("--downloadFolder")
         .arg(dir.join("toolkit-download"))
         .current_dir(dir);
@@ -116,6 +129,10 @@ fn toolkit_installs_and_updates_core_through_cadkit_orchestrator() {
     update.extend(no_backup);
     toolkit_ok(dir, &o, &update);
     let fresh291 = fresh_install(dir, &d291);
+    assert!(
+        h::graph(&fresh291) != h::graph(&fresh293),
+        "2.9.1 and 2.9.3 must differ for this test to mean anything"
+    );
     assert_same_graph(&o.env, &fresh291, "update 2.9.3 -> 2.9.1");
 
     deploy_patches(&o, &d293);
@@ -191,5 +208,270 @@ fn rabbit_node_stops_and_restarts() {
     while dir.exists() {
         assert!(Instant::now() < deadline, "folder left behind");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn status(method: &str, o: &Orchestrator, path: &str, token: Option<&str>) -> u16 {
+    let url = format!("http://127.0.0.1:{}/OlympeServer/{path}", o.http_port);
+    let mut req = http().request(method.parse().unwrap(), url);
+    if let Some(t) = token {
+        req = req.header("Authorization", t);
+    }
+    if method == "POST" {
+        req = req
+            .header("content-type", "application/json")
+            .body(r#"{"i":"q","b":["10000000000000000000"],"v":true,"f":null,"q":[]}"#);
+    }
+    req.send().unwrap().status().as_u16()
+}
+
+/// A user patch as `snapshotUsers` leaves it in the backup area.
+const USER_PATCH: &str = r#"{"rootTag":"0190000000000000beef","operations":[{"o":1,"t":"0190000000000000beef","p":{"ff023000000000000001":"restored-user"}},{"o":4,"m":"ff022000000000000000","l":"0190000000000000beef","r":"ff021000000000000003"}],"optionalOperations":[]}"#;
+
+#[test]
+fn toolkit_environment_commands_through_cadkit_orchestrator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let d293 = h::core_dist(dir, "2.9.3");
+    let broker = rabbit::shared();
+    let mut o = Orchestrator::start(&dir.join("orch"), broker.port, &[]);
+    deploy_patches(&o, &d293);
+
+    assert!(toolkit_ok(dir, &o, &["isDbInitialized"]).contains("false"));
+    let no_backup = [
+        "--import.backupUsers",
+        "false",
+        "--import.backupBusinessData",
+        "false",
+    ];
+    let mut install = vec!["install", "--runningInDocker", "true"];
+    install.extend(no_backup);
+    toolkit_ok(dir, &o, &install);
+    assert!(toolkit_ok(dir, &o, &["isDbInitialized"]).contains("true"));
+
+    // Maintenance: the probes and graphDef endpoints follow the mode.
+    toolkit_ok(dir, &o, &["maintenance", "true"]);
+    assert_eq!(status("OPTIONS", &o, "maintenance/", None), 200);
+    assert_eq!(status("OPTIONS", &o, "", None), 503);
+    toolkit_ok(dir, &o, &["maintenance", "false"]);
+    assert_eq!(status("OPTIONS", &o, "maintenance/", None), 503);
+    assert_eq!(status("OPTIONS", &o, "", None), 200);
+
+    toolkit_ok(dir, &o, &["checkDB"]);
+    toolkit_ok(dir, &o, &["statsDB"]);
+    toolkit_ok(dir, &o, &["startGC"]);
+    let upgrade = toolkit_ok(dir, &o, &["getUpgradeConfig"]);
+    let json_line = upgrade
+        .lines()
+        .find(|l| l.starts_with("[{"))
+        .expect("JSON on stdout");
+    assert!(serde_json::from_str::<serde_json::Value>(json_line)
+        .unwrap()
+        .is_array());
+
+    let secret = "s3cr3t-Pa55word";
+    toolkit_ok(dir, &o, &["updateUser", "--user.password", secret]);
+    let env = cadkit::env::SqliteEnv::open(&o.env).unwrap();
+    let creds: i64 = env
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM cadkit_credentials WHERE tag = '014831d95fd7d12b8568'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(creds, 1, "updateUser set the admin's password");
+
+    std::fs::create_dir_all(o.backup.join("users")).unwrap();
+    std::fs::write(o.backup.join("users/restored.newInst.json"), USER_PATCH).unwrap();
+    toolkit_ok(dir, &o, &["restoreUsers"]);
+    let g = h::graph(&o.env);
+    assert_eq!(
+        g.instances["0190000000000000beef"]["ff023000000000000001"],
+        "restored-user"
+    );
+
+    // What the toolkit sent, as recorded: every command, no secret.
+    let recorded = std::fs::read_to_string(&o.record).unwrap();
+    assert!(
+        !recorded.contains(secret),
+        "the password must not be recorded"
+    );
+    let commands: Vec<String> = o
+        .recorded()
+        .iter()
+        .filter_map(|e| {
+            e.pointer("/body/payload/content/command")
+                .and_then(|c| c.as_str())
+                .map(str::to_string)
+        })
+        .collect();
+    for c in [
+        "checkIfNodesExist",
+        "resetDB",
+        "load",
+        "setPassword",
+        "checkDB",
+        "statsDB",
+        "startGC",
+        "createToken",
+    ] {
+        assert!(
+            commands.iter().any(|x| x == c),
+            "{c} not recorded: {commands:?}"
+        );
+    }
+    assert!(
+        !o.log_text().contains(secret),
+        "the password must not be logged"
+    );
+    assert!(o.stop().success());
+}
+
+#[test]
+fn http_needs_a_token_and_unknown_commands_get_the_real_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broker = rabbit::shared();
+    let o = Orchestrator::start(tmp.path(), broker.port, &[]);
+    assert_eq!(status("GET", &o, "rest/version", None), 200);
+    assert_eq!(status("GET", &o, "rest/database", None), 200);
+    assert_eq!(
+        status(
+            "GET",
+            &o,
+            "rest/filesvc/patch/import_order.json?backup=false",
+            None
+        ),
+        401
+    );
+    assert_eq!(
+        status("POST", &o, "rest/querysvc/graphDef", Some("not-a-token")),
+        401
+    );
+    assert_eq!(
+        status("POST", &o, "rest/querysvc/graphDef/maintenance", None),
+        404
+    );
+
+    // Talk AMQP directly: createToken, then an unknown command.
+    let token = amqp_command(&broker.url(), &o.exchange, "createToken", 0).unwrap();
+    let unknown = amqp_command(&broker.url(), &o.exchange, "frobnicate", 1).unwrap();
+    assert_eq!(token.len(), 2, "{token:?}");
+    assert_eq!(token[1], "Command finished with status code: 0");
+    assert!(unknown[0].contains("Unknown command"), "{unknown:?}");
+    assert_eq!(
+        unknown.last().unwrap(),
+        "Command finished with status code: 1"
+    );
+    assert_eq!(
+        status("POST", &o, "rest/querysvc/graphDef", Some(&token[0])),
+        200
+    );
+    assert_eq!(
+        status(
+            "GET",
+            &o,
+            "rest/filesvc/patch/nothing.json?backup=true",
+            Some(&token[0])
+        ),
+        404
+    );
+}
+
+/// Publish `{"command": cmd}` like the toolkit and collect the reply lines up to the status
+/// line (`None` when no status line came within 20 s).
+fn amqp_command(url: &str, exchange: &str, cmd: &str, n: usize) -> Option<Vec<String>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use futures_util::StreamExt;
+        use lapin::options::*;
+        use lapin::types::FieldTable;
+        let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+            .await
+            .ok()?;
+        let ch = conn.create_channel().await.ok()?;
+        let q = format!("OLYMPE_TOOLKIT_REPLY_QUEUE_TEST{}_{n}", std::process::id());
+        let opts = QueueDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        };
+        ch.queue_declare(q.as_str().into(), opts, FieldTable::default())
+            .await
+            .ok()?;
+        let no_ack = BasicConsumeOptions {
+            no_ack: true,
+            ..Default::default()
+        };
+        let mut consumer = ch
+            .basic_consume(q.as_str().into(), "".into(), no_ack, FieldTable::default())
+            .await
+            .ok()?;
+        let body = format!(
+            r#"{{"messageFamily":0,"payload":{{"c":16,"content":{{"command":"{cmd}","replyQueue":"{q}"}}}}}}"#
+        );
+        ch.basic_publish(
+            exchange.into(),
+            "COMMAND_ROUTING_KEY".into(),
+            BasicPublishOptions::default(),
+            body.as_bytes(),
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .ok()?;
+        let mut lines = Vec::new();
+        while let Ok(Some(Ok(d))) =
+            tokio::time::timeout(Duration::from_secs(20), consumer.next()).await
+        {
+            let line = String::from_utf8(d.data).unwrap();
+            let done = line.starts_with("Command finished with status code:");
+            lines.push(line);
+            if done {
+                let _ = conn.close(200, "done".into()).await;
+                return Some(lines);
+            }
+        }
+        None
+    })
+}
+
+#[test]
+fn orchestrator_reconnects_after_a_broker_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = rabbit::RabbitNode::start();
+    let o = Orchestrator::start(tmp.path(), node.port, &[]);
+    let first =
+        amqp_command(&node.url(), &o.exchange, "statsDB", 0).expect("answer before restart");
+    assert_eq!(
+        first.last().unwrap(),
+        "Command finished with status code: 0"
+    );
+    node.restart();
+    // The server notices the lost connection and declares everything again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut n = 1;
+    loop {
+        if let Some(lines) = amqp_command(&node.url(), &o.exchange, "statsDB", n) {
+            assert_eq!(
+                lines.last().unwrap(),
+                "Command finished with status code: 0"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer after the restart: {}",
+            o.log_text()
+        );
+        n += 1;
     }
 }

@@ -17,8 +17,7 @@ pub fn execute(state: &State, cmd: &Command) -> Result<Vec<String>> {
     let env_path = state.opts.env.as_path();
     match cmd {
         Command::ResetDb { .. } => {
-            let mut env = state.env()?;
-            env.apply_patches(std::iter::empty(), true)?;
+            state.env()?.apply_patches(std::iter::empty(), true)?;
             state.changed();
             Ok(vec!["Database reset".into()])
         }
@@ -34,16 +33,7 @@ pub fn execute(state: &State, cmd: &Command) -> Result<Vec<String>> {
             };
             folders::load_folder(state, &dir)
         }
-        Command::LoadPatch { file_path, .. } => {
-            let path = safe_join(&state.opts.patches_dir, file_path)?;
-            let Some(kind) = FileKind::of_path(&path) else {
-                bail!("{file_path}: not a patch file (*.newInst.json, *.newRel.json, …)");
-            };
-            let patch = Patch::read(&path)?;
-            let n = state.env()?.apply_patches([(kind, &patch)], false)?;
-            state.changed();
-            Ok(vec![format!("Loaded {file_path}: {n} operations")])
-        }
+        Command::LoadPatch { file_path, .. } => load_patch(state, file_path),
         Command::SetPassword {
             user_name,
             user_tag,
@@ -54,20 +44,7 @@ pub fn execute(state: &State, cmd: &Command) -> Result<Vec<String>> {
             Ok(vec![format!("Password set for user {user_tag}")])
         }
         Command::CreateToken => Ok(vec![state.new_token()]),
-        Command::CheckIfNodesExist { node_tags_array } => {
-            let tags: Vec<String> = serde_json::from_str(node_tags_array)
-                .context("nodeTagsArray must be a JSON array of tags")?;
-            let env = state.env()?;
-            let mut st = env
-                .conn()
-                .prepare("SELECT 1 FROM instances WHERE tag = ?1")?;
-            let mut out = Map::new();
-            for t in tags {
-                let exists = st.exists([&t])?;
-                out.insert(t, Value::Bool(exists));
-            }
-            Ok(vec![Value::Object(out).to_string()])
-        }
+        Command::CheckIfNodesExist { node_tags_array } => check_nodes(state, node_tags_array),
         Command::GetRootTags {
             root_folder,
             use_backup_folder,
@@ -93,8 +70,9 @@ pub fn execute(state: &State, cmd: &Command) -> Result<Vec<String>> {
             backup,
             destination_folder,
         } => {
-            let sources: Vec<CopySource> = serde_json::from_str(sources)
-                .context("sources must be a JSON array of {filePath, recursive} or {destinationFilePath, zip}")?;
+            let sources: Vec<CopySource> = serde_json::from_str(sources).context(
+                "sources must be a JSON array of {filePath, recursive} or {destinationFilePath, zip}",
+            )?;
             folders::copy(state, &sources, *backup, destination_folder)
         }
         Command::LoadBinaryFiles { folder_path } => {
@@ -104,45 +82,8 @@ pub fn execute(state: &State, cmd: &Command) -> Result<Vec<String>> {
         Command::UpdateNode {
             tag,
             node_properties_json,
-        } => {
-            let props: Map<String, Value> = serde_json::from_str(node_properties_json)
-                .context("nodePropertiesJson must be a JSON object")?;
-            let env = state.env()?;
-            let exists = env
-                .conn()
-                .prepare("SELECT 1 FROM instances WHERE tag = ?1")?
-                .exists([tag])?;
-            if !exists {
-                // Only existing nodes are updated (Draw is absent from a runtime + Core
-                // environment); the embedded UPDATE would create it.
-                return Ok(vec![format!("Node {tag} does not exist: not updated")]);
-            }
-            let op = Op::UpdateInstance(InstanceOp {
-                tag: tag.clone(),
-                props,
-                extra: Map::new(),
-            });
-            let mut patch = Patch::new(tag.clone());
-            patch.operations.push(op);
-            state
-                .env()?
-                .apply_patches([(FileKind::UpdateInst, &patch)], false)?;
-            state.changed();
-            Ok(vec![format!("Node {tag} updated")])
-        }
-        Command::StartGc { backup_folder, .. } => {
-            let mut lines = vec![envcmd::start_gc(env_path)?.to_string()];
-            if *backup_folder {
-                for d in ["diff", "rollback_diff"] {
-                    let p = state.opts.backup_dir.join(d);
-                    if p.exists() {
-                        std::fs::remove_dir_all(&p)?;
-                        lines.push(format!("Backup folder {d} cleaned"));
-                    }
-                }
-            }
-            Ok(lines)
-        }
+        } => update_node(state, tag, node_properties_json),
+        Command::StartGc { backup_folder, .. } => start_gc(state, *backup_folder),
         Command::CodeAsDataReadMode { activate } => {
             envcmd::read_mode(env_path, *activate)?;
             state.read_mode.store(*activate, Ordering::SeqCst);
@@ -163,3 +104,72 @@ pub fn execute(state: &State, cmd: &Command) -> Result<Vec<String>> {
         }
     }
 }
+
+fn load_patch(state: &State, file_path: &str) -> Result<Vec<String>> {
+    let path = safe_join(&state.opts.patches_dir, file_path)?;
+    let Some(kind) = FileKind::of_path(&path) else {
+        bail!("{file_path}: not a patch file (*.newInst.json, *.newRel.json, …)");
+    };
+    let patch = Patch::read(&path)?;
+    let n = state.env()?.apply_patches([(kind, &patch)], false)?;
+    state.changed();
+    Ok(vec![format!("Loaded {file_path}: {n} operations")])
+}
+
+fn check_nodes(state: &State, node_tags_array: &str) -> Result<Vec<String>> {
+    let tags: Vec<String> = serde_json::from_str(node_tags_array)
+        .context("nodeTagsArray must be a JSON array of tags")?;
+    let env = state.env()?;
+    let mut st = env
+        .conn()
+        .prepare("SELECT 1 FROM instances WHERE tag = ?1")?;
+    let mut out = Map::new();
+    for t in tags {
+        let exists = st.exists([&t])?;
+        out.insert(t, Value::Bool(exists));
+    }
+    Ok(vec![Value::Object(out).to_string()])
+}
+
+/// UPDATE of an existing node only: a missing one (Draw in a runtime + Core environment) is
+/// reported and skipped, where the embedded UPDATE semantics would create it.
+fn update_node(state: &State, tag: &str, node_properties_json: &str) -> Result<Vec<String>> {
+    let props: Map<String, Value> = serde_json::from_str(node_properties_json)
+        .context("nodePropertiesJson must be a JSON object")?;
+    let mut env = state.env()?;
+    let exists = env
+        .conn()
+        .prepare("SELECT 1 FROM instances WHERE tag = ?1")?
+        .exists([tag])?;
+    if !exists {
+        return Ok(vec![format!("Node {tag} does not exist: not updated")]);
+    }
+    let mut patch = Patch::new(tag);
+    patch.operations.push(Op::UpdateInstance(InstanceOp {
+        tag: tag.to_string(),
+        props,
+        extra: Map::new(),
+    }));
+    env.apply_patches([(FileKind::UpdateInst, &patch)], false)?;
+    state.changed();
+    Ok(vec![format!("Node {tag} updated")])
+}
+
+/// Checkpoint + compact; with `backup_folder`, also drop the diff folders of the backup area.
+fn start_gc(state: &State, backup_folder: bool) -> Result<Vec<String>> {
+    let mut lines = vec![envcmd::start_gc(&state.opts.env)?.to_string()];
+    if backup_folder {
+        for d in ["diff", "rollback_diff"] {
+            let p = state.opts.backup_dir.join(d);
+            if p.exists() {
+                std::fs::remove_dir_all(&p)?;
+                lines.push(format!("Backup folder {d} cleaned"));
+            }
+        }
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+#[path = "exec_tests.rs"]
+mod tests;

@@ -52,17 +52,60 @@ pub fn load_folder(state: &State, dir: &Path) -> Result<Vec<String>> {
     }
     let files = patch_files(dir)?;
     let mut patches = Vec::with_capacity(files.len());
+    let mut dropped = 0;
     for (path, kind) in &files {
-        patches.push((*kind, Patch::read(path)?));
+        let (patch, n) = read_lenient(path)?;
+        dropped += n;
+        patches.push((*kind, patch));
     }
     let ops = env.apply_patches(patches.iter().map(|(k, p)| (*k, p)), false)?;
     state.changed();
-    Ok(vec![format!(
+    let mut lines = vec![format!(
         "Load done: {} files, {} operations from {}",
         files.len(),
         ops,
         rel_path(state.area(dir.starts_with(&state.opts.backup_dir)), dir)
-    )])
+    )];
+    if dropped > 0 {
+        lines.push(format!(
+            "Ignored {dropped} relation deletions naming no valid tag (nothing to delete)"
+        ));
+    }
+    Ok(lines)
+}
+
+/// Read a patch, dropping relation deletions (`o` 5) whose `m`, `l` or `r` is not a tag:
+/// the toolkit's diff emits them for complex-property values (`m` = the property key, e.g.
+/// `fd…`), and deleting a relation that cannot exist is a no-op on a real orchestrator.
+/// Everything else is validated strictly.
+fn read_lenient(path: &Path) -> Result<(Patch, usize)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    match Patch::parse(&bytes, path) {
+        Ok(p) => Ok((p, 0)),
+        Err(e) => {
+            let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                return Err(e.into());
+            };
+            let mut dropped = 0;
+            for key in ["operations", "optionalOperations"] {
+                if let Some(ops) = v.get_mut(key).and_then(|o| o.as_array_mut()) {
+                    let before = ops.len();
+                    ops.retain(|op| {
+                        op.get("o").and_then(|o| o.as_u64()) != Some(5)
+                            || ["m", "l", "r"]
+                                .iter()
+                                .all(|k| op.get(*k).and_then(|t| t.as_str()).is_some_and(is_tag))
+                    });
+                    dropped += before - ops.len();
+                }
+            }
+            if dropped == 0 {
+                return Err(e.into());
+            }
+            let p = Patch::parse(&serde_json::to_vec(&v)?, path)?;
+            Ok((p, dropped))
+        }
+    }
 }
 
 /// `getRootTags`: `{rootTag: [patch paths relative to the area]}` of the patches under
@@ -80,9 +123,10 @@ pub fn root_tags(
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (path, _) in patch_files(&dir)? {
         let p = Patch::read(&path)?;
+        // Relative to the folder asked for: the toolkit downloads `<rootFolder>/<path>`.
         map.entry(p.root_tag)
             .or_default()
-            .push(rel_path(area, &path));
+            .push(rel_path(&dir, &path));
     }
     Ok(map)
 }
@@ -96,13 +140,15 @@ pub fn unzip(
     folder: Option<&str>,
 ) -> Result<Vec<String>> {
     let area = state.area(backup);
+    // Paths are answered relative to the folder asked for (the area for one file).
+    let base = match (file, folder) {
+        (None, Some(f)) if !f.is_empty() => safe_join(area, f)?,
+        _ => area.to_path_buf(),
+    };
     let zips: Vec<PathBuf> = match file {
         Some(f) => vec![safe_join(area, f)?],
         None => {
-            let dir = match folder {
-                Some(f) if !f.is_empty() => safe_join(area, f)?,
-                _ => area.to_path_buf(),
-            };
+            let dir = base.clone();
             if !dir.exists() {
                 return Ok(vec![]);
             }
@@ -144,7 +190,7 @@ pub fn unzip(
             entry.read_to_end(&mut data)?;
             std::fs::write(&dest, data)?;
             if FileKind::of_path(&dest).is_some() {
-                out.push(rel_path(area, &dest));
+                out.push(rel_path(&base, &dest));
             }
         }
     }

@@ -124,10 +124,14 @@ struct FileQuery {
     backup: Option<String>,
 }
 
-fn file_path(state: &State, path: &str, q: &FileQuery) -> Result<std::path::PathBuf, Response> {
+fn file_path(
+    state: &State,
+    path: &str,
+    q: &FileQuery,
+) -> Result<std::path::PathBuf, Box<Response>> {
     let backup = q.backup.as_deref() == Some("true");
     safe_join(state.area(backup), path)
-        .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())
+        .map_err(|e| Box::new((StatusCode::BAD_REQUEST, e.to_string()).into_response()))
 }
 
 async fn download(
@@ -141,7 +145,7 @@ async fn download(
     }
     let file = match file_path(&state, &path, &q) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match tokio::fs::read(&file).await {
         Ok(data) => data.into_response(),
@@ -164,7 +168,7 @@ async fn upload(
     }
     let file = match file_path(&state, &path, &q) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let res =
         tokio::task::spawn_blocking(move || crate::fsutil::write_atomic(&file, &body, None)).await;
