@@ -294,6 +294,8 @@ impl Step for CreatePatchesBackupArgs {
             &self
                 .env
                 .run(orchestrator_only("createPatchesBackup"), |o| {
+                    // The toolkit's command asks for a token, then its backup for another.
+                    o.token()?;
                     Ok(remote::create_patches_backup(o)?)
                 })?,
         )?;

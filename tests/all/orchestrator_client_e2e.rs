@@ -220,3 +220,62 @@ fn cadkit_installs_snapshots_and_updates_core_through_the_orchestrator() {
         cadkit_ok(&o, dir, &[c]);
     }
 }
+
+#[test]
+fn a_failing_load_ends_with_exit_1_and_maintenance_off_then_install_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let d293 = h::core_dist(dir, "2.9.3");
+    let broker = rabbit::shared();
+    let o = Orchestrator::start(&dir.join("orch"), broker.port, &[]);
+    h::copy_dir(&d293, &o.patches);
+    // One patch the orchestrator cannot load.
+    let victim = walkdir::WalkDir::new(&o.patches)
+        .into_iter()
+        .map(Result::unwrap)
+        .find(|e| e.path().to_string_lossy().ends_with(".newInst.json"))
+        .unwrap()
+        .into_path();
+    let good = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, b"{ not json").unwrap();
+    let args = [
+        "install",
+        "--runningInDocker",
+        "true",
+        "--import.backupUsers",
+        "false",
+        "--import.backupBusinessData",
+        "false",
+        "--user.password",
+        "adm-PW-42",
+    ];
+    let out = cadkit(&o, dir, &args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("`load` failed"), "{text}");
+    assert!(!text.contains("adm-PW-42"), "{text}");
+    // The last deployment message switched the gateway back on (maintenance off).
+    let deployments: Vec<bool> = o
+        .recorded()
+        .iter()
+        .filter_map(|e| {
+            e.pointer("/body/payload/content/gateway_service")
+                .and_then(|v| v.as_bool())
+        })
+        .collect();
+    assert_eq!(
+        deployments,
+        [false, true],
+        "maintenance on, then off after the failure"
+    );
+
+    // Fixed patches: the same command completes.
+    std::fs::write(&victim, good).unwrap();
+    cadkit_ok(&o, dir, &args);
+    let fresh = fresh_install(dir, &d293, "293");
+    assert_same_graph(&o.env, &fresh, "install after a failed one");
+}

@@ -142,7 +142,7 @@ pub fn upgrade_config(o: &Orchestrator, version_file: &str) -> Result<Value> {
 /// `createPatchesBackup`: zip the patches folder into the backup area and record it in
 /// `rollbackVersion.json`.
 pub fn create_patches_backup(o: &Orchestrator) -> Result<Value> {
-    let token = o.token()?;
+    let token = o.fresh_token()?;
     let name = chrono::Local::now()
         .format("import_%Y%m%d_%H%M%S.zip")
         .to_string();

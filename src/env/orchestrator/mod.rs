@@ -157,6 +157,13 @@ impl Orchestrator {
         Ok(t)
     }
 
+    /// A new admin token (the toolkit asks for one again before a patch backup, in case
+    /// the previous one was cleared by the import).
+    pub fn fresh_token(&self) -> Result<Secret, OrchestratorError> {
+        *self.token.lock().expect("lock") = None;
+        self.token()
+    }
+
     /// The role of the orchestrator (`rest/version`), used as routing-key suffix.
     pub fn learn_role(&mut self) -> Result<Value, OrchestratorError> {
         let v = self.block_on(self.http.version())?;

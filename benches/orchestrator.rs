@@ -1,0 +1,222 @@
+//! Benchmark (not a test): the real toolkit's `update` and cadkit's `update` against the
+//! same kind of reference orchestrator (`cadkit orchestrator` over a real RabbitMQ), on
+//! - a 10-root change in a synthetic environment of ~100k instances, and
+//! - `@olympeio/core` 2.9.3 → 2.9.1;
+//!
+//! plus cadkit's snapshot of the 100k environment through the orchestrator (graphDef).
+//! Prints the times and the toolkit/cadkit ratio (target ≥ 10×; snapshot ≤ 5 s).
+//!
+//! `cargo bench --bench orchestrator` (`CADKIT_BENCH_INSTANCES`, default 100000; without
+//! `--bench` it runs on 3,000 instances). Needs `scripts/setup` (rabbitmq-server, node and
+//! the reference packages).
+
+#[path = "../tests/common/update.rs"]
+mod h;
+#[path = "../tests/common/orchestrator.rs"]
+mod orch;
+#[path = "../tests/common/rabbit.rs"]
+mod rabbit;
+#[path = "../tests/common/reference.rs"]
+mod reference;
+
+use cadkit::graph::Graph;
+use cadkit::patch::FileKind;
+use cadkit::snapshot::{self, synth, DumpConfig};
+use orch::Orchestrator;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const NO_BACKUP: [&str; 4] = [
+    "--import.backupUsers",
+    "false",
+    "--import.backupBusinessData",
+    "false",
+];
+
+fn clean(cmd: &mut Command) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RABBITMQ_")
+            || k.starts_with("ORCHESTRATOR_")
+            || k.starts_with("CADKIT_")
+            || k.starts_with("DRAW_")
+        {
+            cmd.env_remove(k);
+        }
+    }
+}
+
+fn run(mut cmd: Command, what: &str, o: &Orchestrator) -> f64 {
+    clean(&mut cmd);
+    let t = Instant::now();
+    let out = cmd.output().expect(what);
+    let s = t.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{what}: {}{}\norchestrator: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        o.log_text()
+    );
+    s
+}
+
+fn toolkit(dir: &Path, o: &Orchestrator, args: &[&str]) -> f64 {
+    let mut c = Command::new("node");
+    c.arg(reference::node_modules().join("@olympeio/toolkit/main.js"))
+        .args(args)
+        .args(o.args())
+        .arg("--downloadFolder")
+        .arg(dir.join("toolkit-download"))
+        .current_dir(dir);
+    run(c, &format!("toolkit {args:?}"), o)
+}
+
+fn cadkit(dir: &Path, o: &Orchestrator, args: &[&str]) -> f64 {
+    let mut c = Command::new(orch::CADKIT);
+    c.args(args)
+        .args(o.args())
+        .arg("--downloadFolder")
+        .arg(dir.join("cadkit-download"))
+        .current_dir(dir);
+    run(c, &format!("cadkit {args:?}"), o)
+}
+
+/// A dist of the synthetic environment: its data model as one module, its projects as
+/// another (dumped by the snapshot dumper), `edited` roots with a changed name.
+fn synth_dist(dir: &Path, core: &Path, n: usize, edited: usize) -> PathBuf {
+    let spec = synth::Spec::with_instances(n);
+    let mut g = Graph::new();
+    for op in synth::operations(&spec) {
+        g.apply(&op);
+    }
+    let dist = dir.join(format!("synth-{edited}"));
+    let out = dir.join(format!("dump-{edited}"));
+    let config = DumpConfig {
+        name: "synth".into(),
+        root_tags: vec![cadkit::patch::tags::HOME.into()],
+        exclude: vec![],
+        path_override: vec![],
+    };
+    snapshot::dump(&g, &config, &out).unwrap();
+    // On top of Core and its runtime (the data model, the admin user).
+    h::copy_dir(core, &dist);
+    h::copy_dir(
+        &out.join(cadkit::patch::tags::HOME).join("Home"),
+        &dist.join("synth"),
+    );
+    let order_file = dist.join("import_order.json");
+    let mut order: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&order_file).unwrap()).unwrap();
+    order.as_array_mut().unwrap().push(serde_json::json!(
+        {"name": "synth", "rootTag": cadkit::patch::tags::HOME, "path": "synth"}
+    ));
+    std::fs::write(&order_file, order.to_string()).unwrap();
+    let mut items: Vec<PathBuf> = walkdir::WalkDir::new(dist.join("synth"))
+        .sort_by_file_name()
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| FileKind::of_path(e.path()) == Some(FileKind::NewInst))
+        .map(|e| e.into_path())
+        .collect();
+    items.retain(|p| p.components().count() > dist.components().count() + 4);
+    for p in items
+        .iter()
+        .step_by((items.len() / edited.max(1)).max(1))
+        .take(edited)
+    {
+        let text = std::fs::read_to_string(p).unwrap();
+        let edited_text = text.replacen(
+            "\"ff023000000000000011\": \"",
+            "\"ff023000000000000011\": \"edited ",
+            1,
+        );
+        std::fs::write(p, edited_text).unwrap();
+    }
+    dist
+}
+
+/// Put `dist` in the orchestrator's patches folder with the rsync change log.
+fn deploy(o: &Orchestrator, dist: &Path) {
+    let log = h::itemize(&o.patches, dist);
+    let _ = std::fs::remove_dir_all(&o.patches);
+    h::copy_dir(dist, &o.patches);
+    std::fs::write(o.patches.join("change_log.txt"), log).unwrap();
+}
+
+/// Toolkit and cadkit update from `from` to `to`, each on its own orchestrator.
+fn compare(dir: &Path, port: u16, name: &str, from: &Path, to: &Path) -> (f64, f64) {
+    let mut times = Vec::new();
+    for who in ["toolkit", "cadkit"] {
+        let o = Orchestrator::start(&dir.join(format!("{name}-{who}")), port, &[]);
+        deploy(&o, from);
+        let mut install = vec!["install", "--runningInDocker", "true"];
+        install.extend(NO_BACKUP);
+        cadkit(dir, &o, &install);
+        deploy(&o, to);
+        let t = if who == "toolkit" {
+            let mut a = vec!["update", "--runningInDocker", "true"];
+            a.extend(NO_BACKUP);
+            toolkit(dir, &o, &a)
+        } else {
+            cadkit(
+                dir,
+                &o,
+                &["update", "--codeAsData.workingDir", to.to_str().unwrap()],
+            )
+        };
+        times.push(t);
+    }
+    println!(
+        "{name}: toolkit {:.2} s, cadkit {:.2} s, ratio {:.1}x",
+        times[0],
+        times[1],
+        times[0] / times[1]
+    );
+    (times[0], times[1])
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let n: usize = std::env::var("CADKIT_BENCH_INSTANCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if bench { 100_000 } else { 3_000 });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let node = rabbit::RabbitNode::start();
+    let d293 = h::core_dist(dir, "2.9.3");
+    let d291 = h::core_dist(dir, "2.9.1");
+    let base = synth_dist(dir, &d293, n, 0);
+    let changed = synth_dist(dir, &d293, n, 10);
+    println!("synthetic environment: ~{n} instances, 10 roots changed");
+    compare(dir, node.port, "10-root change", &base, &changed);
+
+    // Snapshot of the synthetic environment through the orchestrator.
+    let o = Orchestrator::start(&dir.join("snap"), node.port, &[]);
+    deploy(&o, &base);
+    let mut install = vec!["install", "--runningInDocker", "true"];
+    install.extend(NO_BACKUP);
+    cadkit(dir, &o, &install);
+    let cfg = dir.join("snapshot-config.json");
+    std::fs::write(
+        &cfg,
+        r#"{"snapshooter":{"name":"all","rootTags":["10000000000000000000"],"exclude":[]}}"#,
+    )
+    .unwrap();
+    let out = dir.join("snap-out");
+    let s = cadkit(
+        dir,
+        &o,
+        &[
+            "snapshot",
+            "--snapshot.config",
+            cfg.to_str().unwrap(),
+            "--snapshot.dir",
+            out.to_str().unwrap(),
+        ],
+    );
+    println!("snapshot of ~{n} instances through the orchestrator: {s:.2} s");
+
+    compare(dir, node.port, "core 2.9.3 -> 2.9.1", &d293, &d291);
+}
