@@ -62,3 +62,5 @@ mod snapshot_core;
 mod snapshot_git;
 #[cfg(feature = "services")]
 mod snapshot_gitlab;
+#[cfg(feature = "services")]
+mod orchestrator_wire;

@@ -3,14 +3,10 @@
 //! `cadkit orchestrator`, which records everything it receives (`--record`); recordings
 //! are compared with reply-queue names, tokens and the backup zip's timestamp aside.
 
-#[path = "common/update.rs"]
-mod h;
-#[path = "common/orchestrator.rs"]
-mod orch;
-#[path = "common/rabbit.rs"]
-mod rabbit;
-#[path = "common/reference.rs"]
-mod reference;
+use crate::common::update as h;
+use crate::common::orchestrator as orch;
+use crate::common::rabbit;
+use crate::common::reference;
 
 use orch::Orchestrator;
 use serde_json::Value;
@@ -64,7 +60,7 @@ fn toolkit(dir: &Path, o: &Orchestrator, args: &[&str]) {
 }
 
 fn cadkit(dir: &Path, o: &Orchestrator, args: &[&str]) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cadkit"));
+    let mut cmd = crate::common::cadkit();
     cmd.args(args).args(conn_args(o, args)).current_dir(dir);
     clean(&mut cmd);
     let out = cmd.output().unwrap();
