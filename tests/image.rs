@@ -474,6 +474,13 @@ fn codeasdata_from_scratch_is_reproducible_and_skips_existing_blobs() {
     assert_eq!(first["stats"]["uploaded"], 2);
     assert_eq!(second["stats"]["uploaded"], 0);
     assert_eq!(second["stats"]["skipped"], 2);
+    // The digest is reproducible: the second push finds it in the registry (`unchanged`,
+    // so that no deployment needs triggering); a new layout did not hold it.
+    assert_eq!(first["unchanged"], false, "{first}");
+    assert_eq!(second["unchanged"], true, "{second}");
+    assert_eq!(second["outputs"]["unchanged"], "true");
+    assert_eq!(local["unchanged"], false);
+    assert_eq!(run(&layout)["unchanged"], true);
 
     let pulled = pull_layout(&reg, "app/patches:1", &t.path().join("pulled"));
     let (m, c, entries) = &images(&pulled)[0];

@@ -128,6 +128,7 @@ impl Step for ImageArgs {
             out.set("reference", first)?;
         }
         out.set("size", &report.size.to_string())?;
+        out.set("unchanged", if report.unchanged { "true" } else { "false" })?;
         let mut md = format!(
             "### Image ({:?}{})\n\n| reference | digest |\n|---|---|\n",
             report.kind,

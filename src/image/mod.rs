@@ -146,6 +146,10 @@ pub struct ImageReport {
     pub references: Vec<String>,
     /// Digest of the top manifest (the index for a multi-platform image).
     pub digest: String,
+    /// The output already held this digest before the run: the image is reproducible, so
+    /// nothing changed and no deployment needs triggering (the guide warns that deploying
+    /// the code-as-data image causes a brief downtime).
+    pub unchanged: bool,
     pub media_type: String,
     /// Size of the top manifest.
     pub size: u64,
@@ -542,6 +546,10 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
 
     let mut actions = Vec::new();
     let mut stats = Stats::default();
+    let unchanged = match &output {
+        Output::Layout { layout, .. } => layout.has_blob(&top.1.digest),
+        Output::Registry { reference, .. } => reg.manifest_exists(reference, &top.1.digest),
+    };
     let references = match &output {
         Output::Layout { layout, tags } => {
             write_layout(
@@ -617,6 +625,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
         base_digest: base.digest.clone(),
         references,
         digest: top.1.digest.clone(),
+        unchanged,
         media_type: top.1.media_type.clone(),
         size: top.1.size,
         platforms,
