@@ -347,7 +347,8 @@ fn root_action_dry_run_changes_nothing_in_any_step() {
     let rx = Receiver::start().unwrap();
     let before = tree(b);
     let s = |p: &Path| p.display().to_string();
-    let steps: Vec<(&str, Vec<String>, Vec<(&str, &str)>)> = vec![
+    type Secrets<'a> = Vec<(&'a str, &'a str)>;
+    let steps: Vec<(&str, Vec<String>, Secrets)> = vec![
         ("build", vec!["--project".into(), s(&project)], vec![]),
         (
             "snapshot",
