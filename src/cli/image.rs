@@ -9,16 +9,19 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct ImageArgs {
-    /// frontend (→ /usr/share/nginx/html, nginx:root), backend (→ /home/node/app, node:node),
-    /// codeasdata (dist/codeAsData → /root/patches, 1000:1000, mode 775) or custom (--dest).
+    /// As the deployment guide's Dockerfiles: frontend (→ /usr/share/nginx/html, nginx:root),
+    /// backend (→ /home/node/app, root-owned as a plain COPY), codeasdata (dist/codeAsData →
+    /// /root/patches, 1000:1000, the folder mode 775) or custom (--dest, --base).
     #[arg(long = "kind", env = "CADKIT_IMAGE_KIND", value_enum)]
     pub kind: Kind,
     /// The folder copied into the image (default for codeasdata: dist/codeAsData).
     #[arg(long = "source", env = "CADKIT_IMAGE_SOURCE")]
     pub source: Option<PathBuf>,
-    /// Base image: a registry reference, `oci:<dir>[:tag]`, or `scratch`.
+    /// Base image: a registry reference, `oci:<dir>[:tag]`, or `scratch` (default: the
+    /// guide's olympeio/frontend-base:stable, olympeio/backend-base:18-stable,
+    /// olympeio/codeasdata-base:stable).
     #[arg(long = "base", env = "CADKIT_IMAGE_BASE")]
-    pub base: String,
+    pub base: Option<String>,
     /// Where the image goes: `host/repo[:tag]` (a registry) or `oci:<dir>[:tag]` (an OCI
     /// image layout folder, no registry needed).
     #[arg(long = "output", env = "CADKIT_IMAGE_OUTPUT")]
@@ -35,7 +38,8 @@ pub struct ImageArgs {
     /// Owner `user[:group]`, names (resolved in the base's /etc/passwd, /etc/group) or ids.
     #[arg(long = "owner", env = "CADKIT_IMAGE_OWNER")]
     pub owner: Option<String>,
-    /// Octal mode for every copied file and folder (e.g. 775).
+    /// Octal mode for every copied file and folder (e.g. 775); default: the source's
+    /// (0755 for folders and executables, 0644 otherwise), the kind's on its folder.
     #[arg(long = "mode", env = "CADKIT_IMAGE_MODE")]
     pub mode: Option<String>,
     /// Platform `os/arch[/variant]`: filters a multi-platform base; the platform(s) of a
@@ -71,7 +75,12 @@ impl ImageArgs {
         ImageRequest {
             kind: self.kind,
             source: self.source.clone(),
-            base: self.base.clone(),
+            base: self
+                .base
+                .clone()
+                .filter(|b| !b.is_empty())
+                .or_else(|| image::default_base(self.kind).map(str::to_string))
+                .unwrap_or_default(),
             output: self.output.clone(),
             tags: self
                 .tags
@@ -119,6 +128,7 @@ impl Step for ImageArgs {
             out.set("reference", first)?;
         }
         out.set("size", &report.size.to_string())?;
+        out.set("unchanged", if report.unchanged { "true" } else { "false" })?;
         let mut md = format!(
             "### Image ({:?}{})\n\n| reference | digest |\n|---|---|\n",
             report.kind,

@@ -10,7 +10,7 @@ use crate::env::orchestrator::{deploy, Orchestrator};
 use crate::env::{LoadReport, SqliteEnv};
 use anyhow::Result;
 use clap::Args;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
 pub struct InstallArgs {
@@ -37,9 +37,38 @@ pub struct InstallArgs {
         default_value_t = 3600
     )]
     pub lock_ttl: u64,
+    /// Validate the codeAsData folder and report what would be loaded; write nothing (the
+    /// environment is not even created). `CADKIT_DRY_RUN` is what a pipeline's dry run sets.
+    #[arg(long = "dry-run", alias = "dryRun", env = "CADKIT_DRY_RUN", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub dry_run: bool,
     /// Options used against an orchestrator.
     #[command(flatten)]
     pub remote_opts: RemoteInstallArgs,
+}
+
+/// A dry-run install: read and validate every patch of `dist`, touch nothing.
+fn plan_install(env: &Path, dist: &Path) -> Result<serde_json::Value> {
+    let order = dist.join("import_order.json");
+    let text = std::fs::read(&order)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", order.display()))?;
+    serde_json::from_slice::<serde_json::Value>(&text)
+        .map_err(|e| crate::ci::FileError::json(&order, &e))?;
+    let files = crate::update::desired::list_files(dist)?;
+    let desired = crate::update::desired::DesiredState::load(dist)?;
+    let relations = desired.relations().len();
+    tracing::info!(
+        "dry run: would reset {} and load {} files of {}",
+        env.display(),
+        files.len(),
+        dist.display()
+    );
+    Ok(serde_json::json!({
+        "env": env,
+        "dist": dist,
+        "dryRun": true,
+        "files": files.len(),
+        "relations": relations,
+    }))
 }
 
 /// `install` options that only an orchestrator uses (the embedded install keeps its
@@ -103,7 +132,22 @@ impl Step for InstallArgs {
     /// The full install: lock, maintenance, preserved users and business data, resumable
     /// (see [`crate::update::install`]).
     fn run(self, global: &GlobalArgs) -> Result<i32> {
-        let env = match select(self.target.env.clone(), &self.target.remote)? {
+        let target = select(self.target.env.clone(), &self.target.remote)?;
+        if self.dry_run {
+            // Validate the codeAsData folder only: nothing is sent to an orchestrator and
+            // no embedded environment is created.
+            let name = match &target {
+                Target::Embedded(p) => p.clone(),
+                Target::Orchestrator(o) => {
+                    use crate::env::Environment;
+                    PathBuf::from(o.describe())
+                }
+            };
+            let report = plan_install(&name, &self.target.working_dir)?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            return Ok(0);
+        }
+        let env = match target {
             Target::Embedded(p) => p,
             Target::Orchestrator(o) => return self.run_remote(&o, global),
         };

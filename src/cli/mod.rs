@@ -42,6 +42,7 @@ pub use bundle::BundleArgs;
 pub use receiver::ReceiverArgs;
 mod orchestrator;
 pub use orchestrator::OrchestratorArgs;
+pub mod toolkit;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -66,6 +67,10 @@ pub struct GlobalArgs {
     /// Running inside the orchestrator's container (the toolkit refuses local builds there).
     #[arg(long = "runningInDocker", env = "RUNNING_IN_DOCKER", global = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
     pub running_in_docker: Option<bool>,
+    /// The toolkit's temporary download folder (used by its `update`); accepted for
+    /// compatibility: cadkit downloads nothing.
+    #[arg(long = "downloadFolder", env = "DOWNLOAD_FOLDER", global = true)]
+    pub download_folder: Option<std::path::PathBuf>,
     /// Print a JSON report of what was done on stdout (`json`), or nothing (`none`).
     #[arg(long = "report", env = "CADKIT_REPORT", global = true, value_parser = ["json", "none"])]
     pub report: Option<String>,
@@ -268,7 +273,17 @@ struct Single<T: Step> {
 /// Entry point of a one-step binary such as `cadkit-build`.
 pub fn main_step<T: Step>(name: &'static str) -> i32 {
     restore_sigpipe();
-    let argv = prepare(std::env::args_os().collect());
+    let toolkit_name = match name.trim_start_matches("cadkit-") {
+        "build" => "buildCodeAsData",
+        other => other,
+    };
+    let argv = prepare_step(
+        std::env::args_os().collect(),
+        toolkit_name,
+        &<Single<T> as clap::CommandFactory>::command(),
+    );
+    // Built after `prepare_step`: clap reads the variables when the command is built, and
+    // `prepare_step` has just applied the fallbacks between them.
     let cmd = <Single<T> as clap::CommandFactory>::command().name(name);
     match cmd
         .try_get_matches_from(argv)
@@ -287,6 +302,7 @@ fn usage_error(e: clap::Error) -> i32 {
 
 fn finish(global: &GlobalArgs, run: impl FnOnce(&GlobalArgs) -> Result<i32>) -> i32 {
     crate::logging::init(&global.log_level, global.save_logs.unwrap_or(false));
+    toolkit::emit_notes();
     match run(global) {
         Ok(code) => code,
         Err(e) => {
@@ -347,10 +363,36 @@ const SHORT_FLAGS: &[(&str, &str)] = &[
     ("-opd", "--orchestrator.codeAsDataDir"),
 ];
 
-/// Rewrite toolkit-style arguments into what clap parses: multi-letter short flags become
-/// long ones, `--jsonConfig <json>` expands into dotted options placed last (the toolkit
-/// merges it over everything else), and `CADKIT_*` variables fall back to the toolkit's.
+/// Rewrite toolkit-style arguments into what clap parses (see [`rewrite`]), then take out
+/// the toolkit options of the command that cadkit's command does not declare
+/// ([`toolkit::strip`]).
 pub fn prepare(argv: Vec<OsString>) -> Vec<OsString> {
+    let mut out = rewrite(argv);
+    let root = <Cli as clap::CommandFactory>::command();
+    let found = out.iter().enumerate().skip(1).find_map(|(i, a)| {
+        let a = a.to_str()?;
+        root.find_subcommand(a).map(|sub| (i, sub))
+    });
+    if let Some((i, sub)) = found {
+        let rest = out.split_off(i + 1);
+        let name = sub.get_name().to_string();
+        out.extend(toolkit::strip(rest, &name, sub, &root));
+    }
+    out
+}
+
+/// [`prepare`] for a one-step binary: `cmd` is the step's whole command line.
+fn prepare_step(argv: Vec<OsString>, toolkit_name: &str, cmd: &clap::Command) -> Vec<OsString> {
+    let mut out = rewrite(argv);
+    let rest = out.split_off(1.min(out.len()));
+    out.extend(toolkit::strip(rest, toolkit_name, cmd, cmd));
+    out
+}
+
+/// Multi-letter short flags become long ones, the guide's spellings become the toolkit's
+/// names, `--jsonConfig <json>` expands into dotted options placed last (the toolkit merges
+/// it over everything else), and `CADKIT_*` variables fall back to the toolkit's.
+pub fn rewrite(argv: Vec<OsString>) -> Vec<OsString> {
     apply_env_fallbacks();
     let mut out = Vec::with_capacity(argv.len());
     let mut json_config = Vec::new();
@@ -370,6 +412,7 @@ pub fn prepare(argv: Vec<OsString>) -> Vec<OsString> {
         };
         let long = SHORT_FLAGS
             .iter()
+            .chain(toolkit::SPELLINGS)
             .find(|(short, _)| *short == flag)
             .map(|(_, long)| long.to_string())
             .unwrap_or(flag);
@@ -405,7 +448,14 @@ pub fn prepare(argv: Vec<OsString>) -> Vec<OsString> {
             None => out.push(arg),
         }
     }
-    out.extend(json_config.into_iter().map(OsString::from));
+    out.extend(json_config.into_iter().map(|a| {
+        // The guide's spellings work in --jsonConfig too.
+        let renamed = toolkit::SPELLINGS.iter().find_map(|(guide, name)| {
+            a.strip_prefix(&format!("{guide}="))
+                .map(|v| format!("{name}={v}"))
+        });
+        OsString::from(renamed.unwrap_or(a))
+    }));
     out
 }
 
@@ -559,6 +609,159 @@ mod tests {
         assert_eq!(t.dry_run, Some(false));
         let cli = Cli::try_parse_from(args(&["cadkit", "-rd", "1", "build"])).unwrap();
         assert_eq!(cli.global.running_in_docker, Some(true));
+    }
+
+    /// The toolkit's reference table (olympe-formats §3), per command, minus the `--bus.*` /
+    /// `--orchestrator.*` connection options (the orchestrator client brings them): every
+    /// option parses in its long form and with its short flag.
+    #[test]
+    fn every_toolkit_option_is_accepted_by_the_commands_it_applies_to() {
+        const GLOBAL: &[(&str, &str, &str)] = &[
+            ("-l", "--logLevel", "debug"),
+            ("-sl", "--saveLogs", "false"),
+            ("-rd", "--runningInDocker", "false"),
+            ("-df", "--downloadFolder", "/tmp/tk"),
+        ];
+        const WORKING_DIR: (&str, &str, &str) = ("-pwd", "--codeAsData.workingDir", "out");
+        const MODE: (&str, &str, &str) = ("-pmd", "--codeAsData.mode", "project");
+        const SNAPSHOT_DIR: (&str, &str, &str) = ("-sd", "--snapshot.dir", "snap");
+        const BUSINESS: &[(&str, &str, &str)] = &[
+            ("-sbd", "--snapshot.businessDataDir", "data"),
+            ("-seu", "--snapshot.excludeUsers", "true"),
+            ("-sdb", "--snapshot.dumpBinaries", "true"),
+            ("-sdr", "--snapshot.dataRootTag", "10000000000000000000"),
+        ];
+        const USERS: (&str, &str, &str) = ("-sud", "--snapshot.usersDataDir", "users");
+        const IMPORT_ORDER: (&str, &str, &str) = (
+            "-oif",
+            "--orchestrator.importOrderFile",
+            "import_order.json",
+        );
+        const VERSION_FILE: (&str, &str, &str) = ("-vf", "--versionFileName", "version.json");
+        const SNAPSHOT_OPTIONS: &[(&str, &str, &str)] = &[
+            ("-sc", "--snapshot.config", "conf.json"),
+            ("-scm", "--snapshot.commitMessage", "m {folder}"),
+            ("-srd", "--snapshot.repositoriesDir", "/tmp/repos"),
+        ];
+        const USER: &[(&str, &str, &str)] = &[
+            ("-ut", "--user.tag", "014831d95fd7d12b8568"),
+            ("-un", "--user.name", "admin"),
+            ("-up", "--user.password", "secret-pw"),
+        ];
+        const INSTALL_ONLY: &[(&str, &str, &str)] = &[
+            ("-id", "--import.debug", "true"),
+            ("-ucn", "--update.changeLogName", "change_log.txt"),
+            ("-if", "--import.ignoreRelationFail", "true"),
+            ("-ibu", "--import.backupUsers", "false"),
+            ("-ibb", "--import.backupBusinessData", "false"),
+            ("-it", "--import.timeout", "3600000"),
+        ];
+        const UPDATE_ONLY: &[(&str, &str, &str)] = &[
+            ("-ucl", "--update.useChangeLog", "false"),
+            ("-und", "--update.noDowntime", "true"),
+            ("-ugr", "--update.graphDefRateLimit", "5"),
+            ("-ex", "--update.excludeTags", "[]"),
+            ("-inc", "--update.includeTags", "[]"),
+        ];
+        let mut install: Vec<(&str, &str, &str)> = vec![SNAPSHOT_DIR, USERS, WORKING_DIR];
+        install.extend_from_slice(SNAPSHOT_OPTIONS);
+        install.extend_from_slice(USER);
+        install.extend_from_slice(BUSINESS);
+        install.extend([IMPORT_ORDER, MODE, VERSION_FILE]);
+        install.extend_from_slice(INSTALL_ONLY);
+        let mut update = install.clone();
+        update.extend_from_slice(UPDATE_ONLY);
+        let mut build = vec![
+            WORKING_DIR,
+            MODE,
+            SNAPSHOT_DIR,
+            USERS,
+            IMPORT_ORDER,
+            VERSION_FILE,
+        ];
+        build.extend_from_slice(BUSINESS);
+        type Opt<'a> = (&'a str, &'a str, &'a str);
+        let table: Vec<(&str, Vec<Opt>)> = vec![
+            ("buildCodeAsData", build),
+            ("cleanCodeAsData", vec![WORKING_DIR]),
+            ("dependencies", vec![("-dm", "--depsMinifyJSON", "true")]),
+            ("snapshot", SNAPSHOT_OPTIONS.to_vec()),
+            ("install", install),
+            ("update", update),
+            ("updateUser", USER.to_vec()),
+            ("getUpgradeConfig", vec![VERSION_FILE]),
+        ];
+        let mut failures = Vec::new();
+        for (command, options) in &table {
+            for (short, long, value) in options.iter().chain(GLOBAL) {
+                for flag in [short, long] {
+                    let argv = ["cadkit", command, flag, value];
+                    if let Err(e) = Cli::try_parse_from(args(&argv)) {
+                        let first = e.to_string().lines().next().unwrap_or_default().to_string();
+                        failures.push(format!("{argv:?}: {first}"));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn the_guides_snapshot_spellings_are_aliases() {
+        let cli = Cli::try_parse_from(args(&[
+            "cadkit",
+            "buildCodeAsData",
+            "--snapshot.userDataDir",
+            "people",
+        ]))
+        .unwrap();
+        let Command::Build(b) = cli.command else {
+            panic!()
+        };
+        assert_eq!(b.users_data_dir, "people");
+        Cli::try_parse_from(args(&[
+            "cadkit",
+            "snapshot",
+            "--snapshot.repositoryDir",
+            "/tmp/r",
+        ]))
+        .unwrap();
+    }
+
+    #[test]
+    fn json_config_takes_any_toolkit_key_of_the_command() {
+        let cli = Cli::try_parse_from(args(&[
+            "cadkit",
+            "buildCodeAsData",
+            "-cf",
+            r#"{"snapshot":{"userDataDir":"people","dumpBinaries":true},"codeAsData":{"mode":"project"},"logLevel":"debug"}"#,
+        ]))
+        .unwrap();
+        assert_eq!(cli.global.log_level, "debug");
+        let Command::Build(b) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            (b.users_data_dir.as_str(), b.mode.as_str()),
+            ("people", "project")
+        );
+        for (command, json) in [
+            (
+                "install",
+                r#"{"import":{"timeout":5,"backupUsers":false},"user":{"password":"pw-pw"}}"#,
+            ),
+            (
+                "update",
+                r#"{"update":{"graphDefRateLimit":2,"noDowntime":true},"snapshot":{"dir":"s"}}"#,
+            ),
+            (
+                "snapshot",
+                r#"{"snapshot":{"commitMessage":"x {folder}","repositoryDir":"/r"}}"#,
+            ),
+        ] {
+            Cli::try_parse_from(args(&["cadkit", command, "-cf", json]))
+                .unwrap_or_else(|e| panic!("{command} {json}: {e}"));
+        }
     }
 
     #[test]

@@ -67,6 +67,12 @@ pub struct WebhookArgs {
     /// Longest Retry-After honoured.
     #[arg(long = "max-retry-after", env = "CADKIT_WEBHOOK_MAX_RETRY_AFTER", default_value = "120s", value_parser = parse_duration)]
     pub max_retry_after: Duration,
+    /// The code-as-data image is unchanged (the `unchanged` output of `image --kind
+    /// codeasdata`: the registry already held its reproducible digest): no deployment is
+    /// triggered for code-as-data images (repository ending in `codeasdata`, the guide's
+    /// naming), sparing the update's downtime for nothing; the other images are sent.
+    #[arg(long = "codeasdata-unchanged", env = "CADKIT_CODEASDATA_UNCHANGED", num_args = 0..=1, default_missing_value = "true", value_parser = super::parse_bool)]
+    pub codeasdata_unchanged: Option<bool>,
     /// Print the requests (token and signature redacted); send nothing.
     #[arg(long = "dry-run", env = "CADKIT_DRY_RUN", num_args = 0..=1, default_missing_value = "true", value_parser = super::parse_bool)]
     pub dry_run: Option<bool>,
@@ -217,6 +223,11 @@ pub fn run(
     for image in &images {
         let info = payload::parse_image(image)?;
         let key = wh::idempotency_key(&url, image);
+        if a.codeasdata_unchanged == Some(true) && info.repository.ends_with("codeasdata") {
+            tracing::info!("{image}: unchanged code-as-data image, no deployment triggered");
+            results.push(json!({"image": image, "idempotencyKey": key, "skipped": "unchanged code-as-data image: the registry already held its digest"}));
+            continue;
+        }
         let meta = payload::Meta {
             id: key.clone(),
             timestamp: chrono::Utc::now().timestamp(),
@@ -313,6 +324,11 @@ pub fn run(
         .sum();
     out.set("status", &last_status)?;
     out.set("delivered", &delivered.to_string())?;
+    let skipped = results
+        .iter()
+        .filter(|r| r.get("skipped").is_some())
+        .count();
+    out.set("skipped", &skipped.to_string())?;
     out.set("attempts", &total_attempts.to_string())?;
     out.set(
         "idempotency-keys",

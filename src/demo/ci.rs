@@ -95,6 +95,7 @@ pub fn run(work: &Path) -> Result<Value> {
             backoff: Duration::from_millis(50),
             backoff_max: Duration::from_millis(500),
             max_retry_after: Duration::from_secs(2),
+            codeasdata_unchanged: None,
             dry_run: None,
             wait: None,
             wait_timeout: Duration::from_secs(600),
@@ -148,7 +149,7 @@ mod tests {
         let cfg = std::fs::read_to_string(work.path().join("docker-config/config.json")).unwrap();
         assert!(cfg.contains("registry.example:5000"));
         assert_eq!(r["webhook"]["receiver"]["requests"], 3);
-        assert_eq!(r["webhook"]["receiver"]["signatures_verified"], true);
+        assert_eq!(r["webhook"]["receiver"]["signaturesVerified"], true);
         assert!(!r.to_string().contains("demo-password"));
     }
 }

@@ -22,6 +22,9 @@ pub struct Ownership {
     /// Mode applied to every copied file and folder; `None` keeps 0755 for folders and
     /// executable files and 0644 for the other files (the umask of the machine never leaks).
     pub mode: Option<u32>,
+    /// Mode of the destination folder itself (wins over `mode` there): the guide's
+    /// code-as-data Dockerfile runs `chmod 775 ~/patches` on the folder only.
+    pub dest_mode: Option<u32>,
 }
 
 /// What to put in the layer.
@@ -341,7 +344,7 @@ pub fn build_with_sink(spec: &LayerSpec, sink: Option<Sink>) -> Result<Layer> {
     if !prefix.is_empty() {
         let mut h = header(
             tar::EntryType::Directory,
-            own.mode.unwrap_or(0o755),
+            own.dest_mode.or(own.mode).unwrap_or(0o755),
             own.uid,
             own.gid,
             spec.mtime,
@@ -526,6 +529,7 @@ mod tests {
                 uid: 101,
                 gid: 0,
                 mode: None,
+                dest_mode: None,
             },
             mtime: 0,
             gzip_level: 6,
@@ -621,6 +625,7 @@ mod tests {
             uid: 1000,
             gid: 1000,
             mode: Some(0o775),
+            dest_mode: None,
         };
         let c = build(&s).unwrap();
         for e in read_entries(&c.blob).unwrap() {

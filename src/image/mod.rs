@@ -25,22 +25,24 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The three images of a code-as-data project, plus a free one.
+/// The three images of a code-as-data project, plus a free one. Defaults follow the
+/// deployment guide's Dockerfiles, so that the image has the file tree `docker build` of
+/// those Dockerfiles gives (paths, owners, modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
-    /// Static site on an nginx base: /usr/share/nginx/html, nginx:root.
+    /// Static site: `COPY --chown=nginx:root … /usr/share/nginx/html`.
     Frontend,
-    /// Node application: /home/node/app, node:node.
+    /// Node application: a plain `COPY … /home/node/app` (root-owned files).
     Backend,
-    /// The patches: /root/patches, 1000:1000, mode 775.
+    /// The patches: `COPY --chown=1000:1000 … /root/patches`, `chmod 775` on the folder.
     #[value(name = "codeasdata", alias = "code-as-data")]
     Codeasdata,
-    /// Anything else: --dest is required.
+    /// Anything else: --dest (and --base) are required.
     Custom,
 }
 
-/// Defaults of a kind: (destination, owner, mode, default source).
+/// Defaults of a kind: (destination, owner, mode of the destination folder, default source).
 pub fn kind_defaults(
     kind: Kind,
 ) -> (
@@ -51,7 +53,7 @@ pub fn kind_defaults(
 ) {
     match kind {
         Kind::Frontend => (Some("/usr/share/nginx/html"), "nginx:root", None, None),
-        Kind::Backend => (Some("/home/node/app"), "node:node", None, None),
+        Kind::Backend => (Some("/home/node/app"), "0:0", None, None),
         Kind::Codeasdata => (
             Some("/root/patches"),
             "1000:1000",
@@ -59,6 +61,16 @@ pub fn kind_defaults(
             Some("dist/codeAsData"),
         ),
         Kind::Custom => (None, "0:0", None, None),
+    }
+}
+
+/// The Olympe base image the deployment guide builds each kind on (`--base` default).
+pub fn default_base(kind: Kind) -> Option<&'static str> {
+    match kind {
+        Kind::Frontend => Some("olympeio/frontend-base:stable"),
+        Kind::Backend => Some("olympeio/backend-base:18-stable"),
+        Kind::Codeasdata => Some("olympeio/codeasdata-base:stable"),
+        Kind::Custom => None,
     }
 }
 
@@ -135,6 +147,10 @@ pub struct ImageReport {
     pub references: Vec<String>,
     /// Digest of the top manifest (the index for a multi-platform image).
     pub digest: String,
+    /// The output already held this digest before the run: the image is reproducible, so
+    /// nothing changed and no deployment needs triggering (the guide warns that deploying
+    /// the code-as-data image causes a brief downtime).
+    pub unchanged: bool,
     pub media_type: String,
     /// Size of the top manifest.
     pub size: u64,
@@ -344,7 +360,10 @@ fn parse_mode(s: &str) -> Result<u32> {
 
 /// Build the image and write it; the report lists references and digests.
 pub fn run(req: &ImageRequest) -> Result<ImageReport> {
-    let (default_dest, default_owner, default_mode, default_source) = kind_defaults(req.kind);
+    let (default_dest, default_owner, dest_mode, default_source) = kind_defaults(req.kind);
+    if req.base.is_empty() {
+        bail!("--kind custom needs --base (a registry reference, oci:<dir>[:tag] or scratch)");
+    }
     let dest = match (&req.dest, default_dest) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) => d.to_string(),
@@ -355,10 +374,8 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
         .owner
         .clone()
         .unwrap_or_else(|| default_owner.to_string());
-    let mode = match &req.mode {
-        Some(m) => Some(parse_mode(m)?),
-        None => default_mode,
-    };
+    // An explicit --mode applies to everything; the kind's mode to its folder only.
+    let mode = req.mode.as_deref().map(parse_mode).transpose()?;
     let source = match (&req.source, default_source) {
         (Some(s), _) => s.clone(),
         (None, Some(s)) => PathBuf::from(s),
@@ -453,6 +470,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
                     uid: ids.0,
                     gid: ids.1,
                     mode,
+                    dest_mode,
                 },
                 mtime,
                 gzip_level: req.gzip_level,
@@ -529,6 +547,10 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
 
     let mut actions = Vec::new();
     let mut stats = Stats::default();
+    let unchanged = match &output {
+        Output::Layout { layout, .. } => layout.has_blob(&top.1.digest),
+        Output::Registry { reference, .. } => reg.manifest_exists(reference, &top.1.digest),
+    };
     let references = match &output {
         Output::Layout { layout, tags } => {
             write_layout(
@@ -604,6 +626,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
         base_digest: base.digest.clone(),
         references,
         digest: top.1.digest.clone(),
+        unchanged,
         media_type: top.1.media_type.clone(),
         size: top.1.size,
         platforms,
@@ -833,4 +856,26 @@ pub fn codeasdata_to_layout(
     );
     req.source = Some(working_dir.to_path_buf());
     run(&req)
+}
+
+#[cfg(test)]
+mod guide_tests {
+    use super::*;
+
+    #[test]
+    fn kinds_default_to_the_guides_base_images() {
+        assert_eq!(
+            default_base(Kind::Frontend),
+            Some("olympeio/frontend-base:stable")
+        );
+        assert_eq!(
+            default_base(Kind::Backend),
+            Some("olympeio/backend-base:18-stable")
+        );
+        assert_eq!(
+            default_base(Kind::Codeasdata),
+            Some("olympeio/codeasdata-base:stable")
+        );
+        assert_eq!(default_base(Kind::Custom), None);
+    }
 }

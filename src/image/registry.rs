@@ -291,6 +291,24 @@ impl Registry {
         }
     }
 
+    /// Whether the repository of `r` already holds a manifest with `digest`. Anything but
+    /// a clear answer (an error) counts as "not held": the caller then treats the image as
+    /// new, the safe side for a deployment.
+    pub fn manifest_exists(&mut self, r: &Reference, digest: &str) -> bool {
+        let by_digest = Reference::with_digest(
+            r.registry().to_string(),
+            r.repository().to_string(),
+            digest.to_string(),
+        );
+        match self.manifest(&by_digest) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!("{by_digest} not found in the registry: {e:#}");
+                false
+            }
+        }
+    }
+
     /// A blob, digest-checked.
     pub fn blob(&mut self, r: &Reference, digest: &str) -> Result<Vec<u8>> {
         self.login(r)?;

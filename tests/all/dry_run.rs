@@ -89,3 +89,45 @@ fn a_dry_run_update_on_a_missing_environment_creates_nothing() {
         0
     );
 }
+
+#[test]
+fn install_honours_cadkit_dry_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = h::sample_dists(tmp.path());
+    let env_dir = tmp.path().join("env");
+    std::fs::create_dir(&env_dir).unwrap();
+    let env = env_dir.join("env.sqlite");
+    install(&InstallOptions::new(&env, &a)).unwrap();
+    let before = files(&env_dir);
+    let out = Command::new(CADKIT)
+        .args(["install", "--env"])
+        .arg(&env)
+        .arg("--codeAsData.workingDir")
+        .arg(&b)
+        .env("CADKIT_DRY_RUN", "true")
+        .env_remove("CADKIT_ENV")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["dryRun"], true, "{report}");
+    assert!(report["files"].as_u64().unwrap() > 5, "{report}");
+    assert_eq!(
+        files(&env_dir),
+        before,
+        "a dry-run install wrote to the environment"
+    );
+    // A dry run validates: a broken patch is still an error.
+    std::fs::write(b.join("import_order.json"), "not json").unwrap();
+    let out = Command::new(CADKIT)
+        .args(["install", "--dry-run", "--env"])
+        .arg(&env)
+        .arg("--codeAsData.workingDir")
+        .arg(&b)
+        .env_remove("CADKIT_ENV")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(files(&env_dir), before);
+}

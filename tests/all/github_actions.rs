@@ -6,6 +6,10 @@
 
 use crate::common::tools;
 use tools::yaml;
+#[path = "common/gitserver.rs"]
+mod gitserver;
+#[path = "common/image.rs"]
+mod image_registry;
 
 use cadkit::webhook::receiver::Receiver;
 use serde_json::{Map, Value};
@@ -290,4 +294,176 @@ fn image_action_writes_an_oci_layout_and_sets_its_outputs() {
     let report = std::fs::read_to_string(r.outputs["report"].as_str().unwrap()).unwrap();
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["digest"], r.outputs["digest"]);
+}
+
+/// Every file under `root` with its bytes.
+fn tree(root: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+/// `dry-run: true` on the root action (what sets `CADKIT_DRY_RUN`) for every step it runs:
+/// no file changes (project, environment, Docker config), no step output or exported
+/// variable, nothing pushed to the registry or the git remote, no request to the webhook
+/// receiver. (A snapshot with a `git` entry still clones into its repositories folder, a
+/// read of the remote, kept outside the checked tree.)
+#[test]
+fn root_action_dry_run_changes_nothing_in_any_step() {
+    let base = tempfile::tempdir().unwrap();
+    let b = base.path();
+    let project = b.join("project");
+    cadkit::demo::write_sample(&project).unwrap();
+    let mut req = cadkit::build::BuildRequest::new(&project);
+    req.working_dir = b.join("dist");
+    let dist = cadkit::build::build(&req).unwrap().working_dir;
+    let edited = b.join("edited");
+    tools_copy(&dist, &edited);
+    cadkit::update::demo::edit_sample_dist(&edited).unwrap();
+    let env = b.join("env.sqlite");
+    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(&env, &dist))
+        .unwrap();
+    std::fs::create_dir(b.join("docker")).unwrap();
+    const TOKEN: &str = "git-t0ken-dry";
+    let server = gitserver::GitServer::start("x-access-token", TOKEN);
+    server.create_repo("app", "develop");
+    let tip = server.tip("app", "develop");
+    std::fs::write(
+        b.join("snapshot-config.json"),
+        serde_json::json!([{
+            "snapshooter": {"name": "app", "rootTags": ["0190aaaa000000000002"], "exclude": [], "outputDir": "snapshot"},
+            "git": {"repo": server.url("app"), "branch": "develop"}
+        }])
+        .to_string(),
+    )
+    .unwrap();
+    let repos = tempfile::tempdir().unwrap();
+    let reg = image_registry::TestRegistry::start();
+    let rx = Receiver::start().unwrap();
+    let before = tree(b);
+    let s = |p: &Path| p.display().to_string();
+    type Secrets<'a> = Vec<(&'a str, &'a str)>;
+    let steps: Vec<(&str, Vec<String>, Secrets)> = vec![
+        ("build", vec!["--project".into(), s(&project)], vec![]),
+        (
+            "snapshot",
+            vec![
+                "--env".into(),
+                s(&env),
+                "--snapshot.config".into(),
+                s(&b.join("snapshot-config.json")),
+                "--snapshot.repositoriesDir".into(),
+                s(repos.path()),
+            ],
+            vec![("token", TOKEN)],
+        ),
+        (
+            "image",
+            vec![
+                "--kind".into(),
+                "codeasdata".into(),
+                "--source".into(),
+                s(&dist),
+                "--base".into(),
+                "scratch".into(),
+                "--output".into(),
+                format!("{}/app/patches:1", reg.host),
+                "--username".into(),
+                image_registry::USER.into(),
+            ],
+            vec![("password", image_registry::PASS)],
+        ),
+        (
+            "update",
+            vec![
+                "--env".into(),
+                s(&env),
+                "--codeAsData.workingDir".into(),
+                s(&edited),
+            ],
+            vec![],
+        ),
+        (
+            "tag",
+            [
+                "--branch",
+                "master",
+                "--commit",
+                SHA,
+                "--image-name",
+                "acme/shop",
+                "--registry",
+                "ghcr.io",
+            ]
+            .map(String::from)
+            .to_vec(),
+            vec![],
+        ),
+        (
+            "registry-auth",
+            vec![
+                "--registry".into(),
+                "ghcr.io".into(),
+                "--username".into(),
+                "ci".into(),
+                "--docker-config".into(),
+                s(&b.join("docker")),
+            ],
+            vec![("password", "registry-pw")],
+        ),
+        (
+            "webhook",
+            vec![
+                "--url".into(),
+                rx.url("/shop/prod"),
+                "--image".into(),
+                "ghcr.io/acme/shop-codeasdata:master-42bd534f".into(),
+            ],
+            vec![("token", "webhook-token")],
+        ),
+    ];
+    for (step, args, secrets) in &steps {
+        let args = args.join("\n");
+        let mut given = vec![
+            ("step", *step),
+            ("args", args.as_str()),
+            ("dry-run", "true"),
+        ];
+        given.extend(secrets.iter().copied());
+        let r = run_action(&root(), &given, false);
+        assert!(
+            r.outputs.is_empty(),
+            "{step}: outputs set in a dry run: {:?}",
+            r.outputs
+        );
+        assert!(
+            r.env_file.is_empty(),
+            "{step}: variables exported: {}",
+            r.env_file
+        );
+        assert!(
+            r.stdout.contains("\"dryRun\": true"),
+            "{step}: {}",
+            r.stdout
+        );
+        assert_eq!(tree(b), before, "{step} changed files");
+    }
+    assert_eq!(reg.manifest_status("app/patches", "1"), 404, "image pushed");
+    assert_eq!(server.tip("app", "develop"), tip, "snapshot pushed");
+    assert!(rx.requests().is_empty(), "webhook sent");
+}
+
+fn tools_copy(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.unwrap();
+        let dst = to.join(e.path().strip_prefix(from).unwrap());
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dst).unwrap();
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
 }

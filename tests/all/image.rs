@@ -297,16 +297,14 @@ fn backend_from_another_registry_with_a_docker_format_base_and_flag_credentials(
         .iter()
         .find(|e| e.path == "home/node/app/server.js")
         .unwrap();
-    assert_eq!((f.uid, f.gid, f.mode), (1000, 1000, 0o644));
+    // The guide's `COPY $SOURCES_PATH /home/node/app`: a plain COPY leaves root's files.
+    assert_eq!((f.uid, f.gid, f.mode), (0, 0, 0o644));
     assert!(entries.iter().any(|e| e.path == "home/node/app/lib/x.js"));
     // Parent folders that exist in the base keep their owner and mode.
     let home = entries.iter().find(|e| e.path == "home/node/").unwrap();
     assert_eq!((home.uid, home.gid, home.mode), (1000, 1000, 0o750));
     let app_dir = entries.iter().find(|e| e.path == "home/node/app/").unwrap();
-    assert_eq!(
-        (app_dir.uid, app_dir.gid, app_dir.mode),
-        (1000, 1000, 0o755)
-    );
+    assert_eq!((app_dir.uid, app_dir.gid, app_dir.mode), (0, 0, 0o755));
     assert_eq!(
         reg.manifest_status("app/back", "latest"),
         404,
@@ -328,7 +326,7 @@ fn backend_from_another_registry_with_a_docker_format_base_and_flag_credentials(
             "--output",
             &out2,
             "--owner",
-            "1000:1000",
+            "0:0",
             "--username",
             USER,
         ],
@@ -475,6 +473,13 @@ fn codeasdata_from_scratch_is_reproducible_and_skips_existing_blobs() {
     assert_eq!(first["stats"]["uploaded"], 2);
     assert_eq!(second["stats"]["uploaded"], 0);
     assert_eq!(second["stats"]["skipped"], 2);
+    // The digest is reproducible: the second push finds it in the registry (`unchanged`,
+    // so that no deployment needs triggering); a new layout did not hold it.
+    assert_eq!(first["unchanged"], false, "{first}");
+    assert_eq!(second["unchanged"], true, "{second}");
+    assert_eq!(second["outputs"]["unchanged"], "true");
+    assert_eq!(local["unchanged"], false);
+    assert_eq!(run(&layout)["unchanged"], true);
 
     let pulled = pull_layout(&reg, "app/patches:1", &t.path().join("pulled"));
     let (m, c, entries) = &images(&pulled)[0];
@@ -484,12 +489,16 @@ fn codeasdata_from_scratch_is_reproducible_and_skips_existing_blobs() {
         .iter()
         .find(|e| e.path == "root/patches/mod1/newInst.json")
         .unwrap();
-    assert_eq!((f.uid, f.gid, f.mode), (1000, 1000, 0o775));
+    // The guide's Dockerfile: `COPY --chown=1000:1000` (modes kept), `chmod 775 ~/patches`
+    // (the folder only), `chown -R 1000:1000 ~/patches`.
+    assert_eq!((f.uid, f.gid, f.mode), (1000, 1000, 0o644));
     let d = entries
         .iter()
         .find(|e| e.path == "root/patches/mod1/")
         .unwrap();
-    assert_eq!((d.uid, d.gid, d.mode), (1000, 1000, 0o775));
+    assert_eq!((d.uid, d.gid, d.mode), (1000, 1000, 0o755));
+    let p = entries.iter().find(|e| e.path == "root/patches/").unwrap();
+    assert_eq!((p.uid, p.gid, p.mode), (1000, 1000, 0o775));
     let root = entries.iter().find(|e| e.path == "root/").unwrap();
     assert_eq!((root.uid, root.gid, root.mode), (0, 0, 0o755));
     // skopeo reads the local layout too.
@@ -687,7 +696,7 @@ fn layout_base_to_layout_output_needs_no_registry() {
     let report = r.json();
     assert_eq!(report["platforms"].as_array().unwrap().len(), 1);
     assert_eq!(report["platforms"][0]["platform"], "linux/arm64");
-    assert_eq!(report["platforms"][0]["owner"], "1000:1000");
+    assert_eq!(report["platforms"][0]["owner"], "0:0");
     // A filtered multi-platform base stays an index (of one image).
     let inspected: Value = serde_json::from_slice(&skopeo(&[
         "inspect",
@@ -733,7 +742,7 @@ fn demo_writes_the_code_as_data_image_to_an_oci_layout() {
         .iter()
         .find(|e| e.path == "root/patches/import_order.json")
         .unwrap();
-    assert_eq!((order.uid, order.gid, order.mode), (1000, 1000, 0o775));
+    assert_eq!((order.uid, order.gid, order.mode), (1000, 1000, 0o644));
 }
 
 #[test]

@@ -45,6 +45,8 @@ mod orchestrator_client_e2e;
 #[cfg(feature = "services")]
 mod orchestrator_toolkit;
 #[cfg(feature = "services")]
+mod orchestrator_wire;
+#[cfg(feature = "services")]
 mod patch_roundtrip;
 #[cfg(feature = "services")]
 mod receiver;
@@ -62,5 +64,3 @@ mod snapshot_core;
 mod snapshot_git;
 #[cfg(feature = "services")]
 mod snapshot_gitlab;
-#[cfg(feature = "services")]
-mod orchestrator_wire;

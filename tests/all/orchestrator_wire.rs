@@ -3,10 +3,10 @@
 //! `cadkit orchestrator`, which records everything it receives (`--record`); recordings
 //! are compared with reply-queue names, tokens and the backup zip's timestamp aside.
 
-use crate::common::update as h;
 use crate::common::orchestrator as orch;
 use crate::common::rabbit;
 use crate::common::reference;
+use crate::common::update as h;
 
 use orch::Orchestrator;
 use serde_json::Value;

@@ -96,3 +96,57 @@ fn update_user_defaults_the_password_to_the_toolkits_with_a_warning() {
     assert!(!err.contains("default"), "{err}");
     assert!(!err.contains("from-the-env"), "{err}");
 }
+
+#[test]
+fn toolkit_options_without_effect_are_accepted_and_a_changed_value_is_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    cadkit::demo::write_sample(tmp.path()).unwrap();
+    let out = Command::new(CADKIT)
+        .args([
+            "-rd",
+            "buildCodeAsData",
+            "-sdb",
+            "true",
+            "--snapshot.excludeUsers",
+            "false",
+            "-pmd",
+            "project",
+        ])
+        .current_dir(tmp.path())
+        .env_remove("RUNNING_IN_DOCKER")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // -rd took no word: the build ran (and, in docker, refused as the toolkit does).
+    assert!(
+        err.contains("not available when running in docker"),
+        "{err}"
+    );
+    let out = Command::new(CADKIT)
+        .args([
+            "buildCodeAsData",
+            "-sdb",
+            "true",
+            "--snapshot.excludeUsers",
+            "false",
+        ])
+        .current_dir(tmp.path())
+        .env_remove("RUNNING_IN_DOCKER")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("--snapshot.dumpBinaries true has no effect"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("excludeUsers"),
+        "a default value is not warned about: {err}"
+    );
+    assert!(tmp
+        .path()
+        .join("dist/codeAsData/import_order.json")
+        .is_file());
+}

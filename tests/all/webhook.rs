@@ -221,3 +221,47 @@ fn unreachable_endpoint_exhausts_attempts_and_dry_run_sends_nothing() {
         "dry run sent a request"
     );
 }
+
+/// The guide warns that deploying the code-as-data image causes a brief downtime: with the
+/// image step's `unchanged` output, the webhook triggers nothing for the unchanged
+/// code-as-data image (and still for the others).
+#[test]
+fn an_unchanged_code_as_data_image_triggers_no_deployment() {
+    let rx = Receiver::start().unwrap();
+    let images = r#"["registry.example/client/shop-frontend:master-42bd534f","registry.example/client/shop-codeasdata:master-42bd534f"]"#;
+    let (o, stdout, stderr) = send(
+        &rx,
+        &[("CADKIT_CODEASDATA_UNCHANGED", "true")],
+        &["--image", images],
+    );
+    assert!(o.status.success(), "{stderr}");
+    // The process has exited: every request it made is recorded.
+    let reqs = rx.requests();
+    let targets: Vec<String> = reqs
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["events"][0]["target"]
+                ["repository"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        !targets.iter().any(|t| t.ends_with("codeasdata")),
+        "{targets:?}"
+    );
+    assert!(
+        targets.iter().any(|t| t == "client/shop-frontend"),
+        "{targets:?}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let skipped = report["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d.get("skipped").is_some())
+        .count();
+    assert_eq!(skipped, 1, "{report}");
+    assert_eq!(report["outputs"]["skipped"], "1");
+}
