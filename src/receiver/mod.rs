@@ -160,6 +160,24 @@ impl Receiver {
         Ok(())
     }
 
+    /// [`Receiver::spawn`], and when the deployment cannot start, its record is finished
+    /// as failed at once (never left active).
+    pub fn spawn_or_fail(self: &Arc<Self>, id: i64, environment: &str, job: deploy::Job) {
+        if let Err(e) = self.spawn(id, environment, job) {
+            let outcome = records::Outcome {
+                status: records::Status::Failed,
+                error: Some(crate::ci::redact(&format!("{e:#}"))),
+                files_error: None,
+                plan: None,
+                stages: None,
+                digest: None,
+            };
+            if let Err(e) = self.store().finish(id, &outcome) {
+                tracing::error!("cannot record the failure of deployment {id}: {e:#}");
+            }
+        }
+    }
+
     /// The archive caps of the config.
     pub fn limits(&self) -> crate::bundle::Limits {
         crate::bundle::Limits {
