@@ -172,4 +172,7 @@ fn main() {
         dups as f64 / secs
     );
     assert_eq!(new, 1, "duplicates deployed more than once");
+    if std::env::var_os("BENCH_SHOW_LOG").is_some() {
+        eprintln!("{}", std::fs::read_to_string(&r.log).unwrap_or_default());
+    }
 }
