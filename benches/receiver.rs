@@ -92,7 +92,7 @@ fn main() {
         &json!({"environments": {"production": env_entry(t.path(), "production", &reg.host, REPO, "^master-")},
                 "dockerConfig": reg.docker_config(USER, PASS)}),
     );
-    let r = TestReceiver::start(&cfg, port, &[("LOG_LEVEL", "info")]);
+    let r = TestReceiver::start(&cfg, port, &[]);
 
     // 1. Push; the registry notifies; wait for the record to be final.
     let digest = push(&reg, &dist, "master-bench0001");

@@ -67,6 +67,20 @@ impl Receiver {
         }
         std::fs::create_dir_all(&loaded.work_dir)
             .with_context(|| format!("cannot create {}", loaded.work_dir.display()))?;
+        let registries: std::collections::BTreeSet<String> = loaded
+            .config
+            .environments
+            .values()
+            .filter_map(|e| e.registry.clone())
+            .collect();
+        let docker_config = loaded
+            .config
+            .docker_config
+            .clone()
+            .or_else(default_docker_config);
+        let _ = std::thread::Builder::new()
+            .name("registry-prewarm".into())
+            .spawn(move || deploy::prewarm(docker_config, registries.into_iter().collect()));
         Ok(Receiver {
             loaded,
             tokens: req.tokens.clone(),
