@@ -92,7 +92,7 @@ fn main() {
         &json!({"environments": {"production": env_entry(t.path(), "production", &reg.host, REPO, "^master-")},
                 "dockerConfig": reg.docker_config(USER, PASS)}),
     );
-    let r = TestReceiver::start(&cfg, port, &[("LOG_LEVEL", "info")]);
+    let r = TestReceiver::start(&cfg, port, &[]);
 
     // 1. Push; the registry notifies; wait for the record to be final.
     let digest = push(&reg, &dist, "master-bench0001");
@@ -172,4 +172,7 @@ fn main() {
         dups as f64 / secs
     );
     assert_eq!(new, 1, "duplicates deployed more than once");
+    if std::env::var_os("BENCH_SHOW_LOG").is_some() {
+        eprintln!("{}", std::fs::read_to_string(&r.log).unwrap_or_default());
+    }
 }

@@ -12,7 +12,8 @@ use crate::image::registry::{Credentials, Registry};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Test hook: a file path; deployments wait before converging while it exists (so tests
 /// can observe a running deployment: 204, 409).
@@ -206,16 +207,87 @@ fn pull(
     stages: &mut Stages,
 ) -> Result<String> {
     let t = Instant::now();
+    let (born, mut reg) = take_client(&ctx.docker_config)?;
+    tracing::debug!("registry client ready in {} ms", ms(t));
+    stages.pull_ms += ms(t);
+    let digest = pull_with(
+        &mut reg, registry, repository, tag, expected, image_path, dest, ctx, stages,
+    )?;
+    give_back(born, &ctx.docker_config, reg);
+    Ok(digest)
+}
+
+/// Registry clients kept between deployments (building one loads the TLS roots, which
+/// costs more than a small pull). A client is reused for [`CLIENT_TTL`] at most, so
+/// rotated credentials in `config.json` are read again. A static: the clients own a
+/// runtime, which must never be dropped inside the server's async context.
+static POOL: OnceLock<Mutex<Vec<Pooled>>> = OnceLock::new();
+const CLIENT_TTL: Duration = Duration::from_secs(60);
+type Pooled = (Instant, Option<PathBuf>, Registry);
+
+fn take_client(docker_config: &Option<PathBuf>) -> Result<(Instant, Registry)> {
+    let pool = POOL.get_or_init(|| Mutex::new(Vec::new()));
+    {
+        let mut p = pool.lock().unwrap_or_else(|e| e.into_inner());
+        p.retain(|(born, _, _)| born.elapsed() < CLIENT_TTL);
+        if let Some(i) = p.iter().position(|(_, d, _)| d == docker_config) {
+            let (born, _, reg) = p.swap_remove(i);
+            return Ok((born, reg));
+        }
+    }
     let mut reg = Registry::new(
         Credentials {
             username: None,
             password: None,
-            docker_config: ctx.docker_config.clone(),
+            docker_config: docker_config.clone(),
         },
         None,
         false,
     )?;
     reg.retries = 2;
+    Ok((Instant::now(), reg))
+}
+
+/// Build the registry clients of the configured registries ahead of the first deployment
+/// (TLS roots loaded, protocol chosen, credentials checked once). Errors are only logged:
+/// a registry down now may be up at deployment time.
+pub fn prewarm(docker_config: Option<PathBuf>, registries: Vec<String>) {
+    let Ok((born, mut reg)) = take_client(&docker_config) else {
+        return;
+    };
+    for host in registries {
+        if let Ok(r) = reg.parse(&format!("{host}/cadkit/prewarm")) {
+            if let Err(e) = reg.login(&r) {
+                tracing::debug!("registry {host} not ready yet: {e:#}");
+            }
+        }
+    }
+    give_back(born, &docker_config, reg);
+}
+
+fn give_back(born: Instant, docker_config: &Option<PathBuf>, reg: Registry) {
+    if born.elapsed() < CLIENT_TTL {
+        if let Some(pool) = POOL.get() {
+            pool.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((born, docker_config.clone(), reg));
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pull_with(
+    reg: &mut Registry,
+    registry: &str,
+    repository: &str,
+    tag: &str,
+    expected: Option<&str>,
+    image_path: &str,
+    dest: &Path,
+    ctx: &DeployContext,
+    stages: &mut Stages,
+) -> Result<String> {
+    let t = Instant::now();
     let reference = match expected {
         Some(d) => format!("{registry}/{repository}@{d}"),
         None => format!("{registry}/{repository}:{tag}"),
@@ -225,6 +297,7 @@ fn pull(
         .manifest(&r)
         .with_context(|| format!("cannot pull {reference}"))?;
     stages.pull_ms += ms(t);
+    tracing::debug!("manifest of {reference} pulled after {} ms", ms(t));
     let t = Instant::now();
     let digest = crate::image::layer::digest_of(&body);
     if let Some(e) = expected {

@@ -204,7 +204,7 @@ async fn hook(
         decide(&r, &store, &ts, &delivery).map_err(internal)??
     };
     for (id, env, job) in spawn {
-        r.spawn(id, &env, job).map_err(internal)?;
+        r.spawn_or_fail(id, &env, job);
     }
     let first_new = answers
         .iter()
@@ -243,13 +243,13 @@ fn decide(
 ) -> anyhow::Result<Result<Decision, Fail>> {
     let mut plan: Vec<(usize, Option<i64>, Status)> = Vec::new();
     for (i, t) in ts.iter().enumerate() {
-        if !t.matched {
-            plan.push((i, None, Status::Ignored));
-            continue;
-        }
         let key = event_key(&t.push, delivery);
         if let Some(id) = store.by_event(&t.env, &key)? {
             plan.push((i, Some(id), Status::Queued));
+            continue;
+        }
+        if !t.matched {
+            plan.push((i, None, Status::Ignored));
             continue;
         }
         let content = content_key(&t.push);
@@ -390,7 +390,7 @@ async fn undeploy(s: St, Path(env): Path<String>, h: HeaderMap) -> Response {
                 })
                 .map_err(internal)?
         };
-        r.spawn(id, &env, Job::Undeploy).map_err(internal)?;
+        r.spawn_or_fail(id, &env, Job::Undeploy);
         let mut resp = StatusCode::NO_CONTENT.into_response();
         if let Ok(v) = location(id).parse() {
             resp.headers_mut().insert(header::LOCATION, v);

@@ -114,8 +114,7 @@ pub(super) async fn upload(
         }
     };
     let code = if status == Status::Queued {
-        r.spawn(id, &env, Job::Dist(dir.join(bundle::DIST_DIR)))
-            .map_err(internal)?;
+        r.spawn_or_fail(id, &env, Job::Dist(dir.join(bundle::DIST_DIR)));
         StatusCode::ACCEPTED
     } else {
         crate::fsutil::remove_tree(&dir);

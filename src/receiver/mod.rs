@@ -67,6 +67,20 @@ impl Receiver {
         }
         std::fs::create_dir_all(&loaded.work_dir)
             .with_context(|| format!("cannot create {}", loaded.work_dir.display()))?;
+        let registries: std::collections::BTreeSet<String> = loaded
+            .config
+            .environments
+            .values()
+            .filter_map(|e| e.registry.clone())
+            .collect();
+        let docker_config = loaded
+            .config
+            .docker_config
+            .clone()
+            .or_else(default_docker_config);
+        let _ = std::thread::Builder::new()
+            .name("registry-prewarm".into())
+            .spawn(move || deploy::prewarm(docker_config, registries.into_iter().collect()));
         Ok(Receiver {
             loaded,
             tokens: req.tokens.clone(),
@@ -158,6 +172,24 @@ impl Receiver {
             })
             .context("cannot start a deployment thread")?;
         Ok(())
+    }
+
+    /// [`Receiver::spawn`], and when the deployment cannot start, its record is finished
+    /// as failed at once (never left active).
+    pub fn spawn_or_fail(self: &Arc<Self>, id: i64, environment: &str, job: deploy::Job) {
+        if let Err(e) = self.spawn(id, environment, job) {
+            let outcome = records::Outcome {
+                status: records::Status::Failed,
+                error: Some(crate::ci::redact(&format!("{e:#}"))),
+                files_error: None,
+                plan: None,
+                stages: None,
+                digest: None,
+            };
+            if let Err(e) = self.store().finish(id, &outcome) {
+                tracing::error!("cannot record the failure of deployment {id}: {e:#}");
+            }
+        }
     }
 
     /// The archive caps of the config.
