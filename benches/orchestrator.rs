@@ -10,13 +10,14 @@
 //! `--bench` it runs on 3,000 instances). Needs `scripts/setup` (rabbitmq-server, node and
 //! the reference packages).
 
-#[path = "../tests/common/update.rs"]
+#[path = "../tests/all/common/update.rs"]
 mod h;
-#[path = "../tests/common/orchestrator.rs"]
+#[path = "../tests/all/common/orchestrator.rs"]
 mod orch;
-#[path = "../tests/common/rabbit.rs"]
+#[path = "../tests/all/common/rabbit.rs"]
 mod rabbit;
-#[path = "../tests/common/reference.rs"]
+#[allow(dead_code)]
+#[path = "../tests/all/common/reference.rs"]
 mod reference;
 
 use cadkit::graph::Graph;

@@ -99,7 +99,7 @@ fn install_honours_cadkit_dry_run() {
     let env = env_dir.join("env.sqlite");
     install(&InstallOptions::new(&env, &a)).unwrap();
     let before = files(&env_dir);
-    let out = Command::new(CADKIT)
+    let out = crate::common::cadkit()
         .args(["install", "--env"])
         .arg(&env)
         .arg("--codeAsData.workingDir")
@@ -120,7 +120,7 @@ fn install_honours_cadkit_dry_run() {
     );
     // A dry run validates: a broken patch is still an error.
     std::fs::write(b.join("import_order.json"), "not json").unwrap();
-    let out = Command::new(CADKIT)
+    let out = crate::common::cadkit()
         .args(["install", "--dry-run", "--env"])
         .arg(&env)
         .arg("--codeAsData.workingDir")

@@ -4,12 +4,10 @@
 //! build are on PATH, so the install step takes them. Every output an action declares must
 //! be set by its binary. (YAML is read with the ruamel.yaml that scripts/setup installs.)
 
+use crate::common::gitserver;
+use crate::common::image as image_registry;
 use crate::common::tools;
 use tools::yaml;
-#[path = "common/gitserver.rs"]
-mod gitserver;
-#[path = "common/image.rs"]
-mod image_registry;
 
 use cadkit::webhook::receiver::Receiver;
 use serde_json::{Map, Value};

@@ -101,7 +101,7 @@ fn update_user_defaults_the_password_to_the_toolkits_with_a_warning() {
 fn toolkit_options_without_effect_are_accepted_and_a_changed_value_is_warned_about() {
     let tmp = tempfile::tempdir().unwrap();
     cadkit::demo::write_sample(tmp.path()).unwrap();
-    let out = Command::new(CADKIT)
+    let out = crate::common::cadkit()
         .args([
             "-rd",
             "buildCodeAsData",
@@ -123,7 +123,7 @@ fn toolkit_options_without_effect_are_accepted_and_a_changed_value_is_warned_abo
         err.contains("not available when running in docker"),
         "{err}"
     );
-    let out = Command::new(CADKIT)
+    let out = crate::common::cadkit()
         .args([
             "buildCodeAsData",
             "-sdb",

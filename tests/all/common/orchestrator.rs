@@ -5,8 +5,9 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+pub const CADKIT: &str = env!("CARGO_BIN_EXE_cadkit");
 use std::time::{Duration, Instant};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -43,7 +44,7 @@ impl Orchestrator {
         let record = dir.join("record.ndjson");
         let log = dir.join(format!("orchestrator-{n}.log"));
         std::fs::create_dir_all(&patches).unwrap();
-        let child = crate::common::cadkit()
+        let child = Command::new(CADKIT)
             .arg("orchestrator")
             .arg("--env")
             .arg(&env)
