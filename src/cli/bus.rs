@@ -88,9 +88,6 @@ pub struct RemoteArgs {
     /// Timeout of resetDB and load, in ms (3600000).
     #[arg(long = "import.timeout", env = "RESET_DB_TIMEOUT")]
     pub orch_import_timeout: Option<u64>,
-    /// Local work folder (/tmp/toolkit).
-    #[arg(long = "downloadFolder", env = "DOWNLOAD_FOLDER")]
-    pub orch_download_folder: Option<PathBuf>,
     /// Parallel graphDef queries (5).
     #[arg(
         long = "update.graphDefRateLimit",
@@ -159,7 +156,7 @@ impl RemoteArgs {
         if let Some(ms) = self.orch_import_timeout {
             c.import_timeout = Duration::from_millis(ms);
         }
-        if let Some(d) = &self.orch_download_folder {
+        if let Some(d) = DOWNLOAD_FOLDER.get().and_then(Option::as_ref) {
             c.download_folder = d.clone();
         }
         c.graphdef_rate_limit = self
@@ -169,6 +166,16 @@ impl RemoteArgs {
         c.http_timeout = c.bus.command_timeout.min(c.http_timeout);
         c
     }
+}
+
+/// The toolkit's global `--downloadFolder` (`DOWNLOAD_FOLDER`), declared once on the global
+/// arguments and handed over here when they are parsed (the orchestrator client's local
+/// work folder).
+static DOWNLOAD_FOLDER: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+/// Record the global `--downloadFolder` for the orchestrator settings built afterwards.
+pub fn set_download_folder(folder: Option<PathBuf>) {
+    let _ = DOWNLOAD_FOLDER.set(folder);
 }
 
 /// The environment a command works on.

@@ -67,8 +67,8 @@ pub struct GlobalArgs {
     /// Running inside the orchestrator's container (the toolkit refuses local builds there).
     #[arg(long = "runningInDocker", env = "RUNNING_IN_DOCKER", global = true, num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
     pub running_in_docker: Option<bool>,
-    /// The toolkit's temporary download folder (used by its `update`); accepted for
-    /// compatibility: cadkit downloads nothing.
+    /// The toolkit's local work folder (`/tmp/toolkit`): where `update` against an
+    /// orchestrator writes its diff files before uploading them.
     #[arg(long = "downloadFolder", env = "DOWNLOAD_FOLDER", global = true)]
     pub download_folder: Option<std::path::PathBuf>,
     /// Print a JSON report of what was done on stdout (`json`), or nothing (`none`).
@@ -303,6 +303,7 @@ fn usage_error(e: clap::Error) -> i32 {
 fn finish(global: &GlobalArgs, run: impl FnOnce(&GlobalArgs) -> Result<i32>) -> i32 {
     crate::logging::init(&global.log_level, global.save_logs.unwrap_or(false));
     toolkit::emit_notes();
+    bus::set_download_folder(global.download_folder.clone());
     match run(global) {
         Ok(code) => code,
         Err(e) => {
