@@ -207,8 +207,46 @@ pub trait Step: Args + std::fmt::Debug {
     fn run(self, global: &GlobalArgs) -> Result<i32>;
 }
 
+/// Whether `CADKIT_DRY_RUN` asks for a dry run (what a pipeline's `dry-run: true` sets).
+fn dry_run_from_env() -> bool {
+    std::env::var("CADKIT_DRY_RUN")
+        .ok()
+        .and_then(|v| parse_bool(&v).ok())
+        .unwrap_or(false)
+}
+
 impl Command {
+    /// The environment commands that write, under a dry run: what they would do (no
+    /// secret), instead of doing it.
+    fn dry_run_report(&self) -> Option<serde_json::Value> {
+        use serde_json::json;
+        let (command, env, detail) = match self {
+            Command::Maintenance(a) => ("maintenance", &a.env.env, json!({"activate": a.activate})),
+            Command::CodeAsDataReadMode(a) => (
+                "codeAsDataReadMode",
+                &a.env.env,
+                json!({"activate": a.activate}),
+            ),
+            Command::BroadcastRefreshApp(a) => ("broadcastRefreshApp", &a.env.env, json!({})),
+            Command::UpdateUser(a) => (
+                "updateUser",
+                &a.env.env,
+                json!({"userTag": a.tag, "userName": a.name}),
+            ),
+            Command::StartGc(a) => ("startGC", &a.env.env, json!({})),
+            _ => return None,
+        };
+        Some(json!({"command": command, "env": env, "dryRun": true, "would": detail}))
+    }
+
     fn run(self, global: &GlobalArgs) -> Result<i32> {
+        if dry_run_from_env() {
+            if let Some(report) = self.dry_run_report() {
+                tracing::info!("dry run: {} changes nothing", report["command"]);
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(0);
+            }
+        }
         match self {
             Command::Build(a) => a.run(global),
             Command::Dependencies(a) => a.run(global),

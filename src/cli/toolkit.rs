@@ -18,6 +18,8 @@ pub struct ToolkitOption {
     pub long: &'static str,
     pub default: &'static str,
     pub boolean: bool,
+    /// The toolkit's environment variable of the option, if it has one.
+    pub env: Option<&'static str>,
 }
 
 const fn opt(long: &'static str, default: &'static str) -> ToolkitOption {
@@ -25,6 +27,7 @@ const fn opt(long: &'static str, default: &'static str) -> ToolkitOption {
         long,
         default,
         boolean: false,
+        env: None,
     }
 }
 
@@ -33,47 +36,60 @@ const fn flag(long: &'static str, default: &'static str) -> ToolkitOption {
         long,
         default,
         boolean: true,
+        env: None,
+    }
+}
+
+impl ToolkitOption {
+    const fn var(self, env: &'static str) -> ToolkitOption {
+        ToolkitOption {
+            env: Some(env),
+            ..self
+        }
     }
 }
 
 const WORKING_DIR: &[ToolkitOption] = &[opt("--codeAsData.workingDir", "./dist/codeAsData")];
 const MODE: &[ToolkitOption] = &[opt("--codeAsData.mode", "all")];
-const SNAPSHOT_DIR: &[ToolkitOption] = &[opt("--snapshot.dir", "./snapshot")];
+const SNAPSHOT_DIR: &[ToolkitOption] =
+    &[opt("--snapshot.dir", "./snapshot").var("SNAPSHOT_DATA_FOLDER")];
 const SNAPSHOT_CONFIG: &[ToolkitOption] =
-    &[opt("--snapshot.config", "./snapshot/snapshot-config.json")];
+    &[opt("--snapshot.config", "./snapshot/snapshot-config.json").var("SNAPSHOT_CONFIG")];
 const SNAPSHOT_OPTIONS: &[ToolkitOption] = &[
-    opt("--snapshot.commitMessage", "Snapshot at {date} in {folder}"),
-    opt("--snapshot.repositoriesDir", "/tmp/repositories"),
+    opt("--snapshot.commitMessage", "Snapshot at {date} in {folder}")
+        .var("SNAPSHOT_COMMIT_MESSAGE"),
+    opt("--snapshot.repositoriesDir", "/tmp/repositories").var("SNAPSHOT_REPOSITORIES"),
 ];
 const BUSINESS_DATA: &[ToolkitOption] = &[
-    opt("--snapshot.businessDataDir", "data"),
-    flag("--snapshot.excludeUsers", "false"),
-    flag("--snapshot.dumpBinaries", "false"),
+    opt("--snapshot.businessDataDir", "data").var("SNAPSHOT_BUSINESS_DATA_FOLDER"),
+    flag("--snapshot.excludeUsers", "false").var("SNAPSHOTER_EXCLUDE_USERS"),
+    flag("--snapshot.dumpBinaries", "false").var("DUMP_BINARY_FILES"),
     opt("--snapshot.dataRootTag", "10000000000000000000"),
 ];
-const USERS: &[ToolkitOption] = &[opt("--snapshot.usersDataDir", "users")];
-const IMPORT_DEBUG: &[ToolkitOption] = &[flag("--import.debug", "false")];
+const USERS: &[ToolkitOption] =
+    &[opt("--snapshot.usersDataDir", "users").var("SNAPSHOT_USER_DATA_FOLDER")];
+const IMPORT_DEBUG: &[ToolkitOption] = &[flag("--import.debug", "false").var("LOAD_PATCHES_DEBUG")];
 const IMPORT_ORDER: &[ToolkitOption] =
     &[opt("--orchestrator.importOrderFile", "import_order.json")];
 const VERSION_FILE: &[ToolkitOption] = &[opt("--versionFileName", "version.json")];
 const USER: &[ToolkitOption] = &[
-    opt("--user.tag", "014831d95fd7d12b8568"),
-    opt("--user.name", "admin"),
-    opt("--user.password", "admin"),
+    opt("--user.tag", "014831d95fd7d12b8568").var("DRAW_USERTAG"),
+    opt("--user.name", "admin").var("DRAW_USERNAME"),
+    opt("--user.password", "admin").var("DRAW_PASSWORD"),
 ];
 const INSTALL_EXTRA: &[ToolkitOption] = &[
     opt("--update.changeLogName", "change_log.txt"),
-    flag("--import.ignoreRelationFail", "false"),
-    flag("--import.backupUsers", "true"),
-    flag("--import.backupBusinessData", "true"),
-    opt("--import.timeout", "3600000"),
+    flag("--import.ignoreRelationFail", "false").var("IGNORE_RELATION_FAIL"),
+    flag("--import.backupUsers", "true").var("BACKUP_USERS"),
+    flag("--import.backupBusinessData", "true").var("BACKUP_BUSINESS_DATA"),
+    opt("--import.timeout", "3600000").var("RESET_DB_TIMEOUT"),
 ];
 const UPDATE_OPTIONS: &[ToolkitOption] = &[
-    flag("--update.useChangeLog", "true"),
-    flag("--update.noDowntime", "false"),
-    opt("--update.graphDefRateLimit", "5"),
-    opt("--update.excludeTags", "[]"),
-    opt("--update.includeTags", "[]"),
+    flag("--update.useChangeLog", "true").var("UPDATE_USE_CHANGELOG"),
+    flag("--update.noDowntime", "false").var("UPDATE_NO_DOWNTIME"),
+    opt("--update.graphDefRateLimit", "5").var("GRAPHDEF_MAX_CONCURRENT_CALLS"),
+    opt("--update.excludeTags", "[]").var("UPDATE_EXCLUDED_TAGS"),
+    opt("--update.includeTags", "[]").var("UPDATE_INCLUDED_TAGS"),
 ];
 const DEPENDENCIES: &[ToolkitOption] = &[flag("--depsMinifyJSON", "false")];
 
@@ -157,6 +173,7 @@ pub fn strip(
     root: &clap::Command,
 ) -> Vec<OsString> {
     let table = options_of(command);
+    let mut given: Vec<&str> = Vec::new();
     let mut out = Vec::with_capacity(args.len());
     let mut iter = args.into_iter().peekable();
     while let Some(arg) = iter.next() {
@@ -205,6 +222,43 @@ pub fn strip(
         if let Ok(mut n) = NOTES.lock() {
             n.push((differs, note));
         }
+        given.push(o.long);
     }
+    note_variables(&table, &given, command, cmd, root);
     out
+}
+
+/// The toolkit variables of options without effect, set to something else than the
+/// toolkit's default (and not overridden on the command line): warned about too.
+fn note_variables(
+    table: &[ToolkitOption],
+    given: &[&str],
+    command: &str,
+    cmd: &clap::Command,
+    root: &clap::Command,
+) {
+    for o in table {
+        let Some(var) = o.env else { continue };
+        if given.contains(&o.long) || declared(cmd, root, o.long) {
+            continue;
+        }
+        let Ok(value) = std::env::var(var) else {
+            continue;
+        };
+        if value.is_empty() || value == o.default {
+            continue;
+        }
+        let shown = if o.long.contains("password") {
+            "***"
+        } else {
+            value.as_str()
+        };
+        let note = format!(
+            "{var}={shown} ({}) has no effect on cadkit's {command} (the embedded environment has nothing it configures)",
+            o.long
+        );
+        if let Ok(mut n) = NOTES.lock() {
+            n.push((true, note));
+        }
+    }
 }

@@ -48,10 +48,26 @@ fn run_template(name: &str, given: &[(&str, &str)], agent: &[(&str, &str)]) -> S
         .parent()
         .unwrap();
     let mut stdout = String::new();
+    // The agent's predefined variables, as `$(Name)` macros and as environment variables.
+    let mut vars: Vec<(String, String)> = vec![
+        (
+            "AGENT_TEMPDIRECTORY".into(),
+            work.path().display().to_string(),
+        ),
+        (
+            "BUILD_ARTIFACTSTAGINGDIRECTORY".into(),
+            work.path().display().to_string(),
+        ),
+    ];
+    vars.extend(agent.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     for step in t["steps"].as_array().unwrap() {
-        let script = step["bash"].as_str().unwrap();
+        // `task:` steps (publishing artifacts…) are the agent's own; only scripts run here.
+        let Some(script) = step.get("bash").and_then(Value::as_str) else {
+            continue;
+        };
+        let script = macros(script, &vars);
         let mut cmd = crate::common::command("bash");
-        cmd.args(["--noprofile", "--norc", "-e", "-c", script])
+        cmd.args(["--noprofile", "--norc", "-e", "-c", &script])
             .env_clear()
             .env(
                 "PATH",
@@ -59,14 +75,18 @@ fn run_template(name: &str, given: &[(&str, &str)], agent: &[(&str, &str)]) -> S
             )
             .env("HOME", work.path())
             .env("TF_BUILD", "True")
-            .env("AGENT_TEMPDIRECTORY", work.path())
-            .envs(agent.iter().copied())
+            .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(work.path());
         for (k, v) in step["env"].as_object().unwrap() {
             let mut text = v.as_str().unwrap().to_string();
             for (pn, pv) in &params {
                 text = text.replace(&format!("${{{{ parameters.{pn} }}}}"), &render(pv));
+                text = text.replace(
+                    &format!("${{{{ lower(parameters.{pn}) }}}}"),
+                    &render(pv).to_lowercase(),
+                );
             }
+            let text = macros(&text, &vars);
             assert!(
                 !text.contains("${{"),
                 "unexpanded expression in {k}: {text}"
@@ -83,6 +103,20 @@ fn run_template(name: &str, given: &[(&str, &str)], agent: &[(&str, &str)]) -> S
         stdout.push_str(&out);
     }
     stdout
+}
+
+/// The agent's macro expansion: `$(Build.SourceVersion)` → the variable `BUILD_SOURCEVERSION`;
+/// an undefined macro is left as written (as the agent does).
+fn macros(text: &str, vars: &[(String, String)]) -> String {
+    let re = regex::Regex::new(r"\$\(([A-Za-z][A-Za-z0-9_.]*)\)").unwrap();
+    re.replace_all(text, |c: &regex::Captures| {
+        let name = c[1].to_uppercase().replace('.', "_");
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| c[0].to_string())
+    })
+    .into_owned()
 }
 
 #[test]
@@ -161,4 +195,117 @@ fn webhook_template_delivers() {
     );
     let body: Value = serde_json::from_slice(&reqs[0].body).unwrap();
     assert_eq!(body["action"], "push");
+}
+
+/// build, install and update, one after the other as steps of one job (absolute paths: each
+/// step runs in its own folder here).
+#[test]
+fn build_install_and_update_templates_run_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    cadkit::demo::write_sample(&project).unwrap();
+    let dist = tmp.path().join("dist");
+    let env = tmp.path().join("env/env.sqlite");
+    let (p, d, e) = (
+        project.to_str().unwrap(),
+        dist.to_str().unwrap(),
+        env.to_str().unwrap(),
+    );
+    let out = run_template("build.yml", &[("project", p), ("workingDir", d)], &[]);
+    assert!(
+        out.contains("##vso[task.setvariable variable=patches;isOutput=true]19\n"),
+        "{out}"
+    );
+    assert!(dist.join("import_order.json").is_file());
+    let out = run_template("install.yml", &[("env", e), ("workingDir", d)], &[]);
+    assert!(env.is_file(), "{out}");
+    cadkit::update::demo::edit_sample_dist(&dist).unwrap();
+    let before = std::fs::read(&env).unwrap();
+    let out = run_template(
+        "update.yml",
+        &[("env", e), ("workingDir", d), ("dryRun", "true")],
+        &[],
+    );
+    assert!(out.contains("\"dryRun\": true"), "{out}");
+    assert_eq!(std::fs::read(&env).unwrap(), before, "a dry run wrote");
+    let out = run_template("update.yml", &[("env", e), ("workingDir", d)], &[]);
+    assert!(out.contains("\"applied\": true"), "{out}");
+}
+
+#[test]
+fn image_template_writes_the_image_and_sets_digest_and_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dist = tmp.path().join("dist");
+    std::fs::create_dir_all(dist.join("m")).unwrap();
+    std::fs::write(dist.join("import_order.json"), "[]").unwrap();
+    std::fs::write(dist.join("m/a.newInst.json"), "{}").unwrap();
+    let layout = format!("oci:{}", tmp.path().join("layout").display());
+    let given = [
+        ("kind", "codeasdata"),
+        ("source", dist.to_str().unwrap()),
+        ("base", "scratch"),
+        ("output", layout.as_str()),
+        ("username", ""),
+    ];
+    let agent = [("BUILD_SOURCEVERSION", SHA), ("SOURCE_DATE_EPOCH", "0")];
+    let first = run_template("image.yml", &given, &agent);
+    assert!(
+        first.contains("##vso[task.setvariable variable=digest;isOutput=true]sha256:"),
+        "{first}"
+    );
+    assert!(
+        first.contains("##vso[task.setvariable variable=unchanged;isOutput=true]false\n"),
+        "{first}"
+    );
+    let second = run_template("image.yml", &given, &agent);
+    assert!(
+        second.contains("##vso[task.setvariable variable=unchanged;isOutput=true]true\n"),
+        "{second}"
+    );
+}
+
+#[test]
+fn snapshot_template_dumps_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    cadkit::demo::write_sample(&project).unwrap();
+    let mut req = cadkit::build::BuildRequest::new(&project);
+    req.working_dir = tmp.path().join("dist");
+    let dist = cadkit::build::build(&req).unwrap().working_dir;
+    let env = tmp.path().join("env.sqlite");
+    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(&env, &dist))
+        .unwrap();
+    let out_dir = tmp.path().join("snap");
+    let config = tmp.path().join("snapshot-config.json");
+    std::fs::write(
+        &config,
+        serde_json::json!([{
+            "snapshooter": {"name": "app", "rootTags": ["0190aaaa000000000002"], "exclude": [], "outputDir": out_dir}
+        }])
+        .to_string(),
+    )
+    .unwrap();
+    let out = run_template(
+        "snapshot.yml",
+        &[
+            ("config", config.to_str().unwrap()),
+            ("environment", env.to_str().unwrap()),
+        ],
+        &[("SYSTEM_ACCESSTOKEN", "az-access-token")],
+    );
+    assert!(
+        out.contains("##vso[task.setvariable variable=reportFile;isOutput=true]"),
+        "{out}"
+    );
+    assert!(
+        walkdir::WalkDir::new(&out_dir)
+            .into_iter()
+            .filter_map(Result::ok)
+            .any(|e| e
+                .path()
+                .to_string_lossy()
+                .ends_with("Greeting.newInst.json")),
+        "nothing dumped into {}",
+        out_dir.display()
+    );
 }

@@ -131,3 +131,51 @@ fn install_honours_cadkit_dry_run() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(files(&env_dir), before);
 }
+
+/// The environment commands that write (maintenance, read mode, refresh notice, user
+/// password, GC, clean) honour `CADKIT_DRY_RUN` too: they report and change nothing.
+#[test]
+fn environment_commands_honour_cadkit_dry_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, _) = h::sample_dists(tmp.path());
+    let env_dir = tmp.path().join("env");
+    std::fs::create_dir(&env_dir).unwrap();
+    let env = env_dir.join("env.sqlite");
+    install(&InstallOptions::new(&env, &a)).unwrap();
+    let before = files(&env_dir);
+    let e = env.to_str().unwrap();
+    for args in [
+        &["maintenance", "on", "--env", e][..],
+        &["codeAsDataReadMode", "true", "--env", e],
+        &["broadcastRefreshApp", "--env", e],
+        &["updateUser", "--env", e, "--user.password", "new-password"],
+        &["startGC", "--env", e],
+    ] {
+        let out = crate::common::cadkit()
+            .args(args)
+            .env("CADKIT_DRY_RUN", "true")
+            .env_remove("CADKIT_ENV")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["dryRun"], true, "{args:?}: {report}");
+        assert!(!report.to_string().contains("new-password"), "{report}");
+        assert_eq!(files(&env_dir), before, "{args:?} wrote");
+    }
+    let out_dir = tmp.path().join("a/dist/codeAsData");
+    let listing = files(&out_dir);
+    let out = crate::common::cadkit()
+        .args(["cleanCodeAsData", "--codeAsData.workingDir"])
+        .arg(&out_dir)
+        .env("CADKIT_DRY_RUN", "true")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        files(&out_dir),
+        listing,
+        "clean emptied the folder in a dry run"
+    );
+}

