@@ -342,6 +342,15 @@ fn toolkit_environment_commands_through_cadkit_orchestrator() {
         !o.log_text().contains(secret),
         "the password must not be logged"
     );
+    let downloads: Vec<_> = o
+        .recorded()
+        .into_iter()
+        .filter(|e| {
+            e["kind"] == "http" && e["path"].as_str().unwrap().contains("/rest/filesvc/patch/")
+        })
+        .collect();
+    assert!(!downloads.is_empty());
+    assert!(downloads.iter().all(|e| e["authorization"] == "<token>"));
     assert!(o.stop().success());
 }
 
@@ -523,4 +532,60 @@ fn orchestrator_reconnects_after_a_broker_restart() {
         );
         n += 1;
     }
+}
+
+#[test]
+fn orchestrator_waits_for_its_broker_and_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = tmp.path().join("log");
+    let mut child = Command::new(orch::CADKIT)
+        .arg("orchestrator")
+        .arg("--env")
+        .arg(tmp.path().join("env.sqlite"))
+        .arg("--orchestrator.codeAsDataDir")
+        .arg(tmp.path().join("patches"))
+        .args([
+            "--bus.hostname",
+            "127.0.0.1",
+            "--bus.port",
+            &closed.to_string(),
+        ])
+        .args([
+            "--bus.password",
+            "bus-Secret-42",
+            "--orchestrator.port",
+            "0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log).unwrap().contains("retrying") {
+        assert!(
+            Instant::now() < deadline,
+            "no retry message: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains(&format!("127.0.0.1:{closed}")), "{text}");
+    assert!(
+        !text.contains("bus-Secret-42"),
+        "password in the log: {text}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["commands"], 0);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("bus-Secret-42"));
 }
