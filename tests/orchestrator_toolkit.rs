@@ -543,7 +543,7 @@ fn orchestrator_waits_for_its_broker_and_stops_on_sigterm() {
         .unwrap()
         .port();
     let log = tmp.path().join("log");
-    let mut child = Command::new(orch::CADKIT)
+    let child = Command::new(orch::CADKIT)
         .arg("orchestrator")
         .arg("--env")
         .arg(tmp.path().join("env.sqlite"))
