@@ -578,8 +578,8 @@ fn orchestrator_waits_for_its_broker_and_stops_on_sigterm() {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
     let text = std::fs::read_to_string(&log).unwrap();
+    assert!(out.status.success(), "{:?}: {text}", out.status);
     assert!(text.contains(&format!("127.0.0.1:{closed}")), "{text}");
     assert!(
         !text.contains("bus-Secret-42"),

@@ -93,7 +93,13 @@ pub async fn run(opts: ServerOptions) -> Result<ServerReport> {
     // HTTP only once the exchange exists: readiness (version 200) means commands work.
     let mut stop = stop_rx.clone();
     tokio::select! {
-        r = ready_rx.wait_for(|r| *r) => { r.context("bus task ended")?; }
+        r = ready_rx.wait_for(|r| *r) => {
+            // The bus task only ends on shutdown.
+            if r.is_err() {
+                bus.await.ok();
+                return Ok(report(&state, &addr));
+            }
+        }
         _ = stop.wait_for(|s| *s) => { bus.await.ok(); return Ok(report(&state, &addr)); }
     }
     let listener = tokio::net::TcpListener::bind(&addr)
