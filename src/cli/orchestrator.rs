@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct OrchestratorArgs {
     /// The embedded environment it serves (an SQLite file, created if missing).
     #[arg(long = "env", env = "CADKIT_ENV", default_value = crate::env::DEFAULT_ENV_PATH)]
@@ -61,6 +61,19 @@ pub struct OrchestratorArgs {
     /// passwords replaced by placeholders).
     #[arg(long = "record")]
     pub record: Option<PathBuf>,
+}
+
+/// Never shows the bus password.
+impl std::fmt::Debug for OrchestratorArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrchestratorArgs")
+            .field("env", &self.env)
+            .field("code_as_data_dir", &self.code_as_data_dir)
+            .field("port", &self.port)
+            .field("bus", &format!("{}:{}", self.bus_hostname, self.bus_port))
+            .field("bus_password", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 impl Step for OrchestratorArgs {

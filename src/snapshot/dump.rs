@@ -408,10 +408,41 @@ pub fn follow_rule_closure(
     root: &str,
     snapshot_rule: bool,
 ) -> (Vec<String>, Vec<(String, String, String)>) {
+    follow_rule_closure_with(graph, &FollowBits::of(graph), root, snapshot_rule)
+}
+
+/// The follow-rule bits of every relation type of a graph, resolved once (reading them
+/// scans every relation; a server answering many closures on one graph keeps them).
+#[derive(Debug, Clone, Default)]
+pub struct FollowBits(HashMap<String, (u8, u8)>);
+
+impl FollowBits {
+    pub fn of(graph: &Graph) -> FollowBits {
+        let model = Model::new(graph);
+        FollowBits(
+            model
+                .bits
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+        )
+    }
+}
+
+/// [`follow_rule_closure`] with bits resolved beforehand by [`FollowBits::of`] on `graph`.
+pub fn follow_rule_closure_with(
+    graph: &Graph,
+    bits: &FollowBits,
+    root: &str,
+    snapshot_rule: bool,
+) -> (Vec<String>, Vec<(String, String, String)>) {
     let Some((root, _)) = graph.instances.get_key_value(root) else {
         return (Vec::new(), Vec::new());
     };
-    let model = Model::new(graph);
+    let model = Model {
+        g: graph,
+        bits: bits.0.iter().map(|(k, v)| (k.as_str(), *v)).collect(),
+    };
     let (set, rels) = model.closure(root.as_str(), snapshot_rule);
     let mut instances: Vec<&str> = set
         .into_iter()

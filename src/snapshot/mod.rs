@@ -36,7 +36,10 @@ pub mod synth;
 pub mod write;
 
 pub use config::{DumpConfig, GitConfig, SnapshooterConfig, SnapshotEntry};
-pub use dump::{follow_rule_closure, plan, Collision, Plan, PlannedFile, RootKind};
+pub use dump::{
+    follow_rule_closure, follow_rule_closure_with, plan, Collision, FollowBits, Plan, PlannedFile,
+    RootKind,
+};
 
 use crate::env::Environment;
 use crate::graph::Graph;

@@ -6,7 +6,7 @@ use crate::common::rabbit;
 use crate::common::reference;
 use crate::common::update as h;
 
-use orch::Orchestrator;
+use orch::{amqp_command, amqp_command_to, http, status, Orchestrator};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -206,27 +206,6 @@ fn rabbit_node_stops_and_restarts() {
     }
 }
 
-fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-fn status(method: &str, o: &Orchestrator, path: &str, token: Option<&str>) -> u16 {
-    let url = format!("http://127.0.0.1:{}/OlympeServer/{path}", o.http_port);
-    let mut req = http().request(method.parse().unwrap(), url);
-    if let Some(t) = token {
-        req = req.header("Authorization", t);
-    }
-    if method == "POST" {
-        req = req
-            .header("content-type", "application/json")
-            .body(r#"{"i":"q","b":["10000000000000000000"],"v":true,"f":null,"q":[]}"#);
-    }
-    req.send().unwrap().status().as_u16()
-}
-
 /// A user patch as `snapshotUsers` leaves it in the backup area.
 const USER_PATCH: &str = r#"{"rootTag":"0190000000000000beef","operations":[{"o":1,"t":"0190000000000000beef","p":{"ff023000000000000001":"restored-user"}},{"o":4,"m":"ff022000000000000000","l":"0190000000000000beef","r":"ff021000000000000003"}],"optionalOperations":[]}"#;
 
@@ -337,6 +316,15 @@ fn toolkit_environment_commands_through_cadkit_orchestrator() {
         !o.log_text().contains(secret),
         "the password must not be logged"
     );
+    let downloads: Vec<_> = o
+        .recorded()
+        .into_iter()
+        .filter(|e| {
+            e["kind"] == "http" && e["path"].as_str().unwrap().contains("/rest/filesvc/patch/")
+        })
+        .collect();
+    assert!(!downloads.is_empty());
+    assert!(downloads.iter().all(|e| e["authorization"] == "<token>"));
     assert!(o.stop().success());
 }
 
@@ -388,75 +376,6 @@ fn http_needs_a_token_and_unknown_commands_get_the_real_answer() {
         ),
         404
     );
-}
-
-/// Publish `{"command": cmd}` like the toolkit and collect the reply lines up to the status
-/// line (`None` when no status line came within 20 s).
-fn amqp_command(url: &str, exchange: &str, cmd: &str, n: usize) -> Option<Vec<String>> {
-    amqp_command_to(url, exchange, "COMMAND_ROUTING_KEY", cmd, n)
-}
-
-fn amqp_command_to(
-    url: &str,
-    exchange: &str,
-    key: &str,
-    cmd: &str,
-    n: usize,
-) -> Option<Vec<String>> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use futures_util::StreamExt;
-        use lapin::options::*;
-        use lapin::types::FieldTable;
-        let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
-            .await
-            .ok()?;
-        let ch = conn.create_channel().await.ok()?;
-        let q = format!("OLYMPE_TOOLKIT_REPLY_QUEUE_TEST{}_{n}", std::process::id());
-        let opts = QueueDeclareOptions {
-            auto_delete: true,
-            ..Default::default()
-        };
-        ch.queue_declare(q.as_str().into(), opts, FieldTable::default())
-            .await
-            .ok()?;
-        let no_ack = BasicConsumeOptions {
-            no_ack: true,
-            ..Default::default()
-        };
-        let mut consumer = ch
-            .basic_consume(q.as_str().into(), "".into(), no_ack, FieldTable::default())
-            .await
-            .ok()?;
-        let body = format!(
-            r#"{{"messageFamily":0,"payload":{{"c":16,"content":{{"command":"{cmd}","replyQueue":"{q}"}}}}}}"#
-        );
-        ch.basic_publish(
-            exchange.into(),
-            key.into(),
-            BasicPublishOptions::default(),
-            body.as_bytes(),
-            lapin::BasicProperties::default(),
-        )
-        .await
-        .ok()?;
-        let mut lines = Vec::new();
-        while let Ok(Some(Ok(d))) =
-            tokio::time::timeout(Duration::from_secs(20), consumer.next()).await
-        {
-            let line = String::from_utf8(d.data).unwrap();
-            let done = line.starts_with("Command finished with status code:");
-            lines.push(line);
-            if done {
-                let _ = conn.close(200, "done".into()).await;
-                return Some(lines);
-            }
-        }
-        None
-    })
 }
 
 #[test]
@@ -518,4 +437,60 @@ fn orchestrator_reconnects_after_a_broker_restart() {
         );
         n += 1;
     }
+}
+
+#[test]
+fn orchestrator_waits_for_its_broker_and_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = tmp.path().join("log");
+    let child = Command::new(orch::CADKIT)
+        .arg("orchestrator")
+        .arg("--env")
+        .arg(tmp.path().join("env.sqlite"))
+        .arg("--orchestrator.codeAsDataDir")
+        .arg(tmp.path().join("patches"))
+        .args([
+            "--bus.hostname",
+            "127.0.0.1",
+            "--bus.port",
+            &closed.to_string(),
+        ])
+        .args([
+            "--bus.password",
+            "bus-Secret-42",
+            "--orchestrator.port",
+            "0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log).unwrap().contains("retrying") {
+        assert!(
+            Instant::now() < deadline,
+            "no retry message: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(out.status.success(), "{:?}: {text}", out.status);
+    assert!(text.contains(&format!("127.0.0.1:{closed}")), "{text}");
+    assert!(
+        !text.contains("bus-Secret-42"),
+        "password in the log: {text}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["commands"], 0);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("bus-Secret-42"));
 }

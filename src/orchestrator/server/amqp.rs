@@ -170,7 +170,8 @@ async fn handle(state: &Arc<State>, channel: &Channel, body: &[u8]) -> Result<()
             let res = tokio::task::spawn_blocking(move || {
                 crate::update::envcmd::maintenance(&st.opts.env, on)
             })
-            .await?;
+            .await
+            .unwrap_or_else(|e| Err(anyhow::anyhow!("internal error: {e}")));
             if let Err(e) = res {
                 tracing::warn!("maintenance {on}: {e:#}");
             }
@@ -182,7 +183,11 @@ async fn handle(state: &Arc<State>, channel: &Channel, body: &[u8]) -> Result<()
             let name = c.command.name();
             let st = state.clone();
             let cmd = c.command.clone();
-            let res = tokio::task::spawn_blocking(move || exec::execute(&st, &cmd)).await?;
+            // A panicking command is a failed command, not a lost connection (the message
+            // would be redelivered forever).
+            let res = tokio::task::spawn_blocking(move || exec::execute(&st, &cmd))
+                .await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("internal error: {e}")));
             let Some(reply) = c.reply_queue.as_deref() else {
                 tracing::warn!("command {name} without replyQueue: not answered");
                 return Ok(());

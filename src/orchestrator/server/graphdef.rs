@@ -13,6 +13,7 @@
 use crate::graph::Graph;
 use crate::orchestrator::protocol::{Direction, GraphDefQuery, GraphDefStep};
 use crate::patch::tags::{follow, rel};
+use crate::snapshot::FollowBits;
 use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
@@ -108,6 +109,11 @@ impl<'g> Out<'g> {
 
 /// The operations answering `q` on `g`.
 pub fn evaluate(g: &Graph, q: &GraphDefQuery) -> Result<Vec<Value>> {
+    evaluate_with(g, &FollowBits::of(g), q)
+}
+
+/// [`evaluate`] with the follow-rule bits of `g` resolved beforehand.
+pub fn evaluate_with(g: &Graph, bits: &FollowBits, q: &GraphDefQuery) -> Result<Vec<Value>> {
     let mut out = Out {
         g,
         ops: Vec::new(),
@@ -125,7 +131,8 @@ pub fn evaluate(g: &Graph, q: &GraphDefQuery) -> Result<Vec<Value>> {
             ),
         };
         for base in &q.b {
-            let (instances, relations) = crate::snapshot::follow_rule_closure(g, base, snapshot);
+            let (instances, relations) =
+                crate::snapshot::follow_rule_closure_with(g, bits, base, snapshot);
             for t in instances {
                 out.instance(&t, false);
             }

@@ -221,7 +221,7 @@ async fn graphdef(
     };
     let res = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
         let g = state.graph()?;
-        let ops = graphdef::evaluate(&g, &query)?;
+        let ops = graphdef::evaluate_with(&g.graph, &g.bits, &query)?;
         let mut out = String::new();
         for op in ops {
             out.push_str(&op.to_string());

@@ -78,15 +78,28 @@ pub async fn run(opts: ServerOptions) -> Result<ServerReport> {
     let state = Arc::new(state::State::new(opts)?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready_tx, mut ready_rx) = watch::channel(false);
-    let bus = tokio::spawn(amqp::serve(state.clone(), stop_rx.clone(), ready_tx));
+    // Handlers first: a SIGTERM arriving at any later point is a clean stop.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     tokio::spawn(async move {
-        wait_for_signal().await;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
         let _ = stop_tx.send(true);
     });
+    let bus = tokio::spawn(amqp::serve(state.clone(), stop_rx.clone(), ready_tx));
     // HTTP only once the exchange exists: readiness (version 200) means commands work.
     let mut stop = stop_rx.clone();
     tokio::select! {
-        r = ready_rx.wait_for(|r| *r) => { r.context("bus task ended")?; }
+        r = ready_rx.wait_for(|r| *r) => {
+            // The bus task only ends on shutdown.
+            if r.is_err() {
+                bus.await.ok();
+                return Ok(report(&state, &addr));
+            }
+        }
         _ = stop.wait_for(|s| *s) => { bus.await.ok(); return Ok(report(&state, &addr)); }
     }
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -114,19 +127,5 @@ fn report(state: &state::State, addr: &str) -> ServerReport {
         http: format!("http://{addr}/OlympeServer/"),
         commands: state.commands.load(Ordering::Relaxed),
         http_requests: state.http_requests.load(Ordering::Relaxed),
-    }
-}
-
-async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }

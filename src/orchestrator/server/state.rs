@@ -3,6 +3,7 @@
 use super::ServerOptions;
 use crate::env::{sqlite::read_graph, SqliteEnv};
 use crate::graph::Graph;
+use crate::snapshot::FollowBits;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -10,6 +11,19 @@ use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// The graph as of one generation, with its follow-rule bits resolved.
+pub struct Snapshot {
+    pub graph: Graph,
+    pub bits: FollowBits,
+}
+
+impl std::ops::Deref for Snapshot {
+    type Target = Graph;
+    fn deref(&self) -> &Graph {
+        &self.graph
+    }
+}
 
 /// What every handler (AMQP and HTTP) shares.
 pub struct State {
@@ -21,7 +35,7 @@ pub struct State {
     tokens: Mutex<HashSet<String>>,
     /// Bumped after every write, so the graph cache knows it is stale.
     generation: AtomicU64,
-    cache: Mutex<Option<(u64, Arc<Graph>)>>,
+    cache: Mutex<Option<(u64, Arc<Snapshot>)>>,
     recorder: Option<Mutex<std::fs::File>>,
     /// Commands answered (for the final report).
     pub commands: AtomicU64,
@@ -67,18 +81,20 @@ impl State {
     }
 
     /// The whole graph, read once per change (graphDef answers many queries in a row).
-    pub fn graph(&self) -> Result<Arc<Graph>> {
+    pub fn graph(&self) -> Result<Arc<Snapshot>> {
         let generation = self.generation.load(Ordering::SeqCst);
         let mut cache = self.cache.lock().unwrap();
-        if let Some((g, graph)) = cache.as_ref() {
+        if let Some((g, snap)) = cache.as_ref() {
             if *g == generation {
-                return Ok(graph.clone());
+                return Ok(snap.clone());
             }
         }
         let env = self.env()?;
-        let graph = Arc::new(read_graph(env.conn())?);
-        *cache = Some((generation, graph.clone()));
-        Ok(graph)
+        let graph = read_graph(env.conn())?;
+        let bits = FollowBits::of(&graph);
+        let snap = Arc::new(Snapshot { graph, bits });
+        *cache = Some((generation, snap.clone()));
+        Ok(snap)
     }
 
     /// A fresh admin token (the `createToken` command).

@@ -153,3 +153,93 @@ impl Drop for Orchestrator {
         }
     }
 }
+
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+pub fn status(method: &str, o: &Orchestrator, path: &str, token: Option<&str>) -> u16 {
+    let url = format!("http://127.0.0.1:{}/OlympeServer/{path}", o.http_port);
+    let mut req = http().request(method.parse().unwrap(), url);
+    if let Some(t) = token {
+        req = req.header("Authorization", t);
+    }
+    if method == "POST" {
+        req = req
+            .header("content-type", "application/json")
+            .body(r#"{"i":"q","b":["10000000000000000000"],"v":true,"f":null,"q":[]}"#);
+    }
+    req.send().unwrap().status().as_u16()
+}
+
+/// Publish `{"command": cmd}` like the toolkit and collect the reply lines up to the status
+/// line (`None` when no status line came within 20 s).
+pub fn amqp_command(url: &str, exchange: &str, cmd: &str, n: usize) -> Option<Vec<String>> {
+    amqp_command_to(url, exchange, "COMMAND_ROUTING_KEY", cmd, n)
+}
+
+pub fn amqp_command_to(
+    url: &str,
+    exchange: &str,
+    key: &str,
+    cmd: &str,
+    n: usize,
+) -> Option<Vec<String>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use futures_util::StreamExt;
+        use lapin::options::*;
+        use lapin::types::FieldTable;
+        let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+            .await
+            .ok()?;
+        let ch = conn.create_channel().await.ok()?;
+        let q = format!("OLYMPE_TOOLKIT_REPLY_QUEUE_TEST{}_{n}", std::process::id());
+        let opts = QueueDeclareOptions {
+            auto_delete: true,
+            ..Default::default()
+        };
+        ch.queue_declare(q.as_str().into(), opts, FieldTable::default())
+            .await
+            .ok()?;
+        let no_ack = BasicConsumeOptions {
+            no_ack: true,
+            ..Default::default()
+        };
+        let mut consumer = ch
+            .basic_consume(q.as_str().into(), "".into(), no_ack, FieldTable::default())
+            .await
+            .ok()?;
+        let body = format!(
+            r#"{{"messageFamily":0,"payload":{{"c":16,"content":{{"command":"{cmd}","replyQueue":"{q}"}}}}}}"#
+        );
+        ch.basic_publish(
+            exchange.into(),
+            key.into(),
+            BasicPublishOptions::default(),
+            body.as_bytes(),
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .ok()?;
+        let mut lines = Vec::new();
+        while let Ok(Some(Ok(d))) =
+            tokio::time::timeout(Duration::from_secs(20), consumer.next()).await
+        {
+            let line = String::from_utf8(d.data).unwrap();
+            let done = line.starts_with("Command finished with status code:");
+            lines.push(line);
+            if done {
+                let _ = conn.close(200, "done".into()).await;
+                return Some(lines);
+            }
+        }
+        None
+    })
+}
