@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 pub use super::registry::{Registry, PASS, USER};
+/// The registry launcher under the name older tests use.
+pub type TestRegistry = Registry;
 
 /// Run skopeo with the test credentials; panics with its stderr on failure.
 pub fn skopeo(args: &[&str]) -> Vec<u8> {

@@ -32,6 +32,16 @@ impl Registry {
     /// A registry accepting `user` / `password`; the port is read from its log, and it is
     /// ready when `/v2/` answers 401 (polled with a deadline).
     pub fn start_with_htpasswd(user: &str, password: &str) -> Registry {
+        Registry::start_with(user, password, None)
+    }
+
+    /// Like [`Registry::start`], and the registry itself POSTs its push notifications
+    /// (distribution `events` envelopes) to `url` with `Authorization: Bearer <token>`.
+    pub fn start_notifying(url: &str, token: &str) -> Registry {
+        Registry::start_with(USER, PASS, Some((url, token)))
+    }
+
+    fn start_with(user: &str, password: &str, notify: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new("htpasswd")
             .args(["-Bbn", user, password])
@@ -39,7 +49,13 @@ impl Registry {
             .expect("htpasswd (apache2-utils) is installed by scripts/setup");
         assert!(out.status.success());
         std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
-        std::fs::write(dir.path().join("config.yml"), "version: 0.1\n").unwrap();
+        let mut config = String::from("version: 0.1\n");
+        if let Some((url, token)) = notify {
+            config.push_str(&format!(
+                "notifications:\n  endpoints:\n    - name: receiver\n      url: {url}\n      headers:\n        Authorization: [\"Bearer {token}\"]\n      timeout: 5s\n      threshold: 3\n      backoff: 200ms\n"
+            ));
+        }
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
         let mut child = Command::new("docker-registry")
             .arg("serve")
             .arg(dir.path().join("config.yml"))
