@@ -183,6 +183,24 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| "out".into())
 }
 
+/// Copy every folder and file under `from` into `to` (created as needed; existing files
+/// are overwritten). Symbolic links are not descended into: a link to a file is copied as
+/// that file's content (as `std::fs::copy` does), a link to a folder is an error.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry?;
+        let dst = to.join(entry.path().strip_prefix(from)?);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dst).with_context(|| format!("creating {}", dst.display()))?;
+        } else {
+            std::fs::copy(entry.path(), &dst).with_context(|| {
+                format!("copying {} to {}", entry.path().display(), dst.display())
+            })?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,22 +241,4 @@ mod tests {
             );
         }
     }
-}
-
-/// Copy every folder and file under `from` into `to` (created as needed; existing files
-/// are overwritten). Symbolic links are not descended into: a link to a file is copied as
-/// that file's content (as `std::fs::copy` does), a link to a folder is an error.
-pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry?;
-        let dst = to.join(entry.path().strip_prefix(from)?);
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&dst).with_context(|| format!("creating {}", dst.display()))?;
-        } else {
-            std::fs::copy(entry.path(), &dst).with_context(|| {
-                format!("copying {} to {}", entry.path().display(), dst.display())
-            })?;
-        }
-    }
-    Ok(())
 }
