@@ -6,9 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-pub use super::registry::{Registry, PASS, USER};
-/// The registry launcher under the name older tests use.
-pub type TestRegistry = Registry;
+pub use super::registry::{Registry, Registry as TestRegistry, PASS, USER};
 
 /// Run skopeo with the test credentials; panics with its stderr on failure.
 pub fn skopeo(args: &[&str]) -> Vec<u8> {
