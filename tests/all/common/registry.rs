@@ -32,16 +32,16 @@ impl Registry {
     /// A registry accepting `user` / `password`; the port is read from its log, and it is
     /// ready when `/v2/` answers 401 (polled with a deadline).
     pub fn start_with_htpasswd(user: &str, password: &str) -> Registry {
-        Registry::start_with(user, password, None)
+        Registry::start_inner(user, password, None)
     }
 
     /// Like [`Registry::start`], and the registry itself POSTs its push notifications
     /// (distribution `events` envelopes) to `url` with `Authorization: Bearer <token>`.
     pub fn start_notifying(url: &str, token: &str) -> Registry {
-        Registry::start_with(USER, PASS, Some((url, token)))
+        Registry::start_inner(USER, PASS, Some((url, token)))
     }
 
-    fn start_with(user: &str, password: &str, notify: Option<(&str, &str)>) -> Registry {
+    fn start_inner(user: &str, password: &str, notify: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new("htpasswd")
             .args(["-Bbn", user, password])
