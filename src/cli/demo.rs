@@ -6,7 +6,7 @@ use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
-pub(crate) struct DemoArgs {
+pub struct DemoArgs {
     /// The sample project to run on (default: the one bundled under fixtures/).
     #[arg(long = "sample", env = "CADKIT_DEMO_SAMPLE")]
     pub sample: Option<PathBuf>,

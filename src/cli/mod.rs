@@ -22,6 +22,7 @@ mod install;
 pub use install::{install, InstallArgs};
 mod snapshot;
 pub use snapshot::SnapshotArgs;
+pub use demo::DemoArgs;
 pub mod registry_auth;
 pub mod tag;
 pub use registry_auth::RegistryAuthArgs;
