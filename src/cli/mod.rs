@@ -21,8 +21,8 @@ pub use envcmd::{
 mod install;
 pub use install::{install, InstallArgs};
 mod snapshot;
-pub use snapshot::SnapshotArgs;
 pub use demo::DemoArgs;
+pub use snapshot::SnapshotArgs;
 pub mod registry_auth;
 pub mod tag;
 pub use registry_auth::RegistryAuthArgs;
