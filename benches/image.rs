@@ -8,6 +8,10 @@
 //! levels 0, 1 and 6 (target: ≥ 80 %). `BENCH_DATASETS=random,json` and
 //! `BENCH_LEVELS=none,0,1,6` select what runs.
 
+// A benchmark program: helpers are `pub` for the harness files it includes, and it fails
+// fast with `unwrap` (the crate-wide lints in Cargo.toml are for the library).
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 #[path = "../tests/all/common/registry.rs"]
 mod harness;
 

@@ -4,6 +4,10 @@
 //!
 //! `cargo bench --bench snapshot` (instances: `CADKIT_BENCH_INSTANCES`, default 100000).
 
+// A benchmark program: helpers are `pub` for the harness files it includes, and it fails
+// fast with `unwrap` (the crate-wide lints in Cargo.toml are for the library).
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 use cadkit::env::{apply_ops, Environment, SqliteEnv};
 use cadkit::snapshot::{self, synth, SnapshotEntry};
 use std::time::Instant;

@@ -5,6 +5,10 @@
 //!     cargo bench --bench snapshot_git            (release)
 //!     cargo bench --bench snapshot_git --profile dev
 
+// A benchmark program: helpers are `pub` for the harness files it includes, and it fails
+// fast with `unwrap` (the crate-wide lints in Cargo.toml are for the library).
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 #[path = "../tests/all/common/gitserver.rs"]
 mod gitserver;
 

@@ -5,6 +5,10 @@
 //! Run: `cargo bench --bench update` (release). `CADKIT_BENCH_ROOTS` changes the size;
 //! without `--bench` (as under `cargo test --all-targets`) it runs on 20 roots.
 
+// A benchmark program: helpers are `pub` for the harness files it includes, and it fails
+// fast with `unwrap` (the crate-wide lints in Cargo.toml are for the library).
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 use cadkit::update::install::{install, InstallOptions};
 use cadkit::update::run::{update, UpdateOptions};
 use std::fmt::Write as _;

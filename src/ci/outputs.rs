@@ -508,7 +508,7 @@ pub(crate) mod tests {
 
     /// A clonable in-memory writer standing in for stdout.
     #[derive(Clone, Default)]
-    pub struct Buf(pub Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Buf(pub(crate) Arc<Mutex<Vec<u8>>>);
     impl Write for Buf {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
             self.0.lock().unwrap().extend_from_slice(b);
@@ -519,7 +519,7 @@ pub(crate) mod tests {
         }
     }
     impl Buf {
-        pub fn text(&self) -> String {
+        pub(crate) fn text(&self) -> String {
             String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
         }
     }
@@ -538,7 +538,7 @@ pub(crate) mod tests {
     }
 
     /// Parse a `$GITHUB_OUTPUT` file the way the runner does.
-    pub fn parse_github_file(text: &str) -> Vec<(String, String)> {
+    pub(crate) fn parse_github_file(text: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut lines = text.split('\n');
         while let Some(line) = lines.next() {

@@ -156,7 +156,7 @@ impl Step for DependenciesArgs {
 }
 
 /// An absolute path without resolving symlinks (Node's `path.resolve`).
-pub fn absolute(p: &std::path::Path) -> Result<PathBuf> {
+pub(crate) fn absolute(p: &std::path::Path) -> Result<PathBuf> {
     let abs = std::path::absolute(p)?;
     // Normalise `.` components so reports show clean paths.
     Ok(abs.components().collect())

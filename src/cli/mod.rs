@@ -23,6 +23,7 @@ pub use envcmd::{
 mod install;
 pub use install::{install, InstallArgs};
 mod snapshot;
+pub use demo::DemoArgs;
 pub use snapshot::SnapshotArgs;
 pub mod registry_auth;
 pub mod tag;

@@ -21,7 +21,7 @@ fn quiet_outputs() -> Outputs {
 }
 
 /// Run the three steps on the demo project in `work`; returns one report entry per step.
-pub fn run(work: &Path) -> Result<Value> {
+pub(super) fn run(work: &Path) -> Result<Value> {
     // A stable demo commit: derived from the sample project's package.json.
     let pkg = std::fs::read(work.join("project/package.json")).unwrap_or_default();
     let commit = hex::encode(&sha2::Sha256::digest(&pkg)[..20]);

@@ -149,7 +149,13 @@ impl Registry {
         if self.insecure || !is_loopback(host) {
             return;
         }
-        let mut hosts: Vec<String> = self.auths.lock().unwrap().keys().cloned().collect();
+        let mut hosts: Vec<String> = self
+            .auths
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
         hosts.push(host.to_string());
         hosts.retain(|h| is_loopback(h));
         self.client = Client::new(ClientConfig {
@@ -163,7 +169,7 @@ impl Registry {
         let known: Vec<(String, RegistryAuth)> = self
             .auths
             .lock()
-            .unwrap()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
             .map(|(h, a)| (h.clone(), a.clone()))
             .collect();
@@ -202,7 +208,12 @@ impl Registry {
     /// (a registry with Basic auth answers 401 on `/v2/` to bad credentials).
     pub fn login(&mut self, reference: &Reference) -> Result<RegistryAuth> {
         let host = reference.resolve_registry().to_string();
-        if let Some(a) = self.auths.lock().unwrap().get(&host) {
+        if let Some(a) = self
+            .auths
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&host)
+        {
             return Ok(a.clone());
         }
         self.ensure_protocol(&host);
@@ -245,7 +256,10 @@ impl Registry {
         let a2 = auth.clone();
         self.rt
             .block_on(async move { store.store_auth_if_needed(&h2, &a2).await });
-        self.auths.lock().unwrap().insert(host, auth.clone());
+        self.auths
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(host, auth.clone());
         Ok(auth)
     }
 

@@ -75,7 +75,7 @@ pub(crate) fn relation_order(a: &(&str, &str, &str), b: &(&str, &str, &str)) -> 
 
 impl RootContent<'_> {
     /// The root's files (kind, content); only non-empty ones.
-    pub fn files(&self) -> Vec<(FileKind, String)> {
+    pub(crate) fn files(&self) -> Vec<(FileKind, String)> {
         let mut files = Vec::with_capacity(3);
         let creates: Vec<_> = self
             .instances
@@ -137,7 +137,7 @@ impl RootContent<'_> {
 
     /// The same files as patches (the generic model; the reference for `files`).
     #[cfg(test)]
-    pub fn patches(&self) -> Vec<(FileKind, crate::patch::Patch)> {
+    pub(crate) fn patches(&self) -> Vec<(FileKind, crate::patch::Patch)> {
         use crate::patch::{InstanceOp, Op, Patch};
         use serde_json::Map;
         let op = |code: u8, t: &str, p: Option<&Props>, select: Select| {

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 pub struct ImageInfo {
     /// The reference as given.
     pub image: String,
-    /// Registry host[:port] (`docker.io` when none is given).
+    /// Registry `host[:port]` (`docker.io` when none is given).
     pub registry: String,
     /// Repository path (`library/nginx` for Docker Hub official images).
     pub repository: String,

@@ -6,6 +6,10 @@
 //!   tools installed by `scripts/setup` (docker-registry, lighttpd git server, skopeo,
 //!   umoci, gitlab-ci-local, the Python venv) and the reference npm packages.
 
+// A test crate: its helpers are `pub` for the modules, and failing fast with `unwrap` is
+// how a test reports (the crate-wide lints in Cargo.toml are for the library).
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 mod common;
 
 // Hermetic tier.

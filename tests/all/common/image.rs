@@ -1,7 +1,8 @@
 //! Test harness for `cadkit image`: base images made by the tests, skopeo helpers (the
 //! registry is [`super::registry`]).
 
-#![allow(dead_code)]
+// Helpers and re-exports shared by several modules: some are unused in a given tier.
+#![allow(dead_code, unused_imports)]
 
 use std::path::Path;
 use std::process::Command;
