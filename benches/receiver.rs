@@ -87,11 +87,15 @@ fn main() {
     write_dist(&dist, roots);
     let port = free_port();
     let reg = TestRegistry::start_notifying(&format!("http://127.0.0.1:{port}/v1/hooks"), TOKEN);
-    let cfg = write_config(
-        t.path(),
-        &json!({"environments": {"production": env_entry(t.path(), "production", &reg.host, REPO, "^master-")},
-                "dockerConfig": reg.docker_config(USER, PASS)}),
-    );
+    // BENCH_WORK_DIR: where the receiver unpacks (e.g. a tmpfs such as /dev/shm).
+    let mut config = json!({"environments": {"production": env_entry(t.path(), "production", &reg.host, REPO, "^master-")},
+                "dockerConfig": reg.docker_config(USER, PASS)});
+    if let Some(w) = std::env::var_os("BENCH_WORK_DIR") {
+        let w = std::path::PathBuf::from(w).join(format!("cadkit-bench-{}", std::process::id()));
+        config["workDir"] = json!(w);
+        println!("work dir: {}", w.display());
+    }
+    let cfg = write_config(t.path(), &config);
     let r = TestReceiver::start(&cfg, port, &[]);
 
     // 1. Push; the registry notifies; wait for the record to be final.
@@ -172,6 +176,9 @@ fn main() {
         dups as f64 / secs
     );
     assert_eq!(new, 1, "duplicates deployed more than once");
+    if let Some(w) = config["workDir"].as_str() {
+        let _ = std::fs::remove_dir_all(w);
+    }
     if std::env::var_os("BENCH_SHOW_LOG").is_some() {
         eprintln!("{}", std::fs::read_to_string(&r.log).unwrap_or_default());
     }

@@ -32,10 +32,14 @@ pub const PROJECT_FILE: &str = "project.json";
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectMeta {
+    /// Project name (required).
     pub name: String,
+    /// Project version (required).
     pub version: String,
+    /// Free text.
     #[serde(default)]
     pub description: String,
+    /// Who made the bundle.
     #[serde(default)]
     pub author: String,
 }
@@ -59,8 +63,10 @@ pub type FileErrors = BTreeMap<String, String>;
 /// Why a dist folder is not deployable.
 #[derive(Debug, thiserror::Error)]
 pub enum DistError {
+    /// The folder is not a built codeAsData folder (message says what is missing).
     #[error("{0}")]
     Layout(String),
+    /// Patch files that do not parse or validate (path → message).
     #[error("{} invalid patch file(s): {}", .0.len(), first_error(.0))]
     Files(FileErrors),
 }
@@ -76,7 +82,9 @@ fn first_error(m: &FileErrors) -> String {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DistSummary {
+    /// Modules of `import_order.json`.
     pub modules: usize,
+    /// Patch files.
     pub files: usize,
 }
 
@@ -131,10 +139,15 @@ pub struct BundleRequest {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BundleReport {
+    /// The zip written.
     pub output: PathBuf,
+    /// Its metadata.
     pub project: ProjectMeta,
+    /// Files of the built folder packed.
     pub files: usize,
+    /// Size of the zip.
     pub bytes: u64,
+    /// `sha256:<hex>` of the zip (what the receiver records).
     pub sha256: String,
 }
 

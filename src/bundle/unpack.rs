@@ -71,14 +71,28 @@ pub fn safe_path(name: &str) -> Result<PathBuf, UnpackError> {
     Ok(out)
 }
 
-/// Counts entries and bytes against the limits.
+/// Counts entries and bytes against the limits, and holds what to write: files are read
+/// into memory (bounded by the byte cap) and written at the end, in parallel (small-file
+/// writes are latency-bound), the last entry of a path winning as in a layer.
 struct Budget {
     limits: Limits,
     entries: usize,
     bytes: u64,
+    dirs: std::collections::BTreeSet<PathBuf>,
+    files: std::collections::BTreeMap<PathBuf, Vec<u8>>,
 }
 
 impl Budget {
+    fn new(limits: &Limits) -> Budget {
+        Budget {
+            limits: *limits,
+            entries: 0,
+            bytes: 0,
+            dirs: Default::default(),
+            files: Default::default(),
+        }
+    }
+
     fn entry(&mut self) -> Result<(), UnpackError> {
         self.entries += 1;
         if self.entries > self.limits.max_entries {
@@ -87,15 +101,8 @@ impl Budget {
         Ok(())
     }
 
-    /// Copy `r` into `path`, stopping as soon as the byte cap is passed.
+    /// Read `r` for `path`, stopping as soon as the byte cap is passed.
     fn write(&mut self, r: &mut dyn Read, path: &Path) -> Result<(), UnpackError> {
-        let io = |source| UnpackError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
         let left = self.limits.max_bytes.saturating_sub(self.bytes);
         let mut data = Vec::new();
         r.take(left + 1)
@@ -108,7 +115,35 @@ impl Budget {
         if self.bytes > self.limits.max_bytes {
             return Err(UnpackError::TooLarge(self.limits.max_bytes));
         }
-        std::fs::write(path, &data).map_err(io)
+        if let Some(parent) = path.parent() {
+            self.dirs.insert(parent.to_path_buf());
+        }
+        self.files.insert(path.to_path_buf(), data);
+        Ok(())
+    }
+
+    fn dir(&mut self, path: &Path) {
+        self.dirs.insert(path.to_path_buf());
+    }
+
+    /// Create the folders, then write the files on the I/O pool.
+    fn flush(self) -> Result<usize, UnpackError> {
+        use rayon::prelude::*;
+        for d in &self.dirs {
+            std::fs::create_dir_all(d).map_err(|source| UnpackError::Io {
+                path: d.clone(),
+                source,
+            })?;
+        }
+        crate::fsutil::io_pool().install(|| {
+            self.files.par_iter().try_for_each(|(p, data)| {
+                std::fs::write(p, data).map_err(|source| UnpackError::Io {
+                    path: p.clone(),
+                    source,
+                })
+            })
+        })?;
+        Ok(self.entries)
     }
 }
 
@@ -138,26 +173,19 @@ pub fn unpack_zip(bytes: &[u8], dest: &Path, limits: &Limits) -> Result<usize, U
             return Err(UnpackError::TooLarge(limits.max_bytes));
         }
     }
-    let mut budget = Budget {
-        limits: *limits,
-        entries: 0,
-        bytes: 0,
-    };
+    let mut budget = Budget::new(limits);
     for i in 0..z.len() {
         let mut f = z.by_index(i).map_err(corrupt)?;
         budget.entry()?;
         let rel = safe_path(&f.name().map_err(corrupt)?)?;
         let path = dest.join(&rel);
         if f.is_dir() {
-            std::fs::create_dir_all(&path).map_err(|source| UnpackError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            budget.dir(&path);
         } else {
             budget.write(&mut f, &path)?;
         }
     }
-    Ok(budget.entries)
+    budget.flush()
 }
 
 /// Extract the entries of a (gzip) tar layer found under `prefix` (e.g. `root/patches`)
@@ -181,11 +209,7 @@ pub fn unpack_layer(
     };
     let prefix = safe_path(prefix.trim_start_matches('/'))?;
     let mut ar = tar::Archive::new(reader);
-    let mut budget = Budget {
-        limits: *limits,
-        entries: 0,
-        bytes: 0,
-    };
+    let mut budget = Budget::new(limits);
     for e in ar.entries().map_err(corrupt)? {
         let mut e = e.map_err(corrupt)?;
         let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
@@ -201,17 +225,12 @@ pub fn unpack_layer(
         budget.entry()?;
         let path = dest.join(&inner);
         match e.header().entry_type() {
-            tar::EntryType::Directory => {
-                std::fs::create_dir_all(&path).map_err(|source| UnpackError::Io {
-                    path: path.clone(),
-                    source,
-                })?
-            }
+            tar::EntryType::Directory => budget.dir(&path),
             tar::EntryType::Regular | tar::EntryType::Continuous => budget.write(&mut e, &path)?,
             _ => return Err(UnpackError::Link(raw)),
         }
     }
-    Ok(budget.entries)
+    budget.flush()
 }
 
 #[cfg(test)]

@@ -54,10 +54,15 @@ pub struct DeployContext {
 #[derive(Debug, Default, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stages {
+    /// Registry client, manifest and blob downloads.
     pub pull_ms: u64,
+    /// Manifest digest checks.
     pub verify_ms: u64,
+    /// Layer extraction.
     pub unpack_ms: u64,
+    /// Patch validation.
     pub validate_ms: u64,
+    /// The update itself.
     pub update_ms: u64,
 }
 

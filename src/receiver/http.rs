@@ -319,11 +319,12 @@ fn decide(
     Ok(Ok((answers, spawn)))
 }
 
+/// The identity of a delivery: the event id (registries, ACR) or the `Idempotency-Key`
+/// (Docker Hub and Harbor shapes carry none; `cadkit webhook` sends the same value in
+/// both), else the body's hash; with the pushed repository and tag.
 fn event_key(p: &Push, delivery: &str) -> String {
-    match &p.event_id {
-        Some(id) => format!("event:{id}"),
-        None => format!("delivery:{delivery}:{}:{}", p.repository, p.tag),
-    }
+    let id = p.event_id.as_deref().unwrap_or(delivery);
+    format!("{id}|{}|{}", p.repository, p.tag)
 }
 
 /// What identifies the content: the digest, else the tag (resolved later).

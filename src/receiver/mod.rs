@@ -44,8 +44,11 @@ pub struct ServeRequest {
 
 /// Shared server state.
 pub struct Receiver {
+    /// The config file, read and checked.
     pub loaded: config::Loaded,
+    /// Accepted tokens (digests only).
     pub tokens: auth::Tokens,
+    /// HMAC secret of signed notifications, when configured.
     pub secret: Option<String>,
     store: Mutex<Store>,
 }

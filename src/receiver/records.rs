@@ -53,15 +53,22 @@ impl Status {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Record {
+    /// Decimal id (increasing: newer deployments have larger ids).
     pub id: String,
+    /// The environment (empty for a push no environment accepts).
     pub environment: String,
     /// `{"kind":"image", "image", "registry", "repository", "tag", "digest"}`,
     /// `{"kind":"bundle", "sha256", "project"}` or `{"kind":"undeploy"}`.
     pub source: Value,
+    /// When the deployment was accepted (UTC, RFC 3339).
     pub created_at: String,
+    /// True until the deployment finished.
     pub task_active: bool,
+    /// When it finished (null while active).
     pub finished_at: Option<String>,
+    /// How it ended.
     pub status: Status,
+    /// Why it failed (redacted).
     pub error: Option<String>,
     /// Patch file (relative path) → what is wrong with it.
     pub files_error: Option<Value>,
@@ -74,10 +81,15 @@ pub struct Record {
 /// How a deployment ended.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// Final status.
     pub status: Status,
+    /// Why it failed.
     pub error: Option<String>,
+    /// Per-file errors.
     pub files_error: Option<Value>,
+    /// Plan summary.
     pub plan: Option<Value>,
+    /// Stage durations.
     pub stages: Option<Value>,
     /// The content digest deployed (set when resolved late, e.g. a tag-only push).
     pub digest: Option<String>,
@@ -86,13 +98,17 @@ pub struct Outcome {
 /// A record to create.
 #[derive(Debug, Clone)]
 pub struct NewRecord<'a> {
+    /// The environment.
     pub environment: &'a str,
+    /// What is deployed.
     pub source: &'a Value,
     /// Image digest or bundle hash (duplicate detection).
     pub digest: Option<&'a str>,
     /// Delivery identity (registry event id, idempotency key).
     pub event_key: Option<&'a str>,
+    /// `Queued` (active) or a final status.
     pub status: Status,
+    /// Why (for `ignored`).
     pub error: Option<&'a str>,
 }
 

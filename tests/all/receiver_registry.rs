@@ -254,6 +254,10 @@ fn fifty_concurrent_notifications_over_five_environments_deploy_each_digest_once
 }
 
 fn webhook(recv: &TestReceiver, image: &str) -> std::process::Output {
+    webhook_as(recv, image, "distribution")
+}
+
+fn webhook_as(recv: &TestReceiver, image: &str, format: &str) -> std::process::Output {
     crate::common::cadkit()
         .args([
             "webhook",
@@ -261,6 +265,8 @@ fn webhook(recv: &TestReceiver, image: &str) -> std::process::Output {
             &recv.url("/v1/hooks"),
             "--image",
             image,
+            "--format",
+            format,
             "--wait",
             "--wait-timeout",
             "60s",
@@ -326,6 +332,43 @@ fn webhook_wait_passes_a_succeeded_deployment_and_fails_a_failed_one() {
     // Nothing applied.
     let after = h::graph(&t.path().join("production.sqlite"));
     assert!(before.instances == after.instances && before.out == after.out);
+
+    // The Docker Hub, Harbor and ACR shapes are read too (no digest: the tag is resolved
+    // in the configured registry).
+    let (_, b) = h::sample_dists(&t.path().join("dists2"));
+    push(&reg, &b, REPO, "master-b0b0");
+    let image = format!("{}/{REPO}:master-b0b0", reg.host);
+    let hub = webhook_as(&r, &image, "dockerhub");
+    assert!(
+        hub.status.success(),
+        "{}",
+        String::from_utf8_lossy(&hub.stderr)
+    );
+    let v: Value = serde_json::from_slice(&hub.stdout).unwrap();
+    assert_eq!(
+        v["deliveries"][0]["deployment"]["status"], "succeeded",
+        "{v}"
+    );
+    // Harbor and ACR shapes of the same delivery (same Idempotency-Key / event id): the
+    // same record, nothing deployed again.
+    for format in ["harbor", "acr"] {
+        let o = webhook_as(&r, &image, format);
+        assert!(
+            o.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let w: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let d = &w["deliveries"][0]["deployment"];
+        assert_eq!(
+            d["id"], v["deliveries"][0]["deployment"]["id"],
+            "{format}: {w}"
+        );
+        assert_eq!(d["status"], "succeeded");
+    }
+    assert_eq!(r.all_records().len(), 3);
+    let reference = fresh_install(t.path(), "b", &b);
+    assert_same_graph(&t.path().join("production.sqlite"), &reference);
 }
 
 #[test]
