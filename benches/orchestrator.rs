@@ -159,10 +159,14 @@ fn compare(dir: &Path, port: u16, name: &str, from: &Path, to: &Path) -> (f64, f
             a.extend(NO_BACKUP);
             toolkit(dir, &o, &a)
         } else {
+            // The build with its change log, as a pipeline has it.
+            let work = dir.join(format!("{name}-dist"));
+            h::copy_dir(to, &work);
+            std::fs::write(work.join("change_log.txt"), h::itemize(from, to)).unwrap();
             cadkit(
                 dir,
                 &o,
-                &["update", "--codeAsData.workingDir", to.to_str().unwrap()],
+                &["update", "--codeAsData.workingDir", work.to_str().unwrap()],
             )
         };
         times.push(t);

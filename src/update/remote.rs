@@ -10,6 +10,7 @@
 //! merge:true}`, `setPassword`, versions, `startGC`, `updateDone`, mode back, patch
 //! backup. The mode is switched back on every failure path.
 
+use super::changelog::{self, ChangeLog};
 use super::desired::DesiredState;
 use super::exclude::{self, ExcludeConfig};
 use super::memory::MemEnv;
@@ -35,6 +36,9 @@ pub struct RemoteUpdate {
     pub no_downtime: bool,
     pub exclude: ExcludeConfig,
     pub version_file: String,
+    /// Compare only the roots of the change log of the folder (when present).
+    pub use_change_log: bool,
+    pub change_log_name: String,
     pub user: Option<(String, String, String)>,
 }
 
@@ -62,15 +66,60 @@ fn live_inventory(roots: &BTreeMap<String, Vec<Op>>) -> BTreeMap<String, RootSta
         .collect()
 }
 
-/// Read the orchestrator (read-only) and compute the plan.
+/// The desired state and, with a change log in the folder, the roots it designates
+/// (`None`: every root is compared).
+fn load_desired(req: &RemoteUpdate) -> Result<(DesiredState, Option<BTreeSet<String>>)> {
+    let log_path = req.dist.join(&req.change_log_name);
+    if !req.use_change_log || !log_path.is_file() {
+        return Ok((DesiredState::load(&req.dist)?, None));
+    }
+    let log = ChangeLog::parse(&std::fs::read_to_string(&log_path)?);
+    let files = super::desired::list_files(&req.dist)?;
+    let known: BTreeSet<&str> = files.iter().map(|f| f.rel.as_str()).collect();
+    let changed_files: BTreeSet<String> = log
+        .patches
+        .iter()
+        .filter_map(|p| changelog::relativize(p, &|x| known.contains(x)))
+        .collect();
+    let d = DesiredState::load_selected(&req.dist, Some((&changed_files, &BTreeSet::new())))?;
+    let changed = changed_files
+        .iter()
+        .filter_map(|f| d.file_roots.get(f).cloned())
+        .collect();
+    Ok((d, Some(changed)))
+}
+
+/// Read the orchestrator (read-only graphDef queries) and compute the plan. With a
+/// change log only the changed roots and the roots to delete are read (as the toolkit).
 pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
-    let desired = DesiredState::load(&req.dist)?;
-    let (graph, roots) = o.read_roots()?;
+    let (desired, changed) = load_desired(req)?;
+    let structure = o.structure()?;
+    let live = crate::env::orchestrator::graph::roots_of(&structure);
+    let gone: BTreeSet<String> = live
+        .keys()
+        .filter(|r| !desired.all_roots.contains(*r))
+        .cloned()
+        .collect();
+    let wanted: BTreeMap<String, &'static str> = live
+        .iter()
+        .filter(|(r, _)| {
+            changed
+                .as_ref()
+                .is_none_or(|c| c.contains(*r) || gone.contains(*r))
+        })
+        .map(|(r, f)| (r.clone(), *f))
+        .collect();
+    let parallel = o.cfg.graphdef_rate_limit.max(1);
+    let roots = o.roots_data(&wanted, parallel)?;
+    let mut graph = structure;
+    for op in roots.values().flatten() {
+        graph.apply(op);
+    }
     let mut mem = MemEnv {
         graph,
         inventory: live_inventory(&roots),
     };
-    // Roots nobody deploys (the root of roots, repositories) are not owned.
+    // Repositories nobody deploys are not owned.
     let repos: BTreeSet<String> = mem
         .inventory
         .keys()
@@ -87,6 +136,7 @@ pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
     };
     let excluded = exclude::closure(&req.exclude, &children)?;
     let preq = PlanRequest {
+        changed: changed.map(|c| c.union(&gone).cloned().collect()),
         excluded,
         ..PlanRequest::default()
     };
