@@ -51,6 +51,9 @@ fn run(mut cmd: Command, what: &str, o: &Orchestrator) -> f64 {
     let t = Instant::now();
     let out = cmd.output().expect(what);
     let s = t.elapsed().as_secs_f64();
+    if std::env::var_os("CADKIT_BENCH_VERBOSE").is_some() {
+        eprintln!("{what}:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
     assert!(
         out.status.success(),
         "{what}: {}{}\norchestrator: {}",

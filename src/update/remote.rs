@@ -90,16 +90,22 @@ fn load_desired(req: &RemoteUpdate) -> Result<(DesiredState, Option<BTreeSet<Str
 }
 
 /// Read the orchestrator (read-only graphDef queries) and compute the plan. With a
-/// change log only the changed roots and the roots to delete are read (as the toolkit).
+/// change log only the changed roots are read (as the toolkit).
 pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
     let (desired, changed) = load_desired(req)?;
     let structure = o.structure()?;
     let live = crate::env::orchestrator::graph::roots_of(&structure);
-    let gone: BTreeSet<String> = live
-        .keys()
-        .filter(|r| !desired.all_roots.contains(*r))
-        .cloned()
-        .collect();
+    // Roots removed from the build are deleted by a full update only: a change log does
+    // not say which root a deleted file held, and a structure node absent from the build
+    // is not proof that a root was removed.
+    let gone: BTreeSet<String> = if changed.is_some() {
+        BTreeSet::new()
+    } else {
+        live.keys()
+            .filter(|r| !desired.all_roots.contains(*r))
+            .cloned()
+            .collect()
+    };
     let wanted: BTreeMap<String, &'static str> = live
         .iter()
         .filter(|(r, _)| {
@@ -109,8 +115,24 @@ pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
         })
         .map(|(r, f)| (r.clone(), *f))
         .collect();
+    tracing::info!(
+        "{} live roots, {} changed, {} absent from the build",
+        live.len(),
+        changed.as_ref().map_or(live.len(), BTreeSet::len),
+        gone.len()
+    );
+    tracing::debug!(
+        "absent from the build: {:?}",
+        gone.iter().take(20).collect::<Vec<_>>()
+    );
     let parallel = o.cfg.graphdef_rate_limit.max(1);
+    let t = Instant::now();
     let roots = o.roots_data(&wanted, parallel)?;
+    tracing::info!(
+        "{} roots read through graphDef in {} ms",
+        roots.len(),
+        t.elapsed().as_millis()
+    );
     let mut graph = structure;
     for op in roots.values().flatten() {
         graph.apply(op);
@@ -195,6 +217,7 @@ pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateRe
     check_version(o)?;
     o.learn_role()?;
     let plan = compute(o, req)?;
+    tracing::info!("plan ready after {} ms", started.elapsed().as_millis());
     let mut report = RemoteUpdateReport {
         environment: o.info(),
         dist: req.dist.clone(),
@@ -213,7 +236,9 @@ pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateRe
     write_local(&o.cfg.download_folder, &files)?;
     o.command(gc(false, false, true, false), None)?;
     let mode = ModeGuard::enter(o, req.no_downtime)?;
+    tracing::info!("mode switched after {} ms", started.elapsed().as_millis());
     apply(o, req, &files)?;
+    tracing::info!("diff loaded after {} ms", started.elapsed().as_millis());
     o.command(gc(true, true, false, false), None)?;
     o.command(
         obj(&[
@@ -226,6 +251,7 @@ pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateRe
         o.command(obj(&[("command", "refreshSubscriptionCache".into())]), None)?;
     }
     mode.leave()?;
+    tracing::info!("mode back after {} ms", started.elapsed().as_millis());
     crate::env::orchestrator::commands::create_patches_backup(o)?;
     report.applied = true;
     report.mode = Some(
