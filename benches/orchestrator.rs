@@ -17,6 +17,7 @@ mod orch;
 #[path = "../tests/common/rabbit.rs"]
 mod rabbit;
 #[path = "../tests/common/reference.rs"]
+#[allow(dead_code)]
 mod reference;
 
 use cadkit::graph::Graph;

@@ -10,6 +10,7 @@ mod orch;
 #[path = "common/rabbit.rs"]
 mod rabbit;
 #[path = "common/reference.rs"]
+#[allow(dead_code)]
 mod reference;
 
 use orch::Orchestrator;
