@@ -24,7 +24,7 @@ fn main() -> std::io::Result<()> {
     files(&root, &mut list)?;
     list.sort();
     let mut code = String::from(
-        "/// The sample project's files: path relative to the project (`/`-separated), bytes.\npub static SAMPLE_FILES: &[(&str, &[u8])] = &[\n",
+        "/// The sample project's files: path relative to the project (`/`-separated), bytes.\npub(crate) static SAMPLE_FILES: &[(&str, &[u8])] = &[\n",
     );
     for path in &list {
         let rel = path

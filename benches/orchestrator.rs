@@ -10,6 +10,8 @@
 //! `--bench` it runs on 3,000 instances). Needs `scripts/setup` (rabbitmq-server, node and
 //! the reference packages).
 
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 #[path = "../tests/all/common/update.rs"]
 mod h;
 #[path = "../tests/all/common/orchestrator.rs"]
@@ -52,6 +54,9 @@ fn run(mut cmd: Command, what: &str, o: &Orchestrator) -> f64 {
     let t = Instant::now();
     let out = cmd.output().expect(what);
     let s = t.elapsed().as_secs_f64();
+    if std::env::var_os("CADKIT_BENCH_VERBOSE").is_some() {
+        eprintln!("{what}:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
     assert!(
         out.status.success(),
         "{what}: {}{}\norchestrator: {}",
@@ -160,10 +165,14 @@ fn compare(dir: &Path, port: u16, name: &str, from: &Path, to: &Path) -> (f64, f
             a.extend(NO_BACKUP);
             toolkit(dir, &o, &a)
         } else {
+            // The build with its change log, as a pipeline has it.
+            let work = dir.join(format!("{name}-dist"));
+            h::copy_dir(to, &work);
+            std::fs::write(work.join("change_log.txt"), h::itemize(from, to)).unwrap();
             cadkit(
                 dir,
                 &o,
-                &["update", "--codeAsData.workingDir", to.to_str().unwrap()],
+                &["update", "--codeAsData.workingDir", work.to_str().unwrap()],
             )
         };
         times.push(t);

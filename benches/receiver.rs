@@ -7,6 +7,8 @@
 //! Run: `cargo bench --bench receiver` (release). Without `--bench` (as under
 //! `cargo test --all-targets`) it runs a small smoke version.
 
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
 #[path = "../tests/all/common/registry.rs"]
 mod harness;
 #[path = "../tests/all/common/receiver.rs"]

@@ -8,7 +8,7 @@
 //! - `codeAsData/import_order.json` and `codeAsData/<module>/…`: the built folder as is.
 //!
 //! Reading never trusts the archive: entries are checked before anything is written
-//! ([`limits`]: entry count, declared and actual uncompressed size, no absolute path, no
+//! ([`Limits`]: entry count, declared and actual uncompressed size, no absolute path, no
 //! `..`, no symlink or special file), files are written under a fresh folder only, and
 //! every patch is parsed ([`validate_dist`]) so an invalid file is reported by path before
 //! any environment is touched.

@@ -146,6 +146,8 @@ impl UpdateArgs {
             no_downtime: opts.no_downtime,
             exclude: opts.exclude.clone(),
             version_file: "version.json".into(),
+            use_change_log: opts.use_change_log,
+            change_log_name: opts.change_log_name.clone(),
             user: None,
         };
         let report = crate::update::remote::update(o, &req)?;

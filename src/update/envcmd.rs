@@ -3,6 +3,8 @@
 //! `startGC`, `statsDB`, `checkDB`, `isDbInitialized`, `getUpgradeConfig`.
 
 use super::lock::{self, read_modes, Modes};
+// Kept here for callers; they live with the other meta records (no envcmd <-> install cycle).
+pub use super::lock::{record_versions, DEPLOYED_VERSIONS};
 use super::store;
 use crate::env::SqliteEnv;
 use crate::patch::tags;
@@ -12,9 +14,6 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// Meta key holding the `version.json` of the last install/update.
-pub const DEPLOYED_VERSIONS: &str = "deployedVersions";
 
 /// Strict on/off: `on`, `off`, `true`, `false`, `1`, `0`; anything else is an error.
 pub fn parse_switch(s: &str) -> Result<bool, String> {
@@ -296,14 +295,4 @@ pub fn upgrade_config(env: &Path, dist: &Path, version_file: &str) -> Result<Val
         (Some(f), Some(t)) => json!([{ "project": "@olympeio/draw", "from": f, "to": t }]),
         _ => json!([{}]),
     })
-}
-
-/// Record the dist's `version.json` as the deployed versions (install and update).
-pub fn record_versions(conn: &rusqlite::Connection, dist: &Path) -> Result<()> {
-    if let Ok(s) = std::fs::read_to_string(dist.join("version.json")) {
-        if serde_json::from_str::<Value>(&s).is_ok() {
-            lock::set_meta(conn, DEPLOYED_VERSIONS, &s)?;
-        }
-    }
-    Ok(())
 }

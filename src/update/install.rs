@@ -228,7 +228,7 @@ pub fn install(opts: &InstallOptions) -> Result<InstallReport> {
     }
     tx.execute("DELETE FROM cadkit_backup", [])?;
     tx.execute("DELETE FROM meta WHERE key = ?1", [PROGRESS])?;
-    super::envcmd::record_versions(&tx, &opts.dist)?;
+    super::lock::record_versions(&tx, &opts.dist)?;
     tx.execute(
         "INSERT INTO meta(key, value) VALUES ('lastInstall', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         [serde_json::json!({"dist": opts.dist, "at": chrono::Utc::now().to_rfc3339()}).to_string()],

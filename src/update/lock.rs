@@ -317,3 +317,16 @@ impl Drop for ModeGuard {
         }
     }
 }
+
+/// Meta key of the versions deployed last (`version.json` of the folder).
+pub const DEPLOYED_VERSIONS: &str = "deployedVersions";
+
+/// Record the dist's `version.json` as the deployed versions (install and update).
+pub fn record_versions(conn: &rusqlite::Connection, dist: &std::path::Path) -> Result<()> {
+    if let Ok(s) = std::fs::read_to_string(dist.join("version.json")) {
+        if serde_json::from_str::<serde_json::Value>(&s).is_ok() {
+            set_meta(conn, DEPLOYED_VERSIONS, &s)?;
+        }
+    }
+    Ok(())
+}

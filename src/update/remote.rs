@@ -10,6 +10,7 @@
 //! merge:true}`, `setPassword`, versions, `startGC`, `updateDone`, mode back, patch
 //! backup. The mode is switched back on every failure path.
 
+use super::changelog::{self, ChangeLog};
 use super::desired::DesiredState;
 use super::exclude::{self, ExcludeConfig};
 use super::memory::MemEnv;
@@ -35,6 +36,9 @@ pub struct RemoteUpdate {
     pub no_downtime: bool,
     pub exclude: ExcludeConfig,
     pub version_file: String,
+    /// Compare only the roots of the change log of the folder (when present).
+    pub use_change_log: bool,
+    pub change_log_name: String,
     pub user: Option<(String, String, String)>,
 }
 
@@ -62,15 +66,82 @@ fn live_inventory(roots: &BTreeMap<String, Vec<Op>>) -> BTreeMap<String, RootSta
         .collect()
 }
 
-/// Read the orchestrator (read-only) and compute the plan.
+/// The desired state and, with a change log in the folder, the roots it designates
+/// (`None`: every root is compared).
+fn load_desired(req: &RemoteUpdate) -> Result<(DesiredState, Option<BTreeSet<String>>)> {
+    let log_path = req.dist.join(&req.change_log_name);
+    if !req.use_change_log || !log_path.is_file() {
+        return Ok((DesiredState::load(&req.dist)?, None));
+    }
+    let log = ChangeLog::parse(&std::fs::read_to_string(&log_path)?);
+    let files = super::desired::list_files(&req.dist)?;
+    let known: BTreeSet<&str> = files.iter().map(|f| f.rel.as_str()).collect();
+    let changed_files: BTreeSet<String> = log
+        .patches
+        .iter()
+        .filter_map(|p| changelog::relativize(p, &|x| known.contains(x)))
+        .collect();
+    let d = DesiredState::load_selected(&req.dist, Some((&changed_files, &BTreeSet::new())))?;
+    let changed = changed_files
+        .iter()
+        .filter_map(|f| d.file_roots.get(f).cloned())
+        .collect();
+    Ok((d, Some(changed)))
+}
+
+/// Read the orchestrator (read-only graphDef queries) and compute the plan. With a
+/// change log only the changed roots are read (as the toolkit).
 pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
-    let desired = DesiredState::load(&req.dist)?;
-    let (graph, roots) = o.read_roots()?;
+    let (desired, changed) = load_desired(req)?;
+    let structure = o.structure()?;
+    let live = crate::env::orchestrator::graph::roots_of(&structure);
+    // Roots removed from the build are deleted by a full update only: a change log does
+    // not say which root a deleted file held, and a structure node absent from the build
+    // is not proof that a root was removed.
+    let gone: BTreeSet<String> = if changed.is_some() {
+        BTreeSet::new()
+    } else {
+        live.keys()
+            .filter(|r| !desired.all_roots.contains(*r))
+            .cloned()
+            .collect()
+    };
+    let wanted: BTreeMap<String, &'static str> = live
+        .iter()
+        .filter(|(r, _)| {
+            changed
+                .as_ref()
+                .is_none_or(|c| c.contains(*r) || gone.contains(*r))
+        })
+        .map(|(r, f)| (r.clone(), *f))
+        .collect();
+    tracing::info!(
+        "{} live roots, {} changed, {} absent from the build",
+        live.len(),
+        changed.as_ref().map_or(live.len(), BTreeSet::len),
+        gone.len()
+    );
+    tracing::debug!(
+        "absent from the build: {:?}",
+        gone.iter().take(20).collect::<Vec<_>>()
+    );
+    let parallel = o.cfg.graphdef_rate_limit.max(1);
+    let t = Instant::now();
+    let roots = o.roots_data(&wanted, parallel)?;
+    tracing::info!(
+        "{} roots read through graphDef in {} ms",
+        roots.len(),
+        t.elapsed().as_millis()
+    );
+    let mut graph = structure;
+    for op in roots.values().flatten() {
+        graph.apply(op);
+    }
     let mut mem = MemEnv {
         graph,
         inventory: live_inventory(&roots),
     };
-    // Roots nobody deploys (the root of roots, repositories) are not owned.
+    // Repositories nobody deploys are not owned.
     let repos: BTreeSet<String> = mem
         .inventory
         .keys()
@@ -87,6 +158,7 @@ pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
     };
     let excluded = exclude::closure(&req.exclude, &children)?;
     let preq = PlanRequest {
+        changed: changed.map(|c| c.union(&gone).cloned().collect()),
         excluded,
         ..PlanRequest::default()
     };
@@ -145,6 +217,7 @@ pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateRe
     check_version(o)?;
     o.learn_role()?;
     let plan = compute(o, req)?;
+    tracing::info!("plan ready after {} ms", started.elapsed().as_millis());
     let mut report = RemoteUpdateReport {
         environment: o.info(),
         dist: req.dist.clone(),
@@ -163,7 +236,9 @@ pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateRe
     write_local(&o.cfg.download_folder, &files)?;
     o.command(gc(false, false, true, false), None)?;
     let mode = ModeGuard::enter(o, req.no_downtime)?;
+    tracing::info!("mode switched after {} ms", started.elapsed().as_millis());
     apply(o, req, &files)?;
+    tracing::info!("diff loaded after {} ms", started.elapsed().as_millis());
     o.command(gc(true, true, false, false), None)?;
     o.command(
         obj(&[
@@ -176,6 +251,7 @@ pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateRe
         o.command(obj(&[("command", "refreshSubscriptionCache".into())]), None)?;
     }
     mode.leave()?;
+    tracing::info!("mode back after {} ms", started.elapsed().as_millis());
     crate::env::orchestrator::commands::create_patches_backup(o)?;
     report.applied = true;
     report.mode = Some(

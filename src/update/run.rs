@@ -124,7 +124,7 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport> {
     let mut applied = false;
     if !opts.plan_only && !plan.is_noop() {
         apply(&tx, &plan)?;
-        super::envcmd::record_versions(&tx, &opts.dist)?;
+        super::lock::record_versions(&tx, &opts.dist)?;
         tx.execute(
             "INSERT INTO meta(key, value) VALUES ('lastUpdate', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             [serde_json::json!({

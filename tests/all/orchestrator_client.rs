@@ -363,3 +363,22 @@ fn broker_restarted_mid_command_is_a_clear_error() {
     );
     assert!(started.elapsed() < Duration::from_secs(90));
 }
+
+#[test]
+fn orchestrator_http_not_answering_is_a_clear_error() {
+    let node = rabbit::shared();
+    let _p = peer(node.port, ok_script());
+    let started = Instant::now();
+    // bus_args points the HTTP side at a closed port.
+    let out = cadkit()
+        .args(["getUpgradeConfig"])
+        .args(bus_args(node.port))
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("orchestrator HTTP GET http://127.0.0.1:"), "{t}");
+    assert!(t.contains("rest/database"), "{t}");
+    assert!(!t.contains("tok-SECRET-123"), "{t}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+}

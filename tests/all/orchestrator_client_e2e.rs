@@ -191,11 +191,19 @@ fn cadkit_installs_snapshots_and_updates_core_through_the_orchestrator() {
     }
     assert_same_graph(&o.env, &fresh293, "after --plan");
 
+    // update to 2.9.1 (with the build's change log: only the changed roots are read)
+    let d291_log = dir.join("d291-with-log");
+    h::copy_dir(&d291, &d291_log);
+    std::fs::write(d291_log.join("change_log.txt"), h::itemize(&d293, &d291)).unwrap();
     // update to 2.9.1 and back
     cadkit_ok(
         &o,
         dir,
-        &["update", "--codeAsData.workingDir", d291.to_str().unwrap()],
+        &[
+            "update",
+            "--codeAsData.workingDir",
+            d291_log.to_str().unwrap(),
+        ],
     );
     let fresh291 = fresh_install(dir, &d291, "291");
     assert_same_graph(&o.env, &fresh291, "update 2.9.3 -> 2.9.1");

@@ -83,7 +83,7 @@ impl State {
     /// The whole graph, read once per change (graphDef answers many queries in a row).
     pub fn graph(&self) -> Result<Arc<Snapshot>> {
         let generation = self.generation.load(Ordering::SeqCst);
-        let mut cache = self.cache.lock().unwrap();
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((g, snap)) = cache.as_ref() {
             if *g == generation {
                 return Ok(snap.clone());
@@ -101,12 +101,12 @@ impl State {
     pub fn new_token(&self) -> String {
         let bytes: [u8; 24] = rand::random();
         let token = hex::encode(bytes);
-        self.tokens.lock().unwrap().insert(token.clone());
+        self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(token.clone());
         token
     }
 
     pub fn token_valid(&self, token: &str) -> bool {
-        self.tokens.lock().unwrap().contains(token)
+        self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(token)
     }
 
     /// The patches folder (`false`) or the backup area (`true`).
@@ -121,7 +121,7 @@ impl State {
     /// Append one line to the `--record` file.
     pub fn record(&self, entry: Value) {
         if let Some(f) = &self.recorder {
-            let mut f = f.lock().unwrap();
+            let mut f = f.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let _ = writeln!(f, "{entry}");
             let _ = f.flush();
         }
