@@ -83,7 +83,10 @@ impl State {
     /// The whole graph, read once per change (graphDef answers many queries in a row).
     pub fn graph(&self) -> Result<Arc<Snapshot>> {
         let generation = self.generation.load(Ordering::SeqCst);
-        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((g, snap)) = cache.as_ref() {
             if *g == generation {
                 return Ok(snap.clone());
@@ -101,12 +104,18 @@ impl State {
     pub fn new_token(&self) -> String {
         let bytes: [u8; 24] = rand::random();
         let token = hex::encode(bytes);
-        self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(token.clone());
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(token.clone());
         token
     }
 
     pub fn token_valid(&self, token: &str) -> bool {
-        self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(token)
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(token)
     }
 
     /// The patches folder (`false`) or the backup area (`true`).
