@@ -90,22 +90,18 @@ fn load_desired(req: &RemoteUpdate) -> Result<(DesiredState, Option<BTreeSet<Str
 }
 
 /// Read the orchestrator (read-only graphDef queries) and compute the plan. With a
-/// change log only the changed roots are read (as the toolkit).
+/// change log only the changed roots and the roots absent from the build are read.
 pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
     let (desired, changed) = load_desired(req)?;
     let structure = o.structure()?;
     let live = crate::env::orchestrator::graph::roots_of(&structure);
-    // Roots removed from the build are deleted by a full update only: a change log does
-    // not say which root a deleted file held, and a structure node absent from the build
-    // is not proof that a root was removed.
-    let gone: BTreeSet<String> = if changed.is_some() {
-        BTreeSet::new()
-    } else {
-        live.keys()
-            .filter(|r| !desired.all_roots.contains(*r))
-            .cloned()
-            .collect()
-    };
+    // Roots removed from the build: live roots no patch holds (the toolkit's rule; their
+    // content is read so the plan can delete it).
+    let gone: BTreeSet<String> = live
+        .keys()
+        .filter(|r| !desired.all_roots.contains(*r))
+        .cloned()
+        .collect();
     let wanted: BTreeMap<String, &'static str> = live
         .iter()
         .filter(|(r, _)| {

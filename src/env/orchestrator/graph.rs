@@ -17,6 +17,9 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Roots per `getRootData` query when reading the whole graph.
+pub const ROOTS_PER_QUERY: usize = 200;
+
 fn step(t: &str, d: u8, r: bool, q: Vec<Value>) -> Value {
     json!({ "t": t, "d": d, "v": true, "r": r, "q": q })
 }
@@ -137,9 +140,46 @@ impl Orchestrator {
         Ok(out)
     }
 
-    /// The whole graph as the dumper and the planner read it (see the module doc).
+    /// The whole graph as the dumper reads it (see the module doc): the structure, then
+    /// `getRootData` with many roots per query (`b` is a list), one query per follow rule
+    /// and batch of [`ROOTS_PER_QUERY`] roots, a few queries at a time.
     pub fn read_graph(&self) -> Result<Graph, OrchestratorError> {
-        Ok(self.read_roots()?.0)
+        let started = std::time::Instant::now();
+        let mut g = self.structure()?;
+        let roots = roots_of(&g);
+        let token = self.token()?;
+        let maintenance = self.in_maintenance();
+        let mut bodies = Vec::new();
+        for rule in [follow::SNAPSHOT, follow::DUMP] {
+            let of_rule: Vec<&String> = roots
+                .iter()
+                .filter(|(_, f)| **f == rule)
+                .map(|(r, _)| r)
+                .collect();
+            for chunk in of_rule.chunks(ROOTS_PER_QUERY) {
+                bodies.push(json!({ "i": "getRootData", "b": chunk, "f": rule }));
+            }
+        }
+        let http = self.http();
+        let answers: Vec<Result<Vec<Value>, OrchestratorError>> = self.block_on(
+            stream::iter(bodies.iter())
+                .map(|b| http.graphdef(b, &token, maintenance))
+                .buffer_unordered(self.cfg.graphdef_rate_limit.max(1))
+                .collect(),
+        );
+        for a in answers {
+            for op in parse_ops(a?)? {
+                g.apply(&op);
+            }
+        }
+        tracing::info!(
+            "read {} roots, {} instances through graphDef ({} queries) in {} ms",
+            roots.len(),
+            g.instances.len(),
+            bodies.len() + 1,
+            started.elapsed().as_millis()
+        );
+        Ok(g)
     }
 
     /// The whole graph and each root's `getRootData` operations (what `update` derives
