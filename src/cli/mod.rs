@@ -293,7 +293,10 @@ fn restore_sigpipe() {
 /// Entry point of the `cadkit` binary.
 pub fn main() -> i32 {
     restore_sigpipe();
-    let argv = prepare(std::env::args_os().collect());
+    let argv = match prepare(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(e) => return bad_arguments(&e),
+    };
     match Cli::try_parse_from(argv) {
         Ok(cli) => finish(&cli.global, |g| cli.command.run(g)),
         Err(e) => usage_error(e),
@@ -316,11 +319,14 @@ pub fn main_step<T: Step>(name: &'static str) -> i32 {
         "build" => "buildCodeAsData",
         other => other,
     };
-    let argv = prepare_step(
+    let argv = match prepare_step(
         std::env::args_os().collect(),
         toolkit_name,
         &<Single<T> as clap::CommandFactory>::command(),
-    );
+    ) {
+        Ok(argv) => argv,
+        Err(e) => return bad_arguments(&e),
+    };
     // Built after `prepare_step`: clap reads the variables when the command is built, and
     // `prepare_step` has just applied the fallbacks between them.
     let cmd = <Single<T> as clap::CommandFactory>::command().name(name);
@@ -331,6 +337,13 @@ pub fn main_step<T: Step>(name: &'static str) -> i32 {
         Ok(s) => finish(&s.global, |g| s.step.run(g)),
         Err(e) => usage_error(e),
     }
+}
+
+/// A command line that cannot even be rewritten (e.g. `--jsonConfig` that is not JSON):
+/// printed once, exit 1 as for any usage error.
+fn bad_arguments(message: &str) -> i32 {
+    eprintln!("error: {message}");
+    1
 }
 
 fn usage_error(e: clap::Error) -> i32 {
@@ -406,8 +419,8 @@ const SHORT_FLAGS: &[(&str, &str)] = &[
 /// Rewrite toolkit-style arguments into what clap parses (see [`rewrite`]), then take out
 /// the toolkit options of the command that cadkit's command does not declare
 /// ([`toolkit::strip`]).
-pub fn prepare(argv: Vec<OsString>) -> Vec<OsString> {
-    let mut out = rewrite(argv);
+pub fn prepare(argv: Vec<OsString>) -> Result<Vec<OsString>, String> {
+    let mut out = rewrite(argv)?;
     let root = <Cli as clap::CommandFactory>::command();
     let found = out.iter().enumerate().skip(1).find_map(|(i, a)| {
         let a = a.to_str()?;
@@ -418,21 +431,25 @@ pub fn prepare(argv: Vec<OsString>) -> Vec<OsString> {
         let name = sub.get_name().to_string();
         out.extend(toolkit::strip(rest, &name, sub, &root));
     }
-    out
+    Ok(out)
 }
 
 /// [`prepare`] for a one-step binary: `cmd` is the step's whole command line.
-fn prepare_step(argv: Vec<OsString>, toolkit_name: &str, cmd: &clap::Command) -> Vec<OsString> {
-    let mut out = rewrite(argv);
+fn prepare_step(
+    argv: Vec<OsString>,
+    toolkit_name: &str,
+    cmd: &clap::Command,
+) -> Result<Vec<OsString>, String> {
+    let mut out = rewrite(argv)?;
     let rest = out.split_off(1.min(out.len()));
     out.extend(toolkit::strip(rest, toolkit_name, cmd, cmd));
-    out
+    Ok(out)
 }
 
 /// Multi-letter short flags become long ones, the guide's spellings become the toolkit's
 /// names, `--jsonConfig <json>` expands into dotted options placed last (the toolkit merges
 /// it over everything else), and `CADKIT_*` variables fall back to the toolkit's.
-pub fn rewrite(argv: Vec<OsString>) -> Vec<OsString> {
+pub fn rewrite(argv: Vec<OsString>) -> Result<Vec<OsString>, String> {
     apply_env_fallbacks();
     let mut out = Vec::with_capacity(argv.len());
     let mut json_config = Vec::new();
@@ -461,10 +478,7 @@ pub fn rewrite(argv: Vec<OsString>) -> Vec<OsString> {
             if let Some(v) = value {
                 match serde_json::from_str::<serde_json::Value>(&v) {
                     Ok(value) => flatten_json_config(&value, "", &mut json_config),
-                    Err(e) => {
-                        eprintln!("error: --jsonConfig is not valid JSON: {e}");
-                        std::process::exit(1);
-                    }
+                    Err(e) => return Err(format!("--jsonConfig is not valid JSON: {e}")),
                 }
             }
             continue;
@@ -496,7 +510,7 @@ pub fn rewrite(argv: Vec<OsString>) -> Vec<OsString> {
         });
         OsString::from(renamed.unwrap_or(a))
     }));
-    out
+    Ok(out)
 }
 
 /// Long names (aliases included) of every optional-value boolean option (`num_args = 0..=1`,
@@ -595,6 +609,7 @@ mod tests {
 
     fn args(v: &[&str]) -> Vec<String> {
         prepare(v.iter().map(OsString::from).collect())
+            .unwrap()
             .into_iter()
             .map(|s| s.into_string().unwrap())
             .collect()

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Test hook: a file path; deployments wait before converging while it exists (so tests
+/// Test hook (feature `fault-injection` only): a file path; deployments wait before
+/// converging while it exists (so tests
 /// can observe a running deployment: 204, 409).
 pub const TEST_GATE_ENV: &str = "CADKIT_RECEIVER_TEST_GATE";
 
@@ -178,6 +179,7 @@ fn run_inner(
             d
         }
     };
+    #[cfg(feature = "fault-injection")]
     if let Some(gate) = std::env::var_os(TEST_GATE_ENV) {
         // Test hook: hold the deployment (active) while the gate file exists.
         while Path::new(&gate).exists() {

@@ -99,7 +99,8 @@ pub struct InstallReport {
 const BACKUP_SCHEMA: &str =
     "CREATE TABLE IF NOT EXISTS cadkit_backup(kind TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL) WITHOUT ROWID;";
 
-/// Test hook: stop (exit the process) after the backup stage, to test the resume path.
+/// Test hook (feature `fault-injection` only): stop (exit the process) after the backup
+/// stage, to test the resume path.
 pub const CRASH_AFTER_BACKUP_ENV: &str = "CADKIT_TEST_CRASH_AFTER_BACKUP";
 
 pub fn install(opts: &InstallOptions) -> Result<InstallReport> {
@@ -174,6 +175,7 @@ pub fn install(opts: &InstallOptions) -> Result<InstallReport> {
         );
     }
     tx.commit()?;
+    #[cfg(feature = "fault-injection")]
     if std::env::var_os(CRASH_AFTER_BACKUP_ENV).is_some() {
         // Simulated crash: no destructor runs (like kill -9).
         std::process::exit(137);

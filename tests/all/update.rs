@@ -373,6 +373,7 @@ fn two_concurrent_updates_one_wins_one_gets_the_lock_error() {
     assert_eq!(h::graph(&env2), h::graph(&fresh));
 }
 
+#[cfg(feature = "fault-injection")]
 fn add_user_and_data(env: &Path) {
     let e = SqliteEnv::open(env).unwrap();
     e.conn()
@@ -392,6 +393,7 @@ fn add_user_and_data(env: &Path) {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn install_preserves_users_and_business_data_and_resumes_after_a_crash() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = h::sample_dists(tmp.path());
