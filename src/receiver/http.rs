@@ -1,11 +1,12 @@
 //! The routes (axum). Every answer is JSON except 204s and 401 (no detail).
 
+use super::answer::{authorize, busy, err, internal, known_env, location, read_body, Fail};
 use super::auth::Scope;
 use super::deploy::Job;
 use super::hooks::{self, Push};
 use super::records::{NewRecord, Status};
 use super::Receiver;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,63 +40,6 @@ pub fn router(r: Arc<Receiver>) -> Router {
             )
         })
         .with_state(r)
-}
-
-/// An error answer (boxed: a `Response` is large).
-pub(super) struct Fail(pub(super) Box<Response>);
-
-impl IntoResponse for Fail {
-    fn into_response(self) -> Response {
-        *self.0
-    }
-}
-
-pub(super) fn err(code: StatusCode, msg: impl Into<String>) -> Fail {
-    Fail(Box::new(
-        (code, axum::Json(json!({ "error": msg.into() }))).into_response(),
-    ))
-}
-
-pub(super) fn internal(e: anyhow::Error) -> Fail {
-    tracing::error!("{e:#}");
-    err(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        crate::ci::redact(&format!("{e:#}")),
-    )
-}
-
-pub(super) fn location(id: i64) -> String {
-    format!("/v1/deployments/{id}")
-}
-
-/// 401 with no detail when the token does not grant `scope`.
-pub(super) fn authorize(r: &Receiver, h: &HeaderMap, scope: Scope) -> Result<(), Fail> {
-    let v = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if r.tokens.allows(v, scope) {
-        Ok(())
-    } else {
-        Err(Fail(Box::new(StatusCode::UNAUTHORIZED.into_response())))
-    }
-}
-
-pub(super) fn known_env(r: &Receiver, env: &str) -> Result<(), Fail> {
-    if r.loaded.config.environments.contains_key(env) {
-        Ok(())
-    } else {
-        Err(err(
-            StatusCode::NOT_FOUND,
-            format!("unknown environment {env:?} (not in the receiver config)"),
-        ))
-    }
-}
-
-pub(super) async fn read_body(body: Body, limit: usize) -> Result<Bytes, Fail> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        err(
-            StatusCode::BAD_REQUEST,
-            format!("request body larger than {limit} bytes (maxBodyBytes in the receiver config)"),
-        )
-    })
 }
 
 async fn hook_all(s: St, h: HeaderMap, body: Body) -> Response {
@@ -348,20 +292,6 @@ fn image_source(r: &Receiver, t: &Target) -> Value {
         "tag": t.push.tag,
         "digest": t.push.digest,
     })
-}
-
-pub(super) fn busy(env: &str, id: i64) -> Fail {
-    let mut resp = err(
-        StatusCode::CONFLICT,
-        format!(
-            "environment {env} is deploying ({}); retry when it has finished",
-            location(id)
-        ),
-    );
-    resp.0
-        .headers_mut()
-        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-    resp
 }
 
 async fn upload(s: St, Path(env): Path<String>, h: HeaderMap, body: Body) -> Response {

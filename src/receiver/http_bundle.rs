@@ -2,9 +2,9 @@
 //! (archive safety, `project.json`, every patch) before it is accepted, so bad input gets
 //! a 400 naming what is wrong and nothing is recorded nor applied.
 
+use super::answer::{authorize, busy, err, internal, known_env, location, read_body, Fail};
 use super::auth::Scope;
 use super::deploy::Job;
-use super::http::{authorize, busy, err, internal, known_env, location, read_body, Fail};
 use super::records::{NewRecord, Status};
 use super::Receiver;
 use crate::bundle::{self, DistError, ProjectMeta};

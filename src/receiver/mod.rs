@@ -17,6 +17,7 @@
 //! already holds gets a recorded no-op. The check and the insert happen under one lock,
 //! so concurrent notifications deploy each distinct digest once.
 
+mod answer;
 pub mod auth;
 pub mod config;
 pub mod deploy;
