@@ -30,10 +30,13 @@ fn send(
         IMAGE,
         "--backoff",
         "20ms",
+        // Generous: on a loaded 2-core CI machine a 2 s attempt can time out and be
+        // retried, which the delivered-once assertions would count twice. Tests of the
+        // timeout itself pass their own `--timeout`.
         "--timeout",
-        "2s",
+        "20s",
         "--connect-timeout",
-        "1s",
+        "10s",
     ];
     all.extend_from_slice(args);
     let o = run_clean(BIN, dir.path(), &vars, &all, None);
