@@ -334,6 +334,14 @@ impl Outputs {
         self.annotate("warning", message, at);
     }
 
+    /// Add a warning to the report's `warnings` only (no annotation, no log line): for
+    /// warnings a step has already logged, such as the build's.
+    pub fn report_warning(&mut self, message: &str) {
+        if !self.warnings.iter().any(|w| w == message) {
+            self.warnings.push(message.to_string());
+        }
+    }
+
     fn warn_once(&mut self, message: &str) {
         if !self.warnings.iter().any(|w| w == message) {
             self.warning(message, None);

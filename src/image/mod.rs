@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 /// The three images of a code-as-data project, plus a free one. Defaults follow the
 /// deployment guide's Dockerfiles, so that the image has the file tree `docker build` of
 /// those Dockerfiles gives (paths, owners, modes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// Static site: `COPY --chown=nginx:root … /usr/share/nginx/html`.
@@ -133,10 +133,13 @@ impl ImageRequest {
 }
 
 /// What was (or, with `--dry-run`, would be) written.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageReport {
     pub kind: Kind,
+    /// Nothing was written. Not serialised: the report envelope's `dryRun` says it.
+    #[serde(skip)]
+    #[schemars(skip)]
     pub dry_run: bool,
     pub source: PathBuf,
     pub dest: String,
@@ -161,7 +164,7 @@ pub struct ImageReport {
     pub timings_ms: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlatformReport {
     pub platform: String,
@@ -174,7 +177,7 @@ pub struct PlatformReport {
     pub image_size: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LayerReport {
     pub digest: String,
@@ -185,7 +188,7 @@ pub struct LayerReport {
 }
 
 /// One blob and what happened to it: `upload`, `mount`, `exists` or `copy` (to a layout).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct BlobAction {
     pub digest: String,
     pub size: u64,

@@ -9,6 +9,6 @@
 //! in [`schema`] and committed under `schema/`.
 
 pub mod registry_auth;
-
+pub mod schema;
 pub mod tag;
 pub mod webhook;
