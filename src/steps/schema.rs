@@ -25,13 +25,20 @@ pub struct Envelope<R> {
 
 /// Every step with a typed report and the schema of its printed report, by step name.
 pub fn all() -> Vec<(&'static str, Schema)> {
-    vec![
+    let steps = vec![
         ("build", schema::<crate::build::BuildReport>()),
         ("image", schema::<crate::image::ImageReport>()),
         ("registry-auth", schema::<super::registry_auth::Report>()),
         ("tag", schema::<super::tag::Report>()),
         ("webhook", schema::<super::webhook::Report>()),
-    ]
+    ];
+    steps
+        .into_iter()
+        .map(|(step, mut s)| {
+            s.insert("title".into(), format!("cadkit {step} report").into());
+            (step, s)
+        })
+        .collect()
 }
 
 fn schema<R: JsonSchema>() -> Schema {
