@@ -20,7 +20,7 @@ pub struct Request {
     pub sha_length: usize,
     /// Lowercase the branch part of the tag.
     pub lowercase: bool,
-    /// Registry host[:port] of the images (may be empty).
+    /// Registry `host[:port]` of the images (may be empty).
     pub registry: String,
     /// Image name; images are listed only when set.
     pub image_name: Option<String>,
