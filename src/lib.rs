@@ -9,7 +9,8 @@
 //! - [`orchestrator`]: the orchestrator protocol (AMQP + HTTP) and the reference server;
 //! - [`update`]: converging an environment to its patches (plan, apply, lock, drift);
 //! - [`image`]: daemonless OCI images;
-//! - [`tag`], [`registry_auth`], [`webhook`]: the CI steps around images;
+//! - [`steps`]: the CI steps around images (`tag`, `registry-auth`, `webhook`), one module
+//!   each, on the domain modules [`tag`], [`registry_auth`], [`webhook`];
 //! - [`cli`]: the command line shared by every binary.
 
 pub mod build;
@@ -34,6 +35,7 @@ pub mod receiver;
 pub mod registry_auth;
 pub mod retry;
 pub mod snapshot;
+pub mod steps;
 pub mod tag;
 pub mod update;
 pub mod webhook;

@@ -115,7 +115,7 @@ pub fn generate(creds: &[Credential]) -> Value {
 }
 
 /// A helper that will be asked instead of the written entry.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Shadow {
     pub registry: String,
     /// `credsStore` or `credHelpers`.

@@ -108,7 +108,7 @@ pub const KINDS: &[&str] = &["frontend", "backend", "codeasdata"];
 pub const DEFAULT_IMAGE_TEMPLATE: &str = "{registry}/{name}-{kind}:{tag}";
 
 /// One image reference.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct ImageRef {
     pub kind: String,
     pub image: String,

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 /// Which modules go into the output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Dependencies then the project: a deployable folder.
@@ -89,11 +89,14 @@ impl BuildRequest {
 }
 
 /// What a build did (or would do with `dry_run`): the JSON report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildReport {
     pub mode: Mode,
     pub working_dir: PathBuf,
+    /// Nothing was written. Not serialised: the report envelope's `dryRun` says it.
+    #[serde(skip)]
+    #[schemars(skip)]
     pub dry_run: bool,
     pub modules: Vec<ModuleReport>,
     pub files: usize,
@@ -101,10 +104,14 @@ pub struct BuildReport {
     pub bytes: u64,
     pub import_order_file: String,
     pub version_file: Option<serde_json::Value>,
+    /// Not serialised: the caller hands them to the report envelope's `warnings`
+    /// ([`crate::ci::Outputs::report_warning`]).
+    #[serde(skip)]
+    #[schemars(skip)]
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ModuleReport {
     pub name: String,
     pub path: String,

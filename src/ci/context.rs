@@ -17,7 +17,7 @@ use serde::Serialize;
 use std::path::Path;
 
 /// What kind of ref the run builds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefKind {
     Branch,

@@ -40,7 +40,7 @@ pub use outputs::{Location, OutputPaths, Outputs};
 use std::sync::Mutex;
 
 /// The CI system running cadkit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
     GitHub,

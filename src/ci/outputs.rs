@@ -27,6 +27,10 @@ use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// The fields [`Outputs::finish`] adds around every step's report: a step's own report
+/// never uses these names (checked by a test over every step's schema).
+pub const ENVELOPE_FIELDS: [&str; 3] = ["dryRun", "outputs", "warnings"];
+
 /// Where each platform's output files live (from the environment by default).
 #[derive(Debug, Clone, Default)]
 pub struct OutputPaths {
@@ -330,6 +334,14 @@ impl Outputs {
         self.annotate("warning", message, at);
     }
 
+    /// Add a warning to the report's `warnings` only (no annotation, no log line): for
+    /// warnings a step has already logged, such as the build's.
+    pub fn report_warning(&mut self, message: &str) {
+        if !self.warnings.iter().any(|w| w == message) {
+            self.warnings.push(message.to_string());
+        }
+    }
+
     fn warn_once(&mut self, message: &str) {
         if !self.warnings.iter().any(|w| w == message) {
             self.warning(message, None);
@@ -386,6 +398,13 @@ impl Outputs {
         };
         let _ = self.out.write_all(cmd.as_bytes());
         let _ = self.out.flush();
+    }
+
+    /// The one output path of a step: its typed report, wrapped in the envelope
+    /// ([`ENVELOPE_FIELDS`]) by [`Outputs::finish`], redacted, written to the report file
+    /// and printed on stdout when `print`.
+    pub fn finish_report<R: serde::Serialize>(self, report: &R, print: bool) -> Result<Value> {
+        self.finish(serde_json::to_value(report)?, print)
     }
 
     /// Complete the step: add `outputs`, the platform layer's `warnings` and `dryRun` to

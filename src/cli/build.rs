@@ -116,6 +116,9 @@ impl Step for BuildArgs {
 /// (printed with `--report json` or `--dry-run`: by default stdout stays empty, as with
 /// the toolkit).
 fn ci_outputs(mut out: crate::ci::Outputs, report: &build::BuildReport, print: bool) -> Result<()> {
+    for w in &report.warnings {
+        out.report_warning(w);
+    }
     out.set("working-dir", &report.working_dir.to_string_lossy())?;
     out.set("files", &report.files.to_string())?;
     out.set("patches", &report.patches.to_string())?;
@@ -124,7 +127,7 @@ fn ci_outputs(mut out: crate::ci::Outputs, report: &build::BuildReport, print: b
         md.push_str(&format!("| `{}` | {} |\n", m.name, m.files));
     }
     out.summary(&md)?;
-    out.finish(serde_json::to_value(report)?, print)?;
+    out.finish_report(report, print)?;
     Ok(())
 }
 

@@ -138,10 +138,7 @@ impl Step for ImageArgs {
             md.push_str(&format!("| `{r}` | `{}` |\n", report.digest));
         }
         out.summary(&md)?;
-        out.finish(
-            serde_json::to_value(&report)?,
-            global.report.as_deref() != Some("none"),
-        )?;
+        out.finish_report(&report, global.report.as_deref() != Some("none"))?;
         Ok(0)
     }
 }

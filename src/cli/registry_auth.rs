@@ -1,12 +1,12 @@
-//! `registry-auth`: write (or print) Docker `config.json` credentials for the next steps.
+//! `registry-auth`: arguments (and the password from the environment or stdin) →
+//! [`Request`] → [`crate::steps::registry_auth::run`] → the report.
 
 use super::{GlobalArgs, Step};
 use crate::ci::{inputs, Outputs, Platform};
-use crate::registry_auth::{self as ra, Credential};
-use anyhow::{Context as _, Result};
-use base64::Engine as _;
+use crate::registry_auth as ra;
+use crate::steps::registry_auth::{self, Report, Request};
+use anyhow::Result;
 use clap::Args;
-use serde_json::json;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -38,7 +38,7 @@ pub struct RegistryAuthArgs {
 impl Step for RegistryAuthArgs {
     fn run(self, global: &GlobalArgs) -> Result<i32> {
         let platform = Platform::detect();
-        let out = Outputs::detect().dry_run(self.dry_run.unwrap_or(false));
+        let mut out = Outputs::detect().dry_run(self.dry_run.unwrap_or(false));
         let gitlab = platform == Platform::GitLab;
         let (username, password) = match &self.username {
             Some(u) => (
@@ -75,7 +75,7 @@ impl Step for RegistryAuthArgs {
             Some(d) => Some((d.clone(), "input".to_string())),
             None => ra::default_dir(platform, &|k| std::env::var(k).ok()),
         };
-        run(
+        let report = registry_auth::run(
             &Request {
                 registries,
                 username,
@@ -85,139 +85,28 @@ impl Step for RegistryAuthArgs {
                 stdout: self.stdout.unwrap_or(false),
                 base64: self.base64.unwrap_or(false),
             },
-            out,
-            global.report.as_deref() != Some("none"),
+            &mut out,
         )?;
+        emit(&report, out, global.report.as_deref() != Some("none"))?;
         Ok(0)
     }
 }
 
-/// What to write, resolved from the arguments.
-pub struct Request {
-    pub registries: Vec<String>,
-    pub username: String,
-    pub password: String,
-    /// Target folder and why it was chosen.
-    pub dir: Option<(PathBuf, String)>,
-    pub helper_free: bool,
-    pub stdout: bool,
-    pub base64: bool,
-}
-
-/// The step on resolved inputs (used by `demo` and tests); returns the report.
-pub fn run(req: &Request, mut out: Outputs, print: bool) -> Result<serde_json::Value> {
-    // Mask first: nothing below may show them.
-    crate::ci::inputs::check_secret(
-        "registry password",
-        "CADKIT_REGISTRY_PASSWORD or standard input",
-        &req.password,
-    )?;
-    out.mask(&req.password);
-    let creds = req
-        .registries
-        .iter()
-        .map(|r| Credential::new(r, &req.username, &req.password))
-        .collect::<Result<Vec<_>>>()?;
-    for c in &creds {
-        out.mask(&c.auth());
-    }
-    let keys: Vec<&str> = creds.iter().map(|c| c.registry.as_str()).collect();
-
-    if req.stdout {
-        if out.platform() == crate::ci::Platform::GitLab && !out.is_dry_run() {
-            out.warning(
-                "--stdout prints the credentials and GitLab cannot mask them at run time: capture the output (VAR=$(cadkit-registry-auth --stdout)), never let it reach the job log",
-                None,
-            );
-        }
-        let generated = ra::generate(&creds);
-        let text = serde_json::to_string(&generated)?;
-        if req.base64 {
-            out.mask(&base64::engine::general_purpose::STANDARD.encode(&text));
-        }
-        if out.is_dry_run() {
-            let report = out.finish(
-                json!({"step": "registry-auth", "registries": keys, "config": ra::redacted(&generated)}),
-                false,
-            )?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            return Ok(report);
-        }
-        let report = json!({"step": "registry-auth", "registries": keys, "stdout": true});
-        if req.base64 {
-            println!(
-                "{}",
-                base64::engine::general_purpose::STANDARD.encode(&text)
-            );
-        } else {
-            println!("{text}");
-        }
-        let report = out.finish(report, false)?;
+/// The one output path of `registry-auth`. Stdout mode prints the credentials on
+/// stdout and the report on stderr; its dry run prints the report (file redacted) on
+/// stdout whatever `--report` says.
+fn emit(report: &Report, out: Outputs, print: bool) -> Result<()> {
+    if let Some(text) = &report.printed {
+        println!("{text}");
+        let shown = out.finish_report(report, false)?;
         if print {
-            eprintln!("{}", serde_json::to_string_pretty(&report)?);
+            eprintln!("{}", serde_json::to_string_pretty(&shown)?);
         }
-        return Ok(report);
+    } else if report.config.is_some() && report.docker_config.is_none() {
+        let shown = out.finish_report(report, false)?;
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+    } else {
+        out.finish_report(report, print)?;
     }
-
-    let Some((dir, why)) = req.dir.clone() else {
-        anyhow::bail!("no folder for config.json: pass --docker-config or set DOCKER_CONFIG (HOME is not set either)");
-    };
-    let existing = ra::read_existing(&dir)?;
-    let had_file = existing.is_some();
-    let merged = ra::merge(existing, &creds, req.helper_free)?;
-    for s in &merged.shadows {
-        let msg = if s.removed {
-            format!(
-                "removed {} {:?} for {} so the written entry is used",
-                s.via, s.helper, s.registry
-            )
-        } else {
-            format!(
-                "{} {:?} in {} will be asked for {} instead of the written entry; use --helper-free or a separate DOCKER_CONFIG",
-                s.via,
-                s.helper,
-                dir.join("config.json").display(),
-                s.registry
-            )
-        };
-        out.warning(&msg, None);
-    }
-    let path = dir.join("config.json");
-    if !out.is_dry_run() {
-        ra::write(&dir, &merged.config).with_context(|| {
-            format!(
-                "cannot write the registry credentials to {}",
-                path.display()
-            )
-        })?;
-        tracing::info!(
-            "wrote credentials for {} to {}",
-            keys.join(", "),
-            path.display()
-        );
-    }
-    let dir_s = dir.to_string_lossy().into_owned();
-    out.export_env("DOCKER_CONFIG", &dir_s)?;
-    out.set("docker-config", &dir_s)?;
-    out.set("config-path", &path.to_string_lossy())?;
-    out.set("registries", &keys.join(","))?;
-    out.summary(&format!(
-        "### cadkit registry-auth\n\nCredentials for {} written to `{}` (DOCKER_CONFIG for the next steps).\n",
-        keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
-        path.display()
-    ))?;
-    let mut report = json!({
-        "step": "registry-auth",
-        "platform": out.platform(),
-        "registries": keys,
-        "dockerConfig": dir_s,
-        "dockerConfigSource": why,
-        "configPath": path,
-        "mergedIntoExisting": had_file,
-        "shadows": merged.shadows,
-    });
-    if out.is_dry_run() {
-        report["config"] = ra::redacted(&merged.config);
-    }
-    out.finish(report, print)
+    Ok(())
 }

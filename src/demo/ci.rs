@@ -3,8 +3,7 @@
 //! outputs are only reported), so running the demo inside a CI job changes nothing there.
 
 use crate::ci::{OutputPaths, Outputs, Platform};
-use crate::cli::registry_auth::Request;
-use crate::cli::{TagArgs, WebhookArgs};
+use crate::steps;
 use crate::webhook::{self, receiver::Receiver, AuthScheme, Format};
 use anyhow::{Context as _, Result};
 use serde_json::{json, Value};
@@ -25,36 +24,41 @@ pub(super) fn run(work: &Path) -> Result<Value> {
     // A stable demo commit: derived from the sample project's package.json.
     let pkg = std::fs::read(work.join("project/package.json")).unwrap_or_default();
     let commit = hex::encode(&sha2::Sha256::digest(&pkg)[..20]);
-    let ctx = crate::ci::Context::from_lookup(&|_| None);
-    let tag = crate::cli::tag::run(
-        TagArgs {
+    let context = crate::ci::Context::from_lookup(&|_| None);
+    let mut out = quiet_outputs();
+    let tag = steps::tag::run(
+        &steps::tag::Request {
             branch: Some("master".into()),
             commit: Some(commit),
             sha_length: crate::tag::DEFAULT_SHA_LENGTH,
-            lowercase: None,
-            registry: Some("registry.example:5000".into()),
+            lowercase: false,
+            registry: "registry.example:5000".into(),
             image_name: Some("demo/sample".into()),
             project_name: None,
             kinds: crate::tag::KINDS.iter().map(|k| k.to_string()).collect(),
             image_template: crate::tag::DEFAULT_IMAGE_TEMPLATE.into(),
             environments: vec!["production=^master-".into(), "codev=^develop-".into()],
             environments_file: None,
-            require_environment: Some(true),
-            dry_run: None,
+            require_environment: true,
+            created: std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .and_then(|s| s.trim().parse::<i64>().ok()),
+            context,
         },
-        ctx,
-        quiet_outputs(),
-        false,
+        &mut out,
     )?;
     eprintln!(
         "demo: tag {} deploys to {}",
-        tag["tag"].as_str().unwrap_or_default(),
-        tag["environments"]
+        tag.tag,
+        serde_json::to_string(&tag.environments)?
     );
+    let images: Vec<String> = tag.images.iter().map(|i| i.image.clone()).collect();
+    let tag = out.finish_report(&tag, false)?;
 
     let docker_config = work.join("docker-config");
-    let auth = crate::cli::registry_auth::run(
-        &Request {
+    let mut out = quiet_outputs();
+    let auth = steps::registry_auth::run(
+        &steps::registry_auth::Request {
             registries: vec!["registry.example:5000".into()],
             username: "demo".into(),
             password: "demo-password".into(),
@@ -63,9 +67,9 @@ pub(super) fn run(work: &Path) -> Result<Value> {
             stdout: false,
             base64: false,
         },
-        quiet_outputs(),
-        false,
+        &mut out,
     )?;
+    let auth = out.finish_report(&auth, false)?;
     eprintln!(
         "demo: registry credentials written to {}",
         docker_config.join("config.json").display()
@@ -73,18 +77,11 @@ pub(super) fn run(work: &Path) -> Result<Value> {
 
     let receiver = Receiver::start().context("cannot start the demo webhook receiver")?;
     let secret = "demo-signing-secret";
-    let images: Vec<String> = tag["images"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|i| i["image"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    let hook = crate::cli::webhook::run(
-        WebhookArgs {
+    let mut out = quiet_outputs();
+    let mut hook = steps::webhook::run(
+        &steps::webhook::Request {
             url: receiver.url("/demo/sample/production"),
-            image: images.clone(),
+            images: images.clone(),
             auth_scheme: AuthScheme::Bearer,
             format: Format::Distribution,
             template: None,
@@ -95,16 +92,19 @@ pub(super) fn run(work: &Path) -> Result<Value> {
             backoff: Duration::from_millis(50),
             backoff_max: Duration::from_millis(500),
             max_retry_after: Duration::from_secs(2),
-            codeasdata_unchanged: None,
-            dry_run: None,
-            wait: None,
+            codeasdata_unchanged: false,
+            wait: false,
             wait_timeout: Duration::from_secs(600),
+            token: Some("demo-token".into()),
+            secret: Some(secret.into()),
+            actor: steps::webhook::actor_from_env(),
         },
-        Some("demo-token".into()),
-        Some(secret.into()),
-        quiet_outputs(),
-        false,
+        &mut out,
     )?;
+    if let Some(e) = hook.failure.take() {
+        return Err(e);
+    }
+    let hook = out.finish_report(&hook, false)?;
     let received = receiver.wait_for(images.len(), Duration::from_secs(5));
     let now = chrono::Utc::now().timestamp();
     let verified = received.iter().all(|r| {

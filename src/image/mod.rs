@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 /// The three images of a code-as-data project, plus a free one. Defaults follow the
 /// deployment guide's Dockerfiles, so that the image has the file tree `docker build` of
 /// those Dockerfiles gives (paths, owners, modes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// Static site: `COPY --chown=nginx:root … /usr/share/nginx/html`.
@@ -133,10 +133,13 @@ impl ImageRequest {
 }
 
 /// What was (or, with `--dry-run`, would be) written.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageReport {
     pub kind: Kind,
+    /// Nothing was written. Not serialised: the report envelope's `dryRun` says it.
+    #[serde(skip)]
+    #[schemars(skip)]
     pub dry_run: bool,
     pub source: PathBuf,
     pub dest: String,
@@ -161,7 +164,7 @@ pub struct ImageReport {
     pub timings_ms: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlatformReport {
     pub platform: String,
@@ -174,7 +177,7 @@ pub struct PlatformReport {
     pub image_size: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LayerReport {
     pub digest: String,
@@ -185,7 +188,7 @@ pub struct LayerReport {
 }
 
 /// One blob and what happened to it: `upload`, `mount`, `exists` or `copy` (to a layout).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct BlobAction {
     pub digest: String,
     pub size: u64,
@@ -358,46 +361,32 @@ fn parse_mode(s: &str) -> Result<u32> {
     Ok(m)
 }
 
-/// Build the image and write it; the report lists references and digests.
-pub fn run(req: &ImageRequest) -> Result<ImageReport> {
-    let (default_dest, default_owner, dest_mode, default_source) = kind_defaults(req.kind);
-    if req.base.is_empty() {
-        bail!("--kind custom needs --base (a registry reference, oci:<dir>[:tag] or scratch)");
-    }
-    let dest = match (&req.dest, default_dest) {
-        (Some(d), _) => d.clone(),
-        (None, Some(d)) => d.to_string(),
-        (None, None) => bail!("--kind custom needs --dest (the folder inside the image)"),
-    };
-    let dest = layer::normalise_dest(&dest)?;
-    let owner_spec = req
-        .owner
-        .clone()
-        .unwrap_or_else(|| default_owner.to_string());
-    // An explicit --mode applies to everything; the kind's mode to its folder only.
-    let mode = req.mode.as_deref().map(parse_mode).transpose()?;
-    let source = match (&req.source, default_source) {
-        (Some(s), _) => s.clone(),
-        (None, Some(s)) => PathBuf::from(s),
-        (None, None) => bail!("--source is required for --kind {:?}", req.kind),
-    };
-    // A missing or wrong folder fails before any network access.
-    layer::check_source(&source)?;
-    let labels = oci::parse_labels(&req.labels)?;
-    let mtime = match req.mtime {
-        Some(m) => m,
-        None => layer::mtime_from_env()?,
-    };
+/// The request, checked and resolved before any network access.
+struct Plan {
+    dest: String,
+    owner_spec: String,
+    /// An explicit `--mode` applies to everything; the kind's mode to its folder only.
+    mode: Option<u32>,
+    dest_mode: Option<u32>,
+    source: PathBuf,
+    labels: BTreeMap<String, String>,
+    mtime: u64,
+}
 
-    let output_host = if oci::parse_layout_ref(&req.output).is_none() {
-        req.output
-            .parse::<Reference>()
-            .ok()
-            .map(|r| r.resolve_registry().to_string())
-    } else {
-        None
-    };
-    let mut reg = Registry::new(req.credentials.clone(), output_host, req.insecure)?;
+/// The layers built and the images assembled, one per base platform.
+struct Built {
+    layers: BTreeMap<LayerKey, layer::Layer>,
+    assembled: Vec<(Assembled, LayerKey)>,
+    /// Layers already uploaded while built, with the registry's action.
+    streamed: BTreeMap<String, &'static str>,
+}
+
+/// Build the image and write it; the report lists references and digests. Stages:
+/// `plan`, base, `build_layers`, `top_manifest`,
+/// `write_output`, then the report.
+pub fn run(req: &ImageRequest) -> Result<ImageReport> {
+    let plan = plan(req)?;
+    let mut reg = open_registry(req)?;
     let output = parse_output(req, &reg)?;
 
     let started = std::time::Instant::now();
@@ -422,17 +411,115 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
         source: &base_source,
         cache: BTreeMap::new(),
     };
+    let built = build_layers(req, &plan, &base, &output, &mut blobs, &mut reg)?;
+    lap("layer", &mut timings_ms);
+    let top = top_manifest(&base, &built.assembled)?;
+    let mut actions = Vec::new();
+    let mut stats = Stats::default();
+    let unchanged = match &output {
+        Output::Layout { layout, .. } => layout.has_blob(&top.1.digest),
+        Output::Registry { reference, .. } => reg.manifest_exists(reference, &top.1.digest),
+    };
+    let references = write_output(
+        req,
+        &output,
+        &built,
+        &top,
+        &base_source,
+        &mut blobs,
+        &mut reg,
+        &mut actions,
+        &mut stats,
+    )?;
+    lap("write", &mut timings_ms);
+    Ok(ImageReport {
+        kind: req.kind,
+        dry_run: req.dry_run,
+        platforms: platform_reports(&built),
+        source: plan.source,
+        dest: plan.dest,
+        base: base.reference.clone(),
+        base_digest: base.digest.clone(),
+        references,
+        digest: top.1.digest.clone(),
+        unchanged,
+        media_type: top.1.media_type.clone(),
+        size: top.1.size,
+        blobs: actions,
+        stats,
+        timings_ms,
+    })
+}
 
-    // Owner and parent folders per platform, then one layer per distinct result
-    // (usually one for all platforms).
+/// Check and resolve the request (kind defaults, source folder, labels, mtime).
+fn plan(req: &ImageRequest) -> Result<Plan> {
+    let (default_dest, default_owner, dest_mode, default_source) = kind_defaults(req.kind);
+    if req.base.is_empty() {
+        bail!("--kind custom needs --base (a registry reference, oci:<dir>[:tag] or scratch)");
+    }
+    let dest = match (&req.dest, default_dest) {
+        (Some(d), _) => d.clone(),
+        (None, Some(d)) => d.to_string(),
+        (None, None) => bail!("--kind custom needs --dest (the folder inside the image)"),
+    };
+    let dest = layer::normalise_dest(&dest)?;
+    let owner_spec = req
+        .owner
+        .clone()
+        .unwrap_or_else(|| default_owner.to_string());
+    let mode = req.mode.as_deref().map(parse_mode).transpose()?;
+    let source = match (&req.source, default_source) {
+        (Some(s), _) => s.clone(),
+        (None, Some(s)) => PathBuf::from(s),
+        (None, None) => bail!("--source is required for --kind {:?}", req.kind),
+    };
+    // A missing or wrong folder fails before any network access.
+    layer::check_source(&source)?;
+    let labels = oci::parse_labels(&req.labels)?;
+    let mtime = match req.mtime {
+        Some(m) => m,
+        None => layer::mtime_from_env()?,
+    };
+    Ok(Plan {
+        dest,
+        owner_spec,
+        mode,
+        dest_mode,
+        source,
+        labels,
+        mtime,
+    })
+}
+
+/// The registry client, with the output's registry as the one credentials go to.
+fn open_registry(req: &ImageRequest) -> Result<Registry> {
+    let output_host = if oci::parse_layout_ref(&req.output).is_none() {
+        req.output
+            .parse::<Reference>()
+            .ok()
+            .map(|r| r.resolve_registry().to_string())
+    } else {
+        None
+    };
+    Registry::new(req.credentials.clone(), output_host, req.insecure)
+}
+
+/// Owner and parent folders per platform, then one layer per distinct result (usually
+/// one for all platforms), and each platform's image assembled on it.
+fn build_layers(
+    req: &ImageRequest,
+    plan: &Plan,
+    base: &BaseImage,
+    output: &Output,
+    blobs: &mut Blobs,
+    reg: &mut Registry,
+) -> Result<Built> {
     let parent_dirs: Vec<String> = {
-        let parts: Vec<&str> = dest.split('/').filter(|p| !p.is_empty()).collect();
+        let parts: Vec<&str> = plan.dest.split('/').filter(|p| !p.is_empty()).collect();
         (1..parts.len()).map(|i| parts[..i].join("/")).collect()
     };
-    let mut layers: BTreeMap<LayerKey, layer::Layer> = BTreeMap::new();
-    let mut assembled: Vec<(Assembled, LayerKey)> = Vec::new();
     // An uncompressed layer pushed to a registry is uploaded while it is built.
-    let stream_to = match &output {
+    let stream_to = match output {
         Output::Registry { reference, .. }
             if !req.dry_run && !req.compress && base.platforms.len() == 1 =>
         {
@@ -440,129 +527,177 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
         }
         _ => None,
     };
-    let mut streamed: BTreeMap<String, &'static str> = BTreeMap::new();
+    let mut built = Built {
+        layers: BTreeMap::new(),
+        assembled: Vec::new(),
+        streamed: BTreeMap::new(),
+    };
     for p in &base.platforms {
-        let mut scanner = users::BaseScanner::new(users::needs_accounts(&owner_spec), &parent_dirs);
+        let mut scanner =
+            users::BaseScanner::new(users::needs_accounts(&plan.owner_spec), &parent_dirs);
         for l in p.layers.iter().rev() {
             if scanner.done() {
                 break;
             }
             let d = Descriptor::from_json(l)?;
-            let blob = blobs.get(&mut reg, &d.digest)?;
+            let blob = blobs.get(reg, &d.digest)?;
             scanner
                 .feed(blob)
                 .with_context(|| format!("cannot read base layer {}", d.digest))?;
         }
-        let ids = users::resolve(&owner_spec, &scanner.accounts()).with_context(|| {
+        let ids = users::resolve(&plan.owner_spec, &scanner.accounts()).with_context(|| {
             format!(
-                "cannot resolve owner {owner_spec:?} in base {} ({})",
+                "cannot resolve owner {:?} in base {} ({})",
+                plan.owner_spec,
                 base.reference,
                 p.name()
             )
         })?;
         let parents = scanner.dirs();
         let key: LayerKey = (ids, parents.clone().into_iter().collect());
-        if let std::collections::btree_map::Entry::Vacant(slot) = layers.entry(key.clone()) {
-            let spec = layer::LayerSpec {
-                source: source.clone(),
-                dest: dest.clone(),
-                owner: layer::Ownership {
-                    uid: ids.0,
-                    gid: ids.1,
-                    mode,
-                    dest_mode,
-                },
-                mtime,
-                gzip_level: req.gzip_level,
-                compress: req.compress,
-                parents,
-            };
-            let upload = match &stream_to {
-                Some(target) => match reg.start_streamed_upload(target) {
-                    Ok(u) => Some(u),
-                    Err(e) => {
-                        tracing::warn!("{e:#}; the layer will be uploaded after it is built");
-                        None
-                    }
-                },
-                None => None,
-            };
-            let built = match upload {
-                Some(mut up) => {
-                    let built = {
-                        let mut sink = |piece: &[u8]| up.send(piece);
-                        layer::build_with_sink(&spec, Some(&mut sink))?
-                    };
-                    if let Some(action) = reg.finish_streamed_upload(up, &built.digest)? {
-                        streamed.insert(built.digest.clone(), action);
-                    }
-                    built
-                }
-                None => layer::build(&spec)?,
-            };
-            tracing::info!(
-                "layer {} ({} entries, {} bytes compressed)",
-                built.digest,
-                built.entries,
-                built.blob.len()
-            );
-            slot.insert(built);
+        if !built.layers.contains_key(&key) {
+            let spec = layer_spec(req, plan, ids, parents);
+            let l = build_layer(&spec, stream_to.as_ref(), reg, &mut built.streamed)?;
+            built.layers.insert(key.clone(), l);
         }
-        let ids = key.clone();
-        let l = &layers[&ids];
-        let add = oci::Addition {
-            layer: Descriptor {
-                media_type: l.media_type.into(),
-                digest: l.digest.clone(),
-                size: l.blob.len() as u64,
-            },
-            diff_id: l.diff_id.clone(),
-            labels: labels.clone(),
-            created: oci::rfc3339(mtime),
-            created_by: format!(
-                "cadkit image --kind {} (COPY --chown={owner_spec}{} {} {dest})",
-                serde_json::to_value(req.kind)?.as_str().unwrap_or("custom"),
-                mode.map(|m| format!(" --chmod={m:o}")).unwrap_or_default(),
-                source
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| ".".into()),
-            ),
-        };
-        assembled.push((oci::assemble(p, &add)?, key));
+        let add = addition(req, plan, &built.layers[&key])?;
+        built.assembled.push((oci::assemble(p, &add)?, key));
     }
+    Ok(built)
+}
 
-    lap("layer", &mut timings_ms);
-    let top: (Vec<u8>, Descriptor) = if assembled.len() > 1 || base.index_media_type.is_some() {
+fn layer_spec(
+    req: &ImageRequest,
+    plan: &Plan,
+    ids: (u64, u64),
+    parents: BTreeMap<String, users::DirMeta>,
+) -> layer::LayerSpec {
+    layer::LayerSpec {
+        source: plan.source.clone(),
+        dest: plan.dest.clone(),
+        owner: layer::Ownership {
+            uid: ids.0,
+            gid: ids.1,
+            mode: plan.mode,
+            dest_mode: plan.dest_mode,
+        },
+        mtime: plan.mtime,
+        gzip_level: req.gzip_level,
+        compress: req.compress,
+        parents,
+    }
+}
+
+/// Build one layer, uploading it while it is built when `stream_to` is set (falling back
+/// to an upload afterwards when the registry refuses a streamed upload).
+fn build_layer(
+    spec: &layer::LayerSpec,
+    stream_to: Option<&Reference>,
+    reg: &mut Registry,
+    streamed: &mut BTreeMap<String, &'static str>,
+) -> Result<layer::Layer> {
+    let upload = match stream_to {
+        Some(target) => match reg.start_streamed_upload(target) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                tracing::warn!("{e:#}; the layer will be uploaded after it is built");
+                None
+            }
+        },
+        None => None,
+    };
+    let built = match upload {
+        Some(mut up) => {
+            let built = {
+                let mut sink = |piece: &[u8]| up.send(piece);
+                layer::build_with_sink(spec, Some(&mut sink))?
+            };
+            if let Some(action) = reg.finish_streamed_upload(up, &built.digest)? {
+                streamed.insert(built.digest.clone(), action);
+            }
+            built
+        }
+        None => layer::build(spec)?,
+    };
+    tracing::info!(
+        "layer {} ({} entries, {} bytes compressed)",
+        built.digest,
+        built.entries,
+        built.blob.len()
+    );
+    Ok(built)
+}
+
+/// The layer as added to a base image's config (history entry included).
+fn addition(req: &ImageRequest, plan: &Plan, l: &layer::Layer) -> Result<oci::Addition> {
+    Ok(oci::Addition {
+        layer: Descriptor {
+            media_type: l.media_type.into(),
+            digest: l.digest.clone(),
+            size: l.blob.len() as u64,
+        },
+        diff_id: l.diff_id.clone(),
+        labels: plan.labels.clone(),
+        created: oci::rfc3339(plan.mtime),
+        created_by: format!(
+            "cadkit image --kind {} (COPY --chown={}{} {} {})",
+            serde_json::to_value(req.kind)?.as_str().unwrap_or("custom"),
+            plan.owner_spec,
+            plan.mode
+                .map(|m| format!(" --chmod={m:o}"))
+                .unwrap_or_default(),
+            plan.source
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| ".".into()),
+            plan.dest,
+        ),
+    })
+}
+
+/// The top manifest: an index for several platforms (or an index base), else the image's.
+fn top_manifest(
+    base: &BaseImage,
+    assembled: &[(Assembled, LayerKey)],
+) -> Result<(Vec<u8>, Descriptor)> {
+    if assembled.len() > 1 || base.index_media_type.is_some() {
         let mt = base
             .index_media_type
             .clone()
             .unwrap_or_else(|| oci::OCI_INDEX.into());
         let imgs: Vec<Assembled> = assembled.iter().map(|(a, _)| a.clone()).collect();
-        oci::index(&imgs, &mt)?
+        oci::index(&imgs, &mt)
     } else {
         let a = &assembled[0].0;
-        (a.manifest.clone(), a.manifest_desc.clone())
-    };
+        Ok((a.manifest.clone(), a.manifest_desc.clone()))
+    }
+}
 
-    let mut actions = Vec::new();
-    let mut stats = Stats::default();
-    let unchanged = match &output {
-        Output::Layout { layout, .. } => layout.has_blob(&top.1.digest),
-        Output::Registry { reference, .. } => reg.manifest_exists(reference, &top.1.digest),
-    };
-    let references = match &output {
+/// Write the image to its output; the references it is reachable by.
+#[allow(clippy::too_many_arguments)]
+fn write_output(
+    req: &ImageRequest,
+    output: &Output,
+    built: &Built,
+    top: &(Vec<u8>, Descriptor),
+    base_source: &BaseSource,
+    blobs: &mut Blobs,
+    reg: &mut Registry,
+    actions: &mut Vec<BlobAction>,
+    stats: &mut Stats,
+) -> Result<Vec<String>> {
+    Ok(match output {
         Output::Layout { layout, tags } => {
             write_layout(
                 req,
                 layout,
                 tags,
-                &assembled,
-                &layers,
-                &top,
-                &mut blobs,
-                &mut reg,
-                &mut actions,
+                &built.assembled,
+                &built.layers,
+                top,
+                blobs,
+                reg,
+                actions,
             )?;
             let mut refs: Vec<String> = tags
                 .iter()
@@ -576,28 +711,31 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
                 req,
                 reference,
                 tags,
-                &streamed,
-                &base_source,
-                &assembled,
-                &layers,
-                &top,
-                &mut blobs,
-                &mut reg,
-                &mut actions,
-                &mut stats,
+                &built.streamed,
+                base_source,
+                &built.assembled,
+                &built.layers,
+                top,
+                blobs,
+                reg,
+                actions,
+                stats,
             )?;
             let name = format!("{}/{}", reference.registry(), reference.repository());
             let mut refs: Vec<String> = tags.iter().map(|t| format!("{name}:{t}")).collect();
             refs.push(format!("{name}@{}", top.1.digest));
             refs
         }
-    };
+    })
+}
 
-    lap("write", &mut timings_ms);
-    let platforms = assembled
+/// One report entry per platform image.
+fn platform_reports(built: &Built) -> Vec<PlatformReport> {
+    built
+        .assembled
         .iter()
         .map(|(a, ids)| {
-            let l = &layers[ids];
+            let l = &built.layers[ids];
             PlatformReport {
                 platform: a.platform_name.clone(),
                 manifest_digest: a.manifest_desc.digest.clone(),
@@ -616,24 +754,7 @@ pub fn run(req: &ImageRequest) -> Result<ImageReport> {
                     + a.config_desc.size,
             }
         })
-        .collect();
-    Ok(ImageReport {
-        kind: req.kind,
-        dry_run: req.dry_run,
-        source,
-        dest,
-        base: base.reference.clone(),
-        base_digest: base.digest.clone(),
-        references,
-        digest: top.1.digest.clone(),
-        unchanged,
-        media_type: top.1.media_type.clone(),
-        size: top.1.size,
-        platforms,
-        blobs: actions,
-        stats,
-        timings_ms,
-    })
+        .collect()
 }
 
 /// Layers are built once per (owner ids, metadata of the parent folders found in the base).

@@ -83,7 +83,7 @@ pub struct Registry {
 }
 
 /// Blob transfer statistics.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
     pub uploaded: usize,

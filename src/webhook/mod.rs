@@ -82,7 +82,7 @@ pub struct Delivery {
 }
 
 /// One attempt, for the report.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     pub status: Option<u16>,

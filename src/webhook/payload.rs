@@ -64,7 +64,7 @@ pub fn parse_image(s: &str) -> Result<ImageInfo> {
 }
 
 /// Payload shapes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// CNCF Distribution notification envelope (`{"events":[…]}`).

@@ -18,6 +18,7 @@ mod ci_packaging;
 mod demo;
 mod dry_run;
 mod report_shape;
+mod schema;
 mod secrets;
 mod snapshot_cli;
 mod snapshot_dump;

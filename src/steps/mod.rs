@@ -1,0 +1,15 @@
+//! The product, one module per CI step: each takes a request struct and the step's CI
+//! [`Outputs`](crate::ci::Outputs), and returns a typed report (`Serialize` +
+//! `JsonSchema`, camelCase). The command line (`crate::cli`) only turns arguments into a
+//! request and hands the report to the one output path
+//! ([`Outputs::finish_report`](crate::ci::Outputs::finish_report)); the demo calls the
+//! same functions.
+//!
+//! Steps: [`tag`], [`registry_auth`], [`webhook`]; `build` lives in [`crate::build`] and
+//! `image` in [`crate::image`]. The JSON Schemas of their reports (envelope included) are
+//! in [`schema`] and committed under `schema/`.
+
+pub mod registry_auth;
+pub mod schema;
+pub mod tag;
+pub mod webhook;
