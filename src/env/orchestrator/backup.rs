@@ -89,6 +89,15 @@ pub struct SnapshotReport {
     pub files: Vec<UploadedFile>,
 }
 
+/// A dump before it is written: files (path relative to the dump folder, content) and
+/// what they hold.
+#[derive(Debug, Clone, Default)]
+pub struct Dump {
+    pub files: Vec<(String, String)>,
+    pub instances: usize,
+    pub relations: usize,
+}
+
 fn step(t: &str, d: u8, v: bool, q: Vec<Value>) -> Value {
     json!({ "t": t, "d": d, "v": v, "r": false, "q": q })
 }
@@ -165,7 +174,7 @@ fn empty_file(root_tag: &str) -> String {
 }
 
 /// The users' files (`users.<kind>.json`, all three kinds) and counts.
-pub fn dump_users(o: &Orchestrator) -> Result<(Vec<(String, String)>, usize, usize)> {
+pub fn dump_users(o: &Orchestrator) -> Result<Dump> {
     let g = graph_of(o, &users_query())?;
     let keep: BTreeSet<&str> = g
         .instances
@@ -186,7 +195,11 @@ pub fn dump_users(o: &Orchestrator) -> Result<(Vec<(String, String)>, usize, usi
             (format!("{USERS_BASE}{}", k.suffix()), text)
         })
         .collect();
-    Ok((out, keep.len(), relations))
+    Ok(Dump {
+        files: out,
+        instances: keep.len(),
+        relations,
+    })
 }
 
 /// A project's path below the data root: `Home/<Repo>/<Project>` (names sanitised as the
@@ -231,10 +244,7 @@ fn project_path(g: &Graph, root: &str, project: &str) -> String {
 /// The business data's files (`Home/<Repo>/<Project>.<kind>.json`) and counts: for each
 /// project under `req.data_root_tag`, its container's content by the RUNTIME follow rule,
 /// without the container itself (and without users with `exclude_users`).
-pub fn dump_business_data(
-    o: &Orchestrator,
-    req: &SnapshotRequest,
-) -> Result<(Vec<(String, String)>, usize, usize)> {
+pub fn dump_business_data(o: &Orchestrator, req: &SnapshotRequest) -> Result<Dump> {
     if req.dump_binaries {
         tracing::warn!("--snapshot.dumpBinaries: binary contents are not read through graphDef; File instances are dumped without their content");
     }
@@ -270,7 +280,11 @@ pub fn dump_business_data(
             }
         }
     }
-    Ok((out, instances, relations))
+    Ok(Dump {
+        files: out,
+        instances,
+        relations,
+    })
 }
 
 /// Write `files` under `local`, upload each to `<area_dir>/<relative path>` of the backup
@@ -302,7 +316,11 @@ fn write_and_upload(
 
 /// `snapshotUsers`: dump the users, write and upload them.
 pub fn snapshot_users(o: &Orchestrator, req: &SnapshotRequest) -> Result<SnapshotReport> {
-    let (files, instances, relations) = dump_users(o)?;
+    let Dump {
+        files,
+        instances,
+        relations,
+    } = dump_users(o)?;
     let local = req.dir.join(&req.users_dir);
     let uploaded = write_and_upload(o, &local, &req.users_dir, &files)?;
     tracing::info!(
@@ -321,7 +339,11 @@ pub fn snapshot_users(o: &Orchestrator, req: &SnapshotRequest) -> Result<Snapsho
 
 /// `snapshotBusinessData`: dump the business data, write and upload it.
 pub fn snapshot_business_data(o: &Orchestrator, req: &SnapshotRequest) -> Result<SnapshotReport> {
-    let (files, instances, relations) = dump_business_data(o, req)?;
+    let Dump {
+        files,
+        instances,
+        relations,
+    } = dump_business_data(o, req)?;
     let local = req.dir.join(&req.business_data_dir);
     let uploaded = write_and_upload(o, &local, &req.business_data_dir, &files)?;
     tracing::info!(
