@@ -173,16 +173,22 @@ fn empty_file(root_tag: &str) -> String {
     s
 }
 
-/// The users' files (`users.<kind>.json`, all three kinds) and counts.
+/// The users' files (`users.<kind>.json`, all three kinds) and counts, read through
+/// [`users_query`].
 pub fn dump_users(o: &Orchestrator) -> Result<Dump> {
-    let g = graph_of(o, &users_query())?;
+    Ok(users_dump_of(&graph_of(o, &users_query())?))
+}
+
+/// The users' files of a graph read by [`users_query`]: every User instance but admin and
+/// guest, with every relation of the graph touching one of them.
+pub fn users_dump_of(g: &Graph) -> Dump {
     let keep: BTreeSet<&str> = g
         .instances
         .keys()
         .map(String::as_str)
-        .filter(|t| is_user(&g, t) && *t != tags::ADMIN_USER && *t != tags::GUEST_USER)
+        .filter(|t| is_user(g, t) && *t != tags::ADMIN_USER && *t != tags::GUEST_USER)
         .collect();
-    let (c, relations) = content(&g, tags::model::USER, &keep);
+    let (c, relations) = content(g, tags::model::USER, &keep);
     let files = c.files();
     let out = [FileKind::NewInst, FileKind::UpdateInst, FileKind::NewRel]
         .into_iter()
@@ -195,11 +201,11 @@ pub fn dump_users(o: &Orchestrator) -> Result<Dump> {
             (format!("{USERS_BASE}{}", k.suffix()), text)
         })
         .collect();
-    Ok(Dump {
+    Dump {
         files: out,
         instances: keep.len(),
         relations,
-    })
+    }
 }
 
 /// A project's path below the data root: `Home/<Repo>/<Project>` (names sanitised as the
@@ -271,9 +277,13 @@ pub fn dump_business_data(o: &Orchestrator, req: &SnapshotRequest) -> Result<Dum
             let (c, n) = content(&g, project, &keep);
             instances += keep.len();
             relations += n;
-            let mut base = project_path(&s, &req.data_root_tag, project);
+            // Case-insensitive collisions get `_2`, `_3`… (as the dumper's paths).
+            let first = project_path(&s, &req.data_root_tag, project);
+            let mut base = first.clone();
+            let mut n = 1;
             while !seen.insert(base.to_lowercase()) {
-                base.push_str("_2");
+                n += 1;
+                base = format!("{first}_{n}");
             }
             for (k, text) in c.files() {
                 out.push((format!("{base}{}", k.suffix()), text));
@@ -358,4 +368,49 @@ pub fn snapshot_business_data(o: &Orchestrator, req: &SnapshotRequest) -> Result
         relations,
         files: uploaded,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patch::Patch;
+
+    const ALICE: &str = "0190aaaaaaaaaaaa0001";
+    const ROLE: &str = "0190aaaaaaaaaaaa0002";
+
+    fn graph() -> Graph {
+        let mut g = Graph::new();
+        for (t, login) in [(ALICE, "alice"), (tags::ADMIN_USER, "admin")] {
+            let mut p = Props::new();
+            p.insert("ff023000000000000001".into(), json!(login));
+            g.instances.insert(t.into(), p);
+            g.relate(rel::MODEL, t, tags::model::USER);
+            g.relate(ROLE_MEMBER_REL, t, ROLE);
+        }
+        g
+    }
+
+    #[test]
+    fn users_dump_leaves_admin_out_and_writes_every_kind() {
+        let d = users_dump_of(&graph());
+        assert_eq!((d.instances, d.relations), (1, 2));
+        let names: Vec<&str> = d.files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "users.newInst.json",
+                "users.updateInst.json",
+                "users.newRel.json"
+            ]
+        );
+        for (name, text) in &d.files {
+            assert!(!text.contains(tags::ADMIN_USER), "{name}: {text}");
+            let p = Patch::parse(text.as_bytes(), Path::new(name)).expect("a valid patch");
+            assert_eq!(p.root_tag, tags::model::USER);
+        }
+        assert!(d.files[0].1.contains(ALICE) && d.files[2].1.contains(ROLE));
+        assert_eq!(d.files[1].1, empty_file(tags::model::USER));
+        // Deterministic: the same graph gives the same bytes.
+        assert_eq!(users_dump_of(&graph()).files, d.files);
+    }
 }
