@@ -201,6 +201,16 @@ fn snapshot_users_uploads_what_restore_users_loads_back_with_stable_bytes() {
         );
     }
 
+    // Business data: core holds no business container, so nothing is dumped, and the
+    // toolkit's short flags are accepted.
+    let data = ok(
+        &o,
+        dir,
+        &["snapshotBusinessData", "-sd", "snapA", "-seu", "true"],
+    );
+    assert_eq!(data["command"], "snapshotBusinessData");
+    assert_eq!(data["instances"], 0, "{data}");
+
     // An install without user backup drops the user; restoreUsers loads the snapshot back.
     install(&o, dir, &["--import.backupUsers", "false"]);
     assert_eq!(login(&o), None, "the user should be gone without backup");
