@@ -81,20 +81,10 @@ pub struct RemoteInstallArgs {
     /// Verbose import on the orchestrator.
     #[arg(long = "import.debug", env = "LOAD_PATCHES_DEBUG", num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
     pub debug: Option<bool>,
-    /// Backup folder of the users on the orchestrator.
-    #[arg(
-        long = "snapshot.usersDataDir",
-        env = "CADKIT_SNAPSHOT_USERS_DATA_DIR",
-        default_value = "users"
-    )]
-    pub users_dir: String,
-    /// Backup folder of the business data on the orchestrator.
-    #[arg(
-        long = "snapshot.businessDataDir",
-        env = "CADKIT_SNAPSHOT_BUSINESS_DATA_DIR",
-        default_value = "data"
-    )]
-    pub business_data_dir: String,
+    /// Where users and business data are dumped before the reset, and the backup-area
+    /// folders they are reloaded from.
+    #[command(flatten)]
+    pub snapshot: super::backup::SnapshotDataArgs,
     #[arg(long = "versionFileName", default_value = "version.json")]
     pub version_file: String,
     /// The user whose password install sets.
@@ -172,8 +162,7 @@ impl InstallArgs {
             debug: r.debug.unwrap_or(false),
             backup_users: self.backup_users,
             backup_business_data: self.backup_business_data,
-            users_dir: r.users_dir.clone(),
-            business_data_dir: r.business_data_dir.clone(),
+            snapshot: r.snapshot.request(),
             change_log_name: self.change_log_name.clone(),
             version_file: r.version_file.clone(),
             user_tag: r.user_tag.clone(),

@@ -10,6 +10,8 @@
 //! Exit codes: 0 success; 1 failure (bad usage included, as with the toolkit); 2 only
 //! where a command documents it (`update --plan`: changes pending).
 
+mod backup;
+pub use backup::{SnapshotBackupArgs, SnapshotDataArgs};
 mod build;
 pub use build::{BuildArgs, CleanArgs, DependenciesArgs};
 pub mod bus;
@@ -184,6 +186,12 @@ enum Command {
     /// Load the business data saved in the orchestrator's backup area.
     #[command(name = "restoreBusinessData")]
     RestoreBusinessData(envcmd::RestoreArgs),
+    /// Dump the orchestrator's users and upload them to its backup area.
+    #[command(name = "snapshotUsers")]
+    SnapshotUsers(backup::SnapshotBackupArgs),
+    /// Dump the orchestrator's business data and upload it to its backup area.
+    #[command(name = "snapshotBusinessData")]
+    SnapshotBusinessData(backup::SnapshotBackupArgs),
     /// Dump the environment's projects as patch files (snapshot config entries).
     Snapshot(snapshot::SnapshotArgs),
     /// Image tag `<branch>-<commit>`, image references, environments and OCI labels.
@@ -268,6 +276,8 @@ impl Command {
             Command::CreatePatchesBackup(a) => a.run(global),
             Command::RestoreUsers(a) => a.run_restore(false),
             Command::RestoreBusinessData(a) => a.run_restore(true),
+            Command::SnapshotUsers(a) => a.run_snapshot(false),
+            Command::SnapshotBusinessData(a) => a.run_snapshot(true),
             Command::Snapshot(a) => a.run(global),
             Command::Tag(a) => a.run(global),
             Command::RegistryAuth(a) => a.run(global),
@@ -570,6 +580,8 @@ const ENV_FALLBACKS: &[(&str, &str)] = &[
         "CADKIT_SNAPSHOT_BUSINESS_DATA_DIR",
         "SNAPSHOT_BUSINESS_DATA_FOLDER",
     ),
+    ("CADKIT_SNAPSHOT_EXCLUDE_USERS", "SNAPSHOTER_EXCLUDE_USERS"),
+    ("CADKIT_SNAPSHOT_DUMP_BINARIES", "DUMP_BINARY_FILES"),
     ("CADKIT_UPDATE_USE_CHANGE_LOG", "UPDATE_USE_CHANGELOG"),
     ("CADKIT_UPDATE_NO_DOWNTIME", "UPDATE_NO_DOWNTIME"),
     ("CADKIT_UPDATE_EXCLUDED_TAGS", "UPDATE_EXCLUDED_TAGS"),
@@ -744,6 +756,14 @@ mod tests {
             ("install", install),
             ("update", update),
             ("updateUser", USER.to_vec()),
+            (
+                "snapshotUsers",
+                [SNAPSHOT_OPTIONS, &[SNAPSHOT_DIR, USERS]].concat(),
+            ),
+            (
+                "snapshotBusinessData",
+                [SNAPSHOT_OPTIONS, &[SNAPSHOT_DIR], BUSINESS].concat(),
+            ),
             ("getUpgradeConfig", vec![VERSION_FILE]),
         ];
         let mut failures = Vec::new();

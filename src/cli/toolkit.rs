@@ -126,6 +126,15 @@ pub fn options_of(command: &str) -> Vec<ToolkitOption> {
         "install" => INSTALL.to_vec(),
         "update" => INSTALL.iter().copied().chain([UPDATE_OPTIONS]).collect(),
         "updateUser" => vec![USER],
+        "snapshotUsers" => vec![SNAPSHOT_CONFIG, SNAPSHOT_OPTIONS, SNAPSHOT_DIR, USERS],
+        "snapshotBusinessData" => vec![
+            SNAPSHOT_CONFIG,
+            SNAPSHOT_OPTIONS,
+            SNAPSHOT_DIR,
+            BUSINESS_DATA,
+        ],
+        "restoreUsers" => vec![SNAPSHOT_DIR, USERS, IMPORT_DEBUG],
+        "restoreBusinessData" => vec![SNAPSHOT_DIR, BUSINESS_DATA, IMPORT_DEBUG],
         "getUpgradeConfig" => vec![VERSION_FILE],
         _ => vec![],
     };

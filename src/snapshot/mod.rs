@@ -30,7 +30,7 @@
 
 pub mod config;
 mod dump;
-mod format;
+pub(crate) mod format;
 pub mod names;
 pub mod synth;
 pub mod write;

@@ -50,6 +50,8 @@ mod orchestrator_client_e2e;
 #[cfg(feature = "services")]
 mod orchestrator_toolkit;
 #[cfg(feature = "services")]
+mod orchestrator_users;
+#[cfg(feature = "services")]
 mod orchestrator_wire;
 #[cfg(feature = "services")]
 mod patch_roundtrip;

@@ -4,7 +4,11 @@
 //! toolkit leaves it on); when not running in the orchestrator's container, the built
 //! folder is uploaded through the file service instead of `docker cp` into a container
 //! literally named `orchestrator`; the execution log is uploaded on failure so a rerun
-//! resumes (as the toolkit does).
+//! resumes (as the toolkit does), and also right after each snapshot (so even a killed
+//! run resumes without re-dumping a half-reset environment).
+//!
+//! Users and business data are dumped and uploaded to the backup area before `resetDB`
+//! (steps 5–7, [`super::backup`]) and reloaded after the load (step 12).
 
 use super::commands::{gc, load, set_password};
 use super::{obj, Orchestrator, OrchestratorError};
@@ -26,8 +30,9 @@ pub struct RemoteInstall {
     pub debug: bool,
     pub backup_users: bool,
     pub backup_business_data: bool,
-    pub users_dir: String,
-    pub business_data_dir: String,
+    /// Where users and business data are dumped before the reset (`snapshot.*`); its
+    /// `users_dir` / `business_data_dir` are also the backup-area folders reloaded after.
+    pub snapshot: super::backup::SnapshotRequest,
     pub change_log_name: String,
     pub version_file: String,
     pub user_tag: String,
@@ -41,6 +46,10 @@ pub struct RemoteInstallReport {
     pub environment: super::EnvironmentInfo,
     pub uploaded_files: usize,
     pub was_initialised: bool,
+    /// Users dumped and uploaded before the reset (`None`: not dumped in this run).
+    pub users_snapshot: Option<super::backup::SnapshotReport>,
+    /// Business data dumped and uploaded before the reset.
+    pub business_data_snapshot: Option<super::backup::SnapshotReport>,
     pub versions: Value,
     pub rollback_file: String,
     pub duration_ms: u64,
@@ -181,51 +190,130 @@ pub fn set_versions(o: &Orchestrator, v: &Value) -> Result<()> {
     Ok(())
 }
 
+/// The toolkit's `execution_log.json` (backup area): which snapshots this install still
+/// has to take. Written after each snapshot, so a rerun after a failure never re-dumps an
+/// environment that the failed run may have half reset.
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionLog {
+    pub snapshot_users: bool,
+    pub snapshot_data: bool,
+}
+
+/// Where the execution log lives in the backup area.
+pub const EXECUTION_LOG: &str = "execution_log.json";
+
+/// §8 step 5: both flags true when initialised (unless a previous failed run left a log
+/// saying otherwise), false on an empty environment.
+fn read_execution_log(o: &Orchestrator, initialised: bool) -> Result<ExecutionLog> {
+    let mut log = ExecutionLog {
+        snapshot_users: initialised,
+        snapshot_data: initialised,
+    };
+    if initialised {
+        let token = o.token()?;
+        if let Some(b) = o.block_on(o.http().download(EXECUTION_LOG, true, &token))? {
+            let v: Value = serde_json::from_slice(&b).unwrap_or(Value::Null);
+            log.snapshot_users = v["snapshotUsers"].as_bool().unwrap_or(true);
+            log.snapshot_data = v["snapshotData"].as_bool().unwrap_or(true);
+            tracing::info!("execution log of a previous run: {log:?}");
+        }
+    }
+    Ok(log)
+}
+
+fn write_execution_log(o: &Orchestrator, log: &ExecutionLog) -> Result<()> {
+    let token = o.token()?;
+    let body = serde_json::to_vec(log)
+        .map_err(|e| OrchestratorError::Invalid(format!("{EXECUTION_LOG}: {e}")))?;
+    o.block_on(o.http().upload(EXECUTION_LOG, body, true, &token))
+}
+
+/// Snapshots taken by one install.
+type Snapshots = (
+    Option<super::backup::SnapshotReport>,
+    Option<super::backup::SnapshotReport>,
+);
+
+/// §8 steps 6–7: dump and upload users, then business data, each when asked for and not
+/// already done by a previous failed run; the log is updated after each one.
+fn backup_steps(
+    o: &Orchestrator,
+    req: &RemoteInstall,
+    initialised: bool,
+    log: &mut ExecutionLog,
+) -> Result<Snapshots> {
+    let mut users = None;
+    let mut data = None;
+    if initialised && log.snapshot_users && req.backup_users {
+        tracing::info!("snapshot of the users before the reset");
+        users = Some(super::backup::snapshot_users(o, &req.snapshot)?);
+        log.snapshot_users = false;
+        write_execution_log(o, log)?;
+    }
+    if initialised && log.snapshot_data && req.backup_business_data {
+        tracing::info!("snapshot of the business data before the reset");
+        data = Some(super::backup::snapshot_business_data(o, &req.snapshot)?);
+        log.snapshot_data = false;
+        write_execution_log(o, log)?;
+    }
+    Ok((users, data))
+}
+
 /// `install` (see the module doc).
 pub fn install(o: &Orchestrator, req: &RemoteInstall) -> Result<RemoteInstallReport> {
     let started = Instant::now();
     check_version(o)?;
     let mode = ModeGuard::enter(o, false)?;
-    let token = o.token()?;
+    o.token()?;
     let initialised = super::commands::is_initialised(o)?;
-    let mut log = json!({ "snapshotUsers": false, "snapshotData": false });
-    if initialised {
-        if let Some(b) = o.block_on(o.http().download("execution_log.json", true, &token))? {
-            log = serde_json::from_slice(&b).unwrap_or(log);
-        }
-    }
-    let r = install_steps(o, req, initialised);
+    let mut log = read_execution_log(o, initialised)?;
+    let r = backup_steps(o, req, initialised, &mut log)
+        .and_then(|snaps| install_steps(o, req).map(|rest| (snaps, rest)));
     if r.is_err() {
-        // As the toolkit: leave the execution log so a rerun resumes where it stopped.
-        let body = log.to_string().into_bytes();
-        if let Err(e) = o.block_on(o.http().upload("execution_log.json", body, true, &token)) {
+        // As the toolkit: leave the execution log so a rerun resumes where it stopped
+        // (with a fresh token: the failed step may have cleared the previous one).
+        let saved = o.fresh_token().and_then(|_| write_execution_log(o, &log));
+        if let Err(e) = saved {
             tracing::warn!("could not save the execution log: {e}");
         }
     }
-    let (uploaded, versions, rollback) = r?;
+    let ((users_snapshot, business_data_snapshot), (uploaded, versions, rollback)) = r?;
+    // Done: the next install snapshots again (the toolkit relies on the backup-folder GC
+    // deleting the log; cadkit does not depend on what that GC removes).
+    let done = ExecutionLog {
+        snapshot_users: true,
+        snapshot_data: true,
+    };
+    o.fresh_token()
+        .and_then(|_| write_execution_log(o, &done))?;
+    cleanup_local(&users_snapshot, &business_data_snapshot);
     mode.leave()?;
     Ok(RemoteInstallReport {
         environment: o.info(),
         uploaded_files: uploaded,
         was_initialised: initialised,
+        users_snapshot,
+        business_data_snapshot,
         versions,
         rollback_file: rollback,
         duration_ms: started.elapsed().as_millis() as u64,
     })
 }
 
-fn install_steps(
-    o: &Orchestrator,
-    req: &RemoteInstall,
-    initialised: bool,
-) -> Result<(usize, Value, String)> {
-    if initialised && (req.backup_users || req.backup_business_data) {
-        tracing::warn!(
-            "users and business data are reloaded from the orchestrator's backup area ({} / {}); cadkit does not dump them before an orchestrator install (use `cadkit snapshotUsers` / `snapshotBusinessData` first)",
-            req.users_dir,
-            req.business_data_dir
-        );
+/// §8 step 13: the local snapshot folders taken in this run are deleted once reloaded.
+fn cleanup_local(
+    users: &Option<super::backup::SnapshotReport>,
+    data: &Option<super::backup::SnapshotReport>,
+) {
+    for s in [users, data].into_iter().flatten() {
+        if let Err(e) = std::fs::remove_dir_all(&s.local_dir) {
+            tracing::debug!("{}: {e}", s.local_dir.display());
+        }
     }
+}
+
+fn install_steps(o: &Orchestrator, req: &RemoteInstall) -> Result<(usize, Value, String)> {
     let uploaded = if req.running_in_docker {
         0
     } else {
@@ -252,13 +340,19 @@ fn install_steps(
     let versions = update_versions(o, &req.version_file)?;
     if req.backup_users {
         o.command(
-            load(Some(&req.users_dir), req.debug, true, true, true),
+            load(Some(&req.snapshot.users_dir), req.debug, true, true, true),
             import,
         )?;
     }
     if req.backup_business_data {
         o.command(
-            load(Some(&req.business_data_dir), req.debug, true, true, true),
+            load(
+                Some(&req.snapshot.business_data_dir),
+                req.debug,
+                true,
+                true,
+                true,
+            ),
             import,
         )?;
     }

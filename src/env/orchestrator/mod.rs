@@ -11,6 +11,7 @@
 //! failure path ([`deploy`]); passwords and tokens are [`Secret`]s and never logged.
 
 pub mod amqp;
+pub mod backup;
 pub mod commands;
 pub mod config;
 pub mod deploy;

@@ -1,0 +1,102 @@
+//! `snapshotUsers` and `snapshotBusinessData`: dump users / business data of an
+//! orchestrator and upload them to its backup area (see
+//! [`crate::env::orchestrator::backup`]); and the `snapshot.*` options `install` shares.
+
+use super::bus::{select, Target};
+use super::{parse_bool, GlobalArgs, Step};
+use crate::env::orchestrator::backup::{self, SnapshotRequest};
+use anyhow::{bail, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+/// The toolkit's `snapshot.*` options of a users / business-data dump.
+#[derive(Debug, Args, Clone)]
+pub struct SnapshotDataArgs {
+    /// Local folder the users and business data are written under.
+    #[arg(
+        long = "snapshot.dir",
+        env = "CADKIT_SNAPSHOT_DIR",
+        default_value = "./snapshot"
+    )]
+    pub dir: PathBuf,
+    /// Folder of the users (locally under --snapshot.dir, and in the backup area).
+    #[arg(
+        long = "snapshot.usersDataDir",
+        env = "CADKIT_SNAPSHOT_USERS_DATA_DIR",
+        default_value = "users"
+    )]
+    pub users_dir: String,
+    /// Folder of the business data (locally under --snapshot.dir, and in the backup area).
+    #[arg(
+        long = "snapshot.businessDataDir",
+        env = "CADKIT_SNAPSHOT_BUSINESS_DATA_DIR",
+        default_value = "data"
+    )]
+    pub business_data_dir: String,
+    /// Where projects holding business data are looked for.
+    #[arg(long = "snapshot.dataRootTag", default_value = crate::patch::tags::HOME)]
+    pub data_root_tag: String,
+    /// Leave User instances out of the business data.
+    #[arg(long = "snapshot.excludeUsers", env = "CADKIT_SNAPSHOT_EXCLUDE_USERS", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub exclude_users: bool,
+    /// Also dump binary contents (not available through graphDef: a warning).
+    #[arg(long = "snapshot.dumpBinaries", env = "CADKIT_SNAPSHOT_DUMP_BINARIES", num_args = 0..=1, default_missing_value = "true", default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub dump_binaries: bool,
+}
+
+impl SnapshotDataArgs {
+    /// The library request.
+    pub fn request(&self) -> SnapshotRequest {
+        SnapshotRequest {
+            dir: self.dir.clone(),
+            users_dir: self.users_dir.clone(),
+            business_data_dir: self.business_data_dir.clone(),
+            data_root_tag: self.data_root_tag.clone(),
+            exclude_users: self.exclude_users,
+            dump_binaries: self.dump_binaries,
+        }
+    }
+}
+
+/// `snapshotUsers` / `snapshotBusinessData` (orchestrator only: an embedded environment
+/// keeps its users and data across `install` by itself).
+#[derive(Debug, Args)]
+pub struct SnapshotBackupArgs {
+    #[command(flatten)]
+    pub env: super::envcmd::EnvArg,
+    #[command(flatten)]
+    pub snapshot: SnapshotDataArgs,
+}
+
+impl SnapshotBackupArgs {
+    /// Dump and upload users (`business` false) or business data.
+    pub fn run_snapshot(self, business: bool) -> Result<i32> {
+        let command = if business {
+            "snapshotBusinessData"
+        } else {
+            "snapshotUsers"
+        };
+        let o = match select(self.env.env.clone(), &self.env.remote)? {
+            Target::Orchestrator(o) => o,
+            Target::Embedded(p) => bail!(
+                "`{command}` needs an orchestrator (--bus.* / --orchestrator.* or RABBITMQ_* / ORCHESTRATOR_* variables); {} is an embedded environment, whose `install` keeps users and business data by itself",
+                p.display()
+            ),
+        };
+        let req = self.snapshot.request();
+        let report = if business {
+            backup::snapshot_business_data(&o, &req)?
+        } else {
+            backup::snapshot_users(&o, &req)?
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        Ok(0)
+    }
+}
+
+impl Step for SnapshotBackupArgs {
+    /// As `snapshotUsers` (the one-step binary).
+    fn run(self, _g: &GlobalArgs) -> Result<i32> {
+        self.run_snapshot(false)
+    }
+}
