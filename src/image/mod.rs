@@ -923,6 +923,18 @@ fn push_registry(
     if req.dry_run {
         return Ok(());
     }
+    push_manifests(reg, target, tags, assembled, top)
+}
+
+/// The platform manifests (under an index) by digest, then the top manifest under each
+/// tag: until the tags, nothing is visible under any tag.
+fn push_manifests(
+    reg: &mut Registry,
+    target: &Reference,
+    tags: &[String],
+    assembled: &[(Assembled, LayerKey)],
+    top: &(Vec<u8>, Descriptor),
+) -> Result<()> {
     let is_index = oci::is_index(&top.1.media_type);
     if is_index {
         for (a, _) in assembled {
