@@ -159,6 +159,44 @@ fn users_added_after_the_last_backup_survive_an_orchestrator_install() {
         !newinst.contains("014831d95fd7d12b8568"),
         "admin is not dumped"
     );
+
+    // An install failing after its snapshot (a patch the orchestrator cannot load, after
+    // resetDB) records the snapshots as taken; the rerun reloads them, re-dumps nothing.
+    let victim = walkdir::WalkDir::new(&o.patches)
+        .into_iter()
+        .map(Result::unwrap)
+        .find(|e| e.path().to_string_lossy().ends_with(".newInst.json"))
+        .unwrap()
+        .into_path();
+    let good = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, b"{ not json").unwrap();
+    let failed = cadkit(
+        &o,
+        dir,
+        &[
+            "install",
+            "--runningInDocker",
+            "true",
+            "--user.password",
+            "adm-PW-42",
+        ],
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!stderr.contains("adm-PW-42") && !stderr.contains("alice-PW-7"));
+    let log: Value = serde_json::from_slice(&backup_file(&o, "execution_log.json")).unwrap();
+    assert_eq!(
+        log,
+        serde_json::json!({"snapshotUsers": false, "snapshotData": false})
+    );
+    std::fs::write(&victim, good).unwrap();
+    let rerun = install(&o, dir, &[]);
+    assert!(rerun["usersSnapshot"].is_null(), "{rerun}");
+    assert_eq!(
+        login(&o).as_deref(),
+        Some("alice"),
+        "lost by a failed install"
+    );
 }
 
 #[test]

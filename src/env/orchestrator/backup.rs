@@ -264,7 +264,11 @@ pub fn dump_business_data(o: &Orchestrator, req: &SnapshotRequest) -> Result<Dum
                 continue;
             }
             let q = super::graph::root_data_query(container, follow::RUNTIME);
-            let g = graph_of(o, &q)?;
+            let g = graph_of(o, &q).map_err(|e| {
+                OrchestratorError::Invalid(format!(
+                    "business data of project {project}: getRootData of container {container} with the RUNTIME follow rule failed: {e} (the orchestrator must evaluate that rule; without business data, pass --import.backupBusinessData false)"
+                ))
+            })?;
             let keep: BTreeSet<&str> = g
                 .instances
                 .keys()

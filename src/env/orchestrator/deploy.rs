@@ -205,7 +205,7 @@ pub const EXECUTION_LOG: &str = "execution_log.json";
 
 /// §8 step 5: both flags true when initialised (unless a previous failed run left a log
 /// saying otherwise), false on an empty environment.
-fn read_execution_log(o: &Orchestrator, initialised: bool) -> Result<ExecutionLog> {
+fn read_execution_log(o: &Orchestrator, initialised: bool) -> Result<(ExecutionLog, bool)> {
     let mut log = ExecutionLog {
         snapshot_users: initialised,
         snapshot_data: initialised,
@@ -217,9 +217,10 @@ fn read_execution_log(o: &Orchestrator, initialised: bool) -> Result<ExecutionLo
             log.snapshot_users = v["snapshotUsers"].as_bool().unwrap_or(true);
             log.snapshot_data = v["snapshotData"].as_bool().unwrap_or(true);
             tracing::info!("execution log of a previous run: {log:?}");
+            return Ok((log, true));
         }
     }
-    Ok(log)
+    Ok((log, false))
 }
 
 fn write_execution_log(o: &Orchestrator, log: &ExecutionLog) -> Result<()> {
@@ -267,7 +268,7 @@ pub fn install(o: &Orchestrator, req: &RemoteInstall) -> Result<RemoteInstallRep
     let mode = ModeGuard::enter(o, false)?;
     o.token()?;
     let initialised = super::commands::is_initialised(o)?;
-    let mut log = read_execution_log(o, initialised)?;
+    let (mut log, found) = read_execution_log(o, initialised)?;
     let r = backup_steps(o, req, initialised, &mut log)
         .and_then(|snaps| install_steps(o, req).map(|rest| (snaps, rest)));
     if r.is_err() {
@@ -280,13 +281,16 @@ pub fn install(o: &Orchestrator, req: &RemoteInstall) -> Result<RemoteInstallRep
     }
     let ((users_snapshot, business_data_snapshot), (uploaded, versions, rollback)) = r?;
     // Done: the next install snapshots again (the toolkit relies on the backup-folder GC
-    // deleting the log; cadkit does not depend on what that GC removes).
-    let done = ExecutionLog {
-        snapshot_users: true,
-        snapshot_data: true,
-    };
-    o.fresh_token()
-        .and_then(|_| write_execution_log(o, &done))?;
+    // deleting the log; cadkit does not depend on what that GC removes). Only when a log
+    // exists or was written: otherwise the requests are exactly the toolkit's.
+    if found || users_snapshot.is_some() || business_data_snapshot.is_some() {
+        let done = ExecutionLog {
+            snapshot_users: true,
+            snapshot_data: true,
+        };
+        o.fresh_token()
+            .and_then(|_| write_execution_log(o, &done))?;
+    }
     cleanup_local(&users_snapshot, &business_data_snapshot);
     mode.leave()?;
     Ok(RemoteInstallReport {
