@@ -10,25 +10,8 @@ use crate::common::update as h;
 use orch::Orchestrator;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-fn cadkit(o: &Orchestrator, dir: &Path, args: &[&str]) -> Output {
-    let mut c = crate::common::cadkit();
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RABBITMQ_") || k.starts_with("ORCHESTRATOR_") || k.starts_with("CADKIT_")
-        {
-            c.env_remove(k);
-        }
-    }
-    c.args(args)
-        .args(o.args())
-        .arg("--downloadFolder")
-        .arg(dir.join("download"))
-        .args(["-l", "debug"])
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
+use crate::common::orchestrator_cli::cadkit;
 
 fn cadkit_ok(o: &Orchestrator, dir: &Path, args: &[&str]) -> String {
     let out = cadkit(o, dir, args);

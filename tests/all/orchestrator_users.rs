@@ -12,29 +12,12 @@ use crate::common::update as h;
 use orch::Orchestrator;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Output;
 
 const USER: &str = "0190aaaaaaaaaaaa0001";
 const LOGIN_PROP: &str = "ff023000000000000001";
 const SECRETS: &[&str] = &["adm-PW-42", "alice-PW-7"];
 
-fn cadkit(o: &Orchestrator, dir: &Path, args: &[&str]) -> Output {
-    let mut c = crate::common::cadkit();
-    for (k, _) in std::env::vars() {
-        if k.starts_with("RABBITMQ_") || k.starts_with("ORCHESTRATOR_") || k.starts_with("CADKIT_")
-        {
-            c.env_remove(k);
-        }
-    }
-    c.args(args)
-        .args(o.args())
-        .arg("--downloadFolder")
-        .arg(dir.join("download"))
-        .args(["-l", "debug"])
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
+use crate::common::orchestrator_cli::cadkit;
 
 /// Run, require success, check that no secret reached stdout or stderr; the report.
 fn ok(o: &Orchestrator, dir: &Path, args: &[&str]) -> Value {

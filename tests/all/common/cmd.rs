@@ -23,6 +23,9 @@ const CLEARED_PREFIXES: &[&str] = &[
     "UPDATE_",
     "BACKUP_",
     "DRAW_",
+    // The toolkit's orchestrator variables: they select an orchestrator.
+    "RABBITMQ_",
+    "ORCHESTRATOR_",
 ];
 
 /// Variable names cleared from every command (CI markers and the toolkit's variables).

@@ -24,6 +24,8 @@ pub use cmd::{cadkit, cadkit_bin, command};
 #[cfg(feature = "services")]
 pub mod orchestrator;
 #[cfg(feature = "services")]
+pub mod orchestrator_cli;
+#[cfg(feature = "services")]
 pub mod rabbit;
 #[cfg(feature = "services")]
 pub mod receiver;
