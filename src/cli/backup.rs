@@ -9,16 +9,10 @@ use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
 
-/// The toolkit's `snapshot.*` options of a users / business-data dump.
+/// The folders of users and business data: locally under `--snapshot.dir`, and in the
+/// orchestrator's backup area (shared by the snapshot, install and restore commands).
 #[derive(Debug, Args, Clone)]
-pub struct SnapshotDataArgs {
-    /// Local folder the users and business data are written under.
-    #[arg(
-        long = "snapshot.dir",
-        env = "CADKIT_SNAPSHOT_DIR",
-        default_value = "./snapshot"
-    )]
-    pub dir: PathBuf,
+pub struct BackupFoldersArgs {
     /// Folder of the users (locally under --snapshot.dir, and in the backup area).
     #[arg(
         long = "snapshot.usersDataDir",
@@ -33,6 +27,21 @@ pub struct SnapshotDataArgs {
         default_value = "data"
     )]
     pub business_data_dir: String,
+}
+
+/// The toolkit's `snapshot.*` options of a users / business-data dump.
+#[derive(Debug, Args, Clone)]
+pub struct SnapshotDataArgs {
+    /// Local folder the users and business data are written under.
+    #[arg(
+        long = "snapshot.dir",
+        env = "CADKIT_SNAPSHOT_DIR",
+        default_value = "./snapshot"
+    )]
+    pub dir: PathBuf,
+    /// The users and business-data folders.
+    #[command(flatten)]
+    pub folders: BackupFoldersArgs,
     /// Where projects holding business data are looked for.
     #[arg(long = "snapshot.dataRootTag", default_value = crate::patch::tags::HOME)]
     pub data_root_tag: String,
@@ -49,8 +58,8 @@ impl SnapshotDataArgs {
     pub fn request(&self) -> SnapshotRequest {
         SnapshotRequest {
             dir: self.dir.clone(),
-            users_dir: self.users_dir.clone(),
-            business_data_dir: self.business_data_dir.clone(),
+            users_dir: self.folders.users_dir.clone(),
+            business_data_dir: self.folders.business_data_dir.clone(),
             data_root_tag: self.data_root_tag.clone(),
             exclude_users: self.exclude_users,
             dump_binaries: self.dump_binaries,

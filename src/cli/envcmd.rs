@@ -308,20 +308,9 @@ impl Step for CreatePatchesBackupArgs {
 pub struct RestoreArgs {
     #[command(flatten)]
     pub env: EnvArg,
-    /// Backup folder of the users.
-    #[arg(
-        long = "snapshot.usersDataDir",
-        env = "CADKIT_SNAPSHOT_USERS_DATA_DIR",
-        default_value = "users"
-    )]
-    pub users_dir: String,
-    /// Backup folder of the business data.
-    #[arg(
-        long = "snapshot.businessDataDir",
-        env = "CADKIT_SNAPSHOT_BUSINESS_DATA_DIR",
-        default_value = "data"
-    )]
-    pub business_data_dir: String,
+    /// The backup folders of users and business data.
+    #[command(flatten)]
+    pub folders: super::backup::BackupFoldersArgs,
     /// Verbose import on the orchestrator.
     #[arg(long = "import.debug", env = "LOAD_PATCHES_DEBUG", num_args = 0..=1, default_missing_value = "true", value_parser = super::parse_bool)]
     pub debug: Option<bool>,
@@ -330,9 +319,12 @@ pub struct RestoreArgs {
 impl RestoreArgs {
     pub fn run_restore(self, business: bool) -> Result<i32> {
         let (command, folder) = if business {
-            ("restoreBusinessData", self.business_data_dir.clone())
+            (
+                "restoreBusinessData",
+                self.folders.business_data_dir.clone(),
+            )
         } else {
-            ("restoreUsers", self.users_dir.clone())
+            ("restoreUsers", self.folders.users_dir.clone())
         };
         let debug = self.debug.unwrap_or(false);
         print(&self.env.run(orchestrator_only(command), |o| {
