@@ -51,11 +51,13 @@ fn clean(cmd: &mut Command) {
 
 fn run(mut cmd: Command, what: &str, o: &Orchestrator) -> f64 {
     clean(&mut cmd);
+    let logged = o.log_text().len();
     let t = Instant::now();
     let out = cmd.output().expect(what);
     let s = t.elapsed().as_secs_f64();
     if std::env::var_os("CADKIT_BENCH_VERBOSE").is_some() {
         eprintln!("{what}:\n{}", String::from_utf8_lossy(&out.stderr));
+        eprintln!("orchestrator meanwhile:\n{}", &o.log_text()[logged..]);
     }
     assert!(
         out.status.success(),

@@ -212,6 +212,76 @@ fn cadkit_installs_snapshots_and_updates_core_through_the_orchestrator() {
     }
 }
 
+/// A build whose change log names one changed root changes that root and nothing else.
+/// Enumeration values sit under their enumeration with the folder's `item` relation: they
+/// are part of the enumeration's root, not roots of their own absent from the build (which
+/// the plan used to delete).
+#[test]
+fn a_one_root_change_log_update_changes_that_root_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let d293 = h::core_dist(dir, "2.9.3");
+    let broker = rabbit::shared();
+    let o = Orchestrator::start(&dir.join("orch"), broker.port, &[]);
+    h::copy_dir(&d293, &o.patches);
+    cadkit_ok(
+        &o,
+        dir,
+        &[
+            "install",
+            "--runningInDocker",
+            "true",
+            "--import.backupUsers",
+            "false",
+            "--import.backupBusinessData",
+            "false",
+        ],
+    );
+    // One item renamed.
+    let edited = dir.join("edited");
+    h::copy_dir(&d293, &edited);
+    let file = walkdir::WalkDir::new(&edited)
+        .sort_by_file_name()
+        .into_iter()
+        .map(Result::unwrap)
+        .map(walkdir::DirEntry::into_path)
+        .find(|p| {
+            p.to_string_lossy().contains("Olympe_Libraries/Core/")
+                && p.to_string_lossy().ends_with(".newInst.json")
+                && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+        })
+        .unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let renamed = text.replacen(
+        "\"ff023000000000000011\": \"",
+        "\"ff023000000000000011\": \"renamed ",
+        1,
+    );
+    assert_ne!(text, renamed, "{}", file.display());
+    std::fs::write(&file, renamed).unwrap();
+    std::fs::write(edited.join("change_log.txt"), h::itemize(&d293, &edited)).unwrap();
+
+    let out = cadkit_ok(
+        &o,
+        dir,
+        &[
+            "update",
+            "--codeAsData.workingDir",
+            edited.to_str().unwrap(),
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let roots = report["plan"]["roots"].as_array().unwrap();
+    let actions: Vec<String> = roots
+        .iter()
+        .map(|r| format!("{} {}", r["action"], r["root"]))
+        .collect();
+    assert_eq!(roots.len(), 1, "{actions:?}");
+    assert_eq!(roots[0]["action"], "update");
+    let fresh = fresh_install(dir, &edited, "edited");
+    assert_same_graph(&o.env, &fresh, "one-root update");
+}
+
 #[test]
 fn a_failing_load_ends_with_exit_1_and_maintenance_off_then_install_resumes() {
     let tmp = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@
 
 use super::{Orchestrator, OrchestratorError};
 use crate::graph::Graph;
-use crate::patch::tags::{self, follow, rel};
+use crate::patch::tags::{self, follow, model, rel};
 use crate::patch::{Op, Patch};
 use futures_util::stream::{self, StreamExt};
 use serde_json::{json, Value};
@@ -68,25 +68,43 @@ pub fn parse_ops(ops: Vec<Value>) -> Result<Vec<Op>, OrchestratorError> {
         .map_err(|e| OrchestratorError::Invalid(format!("graphDef answer: {e}")))
 }
 
-/// The roots of the structure with their follow rule: projects, folders and
-/// repositories get SNAPSHOT, items (and the runtime and Draw projects) DUMP.
+/// The roots of the structure with their follow rule, as the toolkit's root map has them:
+/// every node reached from the root of roots through the structure relations (home
+/// folder, sub-repository, subfolder, item). A subfolder that is not a Folder (an
+/// enumeration, a folder extension) is a root, but what hangs below it belongs to its own
+/// root (an enumeration's values), so the walk stops there. Folders, projects and
+/// repositories get SNAPSHOT (except the runtime and Draw projects), everything else DUMP.
 pub fn roots_of(structure: &Graph) -> BTreeMap<String, &'static str> {
+    let has_model = |n: &str, m: &str| structure.targets(n, rel::MODEL).any(|x| x == m);
+    let rule_of = |n: &str| {
+        let container = [model::FOLDER, model::PROJECT, model::REPOSITORY]
+            .iter()
+            .any(|m| has_model(n, m));
+        if container && n != tags::RUNTIME_PROJECT && n != tags::DRAW_PROJECT {
+            follow::SNAPSHOT
+        } else {
+            follow::DUMP
+        }
+    };
     let mut roots = BTreeMap::new();
-    for (from, outs) in &structure.out {
-        let _ = from;
-        for (r, to) in outs {
-            let rule = match r.as_str() {
-                rel::ITEM => follow::DUMP,
-                rel::HOME_FOLDER | rel::SUB_REPOSITORY | rel::SUB_FOLDER => {
-                    if to == tags::RUNTIME_PROJECT || to == tags::DRAW_PROJECT {
-                        follow::DUMP
-                    } else {
-                        follow::SNAPSHOT
-                    }
+    let mut frontier = vec![tags::HOME.to_string()];
+    while let Some(n) = frontier.pop() {
+        for r in [
+            rel::HOME_FOLDER,
+            rel::SUB_REPOSITORY,
+            rel::SUB_FOLDER,
+            rel::ITEM,
+        ] {
+            for to in structure.targets(&n, r) {
+                if roots.contains_key(to) {
+                    continue;
                 }
-                _ => continue,
-            };
-            roots.insert(to.clone(), rule);
+                roots.insert(to.to_string(), rule_of(to));
+                let extension = r == rel::SUB_FOLDER && !has_model(to, model::FOLDER);
+                if r != rel::ITEM && !extension {
+                    frontier.push(to.to_string());
+                }
+            }
         }
     }
     roots

@@ -167,6 +167,7 @@ async fn handle(state: &Arc<State>, channel: &Channel, body: &[u8]) -> Result<()
         Ok(IncomingMessage::Deployment(d)) => {
             let on = !d.gateway_service;
             let st = state.clone();
+            let started = std::time::Instant::now();
             let res = tokio::task::spawn_blocking(move || {
                 crate::update::envcmd::maintenance(&st.opts.env, on)
             })
@@ -176,13 +177,18 @@ async fn handle(state: &Arc<State>, channel: &Channel, body: &[u8]) -> Result<()
                 tracing::warn!("maintenance {on}: {e:#}");
             }
             state.maintenance.store(on, Ordering::SeqCst);
-            tracing::info!("maintenance {}", if on { "on" } else { "off" });
+            tracing::info!(
+                "maintenance {} in {} ms",
+                if on { "on" } else { "off" },
+                started.elapsed().as_millis()
+            );
         }
         Ok(IncomingMessage::Command(c)) => {
             state.commands.fetch_add(1, Ordering::Relaxed);
             let name = c.command.name();
             let st = state.clone();
             let cmd = c.command.clone();
+            let started = std::time::Instant::now();
             // A panicking command is a failed command, not a lost connection (the message
             // would be redelivered forever).
             let res = tokio::task::spawn_blocking(move || exec::execute(&st, &cmd))
@@ -194,14 +200,17 @@ async fn handle(state: &Arc<State>, channel: &Channel, body: &[u8]) -> Result<()
             };
             match res {
                 Ok(lines) => {
-                    tracing::info!("command {name}: ok");
+                    tracing::info!("command {name}: ok in {} ms", started.elapsed().as_millis());
                     for l in &lines {
                         publish(channel, reply, l).await?;
                     }
                     publish(channel, reply, &status_line(0)).await?;
                 }
                 Err(e) => {
-                    tracing::warn!("command {name} failed: {e:#}");
+                    tracing::warn!(
+                        "command {name} failed after {} ms: {e:#}",
+                        started.elapsed().as_millis()
+                    );
                     publish(channel, reply, &format!("Command {name} failed: {e:#}")).await?;
                     publish(channel, reply, &status_line(1)).await?;
                 }

@@ -48,6 +48,19 @@ pub fn router(state: S) -> Router {
 /// Record method, path, query and body (token replaced by a placeholder) when `--record`.
 async fn record(Ext(state): Ext<S>, req: Request, next: Next) -> Response {
     state.http_requests.fetch_add(1, Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    let what = format!("{} {}", req.method(), req.uri().path());
+    let res = record_inner(&state, req, next).await;
+    // Timings at debug level: what a slow deployment spends its time on.
+    tracing::debug!(
+        "http {what}: {} in {} ms",
+        res.status().as_u16(),
+        started.elapsed().as_millis()
+    );
+    res
+}
+
+async fn record_inner(state: &S, req: Request, next: Next) -> Response {
     if state.opts.record.is_none() {
         return next.run(req).await;
     }
