@@ -155,7 +155,13 @@ fn deploy(o: &Orchestrator, dist: &Path) {
 /// Toolkit and cadkit update from `from` to `to`, each on its own orchestrator.
 fn compare(dir: &Path, port: u16, name: &str, from: &Path, to: &Path) -> (f64, f64) {
     let mut times = Vec::new();
+    // CADKIT_BENCH_ONLY=cadkit: skip the toolkit (quicker when working on cadkit's side).
+    let only = std::env::var("CADKIT_BENCH_ONLY").unwrap_or_default();
     for who in ["toolkit", "cadkit"] {
+        if !only.is_empty() && only != who {
+            times.push(f64::NAN);
+            continue;
+        }
         let o = Orchestrator::start(&dir.join(format!("{name}-{who}")), port, &[]);
         deploy(&o, from);
         let mut install = vec!["install", "--runningInDocker", "true"];

@@ -294,6 +294,12 @@ impl Patch {
         Ok(patch)
     }
 
+    /// Validate an already-parsed patch document (graphDef answers arrive as JSON values:
+    /// no need to print and re-read them); `file` is only used in error messages.
+    pub fn from_value(value: Value, file: &Path) -> Result<Patch, PatchError> {
+        Reader { file }.patch(value)
+    }
+
     /// The file content with the patch's layout.
     pub fn to_json_string(&self) -> String {
         match self.layout {

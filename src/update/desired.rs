@@ -182,10 +182,14 @@ impl DesiredState {
                 }
             }
             Some((changed_files, extra_roots)) => {
+                // Every file's root (import order and "absent from the build" need them
+                // all): one read per file, on every core.
+                use rayon::prelude::*;
+                let tags: Vec<Result<String>> =
+                    files.par_iter().map(|f| scan_root_tag(&f.path)).collect();
                 let mut roots_of: Vec<(PatchFile, String)> = Vec::with_capacity(files.len());
-                for f in files {
-                    let r = scan_root_tag(&f.path)?;
-                    roots_of.push((f, r));
+                for (f, r) in files.into_iter().zip(tags) {
+                    roots_of.push((f, r?));
                 }
                 let mut selected: BTreeSet<String> = extra_roots.clone();
                 for (f, r) in &roots_of {

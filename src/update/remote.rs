@@ -92,8 +92,12 @@ fn load_desired(req: &RemoteUpdate) -> Result<(DesiredState, Option<BTreeSet<Str
 /// Read the orchestrator (read-only graphDef queries) and compute the plan. With a
 /// change log only the changed roots and the roots absent from the build are read.
 pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
+    let t = Instant::now();
     let (desired, changed) = load_desired(req)?;
+    tracing::debug!("build read in {} ms", t.elapsed().as_millis());
+    let t = Instant::now();
     let structure = o.structure()?;
+    tracing::debug!("structure read in {} ms", t.elapsed().as_millis());
     let live = crate::env::orchestrator::graph::roots_of(&structure);
     // Roots removed from the build: live roots no patch holds (the toolkit's rule; their
     // content is read so the plan can delete it).

@@ -732,6 +732,41 @@ fn environment_commands_answer_in_json_and_parse_strictly() {
     assert!(!out.contains("s3cret"));
 }
 
+/// `startGC` compacts the file when a tenth of it is free pages, and only then: a GC after
+/// a small change is a checkpoint, not a rewrite of the whole file.
+#[test]
+fn start_gc_compacts_only_when_there_is_garbage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, _) = h::sample_dists(tmp.path());
+    let env = tmp.path().join("env.sqlite");
+    installed(&env, &a);
+    let gc = || -> serde_json::Value {
+        let (code, out, err) = run(CADKIT, &["startGC", "--env", s(&env)]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    gc();
+    let clean = gc();
+    assert_eq!(clean["compacted"], false, "{clean}");
+    {
+        let e = SqliteEnv::open(&env).unwrap();
+        e.conn()
+            .execute_batch(
+                "CREATE TABLE ballast(x BLOB); \
+                 INSERT INTO ballast SELECT zeroblob(4096) FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) SELECT i FROM n); \
+                 DROP TABLE ballast;",
+            )
+            .unwrap();
+    }
+    let dirty = gc();
+    assert_eq!(dirty["compacted"], true, "{dirty}");
+    assert!(
+        dirty["sizeAfter"].as_u64().unwrap() < dirty["sizeBefore"].as_u64().unwrap(),
+        "{dirty}"
+    );
+    assert_eq!(gc()["compacted"], false);
+}
+
 /// Install `@olympeio/core` 2.9.3 with its runtime, update to 2.9.1 (with and without
 /// change log): the result equals a fresh install of 2.9.1, and a second plan is empty.
 #[cfg(feature = "services")]

@@ -62,8 +62,7 @@ pub fn root_data_query(root: &str, rule: &str) -> Value {
 /// Parse graphDef operations (the patch operation format).
 pub fn parse_ops(ops: Vec<Value>) -> Result<Vec<Op>, OrchestratorError> {
     let doc = json!({ "rootTag": "null", "operations": ops });
-    let bytes = serde_json::to_vec(&doc).expect("JSON");
-    Patch::parse(&bytes, Path::new("graphDef answer"))
+    Patch::from_value(doc, Path::new("graphDef answer"))
         .map(|p| p.operations)
         .map_err(|e| OrchestratorError::Invalid(format!("graphDef answer: {e}")))
 }
@@ -120,7 +119,17 @@ impl Orchestrator {
 
     /// The structure graph (`fullStructureQuery`).
     pub fn structure(&self) -> Result<Graph, OrchestratorError> {
-        let ops = self.graphdef_ops(&full_structure_query())?;
+        let t = std::time::Instant::now();
+        let token = self.token()?;
+        tracing::debug!("token in {} ms", t.elapsed().as_millis());
+        let raw = self.block_on(self.http().graphdef(
+            &full_structure_query(),
+            &token,
+            self.in_maintenance(),
+        ))?;
+        tracing::debug!("structure answered in {} ms", t.elapsed().as_millis());
+        let ops = parse_ops(raw)?;
+        tracing::debug!("structure parsed in {} ms", t.elapsed().as_millis());
         let mut g = Graph::new();
         for op in &ops {
             g.apply(op);

@@ -189,11 +189,22 @@ async fn handle(state: &Arc<State>, channel: &Channel, body: &[u8]) -> Result<()
             let st = state.clone();
             let cmd = c.command.clone();
             let started = std::time::Instant::now();
+            let generation = state.generation();
             // A panicking command is a failed command, not a lost connection (the message
             // would be redelivered forever).
             let res = tokio::task::spawn_blocking(move || exec::execute(&st, &cmd))
                 .await
                 .unwrap_or_else(|e| Err(anyhow::anyhow!("internal error: {e}")));
+            if state.generation() != generation {
+                // Read the new graph now, in the background: the next graphDef query (the
+                // first thing a snapshot or an update asks) then finds it ready.
+                let st = state.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = st.graph() {
+                        tracing::debug!("graph cache: {e:#}");
+                    }
+                });
+            }
             let Some(reply) = c.reply_queue.as_deref() else {
                 tracing::warn!("command {name} without replyQueue: not answered");
                 return Ok(());

@@ -184,3 +184,38 @@ fn update_node_skips_missing_nodes_and_binaries_load() {
     assert_eq!(lines, vec!["Loaded 1 binary files"]);
     assert_eq!(s.env().unwrap().blob(B).unwrap().unwrap(), b"binary");
 }
+
+/// A patch backup bigger than one compression part keeps every file, its bytes and the
+/// name order of a one-pass zip.
+#[test]
+fn a_zip_in_parts_holds_every_file_in_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path());
+    let mut names = Vec::new();
+    for i in 0..1300 {
+        let rel = format!("mod/F{}/i{i:05}.newInst.json", i % 7);
+        write(&s.opts.patches_dir.join(&rel), &format!("{{\"n\":{i}}}"));
+        names.push(rel);
+    }
+    names.sort_by(|a, b| {
+        // walkdir's order: folder by folder, names sorted within.
+        let (fa, fb) = (a.rsplit_once('/').unwrap(), b.rsplit_once('/').unwrap());
+        fa.0.cmp(fb.0).then(fa.1.cmp(fb.1))
+    });
+    let zip = CopySource::Zip {
+        destination_file_path: "import_2.zip".into(),
+        zip: true,
+    };
+    execute(&s, &Command::copy_patches(&[zip], false, "")).unwrap();
+    let f = std::fs::File::open(s.opts.backup_dir.join("import_2.zip")).unwrap();
+    let mut archive = zip::ZipArchive::new(f).unwrap();
+    let listed: Vec<String> = (0..archive.len())
+        .map(|i| archive.name_for_index(i).unwrap().unwrap().into_owned())
+        .collect();
+    assert_eq!(listed, names);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name(&names[777]).unwrap(), &mut text).unwrap();
+    let stem = names[777].rsplit_once("/i").unwrap().1;
+    let n: usize = stem.trim_end_matches(".newInst.json").parse().unwrap();
+    assert_eq!(text, format!("{{\"n\":{n}}}"));
+}

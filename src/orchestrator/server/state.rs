@@ -80,6 +80,11 @@ impl State {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// The graph generation (bumped by every write).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
     /// The whole graph, read once per change (graphDef answers many queries in a row).
     pub fn graph(&self) -> Result<Arc<Snapshot>> {
         let generation = self.generation.load(Ordering::SeqCst);
