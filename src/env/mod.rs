@@ -42,6 +42,9 @@
 //! relations that exist nowhere else). Loading the runtime then Core gives the same graph
 //! with per-module or global kind ordering (tested).
 
+#[cfg(test)]
+mod boundary_tests;
+pub mod inventory;
 pub mod orchestrator;
 pub mod sqlite;
 
