@@ -4,6 +4,7 @@
 //! a local file.
 
 use crate::env::orchestrator::{Orchestrator, OrchestratorConfig, Secret};
+use crate::env::{EnvError, Environment, SqliteEnv};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -203,7 +204,44 @@ pub fn select(env: Option<PathBuf>, remote: &RemoteArgs) -> Result<Target> {
     }
 }
 
-/// The report's `environment` for the embedded environment.
-pub fn embedded_info(path: &std::path::Path) -> serde_json::Value {
-    serde_json::json!({ "kind": "embedded", "location": path.display().to_string() })
+impl Target {
+    /// The selected environment behind the one trait every environment command uses. The
+    /// embedded file is opened (and created if missing, as these commands always did).
+    pub fn open(self) -> Result<Box<dyn Environment>> {
+        match self {
+            Target::Embedded(path) => Ok(Box::new(SqliteEnv::open(&path)?)),
+            Target::Orchestrator(o) => Ok(o),
+        }
+    }
+
+    /// As [`Target::open`] for commands that only read (`snapshot`): an embedded
+    /// environment must exist, it is never created.
+    pub fn open_existing(self) -> Result<Box<dyn Environment>> {
+        if let Target::Embedded(path) = &self {
+            if !path.is_file() {
+                bail!(
+                    "no environment at {} (run `cadkit install --env {}` first)",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+        self.open()
+    }
+
+    /// The orchestrator, for the commands only an orchestrator has (its graphDef cache,
+    /// backup area, backup folders): [`EnvError::OrchestratorOnly`] for the embedded
+    /// environment, which is then not touched (not even created). `why` completes the
+    /// message (`, …`, or empty).
+    pub fn orchestrator_only(self, command: &str, why: &str) -> Result<Box<Orchestrator>> {
+        match self {
+            Target::Orchestrator(o) => Ok(o),
+            Target::Embedded(path) => Err(EnvError::OrchestratorOnly {
+                command: command.into(),
+                location: path.display().to_string(),
+                why: why.into(),
+            }
+            .into()),
+        }
+    }
 }

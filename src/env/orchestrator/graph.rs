@@ -223,13 +223,3 @@ impl Orchestrator {
         Ok((g, data))
     }
 }
-
-impl crate::env::Environment for Orchestrator {
-    fn describe(&self) -> String {
-        self.info().location
-    }
-
-    fn graph(&self) -> anyhow::Result<Graph> {
-        Ok(self.read_graph()?)
-    }
-}

@@ -13,6 +13,7 @@
 //! - [`commands`]: the toolkit's environment commands (`statsDB`, `checkDB`, `startGC`, …).
 
 pub mod commands;
+mod environment;
 pub mod graph;
 pub mod install;
 pub mod inventory;
@@ -23,8 +24,6 @@ pub mod tx;
 pub use graph::{apply_ops, read_graph};
 pub use load::{LoadReport, ModuleLoad};
 
-use super::Environment;
-use crate::graph::Graph;
 use crate::patch::Op;
 use anyhow::{bail, Context, Result};
 use graph::{counts, put_blob};
@@ -175,20 +174,5 @@ impl SqliteEnv {
         self.conn
             .execute("DELETE FROM meta WHERE key = ?1", [key])?;
         Ok(())
-    }
-}
-
-impl Environment for SqliteEnv {
-    fn describe(&self) -> String {
-        format!("sqlite:{}", self.path.display())
-    }
-
-    fn blob(&self, tag: &str) -> Result<Option<Vec<u8>>> {
-        SqliteEnv::blob(self, tag)
-    }
-
-    fn graph(&self) -> Result<Graph> {
-        read_graph(&self.conn)
-            .with_context(|| format!("cannot read the graph of {}", self.path.display()))
     }
 }
