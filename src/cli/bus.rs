@@ -7,6 +7,8 @@ use crate::env::orchestrator::{Orchestrator, OrchestratorConfig, Secret};
 use crate::env::{EnvError, Environment, SqliteEnv};
 use anyhow::{bail, Context, Result};
 use clap::Args;
+#[cfg(test)]
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -243,5 +245,59 @@ impl Target {
             }
             .into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command only an orchestrator has fails on the embedded environment with the
+    /// message it always had, and does not create the file.
+    #[test]
+    fn orchestrator_only_commands_leave_the_embedded_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/env.sqlite");
+        let e = Target::Embedded(path.clone())
+            .orchestrator_only("restoreUsers", "")
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "`restoreUsers` needs an orchestrator (--bus.* / --orchestrator.* or RABBITMQ_* / ORCHESTRATOR_* variables); {} is an embedded environment",
+                path.display()
+            )
+        );
+        assert!(matches!(
+            e.downcast_ref::<EnvError>(),
+            Some(EnvError::OrchestratorOnly { .. })
+        ));
+        assert!(!dir.path().join("sub").exists());
+        let e = Target::Embedded(path.clone())
+            .open_existing()
+            .err()
+            .unwrap();
+        assert!(e.to_string().starts_with("no environment at"), "{e}");
+        assert!(!dir.path().join("sub").exists());
+    }
+
+    /// Both an embedded file and orchestrator settings: the same error as before, and no
+    /// environment is opened.
+    #[test]
+    fn both_environments_at_once_is_an_error() {
+        let remote = RemoteArgs {
+            bus_port: Some(5672),
+            ..RemoteArgs::default()
+        };
+        let e = select(Some(PathBuf::from("x.sqlite")), &remote)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.starts_with("both an embedded environment (--env / CADKIT_ENV = x.sqlite) and orchestrator settings"), "{e}");
+        assert!(matches!(
+            select(None, &RemoteArgs::default()).unwrap(),
+            Target::Embedded(p) if p == Path::new(crate::env::DEFAULT_ENV_PATH)
+        ));
     }
 }

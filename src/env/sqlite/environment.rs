@@ -85,3 +85,44 @@ impl Environment for SqliteEnv {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The trait's results are the embedded commands' results with `environment` added,
+    /// and they act on the file (what `cadkit maintenance on --env …` printed before).
+    #[test]
+    fn embedded_commands_through_the_trait_name_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("env.sqlite");
+        let env: Box<dyn Environment> = Box::new(SqliteEnv::open(&path).unwrap());
+        let info = json!({ "kind": "embedded", "location": path.display().to_string() });
+        let v = env.maintenance(true).unwrap();
+        assert_eq!(v["maintenance"], "on");
+        assert_eq!(v["previous"]["maintenance"], "off");
+        assert_eq!(v["environment"], info);
+        let v = env.read_mode(true).unwrap();
+        assert_eq!(
+            (&v["maintenance"], &v["codeAsDataReadMode"]),
+            (&json!("on"), &json!(true))
+        );
+        let stats = env.stats_db().unwrap();
+        assert_eq!(
+            (&stats["instances"], &stats["deployedRoots"]),
+            (&json!(0), &json!(0))
+        );
+        assert_eq!(stats["environment"], info);
+        assert_eq!(env.check_db().unwrap()["ok"], true);
+        assert!(!env.is_initialised().unwrap());
+        assert_eq!(env.clear_graphdef_cache().unwrap()["cleared"], 0);
+        let e = env
+            .update_user("a0000000000000000000", "x", "secret-pw")
+            .unwrap_err();
+        assert!(e.to_string().contains("check --user.tag"), "{e}");
+        assert!(!e.to_string().contains("secret-pw"), "{e}");
+        let reopened = SqliteEnv::open(&path).unwrap();
+        let m = reopened.modes().unwrap();
+        assert!(m.maintenance && m.read_mode);
+    }
+}
