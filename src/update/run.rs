@@ -100,15 +100,7 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport> {
     };
     let mut env = SqliteEnv::open(&opts.env)?;
 
-    // The change log narrows the work to the changed roots.
-    let log_path = opts.dist.join(&opts.change_log_name);
-    let log: Option<ChangeLog> = if opts.use_change_log && log_path.is_file() {
-        let text = std::fs::read_to_string(&log_path)
-            .with_context(|| format!("cannot read the change log {}", log_path.display()))?;
-        Some(ChangeLog::parse(&text))
-    } else {
-        None
-    };
+    let (log_path, log) = read_change_log(opts)?;
 
     let tx = env.begin_update(!opts.plan_only)?;
     let (mut plan, drift) = compute(&tx, opts, log.as_ref())?;
@@ -165,6 +157,18 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport> {
         recovered_lock,
         duration_ms: start.elapsed().as_millis() as u64,
     })
+}
+
+/// The change log of the folder (it narrows the work to the changed roots), if used and
+/// present, and its path.
+fn read_change_log(opts: &UpdateOptions) -> Result<(PathBuf, Option<ChangeLog>)> {
+    let log_path = opts.dist.join(&opts.change_log_name);
+    if !(opts.use_change_log && log_path.is_file()) {
+        return Ok((log_path, None));
+    }
+    let text = std::fs::read_to_string(&log_path)
+        .with_context(|| format!("cannot read the change log {}", log_path.display()))?;
+    Ok((log_path, Some(ChangeLog::parse(&text))))
 }
 
 /// The roots a change log designates, and the desired state with those roots parsed.
