@@ -2,10 +2,9 @@
 //! orchestrator and upload them to its backup area (see
 //! [`crate::env::orchestrator::backup`]); and the `snapshot.*` options `install` shares.
 
-use super::bus::{select, Target};
 use super::{parse_bool, GlobalArgs, Step};
 use crate::env::orchestrator::backup::{self, SnapshotRequest};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -85,13 +84,10 @@ impl SnapshotBackupArgs {
         } else {
             "snapshotUsers"
         };
-        let o = match select(self.env.env.clone(), &self.env.remote)? {
-            Target::Orchestrator(o) => o,
-            Target::Embedded(p) => bail!(
-                "`{command}` needs an orchestrator (--bus.* / --orchestrator.* or RABBITMQ_* / ORCHESTRATOR_* variables); {} is an embedded environment, whose `install` keeps users and business data by itself",
-                p.display()
-            ),
-        };
+        let o = self.env.orchestrator(
+            command,
+            ", whose `install` keeps users and business data by itself",
+        )?;
         let req = self.snapshot.request();
         let report = if business {
             backup::snapshot_business_data(&o, &req)?

@@ -4,8 +4,11 @@
 //! a local file.
 
 use crate::env::orchestrator::{Orchestrator, OrchestratorConfig, Secret};
+use crate::env::{EnvError, Environment, SqliteEnv};
 use anyhow::{bail, Context, Result};
 use clap::Args;
+#[cfg(test)]
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -203,7 +206,98 @@ pub fn select(env: Option<PathBuf>, remote: &RemoteArgs) -> Result<Target> {
     }
 }
 
-/// The report's `environment` for the embedded environment.
-pub fn embedded_info(path: &std::path::Path) -> serde_json::Value {
-    serde_json::json!({ "kind": "embedded", "location": path.display().to_string() })
+impl Target {
+    /// The selected environment behind the one trait every environment command uses. The
+    /// embedded file is opened (and created if missing, as these commands always did).
+    pub fn open(self) -> Result<Box<dyn Environment>> {
+        match self {
+            Target::Embedded(path) => Ok(Box::new(SqliteEnv::open(&path)?)),
+            Target::Orchestrator(o) => Ok(o),
+        }
+    }
+
+    /// As [`Target::open`] for commands that only read (`snapshot`): an embedded
+    /// environment must exist, it is never created.
+    pub fn open_existing(self) -> Result<Box<dyn Environment>> {
+        if let Target::Embedded(path) = &self {
+            if !path.is_file() {
+                bail!(
+                    "no environment at {} (run `cadkit install --env {}` first)",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+        self.open()
+    }
+
+    /// The orchestrator, for the commands only an orchestrator has (its graphDef cache,
+    /// backup area, backup folders): [`EnvError::OrchestratorOnly`] for the embedded
+    /// environment, which is then not touched (not even created). `why` completes the
+    /// message (`, …`, or empty).
+    pub fn orchestrator_only(self, command: &str, why: &str) -> Result<Box<Orchestrator>> {
+        match self {
+            Target::Orchestrator(o) => Ok(o),
+            Target::Embedded(path) => Err(EnvError::OrchestratorOnly {
+                command: command.into(),
+                location: path.display().to_string(),
+                why: why.into(),
+            }
+            .into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command only an orchestrator has fails on the embedded environment with the
+    /// message it always had, and does not create the file.
+    #[test]
+    fn orchestrator_only_commands_leave_the_embedded_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/env.sqlite");
+        let e = Target::Embedded(path.clone())
+            .orchestrator_only("restoreUsers", "")
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "`restoreUsers` needs an orchestrator (--bus.* / --orchestrator.* or RABBITMQ_* / ORCHESTRATOR_* variables); {} is an embedded environment",
+                path.display()
+            )
+        );
+        assert!(matches!(
+            e.downcast_ref::<EnvError>(),
+            Some(EnvError::OrchestratorOnly { .. })
+        ));
+        assert!(!dir.path().join("sub").exists());
+        let e = Target::Embedded(path.clone())
+            .open_existing()
+            .err()
+            .unwrap();
+        assert!(e.to_string().starts_with("no environment at"), "{e}");
+        assert!(!dir.path().join("sub").exists());
+    }
+
+    /// Both an embedded file and orchestrator settings: the same error as before, and no
+    /// environment is opened.
+    #[test]
+    fn both_environments_at_once_is_an_error() {
+        let remote = RemoteArgs {
+            bus_port: Some(5672),
+            ..RemoteArgs::default()
+        };
+        let e = select(Some(PathBuf::from("x.sqlite")), &remote)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.starts_with("both an embedded environment (--env / CADKIT_ENV = x.sqlite) and orchestrator settings"), "{e}");
+        assert!(matches!(
+            select(None, &RemoteArgs::default()).unwrap(),
+            Target::Embedded(p) if p == Path::new(crate::env::DEFAULT_ENV_PATH)
+        ));
+    }
 }

@@ -2,13 +2,14 @@
 //! an orchestrator (`--bus.*` / `--orchestrator.*`, see [`super::bus`]); each prints a
 //! JSON result on stdout naming the environment used.
 
-use super::bus::{embedded_info, select, RemoteArgs, Target};
+use super::bus::{select, RemoteArgs};
 use super::{GlobalArgs, Step};
 use crate::env::orchestrator::{commands as remote, Orchestrator};
+use crate::env::Environment;
 use crate::update::envcmd;
 use anyhow::Result;
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// `--env` or the orchestrator settings, shared by every environment command.
 #[derive(Debug, Args)]
@@ -21,23 +22,16 @@ pub struct EnvArg {
 }
 
 impl EnvArg {
-    /// Run `embedded` or `orchestrator` on the selected environment; the result gets
-    /// `environment` (never with credentials).
-    fn run(
-        &self,
-        embedded: impl FnOnce(&Path) -> Result<serde_json::Value>,
-        orchestrator: impl FnOnce(&Orchestrator) -> Result<serde_json::Value>,
-    ) -> Result<serde_json::Value> {
-        match select(self.env.clone(), &self.remote)? {
-            Target::Embedded(path) => {
-                let mut v = embedded(&path)?;
-                if let Some(m) = v.as_object_mut() {
-                    m.insert("environment".into(), embedded_info(&path));
-                }
-                Ok(v)
-            }
-            Target::Orchestrator(o) => orchestrator(&o),
-        }
+    /// The selected environment (chosen once, [`select`]); its results name it (never
+    /// with credentials).
+    pub fn environment(&self) -> Result<Box<dyn Environment>> {
+        select(self.env.clone(), &self.remote)?.open()
+    }
+
+    /// The orchestrator, for a command only an orchestrator has (the embedded environment
+    /// is not touched).
+    pub fn orchestrator(&self, command: &str, why: &str) -> Result<Box<Orchestrator>> {
+        select(self.env.clone(), &self.remote)?.orchestrator_only(command, why)
     }
 }
 
@@ -58,10 +52,7 @@ pub struct MaintenanceArgs {
 impl Step for MaintenanceArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
         let on = self.activate;
-        print(&self.env.run(
-            |p| envcmd::maintenance(p, on),
-            |o| Ok(remote::maintenance(o, on)?),
-        )?)?;
+        print(&self.env.environment()?.maintenance(on)?)?;
         Ok(0)
     }
 }
@@ -78,10 +69,7 @@ pub struct ReadModeArgs {
 impl Step for ReadModeArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
         let on = self.activate;
-        print(&self.env.run(
-            |p| envcmd::read_mode(p, on),
-            |o| Ok(remote::read_mode(o, on)?),
-        )?)?;
+        print(&self.env.environment()?.read_mode(on)?)?;
         Ok(0)
     }
 }
@@ -94,9 +82,7 @@ pub struct BroadcastRefreshArgs {
 
 impl Step for BroadcastRefreshArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(&self.env.run(envcmd::broadcast_refresh, |o| {
-            Ok(remote::simple(o, "broadcastRefreshApp")?)
-        })?)?;
+        print(&self.env.environment()?.broadcast_refresh()?)?;
         Ok(0)
     }
 }
@@ -139,10 +125,7 @@ impl Step for UpdateUserArgs {
             DEFAULT_USER_PASSWORD.to_string()
         });
         let (t, n, p) = (&self.tag, &self.name, &password);
-        print(&self.env.run(
-            |e| envcmd::update_user(e, t, n, p),
-            |o| Ok(remote::update_user(o, t, n, p)?),
-        )?)?;
+        print(&self.env.environment()?.update_user(t, n, p)?)?;
         Ok(0)
     }
 }
@@ -155,11 +138,7 @@ pub struct StartGcArgs {
 
 impl Step for StartGcArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(
-            &self
-                .env
-                .run(envcmd::start_gc, |o| Ok(remote::start_gc(o)?))?,
-        )?;
+        print(&self.env.environment()?.start_gc()?)?;
         Ok(0)
     }
 }
@@ -172,11 +151,7 @@ pub struct StatsDbArgs {
 
 impl Step for StatsDbArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(
-            &self
-                .env
-                .run(envcmd::stats, |o| Ok(remote::simple(o, "statsDB")?))?,
-        )?;
+        print(&self.env.environment()?.stats_db()?)?;
         Ok(0)
     }
 }
@@ -190,7 +165,7 @@ pub struct CheckDbArgs {
 impl Step for CheckDbArgs {
     /// Exit 1 when the environment is incoherent (the JSON says why).
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        let v = self.env.run(envcmd::check, |o| Ok(remote::check(o)?))?;
+        let v = self.env.environment()?.check_db()?;
         print(&v)?;
         Ok(if v["ok"] == serde_json::Value::Bool(true) {
             0
@@ -208,10 +183,7 @@ pub struct IsDbInitializedArgs {
 
 impl Step for IsDbInitializedArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        let v = self.env.run(
-            |p| Ok(envcmd::is_initialised(p)?.into()),
-            |o| Ok(remote::is_initialised(o)?.into()),
-        )?;
+        let v = self.env.environment()?.is_initialised()?;
         println!("{v}");
         Ok(0)
     }
@@ -242,27 +214,13 @@ impl Step for UpgradeConfigArgs {
     /// cadkit's report only with `--report json`.
     fn run(self, g: &GlobalArgs) -> Result<i32> {
         let (w, f) = (&self.working_dir, &self.version_file);
-        let config = match select(self.env.env.clone(), &self.env.remote)? {
-            Target::Embedded(p) => envcmd::upgrade_config(&p, w, f)?,
-            Target::Orchestrator(o) => remote::upgrade_config(&o, f)?,
-        };
+        let config = self.env.environment()?.upgrade_config(w, f)?;
         if g.json_report() {
             print(&serde_json::json!({ "upgradeConfig": config }))?;
         } else {
             println!("{}", serde_json::to_string(&config)?);
         }
         Ok(0)
-    }
-}
-
-/// An embedded environment has no such cache, backup area or backup folder: these
-/// commands exist for orchestrators only.
-fn orchestrator_only(command: &str) -> impl FnOnce(&Path) -> Result<serde_json::Value> + '_ {
-    move |p| {
-        anyhow::bail!(
-            "`{command}` needs an orchestrator (--bus.* / --orchestrator.* or RABBITMQ_* / ORCHESTRATOR_* variables); {} is an embedded environment",
-            p.display()
-        )
     }
 }
 
@@ -274,10 +232,7 @@ pub struct ClearGraphDefCacheArgs {
 
 impl Step for ClearGraphDefCacheArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(&self.env.run(
-            |_| Ok(serde_json::json!({ "command": "clearGraphDefCache", "cleared": 0 })),
-            |o| Ok(remote::clear_graphdef_cache(o)?),
-        )?)?;
+        print(&self.env.environment()?.clear_graphdef_cache()?)?;
         Ok(0)
     }
 }
@@ -290,15 +245,10 @@ pub struct CreatePatchesBackupArgs {
 
 impl Step for CreatePatchesBackupArgs {
     fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(
-            &self
-                .env
-                .run(orchestrator_only("createPatchesBackup"), |o| {
-                    // The toolkit's command asks for a token, then its backup for another.
-                    o.token()?;
-                    Ok(remote::create_patches_backup(o)?)
-                })?,
-        )?;
+        let o = self.env.orchestrator("createPatchesBackup", "")?;
+        // The toolkit's command asks for a token, then its backup for another.
+        o.token()?;
+        print(&remote::create_patches_backup(&o)?)?;
         Ok(0)
     }
 }
@@ -327,9 +277,8 @@ impl RestoreArgs {
             ("restoreUsers", self.folders.users_dir.clone())
         };
         let debug = self.debug.unwrap_or(false);
-        print(&self.env.run(orchestrator_only(command), |o| {
-            Ok(remote::restore(o, command, &folder, debug)?)
-        })?)?;
+        let o = self.env.orchestrator(command, "")?;
+        print(&remote::restore(&o, command, &folder, debug)?)?;
         Ok(0)
     }
 }

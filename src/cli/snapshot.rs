@@ -5,9 +5,8 @@
 //! object per entry). `--dry-run` shows what would be written and deleted, writes nothing.
 //! The git flow (clone, commit, push) wraps [`crate::snapshot::run_entry`].
 
-use super::bus::{select, RemoteArgs, Target};
+use super::bus::{select, RemoteArgs};
 use super::{GlobalArgs, Step};
-use crate::env::{Environment, SqliteEnv};
 use crate::snapshot;
 use anyhow::{bail, Result};
 use clap::Args;
@@ -53,24 +52,8 @@ impl SnapshotArgs {
         if entries.is_empty() {
             bail!("{}: no snapshot config entry", self.config.display());
         }
-        let target = select(self.env.clone(), &self.remote)?;
-        let info = match &target {
-            Target::Embedded(p) => super::bus::embedded_info(p),
-            Target::Orchestrator(o) => serde_json::to_value(o.info())?,
-        };
-        let env: Box<dyn Environment> = match target {
-            Target::Embedded(path) => {
-                if !path.is_file() {
-                    bail!(
-                        "no environment at {} (run `cadkit install --env {}` first)",
-                        path.display(),
-                        path.display()
-                    );
-                }
-                Box::new(SqliteEnv::open(&path)?)
-            }
-            Target::Orchestrator(o) => o,
-        };
+        let env = select(self.env.clone(), &self.remote)?.open_existing()?;
+        let info = serde_json::to_value(env.info())?;
         let env = env.as_ref();
         let mut reports = Vec::new();
         for entry in &entries {

@@ -1,8 +1,12 @@
 //! Code-as-data environments: where a composition graph lives.
 //!
-//! `snapshot` and `update` talk to an environment only through [`Environment`], so a remote
-//! orchestrator (the toolkit's AMQP + HTTP protocol) can be added beside the embedded
-//! SQLite one without touching them.
+//! One boundary (issue 9): `snapshot` and every environment command talk to an
+//! environment only through [`Environment`], implemented by the embedded SQLite file
+//! ([`SqliteEnv`], `sqlite/`) and by the orchestrator client
+//! ([`orchestrator::Orchestrator`], the toolkit's AMQP + HTTP protocol). The CLI selects
+//! one of them once (`cli::bus`). No SQL exists outside this folder (`boundary_tests`
+//! checks it); `update` and `install` on the embedded environment call the typed methods
+//! of [`SqliteEnv`] (their transactions, inventory, lock and modes live in `sqlite/`).
 //!
 //! # The embedded environment ([`SqliteEnv`])
 //!
@@ -18,9 +22,13 @@
 //! The schema version is `PRAGMA user_version` ([`sqlite::SCHEMA_VERSION`]); the file is in
 //! WAL mode with a busy timeout, so readers never block the writer.
 //!
+//! `update` adds its tables (`cadkit_root`, `cadkit_owner`, `cadkit_file`, `cadkit_lock`,
+//! `cadkit_backup`, `cadkit_credentials`: see [`sqlite::inventory`], [`sqlite::install`],
+//! [`sqlite::lock`]).
+//!
 //! Public API (stable, used by `snapshot` and `update`):
 //! - [`SqliteEnv::open`] (creates the folder and the schema), [`SqliteEnv::path`],
-//!   [`SqliteEnv::conn`] / [`SqliteEnv::conn_mut`], [`SqliteEnv::counts`],
+//!   [`SqliteEnv::counts`], [`SqliteEnv::apply`], [`SqliteEnv::has_instance`],
 //!   [`SqliteEnv::meta_get`] / [`SqliteEnv::meta_set`] / [`SqliteEnv::meta_delete`],
 //!   [`SqliteEnv::blob`] / [`SqliteEnv::put_blob`];
 //! - [`SqliteEnv::load_dist`]: reset (optionally) and load a built `dist/codeAsData`
@@ -29,8 +37,14 @@
 //!   transaction;
 //! - [`apply_ops`]: apply operations inside a caller's transaction with the toolkit's
 //!   semantics (the same as [`crate::graph::Graph::apply`]);
-//! - [`sqlite::read_graph`]: the whole graph of a connection;
-//! - [`Environment`] for `SqliteEnv`: `graph()` reads the whole graph.
+//! - [`SqliteEnv::begin_update`], [`SqliteEnv::current`], [`SqliteEnv::preload`]: the
+//!   update's transaction and the planner's views;
+//! - [`SqliteEnv::install_backup`] / [`SqliteEnv::install_load`]: the stages of `install`;
+//! - [`SqliteEnv::modes`] / [`SqliteEnv::set_modes`] and the environment commands
+//!   ([`SqliteEnv::stats`], [`SqliteEnv::check`], [`SqliteEnv::start_gc`], …);
+//! - [`Environment`] for `SqliteEnv`;
+//! - [`SqliteEnv::conn`] / [`SqliteEnv::conn_mut`]: the raw connection, for integration
+//!   tests and benchmarks only.
 //!
 //! # Load order
 //!
@@ -42,18 +56,47 @@
 //! relations that exist nowhere else). Loading the runtime then Core gives the same graph
 //! with per-module or global kind ordering (tested).
 
+#[cfg(test)]
+mod boundary_tests;
+pub mod inventory;
 pub mod orchestrator;
 pub mod sqlite;
 
 pub use sqlite::{apply_ops, LoadReport, ModuleLoad, SqliteEnv, DEFAULT_ENV_PATH};
 
+pub use orchestrator::EnvironmentInfo;
+
 use crate::graph::Graph;
 use anyhow::Result;
+use serde_json::Value;
+use std::path::Path;
 
-/// A place holding a composition graph.
+/// Errors of the environment boundary that callers branch on.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    /// A command only an orchestrator has (its cache, backup area or backup folders),
+    /// asked of the embedded environment.
+    #[error("`{command}` needs an orchestrator (--bus.* / --orchestrator.* or RABBITMQ_* / ORCHESTRATOR_* variables); {location} is an embedded environment{why}")]
+    OrchestratorOnly {
+        command: String,
+        location: String,
+        /// Why the embedded environment does not need it (may be empty), `, …`.
+        why: String,
+    },
+}
+
+/// A place holding a composition graph: the embedded SQLite file ([`SqliteEnv`]) or an
+/// orchestrator ([`orchestrator::Orchestrator`]). `snapshot` and the toolkit's environment
+/// commands only see this trait, so the CLI selects the environment once and every command
+/// runs the same code on both.
+///
+/// The command methods return the JSON result cadkit prints, with `environment` naming
+/// the environment used ([`Environment::info`], never credentials).
 pub trait Environment {
     /// A human-readable name for logs and reports (never containing credentials).
     fn describe(&self) -> String;
+    /// Which environment, for reports: its kind and location, never credentials.
+    fn info(&self) -> EnvironmentInfo;
     /// The whole graph, as the dumper and the diff read it.
     fn graph(&self) -> Result<Graph>;
     /// The binary content of a File instance (what the dumper writes beside its item),
@@ -62,4 +105,34 @@ pub trait Environment {
         let _ = tag;
         Ok(None)
     }
+    /// `maintenance on|off`.
+    fn maintenance(&self, on: bool) -> Result<Value>;
+    /// `codeAsDataReadMode true|false`.
+    fn read_mode(&self, on: bool) -> Result<Value>;
+    /// `broadcastRefreshApp`: connected clients reload the application.
+    fn broadcast_refresh(&self) -> Result<Value>;
+    /// `updateUser`: a user's login name and password (the password is never reported).
+    fn update_user(&self, tag: &str, name: &str, password: &str) -> Result<Value>;
+    /// `startGC`.
+    fn start_gc(&self) -> Result<Value>;
+    /// `statsDB`.
+    fn stats_db(&self) -> Result<Value>;
+    /// `checkDB`: `ok` false when the environment is incoherent (the command exits 1).
+    fn check_db(&self) -> Result<Value>;
+    /// `isDbInitialized`: the admin user and "Olympe Libraries" exist.
+    fn is_initialised(&self) -> Result<bool>;
+    /// `getUpgradeConfig`: the toolkit's array (deployed vs required Draw version). The
+    /// required version is read from `version_file` in the patches the environment deploys
+    /// from: `working_dir` for the embedded one, its own patches folder for an orchestrator.
+    fn upgrade_config(&self, working_dir: &Path, version_file: &str) -> Result<Value>;
+    /// `clearGraphDefCache`.
+    fn clear_graphdef_cache(&self) -> Result<Value>;
+}
+
+/// `v` with `environment` set to `info` (the embedded results are computed without it).
+pub fn with_info(mut v: Value, info: &EnvironmentInfo) -> Result<Value> {
+    if let Some(m) = v.as_object_mut() {
+        m.insert("environment".into(), serde_json::to_value(info)?);
+    }
+    Ok(v)
 }

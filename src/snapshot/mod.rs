@@ -179,9 +179,7 @@ pub fn demo_step(work: &Path, project: &Path, dist: &Path) -> Result<serde_json:
     let env_path = work.join(".cadkit/env.sqlite");
     let mut env = crate::env::SqliteEnv::open(&env_path)?;
     let load = env.load_dist(dist, true)?;
-    let tx = env.conn_mut().transaction()?;
-    crate::env::apply_ops(&tx, &synth::data_model())?;
-    tx.commit()?;
+    env.apply(&synth::data_model())?;
     let entry = demo_entry(project)?;
     let out = work.join("snapshot-out");
     let report = run_entry(&env, &entry, &out, false)?;

@@ -5,12 +5,11 @@ use super::changelog::{self, ChangeLog};
 use super::drift::{self, DriftReport, Policies};
 use super::exclude::{self, ExcludeConfig};
 use super::lock::{Holder, LockGuard, ModeGuard};
-use super::store::{self, SqlCurrent};
 use super::{plan, Current, DesiredState, Plan, PlanRequest};
-use crate::env::{apply_ops, SqliteEnv};
+use crate::env::sqlite::tx::UpdateTx;
+use crate::env::SqliteEnv;
 use crate::patch::Op;
 use anyhow::{Context, Result};
-use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -88,9 +87,7 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport> {
             opts.env.display()
         );
     }
-    let env = SqliteEnv::open(&opts.env)?;
-    store::ensure_schema(env.conn())?;
-    drop(env);
+    SqliteEnv::open(&opts.env)?.ensure_update_schema()?;
     let lock = if opts.plan_only {
         None
     } else {
@@ -103,36 +100,23 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport> {
     };
     let mut env = SqliteEnv::open(&opts.env)?;
 
-    // The change log narrows the work to the changed roots.
-    let log_path = opts.dist.join(&opts.change_log_name);
-    let log: Option<ChangeLog> = if opts.use_change_log && log_path.is_file() {
-        let text = std::fs::read_to_string(&log_path)
-            .with_context(|| format!("cannot read the change log {}", log_path.display()))?;
-        Some(ChangeLog::parse(&text))
-    } else {
-        None
-    };
+    let (log_path, log) = read_change_log(opts)?;
 
-    let conn = env.conn_mut();
-    let tx = conn.transaction_with_behavior(if opts.plan_only {
-        TransactionBehavior::Deferred
-    } else {
-        TransactionBehavior::Immediate
-    })?;
+    let tx = env.begin_update(!opts.plan_only)?;
     let (mut plan, drift) = compute(&tx, opts, log.as_ref())?;
     plan.change_log = log.is_some();
     let mut applied = false;
     if !opts.plan_only && !plan.is_noop() {
         apply(&tx, &plan)?;
-        super::lock::record_versions(&tx, &opts.dist)?;
-        tx.execute(
-            "INSERT INTO meta(key, value) VALUES ('lastUpdate', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [serde_json::json!({
+        tx.record_versions(&opts.dist)?;
+        tx.meta_set(
+            "lastUpdate",
+            &serde_json::json!({
                 "dist": opts.dist,
                 "at": chrono::Utc::now().to_rfc3339(),
                 "totals": plan.totals,
             })
-            .to_string()],
+            .to_string(),
         )?;
         tx.commit()
             .with_context(|| format!("cannot commit the update of {}", opts.env.display()))?;
@@ -175,9 +159,21 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport> {
     })
 }
 
+/// The change log of the folder (it narrows the work to the changed roots), if used and
+/// present, and its path.
+fn read_change_log(opts: &UpdateOptions) -> Result<(PathBuf, Option<ChangeLog>)> {
+    let log_path = opts.dist.join(&opts.change_log_name);
+    if !(opts.use_change_log && log_path.is_file()) {
+        return Ok((log_path, None));
+    }
+    let text = std::fs::read_to_string(&log_path)
+        .with_context(|| format!("cannot read the change log {}", log_path.display()))?;
+    Ok((log_path, Some(ChangeLog::parse(&text))))
+}
+
 /// The roots a change log designates, and the desired state with those roots parsed.
 fn load_desired(
-    conn: &Connection,
+    tx: &UpdateTx<'_>,
     dist: &Path,
     log: Option<&ChangeLog>,
     extra_roots: &BTreeSet<String>,
@@ -217,7 +213,7 @@ fn load_desired(
         let rel = p.trim_start_matches("./");
         let mut candidate = rel;
         loop {
-            if let Some(r) = store::root_of_file(conn, candidate)? {
+            if let Some(r) = tx.root_of_file(candidate)? {
                 roots.insert(r);
                 break;
             }
@@ -239,12 +235,12 @@ fn load_desired(
 
 /// Compute the plan (and drift report) inside a transaction.
 pub fn compute(
-    conn: &Connection,
+    tx: &UpdateTx<'_>,
     opts: &UpdateOptions,
     log: Option<&ChangeLog>,
 ) -> Result<(Plan, Option<DriftReport>)> {
     let t = Instant::now();
-    let (mut desired, mut changed) = load_desired(conn, &opts.dist, log, &BTreeSet::new())?;
+    let (mut desired, mut changed) = load_desired(tx, &opts.dist, log, &BTreeSet::new())?;
     tracing::debug!(
         "desired state: {} roots ({} parsed) in {} ms",
         desired.all_roots.len(),
@@ -254,10 +250,10 @@ pub fn compute(
     let t = Instant::now();
     // Comparing every root (or checking every root for drift): read the environment at
     // once; otherwise query only the items of the changed roots.
-    let sql = SqlCurrent { conn };
+    let sql = tx.current();
     let preloaded;
     let cur: &dyn Current = if changed.is_none() || opts.detect_drift {
-        preloaded = store::Preloaded::read(conn)?;
+        preloaded = tx.preload()?;
         &preloaded
     } else {
         &sql
@@ -290,7 +286,7 @@ pub fn compute(
             if !missing.is_empty() {
                 let mut extra = missing;
                 extra.extend(c.iter().cloned());
-                let (d, c2) = load_desired(conn, &opts.dist, log, &extra)?;
+                let (d, c2) = load_desired(tx, &opts.dist, log, &extra)?;
                 desired = d;
                 changed = c2.map(|mut c2| {
                     c2.retain(|r| c.contains(r));
@@ -325,11 +321,11 @@ fn exclusion(
 /// Apply a plan inside a transaction: every operation, then the inventory records. The
 /// first failing operation aborts with [`ApplyError`] (the caller's transaction is then
 /// rolled back when dropped).
-pub fn apply(conn: &rusqlite::Transaction, plan: &Plan) -> Result<()> {
+pub fn apply(tx: &UpdateTx<'_>, plan: &Plan) -> Result<()> {
     let ops = plan_ops_with_roots(plan);
     let total = ops.len();
     for (i, (root, op)) in ops.iter().enumerate() {
-        apply_ops(conn, std::iter::once(op)).map_err(|e| {
+        tx.apply_ops(std::iter::once(op)).map_err(|e| {
             e.context(ApplyError {
                 index: i + 1,
                 total,
@@ -338,7 +334,7 @@ pub fn apply(conn: &rusqlite::Transaction, plan: &Plan) -> Result<()> {
             })
         })?;
     }
-    store::write_inventory(conn, &plan.inventory)?;
+    tx.write_inventory(&plan.inventory)?;
     Ok(())
 }
 

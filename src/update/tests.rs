@@ -526,8 +526,8 @@ fn a_root_no_patch_holds_is_deleted_with_what_only_it_deployed() {
 fn sqlite_copy(mem: &MemEnv) -> (tempfile::TempDir, crate::env::SqliteEnv) {
     let dir = tempfile::tempdir().unwrap();
     let mut env = crate::env::SqliteEnv::open(&dir.path().join("env.sqlite")).unwrap();
-    super::store::ensure_schema(env.conn()).unwrap();
-    let tx = env.conn_mut().transaction().unwrap();
+    env.ensure_update_schema().unwrap();
+    let tx = env.begin_update(true).unwrap();
     let mut ops = Vec::new();
     for (t, p) in &mem.graph.instances {
         ops.push(Op::CreateInstance(InstanceOp {
@@ -541,10 +541,13 @@ fn sqlite_copy(mem: &MemEnv) -> (tempfile::TempDir, crate::env::SqliteEnv) {
             ops.push(Op::create_relation(m, l, r));
         }
     }
-    crate::env::apply_ops(&tx, &ops).unwrap();
-    for (root, s) in &mem.inventory {
-        super::store::write_root(&tx, root, Some(s)).unwrap();
-    }
+    tx.apply_ops(&ops).unwrap();
+    let records = mem
+        .inventory
+        .iter()
+        .map(|(root, s)| (root.clone(), Some(s.clone())))
+        .collect();
+    tx.write_inventory(&records).unwrap();
     tx.commit().unwrap();
     (dir, env)
 }
@@ -573,20 +576,20 @@ proptest! {
             ..PlanRequest::default()
         };
         let pm = plan(&d2, &mem, &req).unwrap();
-        let ps = plan(&d2, &super::store::SqlCurrent { conn: env.conn() }, &req).unwrap();
+        let ps = plan(&d2, &env.current(), &req).unwrap();
         prop_assert_eq!(serde_json::to_value(&pm).unwrap(), serde_json::to_value(&ps).unwrap());
-        let pre = super::store::Preloaded::read(env.conn()).unwrap();
+        let pre = env.preload().unwrap();
         let pp = plan(&d2, &pre, &req).unwrap();
         prop_assert_eq!(serde_json::to_value(&pm).unwrap(), serde_json::to_value(&pp).unwrap());
         prop_assert_eq!(&pm.inventory, &pp.inventory);
         prop_assert_eq!(&pm.inventory, &ps.inventory);
         mem.apply(&pm);
-        let tx = env.conn_mut().transaction().unwrap();
+        let tx = env.begin_update(true).unwrap();
         super::run::apply(&tx, &ps).unwrap();
         tx.commit().unwrap();
-        let g = crate::env::sqlite::read_graph(env.conn()).unwrap();
+        let g = crate::env::Environment::graph(&env).unwrap();
         prop_assert_eq!(norm(&g), norm(&mem.graph));
-        let cur = super::store::SqlCurrent { conn: env.conn() };
+        let cur = env.current();
         for root in mem.inventory.keys() {
             let got = cur.deployed(root).unwrap();
             prop_assert_eq!(got.as_ref(), mem.inventory.get(root));

@@ -232,13 +232,3 @@ impl Orchestrator {
         Ok((g, data))
     }
 }
-
-impl crate::env::Environment for Orchestrator {
-    fn describe(&self) -> String {
-        self.info().location
-    }
-
-    fn graph(&self) -> anyhow::Result<Graph> {
-        Ok(self.read_graph()?)
-    }
-}

@@ -120,12 +120,9 @@ fn check_nodes(state: &State, node_tags_array: &str) -> Result<Vec<String>> {
     let tags: Vec<String> = serde_json::from_str(node_tags_array)
         .context("nodeTagsArray must be a JSON array of tags")?;
     let env = state.env()?;
-    let mut st = env
-        .conn()
-        .prepare("SELECT 1 FROM instances WHERE tag = ?1")?;
     let mut out = Map::new();
     for t in tags {
-        let exists = st.exists([&t])?;
+        let exists = env.has_instance(&t)?;
         out.insert(t, Value::Bool(exists));
     }
     Ok(vec![Value::Object(out).to_string()])
@@ -137,11 +134,7 @@ fn update_node(state: &State, tag: &str, node_properties_json: &str) -> Result<V
     let props: Map<String, Value> = serde_json::from_str(node_properties_json)
         .context("nodePropertiesJson must be a JSON object")?;
     let mut env = state.env()?;
-    let exists = env
-        .conn()
-        .prepare("SELECT 1 FROM instances WHERE tag = ?1")?
-        .exists([tag])?;
-    if !exists {
+    if !env.has_instance(tag)? {
         return Ok(vec![format!("Node {tag} does not exist: not updated")]);
     }
     let mut patch = Patch::new(tag);

@@ -32,7 +32,7 @@ pub fn load_folder(state: &State, dir: &Path) -> Result<Vec<String>> {
     let mut env = state.env()?;
     if dir.join("import_order.json").is_file() {
         let report = env.load_dist(dir, false)?;
-        crate::update::envcmd::record_versions(env.conn(), dir)?;
+        env.record_versions(dir)?;
         state.changed();
         let mut lines: Vec<String> = report
             .modules

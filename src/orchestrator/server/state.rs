@@ -1,7 +1,7 @@
 //! The server's shared state: options, modes, tokens, the cached graph, the recorder.
 
 use super::ServerOptions;
-use crate::env::{sqlite::read_graph, SqliteEnv};
+use crate::env::SqliteEnv;
 use crate::graph::Graph;
 use crate::snapshot::FollowBits;
 use anyhow::{bail, Context, Result};
@@ -98,7 +98,7 @@ impl State {
             }
         }
         let env = self.env()?;
-        let graph = read_graph(env.conn())?;
+        let graph = crate::env::Environment::graph(&env)?;
         let bits = FollowBits::of(&graph);
         let snap = Arc::new(Snapshot { graph, bits });
         *cache = Some((generation, snap.clone()));

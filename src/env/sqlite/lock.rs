@@ -12,7 +12,8 @@
 //!
 //! Both [`LockGuard`] and [`ModeGuard`] undo their work on drop, whatever happened.
 
-use super::store;
+use super::inventory as store;
+use super::SqliteEnv;
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
@@ -64,7 +65,8 @@ pub struct Modes {
     pub read_mode: bool,
 }
 
-pub fn read_modes(conn: &Connection) -> Result<Modes> {
+/// The modes recorded in `meta` (`on`/`true` mean on).
+pub(super) fn read_modes(conn: &Connection) -> Result<Modes> {
     let get = |k: &str| -> Result<bool> {
         let v: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
@@ -77,7 +79,7 @@ pub fn read_modes(conn: &Connection) -> Result<Modes> {
     })
 }
 
-pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         params![key, value],
@@ -85,14 +87,14 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn write_modes(conn: &Connection, m: Modes) -> Result<()> {
+pub(super) fn write_modes(conn: &Connection, m: Modes) -> Result<()> {
     set_meta(conn, MAINTENANCE, if m.maintenance { "on" } else { "off" })?;
     set_meta(conn, READ_MODE, if m.read_mode { "true" } else { "false" })?;
     Ok(())
 }
 
 /// Record a refresh notice for connected clients (they reload the application).
-pub fn record_refresh_notice(conn: &Connection, reason: &str) -> Result<serde_json::Value> {
+pub(super) fn record_refresh_notice(conn: &Connection, reason: &str) -> Result<serde_json::Value> {
     let notice = serde_json::json!({
         "at": chrono::Utc::now().to_rfc3339(),
         "reason": reason,
@@ -102,6 +104,30 @@ pub fn record_refresh_notice(conn: &Connection, reason: &str) -> Result<serde_js
     Ok(notice)
 }
 
+impl SqliteEnv {
+    /// The environment modes.
+    pub fn modes(&self) -> Result<Modes> {
+        read_modes(&self.conn)
+    }
+
+    /// Switch the environment modes (`maintenance` is stored as `on`/`off`, the read mode as
+    /// `true`/`false`, as before).
+    pub fn set_modes(&self, m: Modes) -> Result<()> {
+        write_modes(&self.conn, m)
+    }
+
+    /// Record a refresh notice for connected clients (`broadcastRefreshApp`).
+    pub fn record_refresh_notice(&self, reason: &str) -> Result<serde_json::Value> {
+        record_refresh_notice(&self.conn, reason)
+    }
+
+    /// Record the dist's `version.json` as the deployed versions.
+    pub fn record_versions(&self, dist: &Path) -> Result<()> {
+        record_versions(&self.conn, dist)
+    }
+}
+
+/// This host's name (lock holders on this host are checked for liveness).
 pub fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: buf is valid for its length; gethostname writes a NUL-terminated name.
@@ -322,7 +348,7 @@ impl Drop for ModeGuard {
 pub const DEPLOYED_VERSIONS: &str = "deployedVersions";
 
 /// Record the dist's `version.json` as the deployed versions (install and update).
-pub fn record_versions(conn: &rusqlite::Connection, dist: &std::path::Path) -> Result<()> {
+pub(super) fn record_versions(conn: &Connection, dist: &Path) -> Result<()> {
     if let Ok(s) = std::fs::read_to_string(dist.join("version.json")) {
         if serde_json::from_str::<serde_json::Value>(&s).is_ok() {
             set_meta(conn, DEPLOYED_VERSIONS, &s)?;

@@ -1,4 +1,4 @@
-//! The update's state inside the embedded SQLite environment: the inventory (what each
+//! `update`'s state inside the embedded SQLite environment: the inventory (what each
 //! root deployed last), the file → root map of the last deployment, and the planner's
 //! view of the live graph ([`SqlCurrent`]).
 //!
@@ -11,13 +11,14 @@
 //! The inventory is written in the same transaction as the graph changes, so it always
 //! describes the graph it sits beside.
 
-use super::{Current, Owners, RelKey, RootState, STRUCTURE_RELATIONS};
+use super::SqliteEnv;
+use crate::env::inventory::{Current, Owners, RelKey, RootState, STRUCTURE_RELATIONS};
 use crate::graph::Props;
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, BTreeSet};
 
-pub const SCHEMA: &str = "
+const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS cadkit_root(
     root TEXT PRIMARY KEY NOT NULL,
     digest TEXT NOT NULL,
@@ -50,14 +51,34 @@ CREATE TABLE IF NOT EXISTS cadkit_lock(
 const RELATION: i64 = 2;
 
 /// Create the update's tables if missing.
-pub fn ensure_schema(conn: &Connection) -> Result<()> {
+pub(super) fn ensure_schema(conn: &Connection) -> Result<()> {
     conn.execute_batch(SCHEMA)
         .context("cannot create the update tables in the environment")
 }
 
-/// The planner's view of an SQLite environment (a connection or a transaction).
+impl SqliteEnv {
+    /// Create the tables of `update`, `install` and the lock if missing (every command that
+    /// deploys or reads the inventory calls it first; older files gain them on first use).
+    pub fn ensure_update_schema(&self) -> Result<()> {
+        ensure_schema(&self.conn)
+    }
+
+    /// The planner's view of this environment, queried item by item (for plans that
+    /// touch few roots).
+    pub fn current(&self) -> SqlCurrent<'_> {
+        SqlCurrent { conn: &self.conn }
+    }
+
+    /// The whole graph and inventory read at once (for plans comparing every root).
+    pub fn preload(&self) -> Result<Preloaded> {
+        Preloaded::read(&self.conn)
+    }
+}
+
+/// The planner's view of an SQLite environment (a connection or a transaction), queried
+/// item by item.
 pub struct SqlCurrent<'a> {
-    pub conn: &'a Connection,
+    pub(super) conn: &'a Connection,
 }
 
 fn parse_props(tag: &str, s: &str) -> Result<Props> {
@@ -202,7 +223,7 @@ impl Current for SqlCurrent<'_> {
 }
 
 /// The root that deployed a patch file (path relative to the dist folder).
-pub fn root_of_file(conn: &Connection, path: &str) -> Result<Option<String>> {
+pub(super) fn root_of_file(conn: &Connection, path: &str) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT root FROM cadkit_file WHERE path = ?1")?
         .query_row([path], |r| r.get(0))
@@ -210,7 +231,7 @@ pub fn root_of_file(conn: &Connection, path: &str) -> Result<Option<String>> {
 }
 
 /// Replace (or with `None`, remove) the inventory record of a root.
-pub fn write_root(conn: &Connection, root: &str, state: Option<&RootState>) -> Result<()> {
+pub(super) fn write_root(conn: &Connection, root: &str, state: Option<&RootState>) -> Result<()> {
     conn.prepare_cached("DELETE FROM cadkit_owner WHERE root = ?1")?
         .execute([root])?;
     conn.prepare_cached("DELETE FROM cadkit_file WHERE root = ?1")?
@@ -242,7 +263,7 @@ pub fn write_root(conn: &Connection, root: &str, state: Option<&RootState>) -> R
 }
 
 /// Remove the whole inventory (before an install records a new one).
-pub fn clear_inventory(conn: &Connection) -> Result<()> {
+pub(super) fn clear_inventory(conn: &Connection) -> Result<()> {
     conn.execute_batch(
         "DELETE FROM cadkit_owner; DELETE FROM cadkit_file; DELETE FROM cadkit_root;",
     )?;
@@ -250,7 +271,7 @@ pub fn clear_inventory(conn: &Connection) -> Result<()> {
 }
 
 /// Write inventory records.
-pub fn write_inventory(
+pub(super) fn write_inventory(
     conn: &Connection,
     records: &BTreeMap<String, Option<RootState>>,
 ) -> Result<()> {
@@ -272,8 +293,8 @@ pub struct Preloaded {
 }
 
 impl Preloaded {
-    pub fn read(conn: &Connection) -> Result<Preloaded> {
-        let graph = crate::env::sqlite::read_graph(conn)?;
+    pub(super) fn read(conn: &Connection) -> Result<Preloaded> {
+        let graph = super::read_graph(conn)?;
         let mut inventory: BTreeMap<String, RootState> = BTreeMap::new();
         {
             let mut st = conn.prepare("SELECT root FROM cadkit_root")?;

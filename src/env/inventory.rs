@@ -1,0 +1,179 @@
+//! The deployment inventory's data model, shared by every environment: what each root
+//! deployed last ([`RootState`]), who owns a deployed item ([`Owners`]) and the planner's
+//! view of an environment ([`Current`]).
+//!
+//! These types live here, below both `update` (the planner) and the environments (which
+//! store and read them), so that `env` never depends on `update` (no module cycle); `update`
+//! re-exports them under their historical paths (`crate::update::RootState`, …).
+
+use crate::graph::Props;
+use crate::patch::{FileKind, Op, RelationOp};
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A relation key `(m, l, r)`: relation type, origin, destination.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RelKey {
+    pub m: String,
+    pub l: String,
+    pub r: String,
+}
+
+impl RelKey {
+    pub fn new(m: &str, l: &str, r: &str) -> RelKey {
+        RelKey {
+            m: m.into(),
+            l: l.into(),
+            r: r.into(),
+        }
+    }
+    pub fn of(r: &RelationOp) -> RelKey {
+        RelKey::new(&r.rel, &r.from, &r.to)
+    }
+    /// The inventory key of the relation: `m|l|r`.
+    pub fn item(&self) -> String {
+        format!("{}|{}|{}", self.m, self.l, self.r)
+    }
+    pub fn to_op(&self, create: bool) -> Op {
+        let r = RelationOp {
+            rel: self.m.clone(),
+            from: self.l.clone(),
+            to: self.r.clone(),
+        };
+        if create {
+            Op::CreateRelation(r, Map::new())
+        } else {
+            Op::DeleteRelation(r, Map::new())
+        }
+    }
+}
+
+/// What one root holds: the desired content of a root read from its patches, or the
+/// content it deployed last (the inventory record).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RootState {
+    /// Instances the root creates (existence ownership).
+    pub created: BTreeSet<String>,
+    /// Properties the root sets, per instance (created or only updated by it); `null`
+    /// values are not kept.
+    pub props: BTreeMap<String, Props>,
+    /// Relations the root holds.
+    pub relations: BTreeSet<RelKey>,
+    /// Patch files of the root, relative to the dist folder (to map deleted files of a
+    /// change log to their root).
+    #[serde(default)]
+    pub files: Vec<String>,
+}
+
+impl RootState {
+    /// The root's content from its operations, applied in kind order on an empty graph.
+    pub fn from_ops<'a>(ops: impl IntoIterator<Item = (FileKind, &'a Op)>) -> RootState {
+        let mut by_kind: BTreeMap<FileKind, Vec<&Op>> = BTreeMap::new();
+        for (k, op) in ops {
+            by_kind.entry(k).or_default().push(op);
+        }
+        let mut s = RootState::default();
+        for op in by_kind.into_values().flatten() {
+            match op {
+                Op::CreateInstance(i) => {
+                    s.created.insert(i.tag.clone());
+                    let p = s.props.entry(i.tag.clone()).or_default();
+                    for (k, v) in &i.props {
+                        if v.is_null() {
+                            p.shift_remove(k);
+                        } else {
+                            p.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+                Op::UpdateInstance(i) => {
+                    let p = s.props.entry(i.tag.clone()).or_default();
+                    for (k, v) in &i.props {
+                        if v.is_null() {
+                            p.shift_remove(k);
+                        } else {
+                            p.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+                Op::DeleteInstance(d) => {
+                    s.created.remove(&d.tag);
+                    s.props.remove(&d.tag);
+                    s.relations.retain(|r| r.l != d.tag && r.r != d.tag);
+                }
+                Op::CreateRelation(r, _) => {
+                    s.relations.insert(RelKey::of(r));
+                }
+                Op::DeleteRelation(r, _) => {
+                    s.relations.remove(&RelKey::of(r));
+                }
+            }
+        }
+        for p in s.props.values_mut() {
+            sort_props(p);
+        }
+        s
+    }
+
+    /// Every instance the root touches.
+    pub fn instances(&self) -> impl Iterator<Item = &String> {
+        self.created
+            .iter()
+            .chain(self.props.keys().filter(|t| !self.created.contains(*t)))
+    }
+
+    /// A stable digest of the content (sha256 of its canonical JSON, files excluded).
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let v = serde_json::json!({
+            "created": self.created,
+            "props": self.props,
+            "relations": self.relations.iter().map(RelKey::item).collect::<Vec<_>>(),
+        });
+        hex::encode(Sha256::digest(crate::json::to_compact(&v).as_bytes()))
+    }
+}
+
+fn sort_props(p: &mut Props) {
+    p.sort_keys();
+}
+
+/// How a deployed item is owned: who else holds it.
+#[derive(Debug, Clone, Default)]
+pub struct Owners {
+    /// Roots that create the instance.
+    pub creators: BTreeSet<String>,
+    /// Roots that set properties on it, with their values.
+    pub props: BTreeMap<String, Props>,
+}
+
+/// The environment as the planner sees it: the live graph (read per item) and the
+/// inventory of what each root deployed last.
+pub trait Current {
+    /// Properties of a live instance, `None` if it does not exist.
+    fn props(&self, tag: &str) -> Result<Option<Props>>;
+    fn has_relation(&self, k: &RelKey) -> Result<bool>;
+    /// Every live relation with `tag` as origin or destination.
+    fn relations_touching(&self, tag: &str) -> Result<Vec<RelKey>>;
+    /// Roots with an inventory record.
+    fn deployed_roots(&self) -> Result<BTreeSet<String>>;
+    /// The inventory record of a root.
+    fn deployed(&self, root: &str) -> Result<Option<RootState>>;
+    /// Inventory owners of an instance.
+    fn instance_owners(&self, tag: &str) -> Result<Owners>;
+    /// Inventory roots holding a relation.
+    fn relation_owners(&self, k: &RelKey) -> Result<BTreeSet<String>>;
+    /// Children of a node in the live folder structure (homeFolder, subRepository,
+    /// subfolder, item relations).
+    fn structure_children(&self, tag: &str) -> Result<Vec<String>>;
+}
+
+/// Relations that make up the folder structure (parent → child).
+pub const STRUCTURE_RELATIONS: [&str; 4] = [
+    crate::patch::tags::rel::HOME_FOLDER,
+    crate::patch::tags::rel::SUB_REPOSITORY,
+    crate::patch::tags::rel::SUB_FOLDER,
+    crate::patch::tags::rel::ITEM,
+];
