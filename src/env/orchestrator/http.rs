@@ -152,6 +152,18 @@ impl Http {
         token: &Secret,
         maintenance: bool,
     ) -> Result<Vec<Value>, OrchestratorError> {
+        let (what, bytes) = self.graphdef_bytes(body, token, maintenance).await?;
+        parse_ndjson(&bytes).map_err(|reason| OrchestratorError::Http { what, reason })
+    }
+
+    /// A graphDef answer as received (NDJSON) with what was asked, for callers that parse
+    /// many answers on every core (a whole-graph read is mostly parsing).
+    pub async fn graphdef_bytes(
+        &self,
+        body: &Value,
+        token: &Secret,
+        maintenance: bool,
+    ) -> Result<(String, bytes::Bytes), OrchestratorError> {
         let path = if maintenance {
             "rest/querysvc/graphDef/maintenance"
         } else {
@@ -184,7 +196,7 @@ impl Http {
                 });
             }
             let bytes = r.bytes().await.map_err(|e| http_err(what.clone(), e))?;
-            return parse_ndjson(&bytes).map_err(|reason| OrchestratorError::Http { what, reason });
+            return Ok((what, bytes));
         }
     }
 
@@ -226,7 +238,7 @@ impl Http {
     }
 }
 
-fn parse_ndjson(bytes: &[u8]) -> Result<Vec<Value>, String> {
+pub(crate) fn parse_ndjson(bytes: &[u8]) -> Result<Vec<Value>, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
