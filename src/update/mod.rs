@@ -30,6 +30,7 @@ pub mod lock;
 pub mod memory;
 pub mod remote;
 pub mod render;
+pub mod rollback;
 pub mod run;
 pub mod store;
 

@@ -48,6 +48,8 @@ mod orchestrator_client;
 #[cfg(feature = "services")]
 mod orchestrator_client_e2e;
 #[cfg(feature = "services")]
+mod orchestrator_rollback;
+#[cfg(feature = "services")]
 mod orchestrator_toolkit;
 #[cfg(feature = "services")]
 mod orchestrator_users;
