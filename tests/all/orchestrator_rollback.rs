@@ -232,3 +232,80 @@ fn without_rollback_version_json_the_failed_update_says_no_rollback_was_possible
     );
     assert_eq!(deployments(&o).last(), Some(&true));
 }
+
+/// A real failure of the reference server: the build relates an instance to one that
+/// exists nowhere, and `load` (without `ignoreRelationFail`) refuses the diff. The load is
+/// one transaction, so the rollback finds nothing to undo; the update still ends with the
+/// rollback reported, exit 1, the environment as installed and maintenance off.
+#[test]
+fn a_relation_to_a_missing_instance_fails_the_load_and_the_update_rolls_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let d293 = h::core_dist(dir, "2.9.3");
+    let o = Orchestrator::start(&dir.join("orch"), rabbit::shared().port, &[]);
+    h::copy_dir(&d293, &o.patches);
+    let out = cadkit(
+        &o,
+        dir,
+        &[
+            "install",
+            "--runningInDocker",
+            "true",
+            "--import.backupUsers",
+            "false",
+            "--import.backupBusinessData",
+            "false",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // One relation to a tag no patch and no environment holds.
+    let broken = dir.join("broken");
+    h::copy_dir(&d293, &broken);
+    let file = walkdir::WalkDir::new(&broken)
+        .sort_by_file_name()
+        .into_iter()
+        .map(Result::unwrap)
+        .map(walkdir::DirEntry::into_path)
+        .find(|p| {
+            p.to_string_lossy().contains("Olympe_Libraries/Core/")
+                && p.to_string_lossy().ends_with(".newRel.json")
+                && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+        })
+        .unwrap();
+    let mut patch: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let ops = patch["operations"].as_array_mut().unwrap();
+    let from = ops[0]["l"].clone();
+    ops.push(serde_json::json!({"l": from, "m": "ff02200000000000000f", "o": 4, "r": "0123456789abcdef0123"}));
+    std::fs::write(&file, serde_json::to_vec_pretty(&patch).unwrap()).unwrap();
+
+    let out = cadkit(
+        &o,
+        dir,
+        &[
+            "update",
+            "--codeAsData.workingDir",
+            broken.to_str().unwrap(),
+        ],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let r = report(&out);
+    let failure = r["failure"].as_str().unwrap();
+    assert!(
+        failure.contains("rollback completed")
+            && failure.contains("instance 0123456789abcdef0123 does not exist"),
+        "{failure}"
+    );
+    assert_eq!(r["rollback"]["completed"], true, "{r}");
+    assert_eq!(r["rollback"]["modeRestored"], true, "{r}");
+    let fresh = dir.join("fresh-293.sqlite");
+    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(&fresh, &d293))
+        .unwrap();
+    let (live, want) = (h::graph(&o.env), h::graph(&fresh));
+    assert!(
+        live == want,
+        "after the rollback: {}",
+        h::first_difference(&live, &want)
+    );
+    assert_eq!(deployments(&o).last(), Some(&true));
+}

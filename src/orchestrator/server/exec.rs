@@ -44,6 +44,7 @@ pub fn execute(state: &State, cmd: &Command) -> Result<Vec<String>> {
         Command::Load {
             path_to_root_folder,
             use_backup_folder,
+            ignore_relation_fail,
             ..
         } => {
             let area = state.area(*use_backup_folder);
@@ -51,7 +52,7 @@ pub fn execute(state: &State, cmd: &Command) -> Result<Vec<String>> {
                 Some(p) if !p.is_empty() => safe_join(area, p)?,
                 _ => area.to_path_buf(),
             };
-            let lines = folders::load_folder(state, &dir)?;
+            let lines = folders::load_folder(state, &dir, *ignore_relation_fail)?;
             #[cfg(feature = "fault-injection")]
             fail_after_load(path_to_root_folder.as_deref())?;
             Ok(lines)
