@@ -44,6 +44,8 @@ mod gitlab_ci_local;
 #[cfg(feature = "services")]
 mod image;
 #[cfg(feature = "services")]
+mod orchestrator_binaries;
+#[cfg(feature = "services")]
 mod orchestrator_client;
 #[cfg(feature = "services")]
 mod orchestrator_client_e2e;
