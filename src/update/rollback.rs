@@ -180,28 +180,30 @@ fn roll_back(o: &Orchestrator, req: &RemoteUpdate, rb: &mut RollbackReport) -> R
         .with_context(|| format!("cannot load the rollback diff of {file}"))
 }
 
-/// The zip named by backup `rollbackVersion.json` (a plain `*.zip` file name).
+/// The zip named by backup `rollbackVersion.json`.
 fn rollback_file(o: &Orchestrator, token: &Secret) -> Result<String> {
     let bytes = o
         .block_on(o.http().download(ROLLBACK_VERSION_FILE, true, token))
         .map_err(|e| RollbackError::Unreadable(e.to_string()))?
         .ok_or(RollbackError::NoRollbackVersion)?;
+    Ok(parse_rollback_version(&bytes)?)
+}
+
+/// `{"rollbackFile": "<name>.zip"}`: the name must be a plain `*.zip` file name of the
+/// backup area (no folder, no `..`).
+pub fn parse_rollback_version(bytes: &[u8]) -> Result<String, RollbackError> {
     let v: Value =
-        serde_json::from_slice(&bytes).map_err(|e| RollbackError::Unreadable(e.to_string()))?;
+        serde_json::from_slice(bytes).map_err(|e| RollbackError::Unreadable(e.to_string()))?;
     let file = v
         .get("rollbackFile")
         .and_then(Value::as_str)
         .ok_or_else(|| RollbackError::Unreadable("no string \"rollbackFile\"".into()))?;
-    let plain = Path::new(file).components().count() == 1
-        && matches!(
-            Path::new(file).components().next(),
-            Some(Component::Normal(_))
-        );
+    let mut parts = Path::new(file).components();
+    let plain = matches!(parts.next(), Some(Component::Normal(_))) && parts.next().is_none();
     if !plain || !file.ends_with(".zip") || file.len() <= 4 {
         return Err(RollbackError::Unreadable(format!(
             "\"rollbackFile\" {file:?} is not the file name of a zip in the backup area"
-        ))
-        .into());
+        )));
     }
     Ok(file.to_string())
 }
@@ -291,4 +293,35 @@ fn download_backup(
         t.elapsed().as_millis()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_version_names_a_zip_of_the_backup_area() {
+        let ok = br#"{"rollbackFile":"import_20250101_120000.zip"}"#;
+        assert_eq!(
+            parse_rollback_version(ok).unwrap(),
+            "import_20250101_120000.zip"
+        );
+        for bad in [
+            &br#"{"rollbackFile":"../import_1.zip"}"#[..],
+            br#"{"rollbackFile":"sub/import_1.zip"}"#,
+            br#"{"rollbackFile":"/etc/import_1.zip"}"#,
+            br#"{"rollbackFile":"import_1.tar"}"#,
+            br#"{"rollbackFile":".zip"}"#,
+            br#"{"rollbackFile":42}"#,
+            br#"{}"#,
+            b"not json",
+        ] {
+            let e = parse_rollback_version(bad).unwrap_err().to_string();
+            assert!(
+                e.starts_with("no rollback possible: rollbackVersion.json"),
+                "{}: {e}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
 }
