@@ -113,6 +113,11 @@ fn a_load_failing_half_way_is_rolled_back_to_the_last_patch_backup() {
         "{failure}"
     );
     let rb = &r["rollback"];
+    eprintln!(
+        "update + rollback: {} ms, rollback diff files: {}",
+        r["durationMs"],
+        rb["diffFiles"].as_array().map_or(0, Vec::len)
+    );
     assert_eq!(rb["completed"], true, "{rb}");
     assert_eq!(rb["modeRestored"], true, "{rb}");
     assert_eq!(rb["rollbackFile"], zip.as_str());

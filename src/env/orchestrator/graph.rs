@@ -240,12 +240,22 @@ impl crate::env::Environment for Orchestrator {
     }
 
     fn blob(&self, tag: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        Ok(self.blobs(&[tag.to_string()])?.remove(tag))
+        Ok(self.file_contents(&[tag.to_string()])?.remove(tag))
     }
 
-    /// `GET rest/filesvc/<tag>` per File instance (the toolkit snapshooter's file
-    /// service), [`FILE_DOWNLOADS`] at a time.
     fn blobs(&self, tags: &[String]) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+        Ok(self.file_contents(tags)?)
+    }
+}
+
+impl Orchestrator {
+    /// The contents of File instances (those the file service holds): `GET
+    /// rest/filesvc/<tag>` per File instance (the toolkit snapshooter's file service),
+    /// [`FILE_DOWNLOADS`] at a time.
+    pub fn file_contents(
+        &self,
+        tags: &[String],
+    ) -> Result<BTreeMap<String, Vec<u8>>, OrchestratorError> {
         let token = self.token()?;
         let maintenance = self.in_maintenance();
         let http = self.http();
