@@ -156,7 +156,10 @@ impl UpdateArgs {
             eprint!("{table}");
         }
         println!("{}", serde_json::to_string_pretty(&report)?);
-        Ok(if self.plan && !report.plan.is_empty() {
+        // A failed load, rolled back or not: the report says which, exit 1.
+        Ok(if report.failure.is_some() {
+            1
+        } else if self.plan && !report.plan.is_empty() {
             2
         } else {
             0

@@ -105,6 +105,17 @@ pub trait Environment {
         let _ = tag;
         Ok(None)
     }
+    /// The contents of many File instances (those the environment holds); remote
+    /// environments fetch them in parallel.
+    fn blobs(&self, tags: &[String]) -> Result<std::collections::BTreeMap<String, Vec<u8>>> {
+        let mut out = std::collections::BTreeMap::new();
+        for t in tags {
+            if let Some(b) = self.blob(t)? {
+                out.insert(t.clone(), b);
+            }
+        }
+        Ok(out)
+    }
     /// `maintenance on|off`.
     fn maintenance(&self, on: bool) -> Result<Value>;
     /// `codeAsDataReadMode true|false`.

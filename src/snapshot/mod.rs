@@ -23,8 +23,9 @@
 //!
 //! Binaries: File instances (model File or a subtype) whose flag `ff023000000000000054`
 //! is `true` have their content written beside their root as `<base>/<fileTag>` (no
-//! extension), from [`Environment::blob`] (the embedded environment stores the binaries
-//! found beside the patches it loads). A content the environment does not hold is not
+//! extension), from [`Environment::blobs`] (the embedded environment stores the binaries
+//! found beside the patches it loads; an orchestrator serves them from its file service,
+//! fetched a few at a time). A content the environment does not hold is not
 //! written, and an existing file for it is kept (a warning says so); graph-only dumps
 //! ([`dump`]) write no binaries.
 
@@ -103,8 +104,14 @@ fn dump_inner(
     let start = Instant::now();
     let mut plan = plan(graph, config)?;
     let mut keep = std::collections::HashSet::new();
-    for (path, tag) in std::mem::take(&mut plan.binaries) {
-        match blobs.map(|env| env.blob(&tag)).transpose()?.flatten() {
+    let binaries = std::mem::take(&mut plan.binaries);
+    let tags: Vec<String> = binaries.iter().map(|(_, t)| t.clone()).collect();
+    let mut contents = match blobs {
+        Some(env) if !tags.is_empty() => env.blobs(&tags)?,
+        _ => Default::default(),
+    };
+    for (path, tag) in binaries {
+        match contents.remove(&tag) {
             Some(bytes) => plan.files.push(PlannedFile { path, bytes }),
             None => {
                 plan.warnings.push(format!(

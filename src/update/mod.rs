@@ -29,6 +29,7 @@ pub mod install;
 pub mod memory;
 pub mod remote;
 pub mod render;
+pub mod rollback;
 pub mod run;
 
 use crate::graph::{Graph, Props};

@@ -8,7 +8,8 @@
 //! `startGC{backupFolder}`, maintenance (or read mode with `noDowntime`), diff files
 //! uploaded to backup `diff/`, `load{pathToRootFolder:"diff",useBackupFolder:true,
 //! merge:true}`, `setPassword`, versions, `startGC`, `updateDone`, mode back, patch
-//! backup. The mode is switched back on every failure path.
+//! backup. The mode is switched back on every failure path. A failing `load` rolls back
+//! to the last patch backup ([`super::rollback`]).
 
 use super::changelog::{self, ChangeLog};
 use super::desired::DesiredState;
@@ -53,6 +54,11 @@ pub struct RemoteUpdateReport {
     pub diff_files: Vec<String>,
     pub plan: Plan,
     pub duration_ms: u64,
+    /// Why the update failed (set only when it failed and a rollback was attempted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<super::rollback::RollbackReport>,
 }
 
 /// The deployed state of each live root: its live content.
@@ -198,8 +204,9 @@ pub fn diff_files(plan: &Plan) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn write_local(folder: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
-    let diff = folder.join("diff");
+/// Write the diff files to `<folder>/<sub>` (emptied first), as the toolkit keeps them.
+pub(super) fn write_local(folder: &Path, sub: &str, files: &[(String, Vec<u8>)]) -> Result<()> {
+    let diff = folder.join(sub);
     if diff.exists() {
         std::fs::remove_dir_all(&diff)
             .with_context(|| format!("cannot empty {}", diff.display()))?;
@@ -227,30 +234,24 @@ pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateRe
         diff_files: Vec::new(),
         plan,
         duration_ms: 0,
+        failure: None,
+        rollback: None,
     };
     if req.plan_only {
         report.duration_ms = started.elapsed().as_millis() as u64;
         return Ok(report);
     }
     let files = diff_files(&report.plan);
-    write_local(&o.cfg.download_folder, &files)?;
+    write_local(&o.cfg.download_folder, "diff", &files)?;
     o.command(gc(false, false, true, false), None)?;
     let mode = ModeGuard::enter(o, req.no_downtime)?;
     tracing::info!("mode switched after {} ms", started.elapsed().as_millis());
-    apply(o, req, &files)?;
-    tracing::info!("diff loaded after {} ms", started.elapsed().as_millis());
-    o.command(gc(true, true, false, false), None)?;
-    o.command(
-        obj(&[
-            ("command", "updateDone".into()),
-            ("noDownTime", req.no_downtime.into()),
-        ]),
-        None,
-    )?;
-    if req.no_downtime {
-        o.command(obj(&[("command", "refreshSubscriptionCache".into())]), None)?;
+    if let Err(e) = apply(o, req, &files, "diff") {
+        report.diff_files = files.into_iter().map(|(n, _)| n).collect();
+        return super::rollback::after_failed_apply(o, req, report, mode, e, started);
     }
-    mode.leave()?;
+    tracing::info!("diff loaded after {} ms", started.elapsed().as_millis());
+    after_steps(o, req.no_downtime, mode)?;
     tracing::info!("mode back after {} ms", started.elapsed().as_millis());
     crate::env::orchestrator::commands::create_patches_backup(o)?;
     report.applied = true;
@@ -267,19 +268,50 @@ pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateRe
     Ok(report)
 }
 
-fn apply(o: &Orchestrator, req: &RemoteUpdate, files: &[(String, Vec<u8>)]) -> Result<()> {
+/// The toolkit's "after" steps, then the mode back.
+fn after_steps(o: &Orchestrator, no_downtime: bool, mode: ModeGuard<'_>) -> Result<()> {
+    housekeeping(o, no_downtime)?;
+    Ok(mode.leave()?)
+}
+
+/// The toolkit's "after" steps before the mode goes back: `startGC`, `updateDone`,
+/// subscription cache.
+pub(super) fn housekeeping(o: &Orchestrator, no_downtime: bool) -> Result<()> {
+    o.command(gc(true, true, false, false), None)?;
+    o.command(
+        obj(&[
+            ("command", "updateDone".into()),
+            ("noDownTime", no_downtime.into()),
+        ]),
+        None,
+    )?;
+    if no_downtime {
+        o.command(obj(&[("command", "refreshSubscriptionCache".into())]), None)?;
+    }
+    Ok(())
+}
+
+/// Upload the diff files to backup `<folder>/`, load them (a failing `load` is an
+/// [`ImportPatchesError`](super::rollback::ImportPatchesError)), password, versions.
+pub(super) fn apply(
+    o: &Orchestrator,
+    req: &RemoteUpdate,
+    files: &[(String, Vec<u8>)],
+    folder: &str,
+) -> Result<()> {
     let token = o.token()?;
     if !files.is_empty() {
         for (name, bytes) in files {
             o.block_on(
                 o.http()
-                    .upload(&format!("diff/{name}"), bytes.clone(), true, &token),
+                    .upload(&format!("{folder}/{name}"), bytes.clone(), true, &token),
             )?;
         }
         o.command(
-            load(Some("diff"), false, false, true, true),
+            load(Some(folder), false, false, true, true),
             Some(o.cfg.import_timeout),
-        )?;
+        )
+        .map_err(super::rollback::ImportPatchesError)?;
     }
     if let Some((tag, name, password)) = &req.user {
         o.command(set_password(tag, name, password), None)?;

@@ -44,9 +44,13 @@ mod gitlab_ci_local;
 #[cfg(feature = "services")]
 mod image;
 #[cfg(feature = "services")]
+mod orchestrator_binaries;
+#[cfg(feature = "services")]
 mod orchestrator_client;
 #[cfg(feature = "services")]
 mod orchestrator_client_e2e;
+#[cfg(feature = "services")]
+mod orchestrator_rollback;
 #[cfg(feature = "services")]
 mod orchestrator_toolkit;
 #[cfg(feature = "services")]

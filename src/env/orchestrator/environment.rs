@@ -7,6 +7,7 @@ use crate::env::Environment;
 use crate::graph::Graph;
 use anyhow::Result;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 impl Environment for Orchestrator {
@@ -20,6 +21,14 @@ impl Environment for Orchestrator {
 
     fn graph(&self) -> Result<Graph> {
         Ok(self.read_graph()?)
+    }
+
+    fn blob(&self, tag: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.file_contents(&[tag.to_string()])?.remove(tag))
+    }
+
+    fn blobs(&self, tags: &[String]) -> Result<BTreeMap<String, Vec<u8>>> {
+        Ok(self.file_contents(tags)?)
     }
 
     fn maintenance(&self, on: bool) -> Result<Value> {

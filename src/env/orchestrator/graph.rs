@@ -18,6 +18,12 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// A File instance's tag and content (`None`: the file service holds none).
+type FileContent = (String, Option<Vec<u8>>);
+
+/// File contents downloaded at a time by a snapshot.
+pub const FILE_DOWNLOADS: usize = 8;
+
 /// Roots per `getRootData` query when reading the whole graph.
 pub const ROOTS_PER_QUERY: usize = 200;
 
@@ -245,5 +251,45 @@ impl Orchestrator {
             started.elapsed().as_millis()
         );
         Ok((g, data))
+    }
+}
+
+impl Orchestrator {
+    /// The contents of File instances (those the file service holds): `GET
+    /// rest/filesvc/<tag>` per File instance (the toolkit snapshooter's file service),
+    /// [`FILE_DOWNLOADS`] at a time.
+    pub fn file_contents(
+        &self,
+        tags: &[String],
+    ) -> Result<BTreeMap<String, Vec<u8>>, OrchestratorError> {
+        let token = self.token()?;
+        let maintenance = self.in_maintenance();
+        let http = self.http();
+        let started = std::time::Instant::now();
+        let answers: Vec<Result<FileContent, OrchestratorError>> = self.block_on(
+            stream::iter(tags.iter())
+                .map(|t| {
+                    let token = &token;
+                    async move {
+                        let b = http.file_content(t, maintenance, token).await?;
+                        Ok((t.clone(), b))
+                    }
+                })
+                .buffer_unordered(FILE_DOWNLOADS)
+                .collect(),
+        );
+        let mut out = BTreeMap::new();
+        for a in answers {
+            if let (t, Some(b)) = a? {
+                out.insert(t, b);
+            }
+        }
+        tracing::info!(
+            "{} of {} file contents read from the file service in {} ms",
+            out.len(),
+            tags.len(),
+            started.elapsed().as_millis()
+        );
+        Ok(out)
     }
 }

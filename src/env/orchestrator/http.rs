@@ -95,10 +95,37 @@ impl Http {
         token: &Secret,
     ) -> Result<Option<Vec<u8>>, OrchestratorError> {
         let url = self.file_url(path, backup);
-        let what = format!("download {path} (backup={backup})");
+        self.get_bytes(&url, format!("download {path} (backup={backup})"), token)
+            .await
+    }
+
+    /// The binary content of File instance `tag` from the file service (the maintenance
+    /// one while in maintenance, as the toolkit's snapshooter); `None` on 404.
+    pub async fn file_content(
+        &self,
+        tag: &str,
+        maintenance: bool,
+        token: &Secret,
+    ) -> Result<Option<Vec<u8>>, OrchestratorError> {
+        let url = format!(
+            "{}{}",
+            self.base,
+            crate::orchestrator::protocol::http::file_content_path(tag, maintenance)
+        );
+        self.get_bytes(&url, format!("content of file {tag}"), token)
+            .await
+    }
+
+    /// `GET` with the token; `None` on 404.
+    async fn get_bytes(
+        &self,
+        url: &str,
+        what: String,
+        token: &Secret,
+    ) -> Result<Option<Vec<u8>>, OrchestratorError> {
         let r = self
             .client
-            .get(&url)
+            .get(url)
             .header("Authorization", token.expose())
             .send()
             .await

@@ -11,6 +11,11 @@ pub const VERSION_PATH: &str = "rest/version";
 pub const DATABASE_PATH: &str = "rest/database";
 /// `GET`/`PUT rest/filesvc/patch/<encodeURIComponent(path)>?backup=<bool>`.
 pub const PATCH_FILE_PATH: &str = "rest/filesvc/patch";
+/// `GET rest/filesvc/<fileTag>` (token): the binary content of a File instance, as the
+/// runtime's file service (`urls.FileSvc`) serves it to the toolkit's snapshooter.
+pub const FILE_SVC_PATH: &str = "rest/filesvc";
+/// The file service while in maintenance (the snapshooter's `urls.FileSvc` then).
+pub const FILE_SVC_MAINTENANCE_PATH: &str = "rest/filesvc/maintenance";
 /// `POST`: graphDef query, NDJSON operations in reply.
 pub const GRAPHDEF_PATH: &str = "rest/querysvc/graphDef";
 /// `POST`: graphDef while in maintenance.
@@ -51,6 +56,16 @@ pub fn patch_file_path(path: &str, backup: bool) -> String {
         "{PATCH_FILE_PATH}/{}?backup={backup}",
         utf8_percent_encode(path, URI_COMPONENT)
     )
+}
+
+/// Path (after the base) of a File instance's content for the current mode.
+pub fn file_content_path(tag: &str, maintenance: bool) -> String {
+    let svc = if maintenance {
+        FILE_SVC_MAINTENANCE_PATH
+    } else {
+        FILE_SVC_PATH
+    };
+    format!("{svc}/{}", utf8_percent_encode(tag, URI_COMPONENT))
 }
 
 /// The graphDef path for the current mode.

@@ -12,6 +12,26 @@ use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
 use std::sync::atomic::Ordering;
 
+/// Test hook (feature `fault-injection` only): a folder name; a `load` of that folder
+/// applies it, then answers a failure, as an orchestrator whose import fails half-way
+/// (the reference one loads a folder in one transaction, so a real failure changes nothing).
+#[cfg(feature = "fault-injection")]
+pub const FAIL_AFTER_LOAD_ENV: &str = "CADKIT_ORCHESTRATOR_FAIL_AFTER_LOAD";
+
+#[cfg(feature = "fault-injection")]
+fn fail_after_load(folder: Option<&str>) -> Result<()> {
+    let Some(target) = std::env::var_os(FAIL_AFTER_LOAD_ENV) else {
+        return Ok(());
+    };
+    if folder.is_some_and(|f| target == f) {
+        bail!(
+            "Import failed after loading {} (injected fault)",
+            folder.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
 /// Run `cmd`; `Err` means status code 1 (its message becomes a reply line).
 pub fn execute(state: &State, cmd: &Command) -> Result<Vec<String>> {
     let env_path = state.opts.env.as_path();
@@ -24,6 +44,7 @@ pub fn execute(state: &State, cmd: &Command) -> Result<Vec<String>> {
         Command::Load {
             path_to_root_folder,
             use_backup_folder,
+            ignore_relation_fail,
             ..
         } => {
             let area = state.area(*use_backup_folder);
@@ -31,7 +52,10 @@ pub fn execute(state: &State, cmd: &Command) -> Result<Vec<String>> {
                 Some(p) if !p.is_empty() => safe_join(area, p)?,
                 _ => area.to_path_buf(),
             };
-            folders::load_folder(state, &dir)
+            let lines = folders::load_folder(state, &dir, *ignore_relation_fail)?;
+            #[cfg(feature = "fault-injection")]
+            fail_after_load(path_to_root_folder.as_deref())?;
+            Ok(lines)
         }
         Command::LoadPatch { file_path, .. } => load_patch(state, file_path),
         Command::SetPassword {

@@ -27,8 +27,10 @@ fn patch_files(dir: &Path) -> Result<Vec<(PathBuf, FileKind)>> {
 
 /// Load a folder in ONE transaction: a built dist (it has `import_order.json`) module by
 /// module, any other folder (diff, users, data) all files in kind order. Every file is
-/// read and validated first, so a bad file leaves the environment untouched.
-pub fn load_folder(state: &State, dir: &Path) -> Result<Vec<String>> {
+/// read and validated first, so a bad file leaves the environment untouched. Without
+/// `ignore_relation_fail`, a relation created between instances that will not exist
+/// fails the load (as on a real orchestrator, which cannot create a dangling relation).
+pub fn load_folder(state: &State, dir: &Path, ignore_relation_fail: bool) -> Result<Vec<String>> {
     let mut env = state.env()?;
     if dir.join("import_order.json").is_file() {
         let report = env.load_dist(dir, false)?;
@@ -58,6 +60,9 @@ pub fn load_folder(state: &State, dir: &Path) -> Result<Vec<String>> {
         dropped += n;
         patches.push((*kind, patch));
     }
+    if !ignore_relation_fail {
+        check_relations(&env, &patches)?;
+    }
     let ops = env.apply_patches(patches.iter().map(|(k, p)| (*k, p)), false)?;
     state.changed();
     let mut lines = vec![format!(
@@ -72,6 +77,47 @@ pub fn load_folder(state: &State, dir: &Path) -> Result<Vec<String>> {
         ));
     }
     Ok(lines)
+}
+
+/// Every relation the patches create joins instances that exist after the load (in the
+/// environment and not deleted, or created by the patches).
+fn check_relations(env: &crate::env::SqliteEnv, patches: &[(FileKind, Patch)]) -> Result<()> {
+    use crate::patch::Op;
+    use std::collections::BTreeSet;
+    let mut created = BTreeSet::new();
+    let mut deleted = BTreeSet::new();
+    for op in patches.iter().flat_map(|(_, p)| p.all_ops()) {
+        match op {
+            Op::CreateInstance(i) | Op::UpdateInstance(i) => {
+                created.insert(i.tag.as_str());
+            }
+            Op::DeleteInstance(d) => {
+                deleted.insert(d.tag.as_str());
+            }
+            _ => {}
+        }
+    }
+    let mut exists = env
+        .conn()
+        .prepare("SELECT 1 FROM instances WHERE tag = ?1")?;
+    for (_, p) in patches {
+        for op in p.all_ops() {
+            let Op::CreateRelation(r, _) = op else {
+                continue;
+            };
+            for end in [&r.from, &r.to] {
+                let ok = created.contains(end.as_str())
+                    || (!deleted.contains(end.as_str()) && exists.exists([end])?);
+                if !ok {
+                    bail!(
+                        "Relation {} -[{}]-> {} of patch {} fails: instance {end} does not exist (load with ignoreRelationFail to skip it)",
+                        r.from, r.rel, r.to, p.root_tag
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Read a patch, dropping relation deletions (`o` 5) whose `m`, `l` or `r` is not a tag:

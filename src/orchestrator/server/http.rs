@@ -30,6 +30,14 @@ pub fn router(state: S) -> Router {
             &format!("{base}/{}/{{path}}", p::PATCH_FILE_PATH),
             get(download).put(upload),
         )
+        .route(
+            &format!("{base}/{}/{{tag}}", p::FILE_SVC_PATH),
+            get(file_content),
+        )
+        .route(
+            &format!("{base}/{}/{{tag}}", p::FILE_SVC_MAINTENANCE_PATH),
+            get(file_content),
+        )
         .route(&format!("{base}/{}", p::GRAPHDEF_PATH), post(graphdef_live))
         .route(
             &format!("{base}/{}", p::GRAPHDEF_MAINTENANCE_PATH),
@@ -187,6 +195,36 @@ async fn upload(
         tokio::task::spawn_blocking(move || crate::fsutil::write_atomic(&file, &body, None)).await;
     match res {
         Ok(Ok(())) => StatusCode::OK.into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// The file service: the binary content of File instance `tag` (404 when the
+/// environment holds none).
+async fn file_content(
+    Ext(state): Ext<S>,
+    headers: HeaderMap,
+    UrlPath(tag): UrlPath<String>,
+) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    if !crate::patch::is_tag(&tag) {
+        return (StatusCode::BAD_REQUEST, format!("{tag:?} is not a tag")).into_response();
+    }
+    let st = state.clone();
+    let t = tag.clone();
+    let res = tokio::task::spawn_blocking(move || st.env()?.blob(&t)).await;
+    match res {
+        Ok(Ok(Some(data))) => (
+            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            data,
+        )
+            .into_response(),
+        Ok(Ok(None)) => {
+            (StatusCode::NOT_FOUND, format!("no content for file {tag}")).into_response()
+        }
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }

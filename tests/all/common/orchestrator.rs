@@ -35,6 +35,16 @@ fn free_port() -> u16 {
 impl Orchestrator {
     /// Start on `bus_port` with its environment, patches and backup folders under `dir`.
     pub fn start(dir: &Path, bus_port: u16, extra: &[&str]) -> Orchestrator {
+        Self::start_with_env(dir, bus_port, extra, &[])
+    }
+
+    /// As [`Orchestrator::start`], with variables for the server (its test hooks).
+    pub fn start_with_env(
+        dir: &Path,
+        bus_port: u16,
+        extra: &[&str],
+        vars: &[(&str, &str)],
+    ) -> Orchestrator {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let exchange = format!("REQUEST_EXCHANGE_T{}_{n}", std::process::id());
         let http_port = free_port();
@@ -60,6 +70,7 @@ impl Orchestrator {
             .arg(&record)
             .args(extra)
             .env_remove("CADKIT_ENV")
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
