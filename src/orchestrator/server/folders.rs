@@ -97,9 +97,6 @@ fn check_relations(env: &crate::env::SqliteEnv, patches: &[(FileKind, Patch)]) -
             _ => {}
         }
     }
-    let mut exists = env
-        .conn()
-        .prepare("SELECT 1 FROM instances WHERE tag = ?1")?;
     for (_, p) in patches {
         for op in p.all_ops() {
             let Op::CreateRelation(r, _) = op else {
@@ -107,7 +104,7 @@ fn check_relations(env: &crate::env::SqliteEnv, patches: &[(FileKind, Patch)]) -
             };
             for end in [&r.from, &r.to] {
                 let ok = created.contains(end.as_str())
-                    || (!deleted.contains(end.as_str()) && exists.exists([end])?);
+                    || (!deleted.contains(end.as_str()) && env.has_instance(end)?);
                 if !ok {
                     bail!(
                         "Relation {} -[{}]-> {} of patch {} fails: instance {end} does not exist (load with ignoreRelationFail to skip it)",
