@@ -199,11 +199,7 @@ async fn handle(state: &Arc<State>, channel: &Channel, body: &[u8]) -> Result<()
                 // Read the new graph now, in the background: the next graphDef query (the
                 // first thing a snapshot or an update asks) then finds it ready.
                 let st = state.clone();
-                tokio::task::spawn_blocking(move || {
-                    if let Err(e) = st.graph() {
-                        tracing::debug!("graph cache: {e:#}");
-                    }
-                });
+                tokio::task::spawn_blocking(move || st.warm_graph());
             }
             let Some(reply) = c.reply_queue.as_deref() else {
                 tracing::warn!("command {name} without replyQueue: not answered");

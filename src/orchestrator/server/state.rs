@@ -35,6 +35,8 @@ pub struct State {
     tokens: Mutex<HashSet<String>>,
     /// Bumped after every write, so the graph cache knows it is stale.
     generation: AtomicU64,
+    /// A background read of the graph is running ([`State::warm_graph`]).
+    warming: std::sync::atomic::AtomicBool,
     cache: Mutex<Option<(u64, Arc<Snapshot>)>>,
     recorder: Option<Mutex<std::fs::File>>,
     /// Commands answered (for the final report).
@@ -63,6 +65,7 @@ impl State {
             read_mode: AtomicBool::new(false),
             tokens: Mutex::new(HashSet::new()),
             generation: AtomicU64::new(0),
+            warming: std::sync::atomic::AtomicBool::new(false),
             cache: Mutex::new(None),
             recorder,
             commands: AtomicU64::new(0),
@@ -78,6 +81,26 @@ impl State {
     /// Mark the graph as changed.
     pub fn changed(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Read the current graph into the cache, once at a time: an install's last steps
+    /// write several times in a row, and one reader that catches up with the newest
+    /// generation does the work of all (a query meanwhile reads on demand, as before).
+    pub fn warm_graph(&self) {
+        if self.warming.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        loop {
+            let before = self.generation();
+            if let Err(e) = self.graph() {
+                tracing::debug!("graph cache: {e:#}");
+                break;
+            }
+            if self.generation() == before {
+                break;
+            }
+        }
+        self.warming.store(false, Ordering::SeqCst);
     }
 
     /// The graph generation (bumped by every write).
