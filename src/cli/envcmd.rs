@@ -1,13 +1,17 @@
 //! The environment commands of the toolkit, on the embedded environment (`--env`) or on
 //! an orchestrator (`--bus.*` / `--orchestrator.*`, see [`super::bus`]); each prints a
-//! JSON result on stdout naming the environment used.
+//! JSON report naming the environment used, through the one output path
+//! ([`super::emit`]: report file, CI outputs, redaction, `--report`).
 
-use super::bus::{embedded_info, select, RemoteArgs, Target};
-use super::{GlobalArgs, Step};
+use super::bus::{select, RemoteArgs, Target};
+use super::{emit, GlobalArgs, Step};
+use crate::ci::{Outputs, Stdout};
 use crate::env::orchestrator::{commands as remote, Orchestrator};
+use crate::steps::envcmd::{self as reports, EnvReport};
 use crate::update::envcmd;
 use anyhow::Result;
 use clap::Args;
+use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
 
 /// `--env` or the orchestrator settings, shared by every environment command.
@@ -21,29 +25,27 @@ pub struct EnvArg {
 }
 
 impl EnvArg {
-    /// Run `embedded` or `orchestrator` on the selected environment; the result gets
-    /// `environment` (never with credentials).
-    fn run(
+    /// Run `embedded` or `orchestrator` on the selected environment: the typed report,
+    /// naming the environment (never with credentials).
+    fn run<E, O>(
         &self,
         embedded: impl FnOnce(&Path) -> Result<serde_json::Value>,
         orchestrator: impl FnOnce(&Orchestrator) -> Result<serde_json::Value>,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<EnvReport<E, O>>
+    where
+        E: Serialize + DeserializeOwned,
+        O: Serialize + DeserializeOwned,
+    {
         match select(self.env.clone(), &self.remote)? {
-            Target::Embedded(path) => {
-                let mut v = embedded(&path)?;
-                if let Some(m) = v.as_object_mut() {
-                    m.insert("environment".into(), embedded_info(&path));
-                }
-                Ok(v)
-            }
-            Target::Orchestrator(o) => orchestrator(&o),
+            Target::Embedded(path) => reports::embedded(embedded(&path)?, &path),
+            Target::Orchestrator(o) => reports::remote(orchestrator(&o)?),
         }
     }
 }
 
-fn print(v: &serde_json::Value) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
+/// The report of an environment command, printed unless `--report none`.
+fn print<R: Serialize>(out: Outputs, report: &R, g: &GlobalArgs) -> Result<()> {
+    emit(out, report, g, Stdout::Report)
 }
 
 #[derive(Debug, Args)]
@@ -56,12 +58,15 @@ pub struct MaintenanceArgs {
 }
 
 impl Step for MaintenanceArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
         let on = self.activate;
-        print(&self.env.run(
+        let report: reports::ModesReport = self.env.run(
             |p| envcmd::maintenance(p, on),
             |o| Ok(remote::maintenance(o, on)?),
-        )?)?;
+        )?;
+        let mut out = Outputs::detect();
+        out.set("maintenance", if on { "on" } else { "off" })?;
+        print(out, &report, g)?;
         Ok(0)
     }
 }
@@ -76,12 +81,15 @@ pub struct ReadModeArgs {
 }
 
 impl Step for ReadModeArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
         let on = self.activate;
-        print(&self.env.run(
+        let report: reports::ModesReport = self.env.run(
             |p| envcmd::read_mode(p, on),
             |o| Ok(remote::read_mode(o, on)?),
-        )?)?;
+        )?;
+        let mut out = Outputs::detect();
+        out.set("read-mode", &on.to_string())?;
+        print(out, &report, g)?;
         Ok(0)
     }
 }
@@ -93,10 +101,12 @@ pub struct BroadcastRefreshArgs {
 }
 
 impl Step for BroadcastRefreshArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(&self.env.run(envcmd::broadcast_refresh, |o| {
-            Ok(remote::simple(o, "broadcastRefreshApp")?)
-        })?)?;
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        let report: reports::BroadcastRefreshReport =
+            self.env.run(envcmd::broadcast_refresh, |o| {
+                Ok(remote::simple(o, "broadcastRefreshApp")?)
+            })?;
+        print(Outputs::detect(), &report, g)?;
         Ok(0)
     }
 }
@@ -131,18 +141,26 @@ pub struct UpdateUserArgs {
 const DEFAULT_USER_PASSWORD: &str = "admin";
 
 impl Step for UpdateUserArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
         let password = self.password.clone().unwrap_or_else(|| {
             tracing::warn!(
                 "no --user.password, CADKIT_USER_PASSWORD or DRAW_PASSWORD: setting the toolkit's default password (admin)"
             );
             DEFAULT_USER_PASSWORD.to_string()
         });
+        // Redacted from everything printed (no `::add-mask::` line: the line itself would
+        // show the password in raw logs; CI secrets are masked by the runner already).
+        // The toolkit's default `admin` is no secret (and redacting it would garble the
+        // user name).
+        if password != DEFAULT_USER_PASSWORD {
+            crate::ci::register_secret(&password);
+        }
         let (t, n, p) = (&self.tag, &self.name, &password);
-        print(&self.env.run(
+        let report: reports::UpdateUserReport = self.env.run(
             |e| envcmd::update_user(e, t, n, p),
             |o| Ok(remote::update_user(o, t, n, p)?),
-        )?)?;
+        )?;
+        print(Outputs::detect(), &report, g)?;
         Ok(0)
     }
 }
@@ -154,12 +172,11 @@ pub struct StartGcArgs {
 }
 
 impl Step for StartGcArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(
-            &self
-                .env
-                .run(envcmd::start_gc, |o| Ok(remote::start_gc(o)?))?,
-        )?;
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        let report: reports::StartGcReport = self
+            .env
+            .run(envcmd::start_gc, |o| Ok(remote::start_gc(o)?))?;
+        print(Outputs::detect(), &report, g)?;
         Ok(0)
     }
 }
@@ -171,12 +188,16 @@ pub struct StatsDbArgs {
 }
 
 impl Step for StatsDbArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(
-            &self
-                .env
-                .run(envcmd::stats, |o| Ok(remote::simple(o, "statsDB")?))?,
-        )?;
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        let report: reports::StatsDbReport = self
+            .env
+            .run(envcmd::stats, |o| Ok(remote::simple(o, "statsDB")?))?;
+        let mut out = Outputs::detect();
+        if let EnvReport::Embedded(e) = &report {
+            out.set("instances", &e.result.instances.to_string())?;
+            out.set("relations", &e.result.relations.to_string())?;
+        }
+        print(out, &report, g)?;
         Ok(0)
     }
 }
@@ -189,14 +210,13 @@ pub struct CheckDbArgs {
 
 impl Step for CheckDbArgs {
     /// Exit 1 when the environment is incoherent (the JSON says why).
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        let v = self.env.run(envcmd::check, |o| Ok(remote::check(o)?))?;
-        print(&v)?;
-        Ok(if v["ok"] == serde_json::Value::Bool(true) {
-            0
-        } else {
-            1
-        })
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        let report: reports::CheckDbReport =
+            self.env.run(envcmd::check, |o| Ok(remote::check(o)?))?;
+        let mut out = Outputs::detect();
+        out.set("ok", &report.ok().to_string())?;
+        print(out, &report, g)?;
+        Ok(if report.ok() { 0 } else { 1 })
     }
 }
 
@@ -207,12 +227,22 @@ pub struct IsDbInitializedArgs {
 }
 
 impl Step for IsDbInitializedArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        let v = self.env.run(
-            |p| Ok(envcmd::is_initialised(p)?.into()),
-            |o| Ok(remote::is_initialised(o)?.into()),
-        )?;
-        println!("{v}");
+    /// The toolkit's `true`/`false` on stdout; cadkit's report only with `--report json`.
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        let report = match select(self.env.env.clone(), &self.env.remote)? {
+            Target::Embedded(p) => reports::IsDbInitializedReport {
+                initialized: envcmd::is_initialised(&p)?,
+                environment: reports::EnvironmentRef::embedded(&p),
+            },
+            Target::Orchestrator(o) => reports::IsDbInitializedReport {
+                initialized: remote::is_initialised(&o)?,
+                environment: reports::typed(serde_json::to_value(o.info())?)?,
+            },
+        };
+        let mut out = Outputs::detect();
+        out.set("initialized", &report.initialized.to_string())?;
+        let toolkit = Stdout::Text(report.initialized.to_string());
+        emit(out, &report, g, toolkit)?;
         Ok(0)
     }
 }
@@ -246,23 +276,31 @@ impl Step for UpgradeConfigArgs {
             Target::Embedded(p) => envcmd::upgrade_config(&p, w, f)?,
             Target::Orchestrator(o) => remote::upgrade_config(&o, f)?,
         };
-        if g.json_report() {
-            print(&serde_json::json!({ "upgradeConfig": config }))?;
-        } else {
-            println!("{}", serde_json::to_string(&config)?);
-        }
+        let compact = serde_json::to_string(&config)?;
+        let report: reports::UpgradeConfigReport =
+            reports::typed(serde_json::json!({ "upgradeConfig": config }))?;
+        let mut out = Outputs::detect();
+        out.set("upgrade-config", &compact)?;
+        emit(out, &report, g, Stdout::Text(compact))?;
         Ok(0)
     }
 }
 
-/// An embedded environment has no such cache, backup area or backup folder: these
-/// commands exist for orchestrators only.
-fn orchestrator_only(command: &str) -> impl FnOnce(&Path) -> Result<serde_json::Value> + '_ {
-    move |p| {
-        anyhow::bail!(
-            "`{command}` needs an orchestrator (--bus.* / --orchestrator.* or RABBITMQ_* / ORCHESTRATOR_* variables); {} is an embedded environment",
-            p.display()
-        )
+impl EnvArg {
+    /// Run a command that exists for orchestrators only (an embedded environment has no
+    /// backup area): an error naming the options on an embedded environment.
+    fn run_remote<R: Serialize + DeserializeOwned>(
+        &self,
+        command: &str,
+        orchestrator: impl FnOnce(&Orchestrator) -> Result<serde_json::Value>,
+    ) -> Result<R> {
+        match select(self.env.clone(), &self.remote)? {
+            Target::Orchestrator(o) => reports::typed(orchestrator(&o)?),
+            Target::Embedded(p) => anyhow::bail!(
+                "`{command}` needs an orchestrator (--bus.* / --orchestrator.* or RABBITMQ_* / ORCHESTRATOR_* variables); {} is an embedded environment",
+                p.display()
+            ),
+        }
     }
 }
 
@@ -273,11 +311,12 @@ pub struct ClearGraphDefCacheArgs {
 }
 
 impl Step for ClearGraphDefCacheArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(&self.env.run(
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        let report: reports::ClearGraphDefCacheReport = self.env.run(
             |_| Ok(serde_json::json!({ "command": "clearGraphDefCache", "cleared": 0 })),
             |o| Ok(remote::clear_graphdef_cache(o)?),
-        )?)?;
+        )?;
+        print(Outputs::detect(), &report, g)?;
         Ok(0)
     }
 }
@@ -289,16 +328,16 @@ pub struct CreatePatchesBackupArgs {
 }
 
 impl Step for CreatePatchesBackupArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(
-            &self
-                .env
-                .run(orchestrator_only("createPatchesBackup"), |o| {
-                    // The toolkit's command asks for a token, then its backup for another.
-                    o.token()?;
-                    Ok(remote::create_patches_backup(o)?)
-                })?,
-        )?;
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        let report: reports::CreatePatchesBackupReport =
+            self.env.run_remote("createPatchesBackup", |o| {
+                // The toolkit's command asks for a token, then its backup for another.
+                o.token()?;
+                Ok(remote::create_patches_backup(o)?)
+            })?;
+        let mut out = Outputs::detect();
+        out.set("rollback-file", &report.rollback_file)?;
+        print(out, &report, g)?;
         Ok(0)
     }
 }
@@ -317,7 +356,7 @@ pub struct RestoreArgs {
 }
 
 impl RestoreArgs {
-    pub fn run_restore(self, business: bool) -> Result<i32> {
+    pub fn run_restore(self, business: bool, g: &GlobalArgs) -> Result<i32> {
         let (command, folder) = if business {
             (
                 "restoreBusinessData",
@@ -327,9 +366,10 @@ impl RestoreArgs {
             ("restoreUsers", self.folders.users_dir.clone())
         };
         let debug = self.debug.unwrap_or(false);
-        print(&self.env.run(orchestrator_only(command), |o| {
+        let report: reports::RestoreReport = self.env.run_remote(command, |o| {
             Ok(remote::restore(o, command, &folder, debug)?)
-        })?)?;
+        })?;
+        print(Outputs::detect(), &report, g)?;
         Ok(0)
     }
 }

@@ -83,6 +83,30 @@ impl GlobalArgs {
     pub fn json_report(&self) -> bool {
         self.report.as_deref() == Some("json")
     }
+
+    /// What a command prints on stdout, the same for every command: `--report json` the
+    /// report, `--report none` nothing, and without `--report` the command's `default`
+    /// (its report, or the toolkit's bytes for a toolkit command that prints a value).
+    pub fn stdout(&self, default: crate::ci::Stdout) -> crate::ci::Stdout {
+        match self.report.as_deref() {
+            Some("json") => crate::ci::Stdout::Report,
+            Some("none") => crate::ci::Stdout::Nothing,
+            _ => default,
+        }
+    }
+}
+
+/// The one output path of a command: its typed report wrapped in the envelope, redacted,
+/// written to the report file, CI outputs already set on `out`; stdout per
+/// [`GlobalArgs::stdout`].
+pub(crate) fn emit<R: serde::Serialize>(
+    out: crate::ci::Outputs,
+    report: &R,
+    global: &GlobalArgs,
+    default: crate::ci::Stdout,
+) -> Result<()> {
+    out.finish_report_as(report, global.stdout(default))?;
+    Ok(())
 }
 
 /// Where `install` and `update` work: the embedded environment and the built
@@ -227,32 +251,45 @@ fn dry_run_from_env() -> bool {
 impl Command {
     /// The environment commands that write, under a dry run: what they would do (no
     /// secret), instead of doing it.
-    fn dry_run_report(&self) -> Option<serde_json::Value> {
-        use serde_json::json;
-        let (command, env, detail) = match self {
-            Command::Maintenance(a) => ("maintenance", &a.env.env, json!({"activate": a.activate})),
-            Command::CodeAsDataReadMode(a) => (
-                "codeAsDataReadMode",
-                &a.env.env,
-                json!({"activate": a.activate}),
-            ),
-            Command::BroadcastRefreshApp(a) => ("broadcastRefreshApp", &a.env.env, json!({})),
+    fn dry_run_report(&self) -> Option<crate::steps::envcmd::DryRunReport> {
+        use crate::steps::envcmd::Would;
+        let switch = |activate: bool| Would {
+            activate: Some(activate),
+            ..Would::default()
+        };
+        let (command, env, would) = match self {
+            Command::Maintenance(a) => ("maintenance", &a.env.env, switch(a.activate)),
+            Command::CodeAsDataReadMode(a) => {
+                ("codeAsDataReadMode", &a.env.env, switch(a.activate))
+            }
+            Command::BroadcastRefreshApp(a) => {
+                ("broadcastRefreshApp", &a.env.env, Would::default())
+            }
             Command::UpdateUser(a) => (
                 "updateUser",
                 &a.env.env,
-                json!({"userTag": a.tag, "userName": a.name}),
+                Would {
+                    user_tag: Some(a.tag.clone()),
+                    user_name: Some(a.name.clone()),
+                    ..Would::default()
+                },
             ),
-            Command::StartGc(a) => ("startGC", &a.env.env, json!({})),
+            Command::StartGc(a) => ("startGC", &a.env.env, Would::default()),
             _ => return None,
         };
-        Some(json!({"command": command, "env": env, "dryRun": true, "would": detail}))
+        Some(crate::steps::envcmd::DryRunReport {
+            command: command.into(),
+            env: env.clone(),
+            would,
+        })
     }
 
     fn run(self, global: &GlobalArgs) -> Result<i32> {
         if dry_run_from_env() {
             if let Some(report) = self.dry_run_report() {
-                tracing::info!("dry run: {} changes nothing", report["command"]);
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                tracing::info!("dry run: {} changes nothing", report.command);
+                let out = crate::ci::Outputs::detect().dry_run(true);
+                emit(out, &report, global, crate::ci::Stdout::Report)?;
                 return Ok(0);
             }
         }
@@ -274,10 +311,10 @@ impl Command {
             Command::GetUpgradeConfig(a) => a.run(global),
             Command::ClearGraphDefCache(a) => a.run(global),
             Command::CreatePatchesBackup(a) => a.run(global),
-            Command::RestoreUsers(a) => a.run_restore(false),
-            Command::RestoreBusinessData(a) => a.run_restore(true),
-            Command::SnapshotUsers(a) => a.run_snapshot(false),
-            Command::SnapshotBusinessData(a) => a.run_snapshot(true),
+            Command::RestoreUsers(a) => a.run_restore(false, global),
+            Command::RestoreBusinessData(a) => a.run_restore(true, global),
+            Command::SnapshotUsers(a) => a.run_snapshot(false, global),
+            Command::SnapshotBusinessData(a) => a.run_snapshot(true, global),
             Command::Snapshot(a) => a.run(global),
             Command::Tag(a) => a.run(global),
             Command::RegistryAuth(a) => a.run(global),

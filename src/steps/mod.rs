@@ -9,7 +9,10 @@
 //! `image` in [`crate::image`]. The JSON Schemas of their reports (envelope included) are
 //! in [`schema`] and committed under `schema/`.
 
+pub mod envcmd;
 pub mod registry_auth;
 pub mod schema;
+pub mod snapshot;
 pub mod tag;
+pub mod update;
 pub mod webhook;

@@ -78,7 +78,7 @@ pub struct Preserved {
     pub relations: BTreeSet<(String, String, String)>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstallReport {
     pub env: PathBuf,

@@ -43,7 +43,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use desired::{DesiredRoot, DesiredState};
 
 /// A relation key `(m, l, r)`: relation type, origin, destination.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct RelKey {
     pub m: String,
     pub l: String,
@@ -211,7 +213,7 @@ pub const STRUCTURE_RELATIONS: [&str; 4] = [
 ];
 
 /// Changes planned for one root.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RootPlan {
     pub root: String,
@@ -236,7 +238,7 @@ impl RootPlan {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Totals {
     pub roots: usize,
@@ -249,7 +251,7 @@ pub struct Totals {
 
 /// The plan of an update: what changes per root, the inventory records to write and the
 /// operations to apply (in application order).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     /// Roots with changes, in import order (deleted roots last).
