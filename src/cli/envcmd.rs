@@ -43,6 +43,12 @@ impl EnvArg {
     }
 }
 
+/// Azure's output commands go to stdout: commands whose stdout is a value pipelines read
+/// (`isDbInitialized`, `getUpgradeConfig`) set no output there.
+fn shares_stdout(out: &Outputs) -> bool {
+    out.platform() == crate::ci::Platform::Azure
+}
+
 /// The report of an environment command, printed unless `--report none`.
 fn print<R: Serialize>(out: Outputs, report: &R, g: &GlobalArgs) -> Result<()> {
     emit(out, report, g, Stdout::Report)
@@ -240,7 +246,9 @@ impl Step for IsDbInitializedArgs {
             },
         };
         let mut out = Outputs::detect();
-        out.set("initialized", &report.initialized.to_string())?;
+        if !shares_stdout(&out) {
+            out.set("initialized", &report.initialized.to_string())?;
+        }
         let toolkit = Stdout::Text(report.initialized.to_string());
         emit(out, &report, g, toolkit)?;
         Ok(0)
@@ -280,7 +288,9 @@ impl Step for UpgradeConfigArgs {
         let report: reports::UpgradeConfigReport =
             reports::typed(serde_json::json!({ "upgradeConfig": config }))?;
         let mut out = Outputs::detect();
-        out.set("upgrade-config", &compact)?;
+        if !shares_stdout(&out) {
+            out.set("upgrade-config", &compact)?;
+        }
         emit(out, &report, g, Stdout::Text(compact))?;
         Ok(0)
     }

@@ -9,6 +9,7 @@
 //! `image` in [`crate::image`]. The JSON Schemas of their reports (envelope included) are
 //! in [`schema`] and committed under `schema/`.
 
+pub mod clean;
 pub mod envcmd;
 pub mod registry_auth;
 pub mod schema;

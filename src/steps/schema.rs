@@ -49,6 +49,8 @@ fn steps() -> Vec<Step> {
         step::<super::tag::Report>("tag"),
         step::<super::webhook::Report>("webhook"),
         step::<super::update::UpdateStepReport>("update"),
+        step::<super::clean::Report>("cleanCodeAsData"),
+        step::<crate::bundle::BundleReport>("bundle"),
         step::<super::update::InstallStepReport>("install"),
         step::<super::snapshot::Report>("snapshot"),
         step::<crate::env::orchestrator::backup::SnapshotReport>("snapshotUsers"),

@@ -172,6 +172,20 @@ fn build_and_image_reports_match_their_schemas() {
     check("build", &r);
     check("build", &run(&project, &["build", "--dry-run"], &[]));
 
+    let zip = dir.path().join("b.zip");
+    let r = run(&project, &["bundle", "-o", zip.to_str().unwrap()], &[]);
+    assert!(
+        zip.is_file() && r["outputs"]["sha256"] == r["sha256"],
+        "{r}"
+    );
+    check("bundle", &r);
+    let r = run(&project, &["cleanCodeAsData", "--dry-run"], &[]);
+    assert!(
+        r["removed"].as_array().is_some_and(|a| !a.is_empty()),
+        "{r}"
+    );
+    check("cleanCodeAsData", &r);
+
     let layout = format!("oci:{}:1", dir.path().join("layout").display());
     let image = [
         "image",
