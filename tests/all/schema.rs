@@ -47,8 +47,8 @@ fn no_step_report_field_is_an_envelope_field() {
     );
 }
 
-/// Validate `report` against the committed schema of `step`; the errors, if any.
-fn check(step: &str, report: &Value) {
+/// Validate `report` against the committed schema of `step` (panics with the errors).
+pub(crate) fn check(step: &str, report: &Value) {
     let text = std::fs::read_to_string(schema_dir().join(format!("{step}.json"))).unwrap();
     let schema: Value = serde_json::from_str(&text).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
