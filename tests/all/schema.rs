@@ -410,3 +410,56 @@ fn a_snapshot_report_matches_its_schema_and_stdout_stays_the_entries() {
         check("snapshot", &report);
     }
 }
+
+/// The commands that used to print their own JSON now set CI outputs like every step:
+/// `$GITHUB_OUTPUT` on GitHub, the dotenv file on GitLab; a plan (a dry run) sets none.
+#[test]
+fn environment_update_and_install_commands_set_ci_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = crate::common::update::sample_dists(tmp.path());
+    let env = tmp.path().join("env.sqlite");
+    let (e, a, b) = (
+        env.to_str().unwrap(),
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    );
+    let dir = tmp.path();
+    let gh_out = dir.join("github_output");
+    let out = gh_out.to_str().unwrap();
+    let github = [("GITHUB_ACTIONS", "true"), ("GITHUB_OUTPUT", out)];
+    run(
+        dir,
+        &["install", "--env", e, "--codeAsData.workingDir", a],
+        &github,
+    );
+    let text = std::fs::read_to_string(&gh_out).unwrap();
+    assert!(text.starts_with("files<<ghadelimiter_"), "{text}");
+
+    std::fs::remove_file(&gh_out).unwrap();
+    let plan = ["update", "--plan", "--env", e, "--codeAsData.workingDir", b];
+    let r = json(&run_code(dir, &plan, &github, 2));
+    assert_eq!(r["outputs"]["changed"], "true", "{r}");
+    assert!(!gh_out.exists(), "a plan wrote step outputs");
+
+    let dotenv = dir.join("cadkit.env");
+    let gitlab = [
+        ("GITLAB_CI", "true"),
+        ("CI_PROJECT_DIR", dir.to_str().unwrap()),
+    ];
+    run(dir, &["statsDB", "--env", e], &gitlab);
+    let text = std::fs::read_to_string(&dotenv).unwrap();
+    assert!(
+        text.contains("CADKIT_INSTANCES=") && text.contains("CADKIT_RELATIONS="),
+        "{text}"
+    );
+    run(
+        dir,
+        &["update", "--env", e, "--codeAsData.workingDir", b],
+        &gitlab,
+    );
+    let text = std::fs::read_to_string(&dotenv).unwrap();
+    assert!(
+        text.contains("CADKIT_APPLIED=true") && text.contains("CADKIT_CHANGED=true"),
+        "{text}"
+    );
+}
