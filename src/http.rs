@@ -1,12 +1,15 @@
 //! The one HTTP setup of the synchronous steps: async `reqwest` driven by one shared
 //! runtime (no `reqwest::blocking` beside it, which would bring a runtime of its own per
-//! client). Steps stay plain functions: [`block_on`] runs a request to completion.
+//! client). Steps stay plain functions: [`block_on`] runs a request to completion. The
+//! webhook and the image registry client use it; the orchestrator client still has its own
+//! runtime.
 
 use std::future::Future;
 use std::sync::OnceLock;
 
-/// The shared runtime (two workers: HTTP clients need little), built on first use.
-fn runtime() -> std::io::Result<&'static tokio::runtime::Runtime> {
+/// The shared runtime (two workers: HTTP clients need little), built on first use; the
+/// image registry client runs on it too.
+pub fn runtime() -> std::io::Result<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     if let Some(rt) = RUNTIME.get() {
         return Ok(rt);
