@@ -26,6 +26,7 @@ pub mod env;
 pub mod fsutil;
 pub mod git;
 pub mod graph;
+pub mod http;
 pub mod image;
 pub mod json;
 pub mod logging;

@@ -29,7 +29,7 @@ pub const DIST_DIR: &str = "codeAsData";
 pub const PROJECT_FILE: &str = "project.json";
 
 /// Project metadata carried by a bundle (and shown in deployment records).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectMeta {
     /// Project name (required).
@@ -136,7 +136,7 @@ pub struct BundleRequest {
 }
 
 /// The report of `cadkit bundle`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BundleReport {
     /// The zip written.

@@ -35,7 +35,7 @@ pub mod inputs;
 pub mod outputs;
 
 pub use context::{Context, RefKind};
-pub use outputs::{Location, OutputPaths, Outputs};
+pub use outputs::{Location, OutputPaths, Outputs, Stdout};
 
 use std::sync::Mutex;
 

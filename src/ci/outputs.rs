@@ -31,6 +31,18 @@ use std::path::{Path, PathBuf};
 /// never uses these names (checked by a test over every step's schema).
 pub const ENVELOPE_FIELDS: [&str; 3] = ["dryRun", "outputs", "warnings"];
 
+/// What [`Outputs::finish_report_as`] prints on stdout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stdout {
+    /// The report with its envelope, as pretty JSON.
+    Report,
+    /// Nothing (`--report none`, or commands silent by default as with the toolkit).
+    Nothing,
+    /// This text (redacted) instead of the report: a toolkit-defined value
+    /// (`isDbInitialized`'s `true`) or a shape other tools parse (`snapshot`'s array).
+    Text(String),
+}
+
 /// Where each platform's output files live (from the environment by default).
 #[derive(Debug, Clone, Default)]
 pub struct OutputPaths {
@@ -159,9 +171,10 @@ impl Outputs {
         let _ = self.out.flush();
     }
 
-    /// Replace every registered secret in `text` by `***`.
+    /// Replace every registered secret in `text` by `***`: this step's
+    /// ([`Outputs::mask`]) and the process's ([`super::register_secret`]).
     pub fn redact(&self, text: &str) -> String {
-        super::redact_with(text, &self.secrets)
+        super::redact(&super::redact_with(text, &self.secrets))
     }
 
     /// Set the step output `name` (letters, digits, `_` and `-`).
@@ -404,14 +417,39 @@ impl Outputs {
     /// ([`ENVELOPE_FIELDS`]) by [`Outputs::finish`], redacted, written to the report file
     /// and printed on stdout when `print`.
     pub fn finish_report<R: serde::Serialize>(self, report: &R, print: bool) -> Result<Value> {
-        self.finish(serde_json::to_value(report)?, print)
+        let stdout = if print {
+            Stdout::Report
+        } else {
+            Stdout::Nothing
+        };
+        self.finish_report_as(report, stdout)
+    }
+
+    /// [`Outputs::finish_report`] for commands whose stdout is not the report itself (a
+    /// toolkit-defined value, or a legacy shape other tools parse): the report, with its
+    /// envelope, still goes to the report file; `stdout` says what is printed (redacted).
+    pub fn finish_report_as<R: serde::Serialize>(
+        self,
+        report: &R,
+        stdout: Stdout,
+    ) -> Result<Value> {
+        self.finish_as(serde_json::to_value(report)?, stdout)
     }
 
     /// Complete the step: add `outputs`, the platform layer's `warnings` and `dryRun` to
     /// `report` (an object) and print it, redacted, as pretty JSON on stdout (unless `print`
     /// is false). The step's own fields win: its `dryRun` is kept, and its `warnings` come
     /// first, followed by the platform layer's (one report shape per step).
-    pub fn finish(mut self, mut report: Value, print: bool) -> Result<Value> {
+    pub fn finish(self, report: Value, print: bool) -> Result<Value> {
+        let stdout = if print {
+            Stdout::Report
+        } else {
+            Stdout::Nothing
+        };
+        self.finish_as(report, stdout)
+    }
+
+    fn finish_as(mut self, mut report: Value, stdout: Stdout) -> Result<Value> {
         if let Value::Object(map) = &mut report {
             map.entry("dryRun").or_insert(Value::Bool(self.dry_run));
             map.insert("outputs".into(), Value::Object(self.values.clone()));
@@ -441,8 +479,13 @@ impl Outputs {
             crate::fsutil::write_atomic(&p, format!("{text}\n").as_bytes(), None)
                 .with_context(|| format!("cannot write the report file {}", p.display()))?;
         }
-        if print {
-            self.out.write_all(text.as_bytes())?;
+        let printed = match stdout {
+            Stdout::Report => Some(text.clone()),
+            Stdout::Nothing => None,
+            Stdout::Text(other) => Some(self.redact(&other)),
+        };
+        if let Some(printed) = printed {
+            self.out.write_all(printed.as_bytes())?;
             self.out.write_all(b"\n")?;
             self.out.flush()?;
         }

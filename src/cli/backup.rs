@@ -78,7 +78,7 @@ pub struct SnapshotBackupArgs {
 
 impl SnapshotBackupArgs {
     /// Dump and upload users (`business` false) or business data.
-    pub fn run_snapshot(self, business: bool) -> Result<i32> {
+    pub fn run_snapshot(self, business: bool, global: &GlobalArgs) -> Result<i32> {
         let command = if business {
             "snapshotBusinessData"
         } else {
@@ -94,14 +94,18 @@ impl SnapshotBackupArgs {
         } else {
             backup::snapshot_users(&o, &req)?
         };
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut out = crate::ci::Outputs::detect();
+        out.set("instances", &report.instances.to_string())?;
+        out.set("relations", &report.relations.to_string())?;
+        out.set("local-dir", &report.local_dir.to_string_lossy())?;
+        super::emit(out, &report, global, crate::ci::Stdout::Report)?;
         Ok(0)
     }
 }
 
 impl Step for SnapshotBackupArgs {
     /// As `snapshotUsers` (the one-step binary).
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        self.run_snapshot(false)
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        self.run_snapshot(false, g)
     }
 }

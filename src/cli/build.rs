@@ -202,14 +202,19 @@ impl Step for CleanArgs {
             }
         }
         removed.sort();
-        let report = serde_json::json!({
-            "workingDir": self.working_dir,
-            "dryRun": self.dry_run,
-            "removed": removed,
-        });
-        if global.json_report() || self.dry_run {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        }
+        let report = crate::steps::clean::Report {
+            working_dir: self.working_dir,
+            removed,
+        };
+        let mut out = crate::ci::Outputs::detect().dry_run(self.dry_run);
+        out.set("removed", &report.removed.len().to_string())?;
+        // Silent by default, as the toolkit; the report with `--report json` or a dry run.
+        let default = if self.dry_run {
+            crate::ci::Stdout::Report
+        } else {
+            crate::ci::Stdout::Nothing
+        };
+        super::emit(out, &report, global, default)?;
         Ok(0)
     }
 }

@@ -36,9 +36,10 @@ impl Step for BundleArgs {
             project_file: Some(self.project),
             output: self.output,
         })?;
-        if global.report.as_deref() != Some("none") {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        }
+        let mut out = crate::ci::Outputs::detect();
+        out.set("bundle", &report.output.to_string_lossy())?;
+        out.set("sha256", &report.sha256)?;
+        super::emit(out, &report, global, crate::ci::Stdout::Report)?;
         Ok(0)
     }
 }

@@ -16,12 +16,13 @@ pub struct DemoArgs {
 }
 
 impl Step for DemoArgs {
-    fn run(self, _global: &GlobalArgs) -> Result<i32> {
+    fn run(self, global: &GlobalArgs) -> Result<i32> {
         let report = crate::demo::run(&crate::demo::DemoRequest {
             sample: self.sample,
             workdir: self.workdir,
         })?;
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let out = crate::ci::Outputs::detect();
+        super::emit(out, &report, global, crate::ci::Stdout::Report)?;
         Ok(0)
     }
 }

@@ -1,14 +1,18 @@
 //! The environment commands of the toolkit, on the embedded environment (`--env`) or on
 //! an orchestrator (`--bus.*` / `--orchestrator.*`, see [`super::bus`]); each prints a
-//! JSON result on stdout naming the environment used.
+//! JSON report naming the environment used, through the one output path
+//! ([`super::emit`]: report file, CI outputs, redaction, `--report`).
 
 use super::bus::{select, RemoteArgs};
-use super::{GlobalArgs, Step};
+use super::{emit, GlobalArgs, Step};
+use crate::ci::{Outputs, Stdout};
 use crate::env::orchestrator::{commands as remote, Orchestrator};
 use crate::env::Environment;
+use crate::steps::envcmd::{self as reports, EnvReport};
 use crate::update::envcmd;
 use anyhow::Result;
 use clap::Args;
+use serde::{de::DeserializeOwned, Serialize};
 use std::path::PathBuf;
 
 /// `--env` or the orchestrator settings, shared by every environment command.
@@ -33,11 +37,36 @@ impl EnvArg {
     pub fn orchestrator(&self, command: &str, why: &str) -> Result<Box<Orchestrator>> {
         select(self.env.clone(), &self.remote)?.orchestrator_only(command, why)
     }
+
+    /// Run `command` on the selected environment: its typed report, in the embedded or the
+    /// orchestrator shape (both name the environment, never with credentials).
+    fn run<E, O>(
+        &self,
+        command: impl FnOnce(&dyn Environment) -> Result<serde_json::Value>,
+    ) -> Result<EnvReport<E, O>>
+    where
+        E: Serialize + DeserializeOwned,
+        O: Serialize + DeserializeOwned,
+    {
+        let env = self.environment()?;
+        let value = command(env.as_ref())?;
+        if env.info().kind == "embedded" {
+            Ok(EnvReport::Embedded(reports::typed(value)?))
+        } else {
+            reports::remote(value)
+        }
+    }
 }
 
-fn print(v: &serde_json::Value) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
+/// Azure's output commands go to stdout: commands whose stdout is a value pipelines read
+/// (`isDbInitialized`, `getUpgradeConfig`) set no output there.
+fn shares_stdout(out: &Outputs) -> bool {
+    out.platform() == crate::ci::Platform::Azure
+}
+
+/// The report of an environment command, printed unless `--report none`.
+fn print<R: Serialize>(out: Outputs, report: &R, g: &GlobalArgs) -> Result<()> {
+    emit(out, report, g, Stdout::Report)
 }
 
 #[derive(Debug, Args)]
@@ -50,9 +79,12 @@ pub struct MaintenanceArgs {
 }
 
 impl Step for MaintenanceArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
         let on = self.activate;
-        print(&self.env.environment()?.maintenance(on)?)?;
+        let report: reports::ModesReport = self.env.run(|e| e.maintenance(on))?;
+        let mut out = Outputs::detect();
+        out.set("maintenance", if on { "on" } else { "off" })?;
+        print(out, &report, g)?;
         Ok(0)
     }
 }
@@ -67,9 +99,12 @@ pub struct ReadModeArgs {
 }
 
 impl Step for ReadModeArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
         let on = self.activate;
-        print(&self.env.environment()?.read_mode(on)?)?;
+        let report: reports::ModesReport = self.env.run(|e| e.read_mode(on))?;
+        let mut out = Outputs::detect();
+        out.set("read-mode", &on.to_string())?;
+        print(out, &report, g)?;
         Ok(0)
     }
 }
@@ -81,8 +116,9 @@ pub struct BroadcastRefreshArgs {
 }
 
 impl Step for BroadcastRefreshArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(&self.env.environment()?.broadcast_refresh()?)?;
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        let report: reports::BroadcastRefreshReport = self.env.run(|e| e.broadcast_refresh())?;
+        print(Outputs::detect(), &report, g)?;
         Ok(0)
     }
 }
@@ -117,15 +153,23 @@ pub struct UpdateUserArgs {
 const DEFAULT_USER_PASSWORD: &str = "admin";
 
 impl Step for UpdateUserArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
         let password = self.password.clone().unwrap_or_else(|| {
             tracing::warn!(
                 "no --user.password, CADKIT_USER_PASSWORD or DRAW_PASSWORD: setting the toolkit's default password (admin)"
             );
             DEFAULT_USER_PASSWORD.to_string()
         });
+        // Redacted from everything printed (no `::add-mask::` line: the line itself would
+        // show the password in raw logs; CI secrets are masked by the runner already).
+        // The toolkit's default `admin` is no secret (and redacting it would garble the
+        // user name).
+        if password != DEFAULT_USER_PASSWORD {
+            crate::ci::register_secret(&password);
+        }
         let (t, n, p) = (&self.tag, &self.name, &password);
-        print(&self.env.environment()?.update_user(t, n, p)?)?;
+        let report: reports::UpdateUserReport = self.env.run(|e| e.update_user(t, n, p))?;
+        print(Outputs::detect(), &report, g)?;
         Ok(0)
     }
 }
@@ -137,8 +181,9 @@ pub struct StartGcArgs {
 }
 
 impl Step for StartGcArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(&self.env.environment()?.start_gc()?)?;
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        let report: reports::StartGcReport = self.env.run(|e| e.start_gc())?;
+        print(Outputs::detect(), &report, g)?;
         Ok(0)
     }
 }
@@ -150,8 +195,14 @@ pub struct StatsDbArgs {
 }
 
 impl Step for StatsDbArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(&self.env.environment()?.stats_db()?)?;
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        let report: reports::StatsDbReport = self.env.run(|e| e.stats_db())?;
+        let mut out = Outputs::detect();
+        if let EnvReport::Embedded(e) = &report {
+            out.set("instances", &e.result.instances.to_string())?;
+            out.set("relations", &e.result.relations.to_string())?;
+        }
+        print(out, &report, g)?;
         Ok(0)
     }
 }
@@ -164,14 +215,12 @@ pub struct CheckDbArgs {
 
 impl Step for CheckDbArgs {
     /// Exit 1 when the environment is incoherent (the JSON says why).
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        let v = self.env.environment()?.check_db()?;
-        print(&v)?;
-        Ok(if v["ok"] == serde_json::Value::Bool(true) {
-            0
-        } else {
-            1
-        })
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        let report: reports::CheckDbReport = self.env.run(|e| e.check_db())?;
+        let mut out = Outputs::detect();
+        out.set("ok", &report.ok().to_string())?;
+        print(out, &report, g)?;
+        Ok(if report.ok() { 0 } else { 1 })
     }
 }
 
@@ -182,9 +231,19 @@ pub struct IsDbInitializedArgs {
 }
 
 impl Step for IsDbInitializedArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        let v = self.env.environment()?.is_initialised()?;
-        println!("{v}");
+    /// The toolkit's `true`/`false` on stdout; cadkit's report only with `--report json`.
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        let env = self.env.environment()?;
+        let report = reports::IsDbInitializedReport {
+            initialized: env.is_initialised()?,
+            environment: reports::typed(serde_json::to_value(env.info())?)?,
+        };
+        let mut out = Outputs::detect();
+        if !shares_stdout(&out) {
+            out.set("initialized", &report.initialized.to_string())?;
+        }
+        let toolkit = Stdout::Text(report.initialized.to_string());
+        emit(out, &report, g, toolkit)?;
         Ok(0)
     }
 }
@@ -215,12 +274,28 @@ impl Step for UpgradeConfigArgs {
     fn run(self, g: &GlobalArgs) -> Result<i32> {
         let (w, f) = (&self.working_dir, &self.version_file);
         let config = self.env.environment()?.upgrade_config(w, f)?;
-        if g.json_report() {
-            print(&serde_json::json!({ "upgradeConfig": config }))?;
-        } else {
-            println!("{}", serde_json::to_string(&config)?);
+        let compact = serde_json::to_string(&config)?;
+        let report: reports::UpgradeConfigReport =
+            reports::typed(serde_json::json!({ "upgradeConfig": config }))?;
+        let mut out = Outputs::detect();
+        if !shares_stdout(&out) {
+            out.set("upgrade-config", &compact)?;
         }
+        emit(out, &report, g, Stdout::Text(compact))?;
         Ok(0)
+    }
+}
+
+impl EnvArg {
+    /// Run a command that exists for orchestrators only (an embedded environment has no
+    /// backup area): a clear error on an embedded environment, which is not touched.
+    fn run_remote<R: Serialize + DeserializeOwned>(
+        &self,
+        command: &str,
+        orchestrator: impl FnOnce(&Orchestrator) -> Result<serde_json::Value>,
+    ) -> Result<R> {
+        let o = self.orchestrator(command, "")?;
+        reports::typed(orchestrator(&o)?)
     }
 }
 
@@ -231,8 +306,10 @@ pub struct ClearGraphDefCacheArgs {
 }
 
 impl Step for ClearGraphDefCacheArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        print(&self.env.environment()?.clear_graphdef_cache()?)?;
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        let report: reports::ClearGraphDefCacheReport =
+            self.env.run(|e| e.clear_graphdef_cache())?;
+        print(Outputs::detect(), &report, g)?;
         Ok(0)
     }
 }
@@ -244,11 +321,16 @@ pub struct CreatePatchesBackupArgs {
 }
 
 impl Step for CreatePatchesBackupArgs {
-    fn run(self, _g: &GlobalArgs) -> Result<i32> {
-        let o = self.env.orchestrator("createPatchesBackup", "")?;
-        // The toolkit's command asks for a token, then its backup for another.
-        o.token()?;
-        print(&remote::create_patches_backup(&o)?)?;
+    fn run(self, g: &GlobalArgs) -> Result<i32> {
+        let report: reports::CreatePatchesBackupReport =
+            self.env.run_remote("createPatchesBackup", |o| {
+                // The toolkit's command asks for a token, then its backup for another.
+                o.token()?;
+                Ok(remote::create_patches_backup(o)?)
+            })?;
+        let mut out = Outputs::detect();
+        out.set("rollback-file", &report.rollback_file)?;
+        print(out, &report, g)?;
         Ok(0)
     }
 }
@@ -267,7 +349,7 @@ pub struct RestoreArgs {
 }
 
 impl RestoreArgs {
-    pub fn run_restore(self, business: bool) -> Result<i32> {
+    pub fn run_restore(self, business: bool, g: &GlobalArgs) -> Result<i32> {
         let (command, folder) = if business {
             (
                 "restoreBusinessData",
@@ -277,8 +359,10 @@ impl RestoreArgs {
             ("restoreUsers", self.folders.users_dir.clone())
         };
         let debug = self.debug.unwrap_or(false);
-        let o = self.env.orchestrator(command, "")?;
-        print(&remote::restore(&o, command, &folder, debug)?)?;
+        let report: reports::RestoreReport = self.env.run_remote(command, |o| {
+            Ok(remote::restore(o, command, &folder, debug)?)
+        })?;
+        print(Outputs::detect(), &report, g)?;
         Ok(0)
     }
 }

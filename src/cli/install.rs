@@ -5,9 +5,11 @@
 //! business data, resumable, inventory for later updates (see docs/update.md).
 
 use super::bus::{select, Target};
-use super::{parse_bool, GlobalArgs, Step};
+use super::{emit, parse_bool, GlobalArgs, Step};
+use crate::ci::{Outputs, Stdout};
 use crate::env::orchestrator::{deploy, Orchestrator};
 use crate::env::{LoadReport, SqliteEnv};
+use crate::steps::update::{InstallPlan, InstallStepReport};
 use anyhow::Result;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -47,7 +49,7 @@ pub struct InstallArgs {
 }
 
 /// A dry-run install: read and validate every patch of `dist`, touch nothing.
-fn plan_install(env: &Path, dist: &Path) -> Result<serde_json::Value> {
+fn plan_install(env: &Path, dist: &Path) -> Result<InstallPlan> {
     let order = dist.join("import_order.json");
     let text = std::fs::read(&order)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", order.display()))?;
@@ -62,13 +64,12 @@ fn plan_install(env: &Path, dist: &Path) -> Result<serde_json::Value> {
         files.len(),
         dist.display()
     );
-    Ok(serde_json::json!({
-        "env": env,
-        "dist": dist,
-        "dryRun": true,
-        "files": files.len(),
-        "relations": relations,
-    }))
+    Ok(InstallPlan {
+        env: env.to_path_buf(),
+        dist: dist.to_path_buf(),
+        files: files.len(),
+        relations,
+    })
 }
 
 /// `install` options that only an orchestrator uses (the embedded install keeps its
@@ -134,8 +135,7 @@ impl Step for InstallArgs {
                 }
             };
             let report = plan_install(&name, &self.target.working_dir)?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            return Ok(0);
+            return finish(&InstallStepReport::Planned(report), true, global);
         }
         let env = match target {
             Target::Embedded(p) => p,
@@ -147,8 +147,7 @@ impl Step for InstallArgs {
         opts.change_log_name = self.change_log_name;
         opts.lock_ttl = std::time::Duration::from_secs(self.lock_ttl);
         let report = crate::update::install::install(&opts)?;
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        Ok(0)
+        finish(&InstallStepReport::Embedded(report), false, global)
     }
 }
 
@@ -169,8 +168,24 @@ impl InstallArgs {
             user_name: r.user_name.clone(),
             user_password: r.user_password.clone(),
         };
+        // Redacted from everything printed (the toolkit's default `admin` excepted: it is
+        // no secret, and redacting it would garble every `admin` in the report).
+        if req.user_password != "admin" {
+            crate::ci::register_secret(&req.user_password);
+        }
         let report = deploy::install(o, &req)?;
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        Ok(0)
+        finish(
+            &InstallStepReport::Orchestrator(Box::new(report)),
+            false,
+            global,
+        )
     }
+}
+
+/// The report through the one output path (CI outputs, report file, `--report`).
+fn finish(report: &InstallStepReport, dry_run: bool, global: &GlobalArgs) -> Result<i32> {
+    let mut out = Outputs::detect().dry_run(dry_run);
+    report.outputs(&mut out)?;
+    emit(out, report, global, Stdout::Report)?;
+    Ok(0)
 }

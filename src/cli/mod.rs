@@ -45,6 +45,7 @@ pub use bundle::BundleArgs;
 pub use receiver::ReceiverArgs;
 mod orchestrator;
 pub use orchestrator::OrchestratorArgs;
+mod argv;
 pub mod toolkit;
 
 use anyhow::Result;
@@ -83,6 +84,30 @@ impl GlobalArgs {
     pub fn json_report(&self) -> bool {
         self.report.as_deref() == Some("json")
     }
+
+    /// What a command prints on stdout, the same for every command: `--report json` the
+    /// report, `--report none` nothing, and without `--report` the command's `default`
+    /// (its report, or the toolkit's bytes for a toolkit command that prints a value).
+    pub fn stdout(&self, default: crate::ci::Stdout) -> crate::ci::Stdout {
+        match self.report.as_deref() {
+            Some("json") => crate::ci::Stdout::Report,
+            Some("none") => crate::ci::Stdout::Nothing,
+            _ => default,
+        }
+    }
+}
+
+/// The one output path of a command: its typed report wrapped in the envelope, redacted,
+/// written to the report file, CI outputs already set on `out`; stdout per
+/// [`GlobalArgs::stdout`].
+pub(crate) fn emit<R: serde::Serialize>(
+    out: crate::ci::Outputs,
+    report: &R,
+    global: &GlobalArgs,
+    default: crate::ci::Stdout,
+) -> Result<()> {
+    out.finish_report_as(report, global.stdout(default))?;
+    Ok(())
 }
 
 /// Where `install` and `update` work: the embedded environment and the built
@@ -227,32 +252,45 @@ fn dry_run_from_env() -> bool {
 impl Command {
     /// The environment commands that write, under a dry run: what they would do (no
     /// secret), instead of doing it.
-    fn dry_run_report(&self) -> Option<serde_json::Value> {
-        use serde_json::json;
-        let (command, env, detail) = match self {
-            Command::Maintenance(a) => ("maintenance", &a.env.env, json!({"activate": a.activate})),
-            Command::CodeAsDataReadMode(a) => (
-                "codeAsDataReadMode",
-                &a.env.env,
-                json!({"activate": a.activate}),
-            ),
-            Command::BroadcastRefreshApp(a) => ("broadcastRefreshApp", &a.env.env, json!({})),
+    fn dry_run_report(&self) -> Option<crate::steps::envcmd::DryRunReport> {
+        use crate::steps::envcmd::Would;
+        let switch = |activate: bool| Would {
+            activate: Some(activate),
+            ..Would::default()
+        };
+        let (command, env, would) = match self {
+            Command::Maintenance(a) => ("maintenance", &a.env.env, switch(a.activate)),
+            Command::CodeAsDataReadMode(a) => {
+                ("codeAsDataReadMode", &a.env.env, switch(a.activate))
+            }
+            Command::BroadcastRefreshApp(a) => {
+                ("broadcastRefreshApp", &a.env.env, Would::default())
+            }
             Command::UpdateUser(a) => (
                 "updateUser",
                 &a.env.env,
-                json!({"userTag": a.tag, "userName": a.name}),
+                Would {
+                    user_tag: Some(a.tag.clone()),
+                    user_name: Some(a.name.clone()),
+                    ..Would::default()
+                },
             ),
-            Command::StartGc(a) => ("startGC", &a.env.env, json!({})),
+            Command::StartGc(a) => ("startGC", &a.env.env, Would::default()),
             _ => return None,
         };
-        Some(json!({"command": command, "env": env, "dryRun": true, "would": detail}))
+        Some(crate::steps::envcmd::DryRunReport {
+            command: command.into(),
+            env: env.clone(),
+            would,
+        })
     }
 
     fn run(self, global: &GlobalArgs) -> Result<i32> {
         if dry_run_from_env() {
             if let Some(report) = self.dry_run_report() {
-                tracing::info!("dry run: {} changes nothing", report["command"]);
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                tracing::info!("dry run: {} changes nothing", report.command);
+                let out = crate::ci::Outputs::detect().dry_run(true);
+                emit(out, &report, global, crate::ci::Stdout::Report)?;
                 return Ok(0);
             }
         }
@@ -274,10 +312,10 @@ impl Command {
             Command::GetUpgradeConfig(a) => a.run(global),
             Command::ClearGraphDefCache(a) => a.run(global),
             Command::CreatePatchesBackup(a) => a.run(global),
-            Command::RestoreUsers(a) => a.run_restore(false),
-            Command::RestoreBusinessData(a) => a.run_restore(true),
-            Command::SnapshotUsers(a) => a.run_snapshot(false),
-            Command::SnapshotBusinessData(a) => a.run_snapshot(true),
+            Command::RestoreUsers(a) => a.run_restore(false, global),
+            Command::RestoreBusinessData(a) => a.run_restore(true, global),
+            Command::SnapshotUsers(a) => a.run_snapshot(false, global),
+            Command::SnapshotBusinessData(a) => a.run_snapshot(true, global),
             Command::Snapshot(a) => a.run(global),
             Command::Tag(a) => a.run(global),
             Command::RegistryAuth(a) => a.run(global),
@@ -307,7 +345,12 @@ pub fn main() -> i32 {
         Ok(argv) => argv,
         Err(e) => return bad_arguments(&e),
     };
-    match Cli::try_parse_from(argv) {
+    let cmd =
+        argv::without_empty_variables(<Cli as clap::CommandFactory>::command(), &argv::process_env);
+    match cmd
+        .try_get_matches_from(argv)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
+    {
         Ok(cli) => finish(&cli.global, |g| cli.command.run(g)),
         Err(e) => usage_error(e),
     }
@@ -337,9 +380,10 @@ pub fn main_step<T: Step>(name: &'static str) -> i32 {
         Ok(argv) => argv,
         Err(e) => return bad_arguments(&e),
     };
-    // Built after `prepare_step`: clap reads the variables when the command is built, and
-    // `prepare_step` has just applied the fallbacks between them.
-    let cmd = <Single<T> as clap::CommandFactory>::command().name(name);
+    let cmd = argv::without_empty_variables(
+        <Single<T> as clap::CommandFactory>::command().name(name),
+        &argv::process_env,
+    );
     match cmd
         .try_get_matches_from(argv)
         .and_then(|m| <Single<T> as clap::FromArgMatches>::from_arg_matches(&m))
@@ -375,63 +419,19 @@ fn finish(global: &GlobalArgs, run: impl FnOnce(&GlobalArgs) -> Result<i32>) -> 
     }
 }
 
-/// The toolkit's multi-letter short flags and their long forms.
-const SHORT_FLAGS: &[(&str, &str)] = &[
-    ("-sl", "--saveLogs"),
-    ("-rd", "--runningInDocker"),
-    ("-cf", "--jsonConfig"),
-    ("-df", "--downloadFolder"),
-    ("-dm", "--depsMinifyJSON"),
-    ("-pwd", "--codeAsData.workingDir"),
-    ("-pmd", "--codeAsData.mode"),
-    ("-sd", "--snapshot.dir"),
-    ("-sc", "--snapshot.config"),
-    ("-scm", "--snapshot.commitMessage"),
-    ("-srd", "--snapshot.repositoriesDir"),
-    ("-sbd", "--snapshot.businessDataDir"),
-    ("-seu", "--snapshot.excludeUsers"),
-    ("-sdb", "--snapshot.dumpBinaries"),
-    ("-sdr", "--snapshot.dataRootTag"),
-    ("-sud", "--snapshot.usersDataDir"),
-    ("-id", "--import.debug"),
-    ("-oif", "--orchestrator.importOrderFile"),
-    ("-vf", "--versionFileName"),
-    ("-ut", "--user.tag"),
-    ("-un", "--user.name"),
-    ("-up", "--user.password"),
-    ("-ucl", "--update.useChangeLog"),
-    ("-ucn", "--update.changeLogName"),
-    ("-und", "--update.noDowntime"),
-    ("-ugr", "--update.graphDefRateLimit"),
-    ("-ex", "--update.excludeTags"),
-    ("-inc", "--update.includeTags"),
-    ("-if", "--import.ignoreRelationFail"),
-    ("-ibu", "--import.backupUsers"),
-    ("-ibb", "--import.backupBusinessData"),
-    ("-it", "--import.timeout"),
-    ("-bpr", "--bus.protocol"),
-    ("-bh", "--bus.hostname"),
-    ("-bp", "--bus.port"),
-    ("-bu", "--bus.username"),
-    ("-bpw", "--bus.password"),
-    ("-bv", "--bus.vhost"),
-    ("-bde", "--bus.commandsExchange"),
-    ("-bcq", "--bus.commandRoutingKey"),
-    ("-bdq", "--bus.deploymentRoutingKey"),
-    ("-oh", "--orchestrator.host"),
-    ("-op", "--orchestrator.port"),
-    ("-ou", "--orchestrator.userName"),
-    ("-opw", "--orchestrator.password"),
-    ("-ocu", "--orchestrator.containerUser"),
-    ("-opd", "--orchestrator.codeAsDataDir"),
-];
-
-/// Rewrite toolkit-style arguments into what clap parses (see [`rewrite`]), then take out
-/// the toolkit options of the command that cadkit's command does not declare
-/// ([`toolkit::strip`]).
+/// Rewrite toolkit-style arguments into what clap parses (short flags, the guide's
+/// spellings, `--jsonConfig`, toolkit variables: all arguments, the process environment is
+/// never written), then take out the toolkit options of the command that cadkit's command
+/// does not declare ([`toolkit::strip`]).
 pub fn prepare(argv: Vec<OsString>) -> Result<Vec<OsString>, String> {
-    let mut out = rewrite(argv)?;
+    prepare_with(argv, &argv::process_env)
+}
+
+/// [`prepare`] with the variables of `get`; the toolkit's variables become arguments of
+/// the command ([`argv::variable_arguments`]).
+fn prepare_with(argv: Vec<OsString>, get: argv::Lookup) -> Result<Vec<OsString>, String> {
     let root = <Cli as clap::CommandFactory>::command();
+    let mut out = argv::rewrite(argv, &root)?;
     let found = out.iter().enumerate().skip(1).find_map(|(i, a)| {
         let a = a.to_str()?;
         root.find_subcommand(a).map(|sub| (i, sub))
@@ -439,6 +439,7 @@ pub fn prepare(argv: Vec<OsString>) -> Result<Vec<OsString>, String> {
     if let Some((i, sub)) = found {
         let rest = out.split_off(i + 1);
         let name = sub.get_name().to_string();
+        out.extend(argv::variable_arguments(sub, get));
         out.extend(toolkit::strip(rest, &name, sub, &root));
     }
     Ok(out)
@@ -450,169 +451,11 @@ fn prepare_step(
     toolkit_name: &str,
     cmd: &clap::Command,
 ) -> Result<Vec<OsString>, String> {
-    let mut out = rewrite(argv)?;
+    let mut out = argv::rewrite(argv, cmd)?;
     let rest = out.split_off(1.min(out.len()));
+    out.extend(argv::variable_arguments(cmd, &argv::process_env));
     out.extend(toolkit::strip(rest, toolkit_name, cmd, cmd));
     Ok(out)
-}
-
-/// Multi-letter short flags become long ones, the guide's spellings become the toolkit's
-/// names, `--jsonConfig <json>` expands into dotted options placed last (the toolkit merges
-/// it over everything else), and `CADKIT_*` variables fall back to the toolkit's.
-pub fn rewrite(argv: Vec<OsString>) -> Result<Vec<OsString>, String> {
-    apply_env_fallbacks();
-    let mut out = Vec::with_capacity(argv.len());
-    let mut json_config = Vec::new();
-    let bools = optional_value_booleans();
-    let mut iter = argv.into_iter().peekable();
-    let mut after_dash_dash = false;
-    while let Some(arg) = iter.next() {
-        let s = arg.to_string_lossy().into_owned();
-        if after_dash_dash || s == "--" {
-            after_dash_dash = true;
-            out.push(arg);
-            continue;
-        }
-        let (flag, inline) = match s.split_once('=') {
-            Some((f, v)) if f.starts_with('-') => (f.to_string(), Some(v.to_string())),
-            _ => (s.clone(), None),
-        };
-        let long = SHORT_FLAGS
-            .iter()
-            .chain(toolkit::SPELLINGS)
-            .find(|(short, _)| *short == flag)
-            .map(|(_, long)| long.to_string())
-            .unwrap_or(flag);
-        if long == "--jsonConfig" {
-            let value = inline.or_else(|| iter.next().map(|v| v.to_string_lossy().into_owned()));
-            if let Some(v) = value {
-                match serde_json::from_str::<serde_json::Value>(&v) {
-                    Ok(value) => flatten_json_config(&value, "", &mut json_config),
-                    Err(e) => return Err(format!("--jsonConfig is not valid JSON: {e}")),
-                }
-            }
-            continue;
-        }
-        match inline {
-            Some(v) => out.push(OsString::from(format!("{long}={v}"))),
-            // An optional-value boolean takes the next word only when it is a boolean
-            // (`-rd buildCodeAsData` runs the build); it never swallows a command or path.
-            None if bools.contains(&long) => {
-                let next = iter.peek().and_then(|n| n.to_str()).map(str::to_string);
-                let value = match next.as_deref() {
-                    Some("true" | "false" | "1" | "0") => {
-                        iter.next();
-                        next.unwrap_or_default()
-                    }
-                    _ => "true".to_string(),
-                };
-                out.push(OsString::from(format!("{long}={value}")));
-            }
-            None if long != s => out.push(OsString::from(long)),
-            None => out.push(arg),
-        }
-    }
-    out.extend(json_config.into_iter().map(|a| {
-        // The guide's spellings work in --jsonConfig too.
-        let renamed = toolkit::SPELLINGS.iter().find_map(|(guide, name)| {
-            a.strip_prefix(&format!("{guide}="))
-                .map(|v| format!("{name}={v}"))
-        });
-        OsString::from(renamed.unwrap_or(a))
-    }));
-    Ok(out)
-}
-
-/// Long names (aliases included) of every optional-value boolean option (`num_args = 0..=1`,
-/// missing value `true`, `parse_bool`) of every command: `prepare` binds their value itself so that clap
-/// never takes the next word (a command name, a path) as the value.
-fn optional_value_booleans() -> std::collections::HashSet<String> {
-    fn collect(cmd: &clap::Command, out: &mut std::collections::HashSet<String>) {
-        for arg in cmd.get_arguments() {
-            // Every optional-value option of cadkit is such a boolean (`parse_bool`).
-            if arg.get_num_args() == Some((0..=1).into()) {
-                let names = arg
-                    .get_long()
-                    .into_iter()
-                    .chain(arg.get_all_aliases().unwrap_or_default());
-                out.extend(names.map(|n| format!("--{n}")));
-            }
-        }
-        for sub in cmd.get_subcommands() {
-            collect(sub, out);
-        }
-    }
-    let mut out = std::collections::HashSet::new();
-    collect(&<Cli as clap::CommandFactory>::command(), &mut out);
-    out
-}
-
-fn flatten_json_config(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten_json_config(v, &key, out);
-            }
-        }
-        serde_json::Value::String(s) => out.push(format!("--{prefix}={s}")),
-        other => out.push(format!("--{prefix}={other}")),
-    }
-}
-
-/// `CADKIT_<NAME>` wins over the toolkit's variable of the same option; both lose to a flag.
-/// Options declare the `CADKIT_*` name to clap; this copies the toolkit's variable into it
-/// when only the toolkit's is set.
-const ENV_FALLBACKS: &[(&str, &str)] = &[
-    ("CADKIT_SNAPSHOT_DIR", "SNAPSHOT_DATA_FOLDER"),
-    ("CADKIT_SNAPSHOT_CONFIG", "SNAPSHOT_CONFIG"),
-    ("CADKIT_SNAPSHOT_COMMIT_MESSAGE", "SNAPSHOT_COMMIT_MESSAGE"),
-    ("CADKIT_SNAPSHOT_REPOSITORIES_DIR", "SNAPSHOT_REPOSITORIES"),
-    (
-        "CADKIT_SNAPSHOT_USERS_DATA_DIR",
-        "SNAPSHOT_USER_DATA_FOLDER",
-    ),
-    (
-        "CADKIT_SNAPSHOT_BUSINESS_DATA_DIR",
-        "SNAPSHOT_BUSINESS_DATA_FOLDER",
-    ),
-    ("CADKIT_SNAPSHOT_EXCLUDE_USERS", "SNAPSHOTER_EXCLUDE_USERS"),
-    ("CADKIT_SNAPSHOT_DUMP_BINARIES", "DUMP_BINARY_FILES"),
-    ("CADKIT_UPDATE_USE_CHANGE_LOG", "UPDATE_USE_CHANGELOG"),
-    ("CADKIT_UPDATE_NO_DOWNTIME", "UPDATE_NO_DOWNTIME"),
-    ("CADKIT_UPDATE_EXCLUDED_TAGS", "UPDATE_EXCLUDED_TAGS"),
-    ("CADKIT_UPDATE_INCLUDED_TAGS", "UPDATE_INCLUDED_TAGS"),
-    ("CADKIT_IMPORT_BACKUP_USERS", "BACKUP_USERS"),
-    ("CADKIT_IMPORT_BACKUP_BUSINESS_DATA", "BACKUP_BUSINESS_DATA"),
-    ("CADKIT_IMPORT_IGNORE_RELATION_FAIL", "IGNORE_RELATION_FAIL"),
-    ("CADKIT_USER_TAG", "DRAW_USERTAG"),
-    ("CADKIT_USER_NAME", "DRAW_USERNAME"),
-    ("CADKIT_USER_PASSWORD", "DRAW_PASSWORD"),
-];
-
-fn apply_env_fallbacks() {
-    // An empty `CADKIT_*` counts as unset: CI templates map every input to a variable,
-    // and an input left blank must fall through to the next source, not become "".
-    let empty: Vec<OsString> = std::env::vars_os()
-        .filter(|(k, v)| v.is_empty() && k.to_string_lossy().starts_with("CADKIT_"))
-        .map(|(k, _)| k)
-        .collect();
-    for k in empty {
-        // Single-threaded at this point: nothing else reads the environment yet.
-        std::env::remove_var(k);
-    }
-    for (ours, theirs) in ENV_FALLBACKS {
-        if std::env::var_os(ours).is_none() {
-            if let Some(v) = std::env::var_os(theirs) {
-                // Single-threaded at this point: nothing else reads the environment yet.
-                std::env::set_var(ours, v);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -837,6 +680,61 @@ mod tests {
             Cli::try_parse_from(args(&["cadkit", command, "-cf", json]))
                 .unwrap_or_else(|e| panic!("{command} {json}: {e}"));
         }
+    }
+
+    /// The toolkit's variables become arguments of the command (the process environment is
+    /// never written): `CADKIT_*` wins over them unless empty, and a flag wins over both.
+    #[test]
+    fn toolkit_variables_become_arguments() {
+        let parse = |argv: &[&str], vars: &[(&str, &str)]| {
+            let get = |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| OsString::from(v))
+            };
+            let argv = prepare_with(argv.iter().map(OsString::from).collect(), &get).unwrap();
+            let cmd = argv::without_empty_variables(<Cli as clap::CommandFactory>::command(), &get);
+            let m = cmd.try_get_matches_from(argv).unwrap();
+            let Command::Build(b) = <Cli as clap::FromArgMatches>::from_arg_matches(&m)
+                .unwrap()
+                .command
+            else {
+                panic!()
+            };
+            b.snapshot_dir.to_string_lossy().into_owned()
+        };
+        let toolkit = ("SNAPSHOT_DATA_FOLDER", "from-toolkit");
+        assert_eq!(parse(&["cadkit", "build"], &[toolkit]), "from-toolkit");
+        assert_eq!(
+            parse(&["cadkit", "build", "--snapshot.dir", "flag"], &[toolkit]),
+            "flag"
+        );
+        assert_eq!(
+            parse(&["cadkit", "build", "-pmd", "all", "-sd=flag"], &[toolkit]),
+            "flag"
+        );
+        // `CADKIT_*` is read by clap itself (the process environment): only its absence is
+        // observable here, as is an empty one falling through to the toolkit's.
+        let argv = prepare_with(
+            ["cadkit", "build"].iter().map(OsString::from).collect(),
+            &|k| match k {
+                "CADKIT_SNAPSHOT_DIR" => Some("ours".into()),
+                "SNAPSHOT_DATA_FOLDER" => Some("theirs".into()),
+                _ => None,
+            },
+        )
+        .unwrap();
+        assert_eq!(argv, ["cadkit", "build"]);
+        let argv = prepare_with(
+            ["cadkit", "build"].iter().map(OsString::from).collect(),
+            &|k| match k {
+                "CADKIT_SNAPSHOT_DIR" => Some("".into()),
+                "SNAPSHOT_DATA_FOLDER" => Some("theirs".into()),
+                _ => None,
+            },
+        )
+        .unwrap();
+        assert_eq!(argv, ["cadkit", "build", "--snapshot.dir=theirs"]);
     }
 
     #[test]

@@ -109,9 +109,13 @@ impl Step for OrchestratorArgs {
             .build()
             .context("cannot start the async runtime")?;
         let report = rt.block_on(server::run(opts))?;
-        if global.report.as_deref() != Some("none") {
-            println!("{}", serde_json::to_string(&report)?);
-        }
+        // One compact line at shutdown, `--report json` too (a server's log reader takes
+        // one line per record).
+        let stdout = match global.report.as_deref() {
+            Some("none") => crate::ci::Stdout::Nothing,
+            _ => crate::ci::Stdout::Text(serde_json::to_string(&report)?),
+        };
+        crate::ci::Outputs::detect().finish_report_as(&report, stdout)?;
         Ok(0)
     }
 }

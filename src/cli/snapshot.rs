@@ -7,7 +7,10 @@
 
 use super::bus::{select, RemoteArgs};
 use super::{GlobalArgs, Step};
+use crate::ci::Stdout;
 use crate::snapshot;
+use crate::steps::envcmd::{typed, EnvironmentRef};
+use crate::steps::snapshot::{Entry, EntryReport, Report};
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -47,106 +50,74 @@ pub struct SnapshotArgs {
 impl SnapshotArgs {
     /// Dump every config entry; one report per entry. Entries with a `git` object are
     /// dumped into a clone, committed and pushed ([`super::GitArgs::snapshot_entry`]).
-    pub fn dump_all(&self) -> Result<Vec<serde_json::Value>> {
+    pub fn dump_all(&self) -> Result<Report> {
         let entries = snapshot::config::load(&self.config)?;
         if entries.is_empty() {
             bail!("{}: no snapshot config entry", self.config.display());
         }
         let env = select(self.env.clone(), &self.remote)?.open_existing()?;
-        let info = serde_json::to_value(env.info())?;
+        let environment: EnvironmentRef = typed(serde_json::to_value(env.info())?)?;
         let env = env.as_ref();
         let mut reports = Vec::new();
         for entry in &entries {
-            if entry.git.is_some() {
-                let report =
-                    self.git
-                        .snapshot_entry(env, entry, &self.snapshot_dir, self.dry_run)?;
-                reports.push(serde_json::to_value(&report)?);
-                continue;
-            }
-            let out = entry.output_dir(&self.snapshot_dir);
-            let report = snapshot::run_entry(env, entry, &out, self.dry_run)?;
-            if self.dry_run {
-                for p in report.added.iter() {
-                    eprintln!("would add {}", out.join(p).display());
+            let report = if entry.git.is_some() {
+                EntryReport::Git(Box::new(self.git.snapshot_entry(
+                    env,
+                    entry,
+                    &self.snapshot_dir,
+                    self.dry_run,
+                )?))
+            } else {
+                let out = entry.output_dir(&self.snapshot_dir);
+                let report = snapshot::run_entry(env, entry, &out, self.dry_run)?;
+                if self.dry_run {
+                    show_dry_run(&report, &out);
                 }
-                for p in report.changed.iter() {
-                    eprintln!("would change {}", out.join(p).display());
-                }
-                for p in report.deleted.iter() {
-                    eprintln!("would delete {}", out.join(p).display());
-                }
-            }
-            reports.push(serde_json::to_value(&report)?);
+                EntryReport::Dump(Box::new(report))
+            };
+            reports.push(Entry {
+                report,
+                environment: environment.clone(),
+            });
         }
-        for r in reports.iter_mut().filter_map(|r| r.as_object_mut()) {
-            r.insert("environment".into(), info.clone());
-        }
-        Ok(reports)
+        Ok(Report { entries: reports })
+    }
+}
+
+/// What a dry run would write and delete, on stderr.
+fn show_dry_run(report: &snapshot::DumpReport, out: &std::path::Path) {
+    for p in report.added.iter() {
+        eprintln!("would add {}", out.join(p).display());
+    }
+    for p in report.changed.iter() {
+        eprintln!("would change {}", out.join(p).display());
+    }
+    for p in report.deleted.iter() {
+        eprintln!("would delete {}", out.join(p).display());
     }
 }
 
 impl Step for SnapshotArgs {
-    fn run(self, _global: &GlobalArgs) -> Result<i32> {
+    fn run(self, global: &GlobalArgs) -> Result<i32> {
         let mut out = crate::ci::Outputs::detect().dry_run(self.dry_run);
         if let Some(token) = self.git.token() {
             // Redacted from errors and reports; no `::add-mask::` line (CI secrets are masked
             // by the runner already, and the line itself would show the token in raw logs).
             crate::ci::register_secret(&token);
         }
-        let reports = self.dump_all()?;
+        let report = self.dump_all()?;
         // Azure's output commands share stdout with the report, which the Azure template
         // captures and reads itself: set step outputs only where they have their own file.
         if out.platform() != crate::ci::Platform::Azure {
-            ci_outputs(&mut out, &reports)?;
+            report.outputs(&mut out)?;
         }
-        // The report stays a JSON array (one object per entry) on stdout; the CI layer
-        // adds outputs and writes the report file.
-        let text = out.redact(&serde_json::to_string_pretty(&reports)?);
-        println!("{text}");
-        out.finish(serde_json::json!({ "entries": reports }), false)?;
+        // Stdout stays the JSON array of entries (other tools parse it, with or without
+        // `--report json`); the report file holds the report with its envelope.
+        let stdout = match global.report.as_deref() {
+            Some("none") => Stdout::Nothing,
+            _ => Stdout::Text(serde_json::to_string_pretty(&report.entries)?),
+        };
+        out.finish_report_as(&report, stdout)?;
         Ok(0)
     }
-}
-
-/// Step outputs over all entries: `changed`, `commit` (the last one pushed),
-/// `files-added/changed/deleted`, and a summary table per entry.
-fn ci_outputs(out: &mut crate::ci::Outputs, reports: &[serde_json::Value]) -> Result<()> {
-    let count = |r: &serde_json::Value, kind: &str| {
-        r.get("files")
-            .filter(|f| f.is_object())
-            .unwrap_or(r)
-            .get(kind)
-            .and_then(|v| v.as_array())
-            .map_or(0, Vec::len)
-    };
-    let (mut added, mut changed, mut deleted) = (0, 0, 0);
-    let mut commit = String::new();
-    let mut md = String::new();
-    for r in reports {
-        added += count(r, "added");
-        changed += count(r, "changed");
-        deleted += count(r, "deleted");
-        if let Ok(git) = serde_json::from_value::<crate::git::GitReport>(r.clone()) {
-            if let Some(c) = &git.commit {
-                commit = c.clone();
-            }
-            md.push_str(&crate::git::step_summary(&git, 20));
-        } else {
-            md.push_str(&format!(
-                "### Snapshot `{}`\n\n| added | changed | deleted |\n|---|---|---|\n| {} | {} | {} |\n\n",
-                r.get("name").and_then(|v| v.as_str()).unwrap_or(""),
-                count(r, "added"),
-                count(r, "changed"),
-                count(r, "deleted")
-            ));
-        }
-    }
-    out.set("changed", &(added + changed + deleted > 0).to_string())?;
-    out.set("commit", &commit)?;
-    out.set("files-added", &added.to_string())?;
-    out.set("files-changed", &changed.to_string())?;
-    out.set("files-deleted", &deleted.to_string())?;
-    out.summary(&md)?;
-    Ok(())
 }

@@ -4,7 +4,9 @@
 //! pending (as `terraform plan -detailed-exitcode`), 1 failure.
 
 use super::bus::{select, Target};
-use super::{parse_bool, GlobalArgs, Step};
+use super::{emit, parse_bool, GlobalArgs, Step};
+use crate::ci::{Outputs, Stdout};
+use crate::steps::update::UpdateStepReport;
 use crate::update::drift::Policies;
 use crate::update::exclude::ExcludeConfig;
 use crate::update::run::{update, UpdateOptions};
@@ -119,16 +121,8 @@ impl Step for UpdateArgs {
             return self.run_remote(&mut o, global);
         }
         let opts = self.options()?;
-        let report = update(&opts)?;
-        let table = crate::update::render::table(&report.plan);
-        if std::io::stderr().is_terminal() || !opts.plan_only {
-            eprint!("{table}");
-        }
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        if self.plan && !report.plan.is_empty() {
-            return Ok(2);
-        }
-        Ok(0)
+        let report = UpdateStepReport::Embedded(update(&opts)?);
+        self.finish(&report, opts.plan_only, global)
     }
 }
 
@@ -137,7 +131,7 @@ impl UpdateArgs {
     fn run_remote(
         &self,
         o: &mut crate::env::orchestrator::Orchestrator,
-        _global: &GlobalArgs,
+        global: &GlobalArgs,
     ) -> Result<i32> {
         let opts = self.options()?;
         let req = crate::update::remote::RemoteUpdate {
@@ -150,16 +144,29 @@ impl UpdateArgs {
             change_log_name: opts.change_log_name.clone(),
             user: None,
         };
-        let report = crate::update::remote::update(o, &req)?;
-        let table = crate::update::render::table(&report.plan);
-        if std::io::stderr().is_terminal() || !opts.plan_only {
+        let report = UpdateStepReport::Orchestrator(crate::update::remote::update(o, &req)?);
+        self.finish(&report, opts.plan_only, global)
+    }
+
+    /// The plan table on stderr (when it is a terminal, or after changes), the report
+    /// through the one output path; exit 2 for `--plan` with changes pending.
+    fn finish(
+        &self,
+        report: &UpdateStepReport,
+        plan_only: bool,
+        global: &GlobalArgs,
+    ) -> Result<i32> {
+        let table = crate::update::render::table(report.plan());
+        if std::io::stderr().is_terminal() || !plan_only {
             eprint!("{table}");
         }
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut out = Outputs::detect().dry_run(plan_only);
+        report.outputs(&mut out)?;
+        emit(out, report, global, Stdout::Report)?;
         // A failed load, rolled back or not: the report says which, exit 1.
-        Ok(if report.failure.is_some() {
+        Ok(if report.failure().is_some() {
             1
-        } else if self.plan && !report.plan.is_empty() {
+        } else if self.plan && !report.plan().is_empty() {
             2
         } else {
             0

@@ -14,7 +14,9 @@ use serde_json::Map;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A relation key `(m, l, r)`: relation type, origin, destination.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct RelKey {
     pub m: String,
     pub l: String,

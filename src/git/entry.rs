@@ -9,7 +9,7 @@ use serde::Serialize;
 
 /// Report of an entry with a `git` object: the dump of the last attempt (its fields at the
 /// top level, as for entries without git) and what git did under `git`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotGitReport {
     #[serde(flatten)]

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// Paths (relative to the repository root, `/`-separated) per kind of change.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileChanges {
     pub added: Vec<String>,
     pub changed: Vec<String>,
@@ -22,7 +22,7 @@ impl FileChanges {
 
 /// What a snapshot-and-push did. Serialised as the step's JSON report; no field ever holds
 /// a credential (`repo` is redacted).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GitReport {
     pub name: String,

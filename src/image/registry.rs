@@ -71,7 +71,8 @@ pub fn is_loopback(host: &str) -> bool {
 
 /// Blocking registry client shared by pulls and pushes to any number of registries.
 pub struct Registry {
-    rt: tokio::runtime::Runtime,
+    /// The shared runtime ([`crate::http::runtime`]).
+    rt: &'static tokio::runtime::Runtime,
     client: Client,
     http: reqwest::Client,
     creds: Credentials,
@@ -98,11 +99,7 @@ impl Registry {
         output_host: Option<String>,
         insecure: bool,
     ) -> Result<Registry> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
+        let rt = crate::http::runtime().context("cannot start the async runtime")?;
         let protocol = if insecure {
             ClientProtocol::Http
         } else {

@@ -34,7 +34,7 @@ pub struct PlannedFile {
 }
 
 /// A base path that was taken and got a suffix.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Collision {
     pub tag: String,
     pub wanted: String,

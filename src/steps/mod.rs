@@ -6,10 +6,17 @@
 //! same functions.
 //!
 //! Steps: [`tag`], [`registry_auth`], [`webhook`]; `build` lives in [`crate::build`] and
-//! `image` in [`crate::image`]. The JSON Schemas of their reports (envelope included) are
-//! in [`schema`] and committed under `schema/`.
+//! `image` in [`crate::image`]. The toolkit's commands run in [`crate::update`],
+//! [`crate::snapshot`] and [`crate::env`]; their report types are here: [`update`]
+//! (`update`, `install`), [`snapshot`], [`envcmd`] (the environment commands, embedded or
+//! orchestrator), [`clean`]. The JSON Schemas of every report (envelope included) are in
+//! [`schema`] and committed under `schema/`.
 
+pub mod clean;
+pub mod envcmd;
 pub mod registry_auth;
 pub mod schema;
+pub mod snapshot;
 pub mod tag;
+pub mod update;
 pub mod webhook;

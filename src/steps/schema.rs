@@ -23,21 +23,67 @@ pub struct Envelope<R> {
     pub warnings: Option<Vec<String>>,
 }
 
+/// One step's report type: its schema as printed and its own fields that clash with the
+/// envelope.
+struct Step {
+    name: &'static str,
+    schema: Schema,
+    clashes: Vec<String>,
+}
+
+fn step<R: JsonSchema>(name: &'static str) -> Step {
+    Step {
+        name,
+        schema: schema::<R>(),
+        clashes: envelope_clashes::<R>(),
+    }
+}
+
+/// Every step and command with a typed report, by name (a command's toolkit name).
+fn steps() -> Vec<Step> {
+    use super::envcmd as env;
+    vec![
+        step::<crate::build::BuildReport>("build"),
+        step::<crate::image::ImageReport>("image"),
+        step::<super::registry_auth::Report>("registry-auth"),
+        step::<super::tag::Report>("tag"),
+        step::<super::webhook::Report>("webhook"),
+        step::<super::update::UpdateStepReport>("update"),
+        step::<super::clean::Report>("cleanCodeAsData"),
+        step::<crate::bundle::BundleReport>("bundle"),
+        step::<super::update::InstallStepReport>("install"),
+        step::<super::snapshot::Report>("snapshot"),
+        step::<crate::env::orchestrator::backup::SnapshotReport>("snapshotUsers"),
+        step::<crate::env::orchestrator::backup::SnapshotReport>("snapshotBusinessData"),
+        step::<env::RestoreReport>("restoreUsers"),
+        step::<env::RestoreReport>("restoreBusinessData"),
+        step::<env::ModesReport>("maintenance"),
+        step::<env::ModesReport>("codeAsDataReadMode"),
+        step::<env::BroadcastRefreshReport>("broadcastRefreshApp"),
+        step::<env::UpdateUserReport>("updateUser"),
+        step::<env::StartGcReport>("startGC"),
+        step::<env::StatsDbReport>("statsDB"),
+        step::<env::CheckDbReport>("checkDB"),
+        step::<env::IsDbInitializedReport>("isDbInitialized"),
+        step::<env::UpgradeConfigReport>("getUpgradeConfig"),
+        step::<env::ClearGraphDefCacheReport>("clearGraphDefCache"),
+        step::<env::CreatePatchesBackupReport>("createPatchesBackup"),
+        step::<env::DryRunReport>("environment-dry-run"),
+    ]
+}
+
 /// Every step with a typed report and the schema of its printed report, by step name.
 pub fn all() -> Vec<(&'static str, Schema)> {
-    let steps = vec![
-        ("build", schema::<crate::build::BuildReport>()),
-        ("image", schema::<crate::image::ImageReport>()),
-        ("registry-auth", schema::<super::registry_auth::Report>()),
-        ("tag", schema::<super::tag::Report>()),
-        ("webhook", schema::<super::webhook::Report>()),
-    ];
-    steps
+    steps()
         .into_iter()
-        .map(|(step, mut s)| {
-            s.insert("title".into(), format!("cadkit {step} report").into());
-            (step, s)
-        })
+        .map(
+            |Step {
+                 name, mut schema, ..
+             }| {
+                schema.insert("title".into(), format!("cadkit {name} report").into());
+                (name, schema)
+            },
+        )
         .collect()
 }
 
@@ -45,35 +91,55 @@ fn schema<R: JsonSchema>() -> Schema {
     schemars::schema_for!(Envelope<R>)
 }
 
-/// The step's own top-level fields that are also envelope fields (must be none).
+/// The step's own top-level fields that are also envelope fields (must be none); for a
+/// report that is one of several shapes (`anyOf`/`oneOf`), those of every shape.
 pub fn envelope_clashes<R: JsonSchema>() -> Vec<String> {
     let own = schemars::schema_for!(R);
-    let props = own
-        .get("properties")
-        .and_then(|p| p.as_object())
-        .map(|p| p.keys().cloned().collect::<Vec<_>>())
-        .unwrap_or_default();
+    let mut props = Vec::new();
+    collect_properties(own.as_value(), own.as_value(), &mut props);
+    props.sort();
+    props.dedup();
     props
         .into_iter()
         .filter(|k| ENVELOPE_FIELDS.contains(&k.as_str()))
         .collect()
 }
 
+/// Top-level property names of `schema`, through `anyOf`/`oneOf`/`allOf` and local `$ref`s.
+fn collect_properties(root: &serde_json::Value, schema: &serde_json::Value, out: &mut Vec<String>) {
+    if let Some(target) = schema
+        .get("$ref")
+        .and_then(|r| r.as_str())
+        .and_then(|r| r.strip_prefix('#'))
+        .and_then(|pointer| root.pointer(pointer))
+    {
+        collect_properties(root, target, out);
+    }
+    if let Some(p) = schema.get("properties").and_then(|p| p.as_object()) {
+        out.extend(p.keys().cloned());
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        for sub in schema
+            .get(key)
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
+            collect_properties(root, sub, out);
+        }
+    }
+}
+
 /// [`envelope_clashes`] of every step in [`all`], as `step: field`.
 pub fn all_envelope_clashes() -> Vec<String> {
-    let mut out = Vec::new();
-    let mut add = |step: &str, fields: Vec<String>| {
-        out.extend(fields.into_iter().map(|f| format!("{step}: {f}")));
-    };
-    add("build", envelope_clashes::<crate::build::BuildReport>());
-    add("image", envelope_clashes::<crate::image::ImageReport>());
-    add(
-        "registry-auth",
-        envelope_clashes::<super::registry_auth::Report>(),
-    );
-    add("tag", envelope_clashes::<super::tag::Report>());
-    add("webhook", envelope_clashes::<super::webhook::Report>());
-    out
+    steps()
+        .into_iter()
+        .flat_map(|s| {
+            s.clashes
+                .into_iter()
+                .map(move |f| format!("{}: {f}", s.name))
+        })
+        .collect()
 }
 
 #[cfg(test)]

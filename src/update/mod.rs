@@ -51,7 +51,7 @@ pub use crate::env::inventory::{Current, Owners, RelKey, RootState, STRUCTURE_RE
 pub const NEVER_COMPARED: [&str; 2] = ["ff023000000000000004", "ff023000000000000005"];
 
 /// Changes planned for one root.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RootPlan {
     pub root: String,
@@ -76,7 +76,7 @@ impl RootPlan {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Totals {
     pub roots: usize,
@@ -89,7 +89,7 @@ pub struct Totals {
 
 /// The plan of an update: what changes per root, the inventory records to write and the
 /// operations to apply (in application order).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     /// Roots with changes, in import order (deleted roots last).

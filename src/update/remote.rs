@@ -43,7 +43,7 @@ pub struct RemoteUpdate {
     pub user: Option<(String, String, String)>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteUpdateReport {
     pub environment: EnvironmentInfo,

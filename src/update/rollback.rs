@@ -57,7 +57,7 @@ pub enum RollbackError {
 }
 
 /// What the rollback did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RollbackReport {
     /// The rollback diff was loaded and the "after" steps ran.

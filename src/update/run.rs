@@ -48,13 +48,15 @@ impl UpdateOptions {
 }
 
 /// The JSON report of `update`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateReport {
     pub env: PathBuf,
     pub dist: PathBuf,
     pub plan_only: bool,
-    /// Nothing was written (a plan or a dry run): the key every step's report has.
+    /// Nothing was written (a plan or a dry run). Not serialised: the report envelope's
+    /// `dryRun` says it.
+    #[serde(skip)]
     pub dry_run: bool,
     /// True when the plan was committed.
     pub applied: bool,

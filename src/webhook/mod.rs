@@ -201,7 +201,7 @@ fn excerpt(body: &str) -> String {
 /// Send `d`, retrying as documented; `sleep` waits between attempts (tests may record).
 pub fn deliver(d: &Delivery, sleep: &dyn Fn(Duration)) -> Result<Delivered, WebhookError> {
     let shown = redact_url(&d.url);
-    let client = reqwest::blocking::Client::builder()
+    let client = reqwest::Client::builder()
         .connect_timeout(d.connect_timeout)
         .timeout(d.timeout)
         .redirect(reqwest::redirect::Policy::none())
@@ -237,21 +237,23 @@ pub fn deliver(d: &Delivery, sleep: &dyn Fn(Duration)) -> Result<Delivered, Webh
                 .header("X-Cadkit-Timestamp", ts.to_string())
                 .header("X-Cadkit-Signature-256", sign(secret, ts, &d.body));
         }
-        let result = rb.body(d.body.clone()).send();
+        let result = crate::http::block_on(async move {
+            let resp = rb.body(d.body.clone()).send().await?;
+            let head = (resp.status().as_u16(), resp.headers().clone());
+            // A body that cannot be read counts as empty, as before.
+            Ok::<_, reqwest::Error>((head, resp.text().await.unwrap_or_default()))
+        })
+        .map_err(|e| WebhookError::Setup(e.to_string()))?;
         let (retry_after, failure) = match result {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let ra = resp
-                    .headers()
+            Ok(((status, headers), text)) => {
+                let ra = headers
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-                let location = resp
-                    .headers()
+                let location = headers
                     .get(reqwest::header::LOCATION)
                     .and_then(|v| v.to_str().ok())
                     .map(String::from);
-                let text = resp.text().unwrap_or_default();
                 if (200..300).contains(&status) {
                     attempts.push(Attempt {
                         status: Some(status),

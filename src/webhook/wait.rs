@@ -46,7 +46,7 @@ pub fn resolve(base: &url::Url, location: &str) -> Option<url::Url> {
 /// Poll until the record is final; returns the record of a deployment that did not fail.
 pub fn follow(req: &WaitRequest) -> Result<Value, WaitError> {
     let shown = super::redact_url(&req.url) + req.url.path();
-    let client = reqwest::blocking::Client::builder()
+    let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
@@ -69,22 +69,36 @@ pub fn follow(req: &WaitRequest) -> Result<Value, WaitError> {
                 rb = rb.header(reqwest::header::AUTHORIZATION, hv);
             }
         }
-        match rb.send() {
-            Ok(resp) if resp.status().as_u16() == 200 => {
-                let record: Value = resp.json().map_err(|e| WaitError::Http {
+        let sent = crate::http::block_on(async move {
+            let resp = rb.send().await?;
+            let status = resp.status();
+            let body = if status.as_u16() == 200 {
+                Some(resp.json::<Value>().await)
+            } else {
+                None
+            };
+            Ok::<_, reqwest::Error>((status, body))
+        })
+        .map_err(|e| WaitError::Http {
+            url: shown.clone(),
+            detail: e.to_string(),
+        })?;
+        match sent {
+            Ok((status, Some(record))) if status.as_u16() == 200 => {
+                let record: Value = record.map_err(|e| WaitError::Http {
                     url: shown.clone(),
                     detail: format!("the record is not JSON ({})", e.without_url()),
                 })?;
                 return judge(record);
             }
-            Ok(resp) if resp.status().as_u16() == 204 => last = "still running (204)".into(),
-            Ok(resp) if resp.status().is_server_error() => {
-                last = format!("HTTP {}", resp.status().as_u16())
+            Ok((status, _)) if status.as_u16() == 204 => last = "still running (204)".into(),
+            Ok((status, _)) if status.is_server_error() => {
+                last = format!("HTTP {}", status.as_u16())
             }
-            Ok(resp) => {
+            Ok((status, _)) => {
                 return Err(WaitError::Http {
                     url: shown,
-                    detail: format!("HTTP {} while polling", resp.status().as_u16()),
+                    detail: format!("HTTP {} while polling", status.as_u16()),
                 })
             }
             Err(e) => last = crate::ci::redact(&e.without_url().to_string()),

@@ -246,16 +246,21 @@ fn env_commands_send_the_toolkit_bodies() {
         assert!(!t.contains("tok-SECRET-123"), "{t}");
         out
     };
-    let out = run(&["statsDB"]);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Each orchestrator report matches its committed schema (the orchestrator shape).
+    let checked = |args: &[&str]| {
+        let v: Value = serde_json::from_slice(&run(args).stdout).unwrap();
+        crate::schema::check(args[0], &v);
+        v
+    };
+    let v = checked(&["statsDB"]);
     assert_eq!(v["lines"], json!(["instances: 42"]));
     assert_eq!(v["environment"]["kind"], "orchestrator");
-    run(&["checkDB"]);
-    run(&["startGC"]);
-    run(&["clearGraphDefCache"]);
-    run(&["broadcastRefreshApp"]);
-    run(&["codeAsDataReadMode", "true"]);
-    run(&[
+    checked(&["checkDB"]);
+    checked(&["startGC"]);
+    checked(&["clearGraphDefCache"]);
+    checked(&["broadcastRefreshApp"]);
+    checked(&["codeAsDataReadMode", "true"]);
+    checked(&[
         "updateUser",
         "--user.password",
         "pw-S3cret",

@@ -87,6 +87,7 @@ fn cadkit_installs_snapshots_and_updates_core_through_the_orchestrator() {
     assert!(!out.contains("adm-PW-42"));
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["environment"]["kind"], "orchestrator");
+    crate::schema::check("install", &report);
     let fresh293 = fresh_install(dir, &d293, "293");
     assert_same_graph(&o.env, &fresh293, "install 2.9.3");
 
@@ -163,6 +164,9 @@ fn cadkit_installs_snapshots_and_updates_core_through_the_orchestrator() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["dryRun"], true, "{plan}");
+    crate::schema::check("update", &plan);
     for r in &o.recorded()[before..] {
         let text = r.to_string();
         assert!(
@@ -190,15 +194,17 @@ fn cadkit_installs_snapshots_and_updates_core_through_the_orchestrator() {
     );
     let fresh291 = fresh_install(dir, &d291, "291");
     assert_same_graph(&o.env, &fresh291, "update 2.9.3 -> 2.9.1");
-    cadkit_ok(
+    let out = cadkit_ok(
         &o,
         dir,
         &["update", "--codeAsData.workingDir", d293.to_str().unwrap()],
     );
     assert_same_graph(&o.env, &fresh293, "update 2.9.1 -> 2.9.3");
+    crate::schema::check("update", &serde_json::from_str(&out).unwrap());
 
     // maintenance and environment commands
-    cadkit_ok(&o, dir, &["maintenance", "true"]);
+    let out = cadkit_ok(&o, dir, &["maintenance", "true"]);
+    crate::schema::check("maintenance", &serde_json::from_str(&out).unwrap());
     cadkit_ok(&o, dir, &["maintenance", "false"]);
     assert_eq!(cadkit_ok(&o, dir, &["isDbInitialized"]).trim(), "true");
     for c in [

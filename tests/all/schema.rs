@@ -47,8 +47,8 @@ fn no_step_report_field_is_an_envelope_field() {
     );
 }
 
-/// Validate `report` against the committed schema of `step`; the errors, if any.
-fn check(step: &str, report: &Value) {
+/// Validate `report` against the committed schema of `step` (panics with the errors).
+pub(crate) fn check(step: &str, report: &Value) {
     let text = std::fs::read_to_string(schema_dir().join(format!("{step}.json"))).unwrap();
     let schema: Value = serde_json::from_str(&text).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
@@ -172,6 +172,20 @@ fn build_and_image_reports_match_their_schemas() {
     check("build", &r);
     check("build", &run(&project, &["build", "--dry-run"], &[]));
 
+    let zip = dir.path().join("b.zip");
+    let r = run(&project, &["bundle", "-o", zip.to_str().unwrap()], &[]);
+    assert!(
+        zip.is_file() && r["outputs"]["sha256"] == r["sha256"],
+        "{r}"
+    );
+    check("bundle", &r);
+    let r = run(&project, &["cleanCodeAsData", "--dry-run"], &[]);
+    assert!(
+        r["removed"].as_array().is_some_and(|a| !a.is_empty()),
+        "{r}"
+    );
+    check("cleanCodeAsData", &r);
+
     let layout = format!("oci:{}:1", dir.path().join("layout").display());
     let image = [
         "image",
@@ -192,4 +206,260 @@ fn build_and_image_reports_match_their_schemas() {
         "{r}"
     );
     check("image", &r);
+}
+
+/// Run cadkit, expecting exit `code`; stdout as text.
+fn run_code(dir: &Path, args: &[&str], vars: &[(&str, &str)], code: i32) -> String {
+    let out = crate::common::cadkit()
+        .args(args)
+        .envs(vars.iter().copied())
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn update_and_install_reports_match_their_schemas() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = crate::common::update::sample_dists(tmp.path());
+    let env = tmp.path().join("env.sqlite");
+    let (e, a, b) = (
+        env.to_str().unwrap(),
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    );
+    let dir = tmp.path();
+
+    let r = run(
+        dir,
+        &[
+            "install",
+            "--dry-run",
+            "--env",
+            e,
+            "--codeAsData.workingDir",
+            a,
+        ],
+        &[],
+    );
+    assert_eq!(r["dryRun"], true, "{r}");
+    check("install", &r);
+    let r = run(
+        dir,
+        &["install", "--env", e, "--codeAsData.workingDir", a],
+        &[],
+    );
+    assert!(r["files"].as_u64().is_some_and(|n| n > 0), "{r}");
+    assert_eq!(r["outputs"]["files"], r["files"].to_string(), "{r}");
+    check("install", &r);
+
+    // --plan with changes pending: exit 2, the plan in the report, nothing written.
+    let update = ["update", "--env", e, "--codeAsData.workingDir", b];
+    let r = json(&run_code(dir, &[&update[..], &["--plan"]].concat(), &[], 2));
+    assert_eq!(
+        (r["dryRun"].clone(), r["applied"].clone()),
+        (true.into(), false.into())
+    );
+    assert_eq!(r["outputs"]["changed"], "true", "{r}");
+    check("update", &r);
+    let r = json(&run_code(
+        dir,
+        &[&update[..], &["--dry-run"]].concat(),
+        &[],
+        0,
+    ));
+    check("update", &r);
+    let r = run(dir, &update, &[]);
+    assert_eq!(r["applied"], true, "{r}");
+    assert_eq!(r["dryRun"], false, "{r}");
+    check("update", &r);
+    // Converged: --plan exits 0.
+    let r = json(&run_code(dir, &[&update[..], &["--plan"]].concat(), &[], 0));
+    assert_eq!(r["outputs"]["changed"], "false", "{r}");
+    check("update", &r);
+}
+
+#[test]
+fn environment_command_reports_match_their_schemas() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, _) = crate::common::update::sample_dists(tmp.path());
+    let env = tmp.path().join("env.sqlite");
+    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(&env, &a))
+        .unwrap();
+    let (e, a) = (env.to_str().unwrap(), a.to_str().unwrap());
+    let dir = tmp.path();
+    for (command, args) in [
+        ("maintenance", &["maintenance", "on"][..]),
+        ("maintenance", &["maintenance", "off"]),
+        ("codeAsDataReadMode", &["codeAsDataReadMode", "true"]),
+        ("broadcastRefreshApp", &["broadcastRefreshApp"]),
+        ("startGC", &["startGC"]),
+        ("statsDB", &["statsDB"]),
+        ("clearGraphDefCache", &["clearGraphDefCache"]),
+        ("isDbInitialized", &["isDbInitialized", "--report", "json"]),
+        (
+            "getUpgradeConfig",
+            &[
+                "getUpgradeConfig",
+                "--report",
+                "json",
+                "--codeAsData.workingDir",
+                a,
+            ],
+        ),
+        (
+            "updateUser",
+            &[
+                "updateUser",
+                "--user.tag",
+                cadkit::update::demo::GREETING,
+                "--user.password",
+                "pw-in-no-report",
+            ],
+        ),
+    ] {
+        let r = run(dir, &[args, &["--env", e]].concat(), &[]);
+        if command != "getUpgradeConfig" {
+            assert_eq!(r["environment"]["kind"], "embedded", "{args:?}: {r}");
+        }
+        assert!(!r.to_string().contains("pw-in-no-report"), "{r}");
+        check(command, &r);
+    }
+    // checkDB: exit 1 when incoherent, the report says why either way.
+    let out = crate::common::cadkit()
+        .args(["checkDB", "--env", e])
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.success(), r["ok"] == true, "{r}");
+    assert_eq!(r["outputs"]["ok"], r["ok"].to_string(), "{r}");
+    check("checkDB", &r);
+
+    let r = run(
+        dir,
+        &["maintenance", "on", "--env", e],
+        &[("CADKIT_DRY_RUN", "true")],
+    );
+    assert_eq!(
+        (r["command"].clone(), r["dryRun"].clone()),
+        ("maintenance".into(), true.into())
+    );
+    check("environment-dry-run", &r);
+
+    // The toolkit's bytes by default; nothing with --report none; the report file always.
+    let file = dir.join("report.json");
+    let f = [("CADKIT_REPORT_FILE", file.to_str().unwrap())];
+    let stdout = run_code(dir, &["isDbInitialized", "--env", e], &f, 0);
+    let r = json(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(stdout, format!("{}\n", r["initialized"]), "{r}");
+    check("isDbInitialized", &r);
+    assert_eq!(
+        run_code(dir, &["statsDB", "--report", "none", "--env", e], &f, 0),
+        ""
+    );
+    let r = json(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(r["outputs"]["instances"], r["instances"].to_string(), "{r}");
+    check("statsDB", &r);
+}
+
+#[test]
+fn a_snapshot_report_matches_its_schema_and_stdout_stays_the_entries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample-project");
+    let mut req = cadkit::build::BuildRequest::new(&sample);
+    req.working_dir = dir.join("dist");
+    cadkit::build::build(&req).unwrap();
+    let env = dir.join("env.sqlite");
+    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(
+        &env,
+        dir.join("dist"),
+    ))
+    .unwrap();
+    std::fs::write(
+        dir.join("conf.json"),
+        r#"[{"snapshooter":{"name":"sample","rootTags":["0190aaaa000000000002"],"exclude":[],"outputDir":"snap"}}]"#,
+    )
+    .unwrap();
+    let file = dir.join("report.json");
+    let vars = [("CADKIT_REPORT_FILE", file.to_str().unwrap())];
+    let args = [
+        "snapshot",
+        "--env",
+        env.to_str().unwrap(),
+        "--snapshot.config",
+        "conf.json",
+    ];
+    for extra in [&["--dry-run"][..], &[], &["--report", "json"]] {
+        let stdout = json(&run_code(dir, &[&args[..], extra].concat(), &vars, 0));
+        let report = json(&std::fs::read_to_string(&file).unwrap());
+        assert_eq!(stdout, report["entries"], "{extra:?}");
+        assert_eq!(report["dryRun"], extra == ["--dry-run"], "{report}");
+        assert_eq!(report["entries"][0]["environment"]["kind"], "embedded");
+        check("snapshot", &report);
+    }
+}
+
+/// The commands that used to print their own JSON now set CI outputs like every step:
+/// `$GITHUB_OUTPUT` on GitHub, the dotenv file on GitLab; a plan (a dry run) sets none.
+#[test]
+fn environment_update_and_install_commands_set_ci_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = crate::common::update::sample_dists(tmp.path());
+    let env = tmp.path().join("env.sqlite");
+    let (e, a, b) = (
+        env.to_str().unwrap(),
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    );
+    let dir = tmp.path();
+    let gh_out = dir.join("github_output");
+    let out = gh_out.to_str().unwrap();
+    let github = [("GITHUB_ACTIONS", "true"), ("GITHUB_OUTPUT", out)];
+    run(
+        dir,
+        &["install", "--env", e, "--codeAsData.workingDir", a],
+        &github,
+    );
+    let text = std::fs::read_to_string(&gh_out).unwrap();
+    assert!(text.starts_with("files<<ghadelimiter_"), "{text}");
+
+    std::fs::remove_file(&gh_out).unwrap();
+    let plan = ["update", "--plan", "--env", e, "--codeAsData.workingDir", b];
+    let r = json(&run_code(dir, &plan, &github, 2));
+    assert_eq!(r["outputs"]["changed"], "true", "{r}");
+    assert!(!gh_out.exists(), "a plan wrote step outputs");
+
+    let dotenv = dir.join("cadkit.env");
+    let gitlab = [
+        ("GITLAB_CI", "true"),
+        ("CI_PROJECT_DIR", dir.to_str().unwrap()),
+    ];
+    run(dir, &["statsDB", "--env", e], &gitlab);
+    let text = std::fs::read_to_string(&dotenv).unwrap();
+    assert!(
+        text.contains("CADKIT_INSTANCES=") && text.contains("CADKIT_RELATIONS="),
+        "{text}"
+    );
+    run(
+        dir,
+        &["update", "--env", e, "--codeAsData.workingDir", b],
+        &gitlab,
+    );
+    let text = std::fs::read_to_string(&dotenv).unwrap();
+    assert!(
+        text.contains("CADKIT_APPLIED=true") && text.contains("CADKIT_CHANGED=true"),
+        "{text}"
+    );
 }

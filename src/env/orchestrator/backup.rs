@@ -68,7 +68,7 @@ impl SnapshotRequest {
 }
 
 /// One file written and uploaded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadedFile {
     /// Path in the backup area (`<usersDataDir>/users.newInst.json`, …).
@@ -77,7 +77,7 @@ pub struct UploadedFile {
 }
 
 /// What a users or business-data snapshot wrote and uploaded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotReport {
     pub command: &'static str,

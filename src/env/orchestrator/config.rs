@@ -118,7 +118,7 @@ impl Default for OrchestratorConfig {
 }
 
 /// What a report says about the environment used: addresses, never credentials.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentInfo {
     pub kind: &'static str,

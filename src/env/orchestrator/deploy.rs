@@ -40,7 +40,7 @@ pub struct RemoteInstall {
     pub user_password: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteInstallReport {
     pub environment: super::EnvironmentInfo,

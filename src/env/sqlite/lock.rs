@@ -28,7 +28,7 @@ pub const REFRESH_NOTICE: &str = "refreshNotice";
 /// Default lock TTL.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Holder {
     pub command: String,

@@ -1,0 +1,342 @@
+//! The reports of the toolkit's environment commands (`maintenance`, `statsDB`, `checkDB`,
+//! …), as types: what each prints on the embedded environment and on an orchestrator.
+//!
+//! The commands themselves live in [`crate::update::envcmd`] (embedded) and
+//! [`crate::env::orchestrator::commands`] (orchestrator) and answer JSON values; [`typed`]
+//! turns such a value into its report type here, so that every environment command goes
+//! through the one output path ([`crate::ci::Outputs::finish_report`]) with a committed
+//! schema. The field names and values are the ones those commands have always printed.
+
+use schemars::JsonSchema;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Which environment a command ran on: addresses, never credentials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EnvironmentRef {
+    /// `embedded` or `orchestrator`.
+    pub kind: String,
+    /// The SQLite file, or the orchestrator's addresses.
+    pub location: String,
+}
+
+impl EnvironmentRef {
+    /// The embedded environment at `path`.
+    pub fn embedded(path: &std::path::Path) -> EnvironmentRef {
+        EnvironmentRef {
+            kind: "embedded".into(),
+            location: path.display().to_string(),
+        }
+    }
+}
+
+/// The same command's report on the embedded environment or on an orchestrator (their
+/// shapes differ: the orchestrator answers with its result lines).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum EnvReport<E, O> {
+    /// On the embedded environment: the result, then `environment`.
+    Embedded(Embedded<E>),
+    /// On an orchestrator.
+    Orchestrator(O),
+}
+
+/// An embedded environment's result followed by the environment used.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Embedded<E> {
+    /// The command's own fields.
+    #[serde(flatten)]
+    pub result: E,
+    /// The environment used.
+    pub environment: EnvironmentRef,
+}
+
+/// An orchestrator command that answers with result lines only.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RemoteLines {
+    /// The toolkit command run.
+    pub command: String,
+    /// The orchestrator used.
+    pub environment: EnvironmentRef,
+    /// The orchestrator's answer, line by line.
+    pub lines: Vec<String>,
+}
+
+/// `maintenance` / `codeAsDataReadMode` on the embedded environment: both modes after and
+/// before the command.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Modes {
+    /// `on` or `off`.
+    pub maintenance: String,
+    /// Code-as-data read-only mode.
+    pub code_as_data_read_mode: bool,
+    /// Both modes before the command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Box<Modes>>,
+}
+
+/// `maintenance` / `codeAsDataReadMode` on an orchestrator.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteModes {
+    pub command: String,
+    pub environment: EnvironmentRef,
+    /// The maintenance mode set (`maintenance`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<bool>,
+    /// The read mode set (`codeAsDataReadMode`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_mode: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<String>>,
+}
+
+/// The report of `maintenance` and `codeAsDataReadMode`.
+pub type ModesReport = EnvReport<Modes, RemoteModes>;
+
+/// `broadcastRefreshApp` on the embedded environment: the notice recorded.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshNotice {
+    pub refresh_notice: Notice,
+}
+
+/// A refresh notice: when, why, and an id clients compare with the last one they saw.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Notice {
+    pub at: String,
+    pub reason: String,
+    pub id: String,
+}
+
+/// The report of `broadcastRefreshApp`.
+pub type BroadcastRefreshReport = EnvReport<RefreshNotice, RemoteLines>;
+
+/// `updateUser` (the password never appears).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserUpdated {
+    pub user_tag: String,
+    pub user_name: String,
+    pub password_updated: bool,
+}
+
+/// `updateUser` on an orchestrator.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteUserUpdated {
+    pub command: String,
+    pub environment: EnvironmentRef,
+    pub user_tag: String,
+    pub user_name: String,
+}
+
+/// The report of `updateUser`.
+pub type UpdateUserReport = EnvReport<UserUpdated, RemoteUserUpdated>;
+
+/// `startGC` on the embedded environment: the database size before and after, and whether
+/// it was compacted (only when a tenth of it is free pages).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Compacted {
+    /// Bytes of the file and its write-ahead log before.
+    pub size_before: u64,
+    /// Bytes after.
+    pub size_after: u64,
+    /// Free pages found before compacting.
+    pub free_pages: u64,
+    /// Whether the file was rewritten (`VACUUM`).
+    pub compacted: bool,
+}
+
+/// The report of `startGC`.
+pub type StartGcReport = EnvReport<Compacted, RemoteLines>;
+
+/// `statsDB` on the embedded environment.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub instances: u64,
+    pub relations: u64,
+    /// Model tag → instances.
+    pub instances_per_model: BTreeMap<String, u64>,
+    pub instances_without_model: u64,
+    /// Relation type tag → relations.
+    pub relations_per_type: BTreeMap<String, u64>,
+    pub deployed_roots: u64,
+    pub db_size_bytes: u64,
+}
+
+/// The report of `statsDB`.
+pub type StatsDbReport = EnvReport<Stats, RemoteLines>;
+
+/// A relation whose origin or destination is not an instance.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DanglingRelation {
+    pub m: String,
+    pub l: String,
+    pub r: String,
+    /// The missing ends.
+    pub missing: Vec<String>,
+}
+
+/// A reference property (`{c:8, t}`) to a missing instance, or unreadable properties.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MissingReference {
+    pub tag: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `checkDB` on the embedded environment (at most 100 of each kind listed).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Integrity {
+    pub ok: bool,
+    pub dangling_relation_count: u64,
+    pub dangling_relations: Vec<DanglingRelation>,
+    pub missing_reference_count: u64,
+    pub missing_references: Vec<MissingReference>,
+}
+
+/// `checkDB` on an orchestrator.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RemoteIntegrity {
+    pub command: String,
+    pub environment: EnvironmentRef,
+    pub ok: bool,
+    /// The failure status, when not ok.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Value>,
+    pub lines: Vec<String>,
+}
+
+/// The report of `checkDB`.
+pub type CheckDbReport = EnvReport<Integrity, RemoteIntegrity>;
+
+impl CheckDbReport {
+    /// The environment is coherent.
+    pub fn ok(&self) -> bool {
+        match self {
+            EnvReport::Embedded(e) => e.result.ok,
+            EnvReport::Orchestrator(o) => o.ok,
+        }
+    }
+}
+
+/// `isDbInitialized` with `--report json` (stdout is the toolkit's `true`/`false` otherwise).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct IsDbInitializedReport {
+    /// The admin user and Olympe Libraries both exist.
+    pub initialized: bool,
+    pub environment: EnvironmentRef,
+}
+
+/// `getUpgradeConfig` with `--report json` (stdout is the toolkit's compact array
+/// otherwise): `[{"project","from","to"}]`, or `[{}]` when a version is unknown.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeConfigReport {
+    pub upgrade_config: Vec<UpgradeStep>,
+}
+
+/// One project to upgrade (all fields absent: a version is unknown).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UpgradeStep {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The version deployed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<Value>,
+    /// The version the codeAsData folder requires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<Value>,
+}
+
+/// `clearGraphDefCache` on the embedded environment (which has no such cache).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct NothingCleared {
+    pub command: String,
+    pub cleared: u64,
+}
+
+/// The report of `clearGraphDefCache`.
+pub type ClearGraphDefCacheReport = EnvReport<NothingCleared, RemoteLines>;
+
+/// `createPatchesBackup` (orchestrators only).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatePatchesBackupReport {
+    pub command: String,
+    pub environment: EnvironmentRef,
+    /// The zip written in the backup area, recorded in `rollbackVersion.json`.
+    pub rollback_file: String,
+}
+
+/// `restoreUsers` / `restoreBusinessData` (orchestrators only).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RestoreReport {
+    pub command: String,
+    pub environment: EnvironmentRef,
+    /// The backup-area folder loaded.
+    pub folder: String,
+    pub lines: Vec<String>,
+}
+
+/// What a writing environment command would do, under `CADKIT_DRY_RUN` (no secret).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DryRunReport {
+    pub command: String,
+    /// The `--env` given, if any.
+    pub env: Option<PathBuf>,
+    pub would: Would,
+}
+
+/// The arguments a dry-run environment command would have used.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Would {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activate: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_tag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+}
+
+/// A command's JSON answer as its report type. The type must hold every field: in debug
+/// builds (the tests) a field the type would drop or change is a panic, so the printed
+/// report never silently loses what the command answered.
+pub fn typed<R: Serialize + DeserializeOwned>(value: Value) -> anyhow::Result<R> {
+    let report: R = serde_json::from_value(value.clone())
+        .map_err(|e| anyhow::anyhow!("unexpected command result ({e}): {value}"))?;
+    debug_assert_eq!(
+        serde_json::to_value(&report).ok().as_ref(),
+        Some(&value),
+        "the report type drops or changes fields"
+    );
+    Ok(report)
+}
+
+/// An embedded result (`value`) with the environment used.
+pub fn embedded<E: Serialize + DeserializeOwned, O>(
+    value: Value,
+    path: &std::path::Path,
+) -> anyhow::Result<EnvReport<E, O>> {
+    Ok(EnvReport::Embedded(Embedded {
+        result: typed(value)?,
+        environment: EnvironmentRef::embedded(path),
+    }))
+}
+
+/// An orchestrator's result.
+pub fn remote<E, O: Serialize + DeserializeOwned>(value: Value) -> anyhow::Result<EnvReport<E, O>> {
+    Ok(EnvReport::Orchestrator(typed(value)?))
+}
