@@ -147,52 +147,64 @@ pub fn operations(spec: &Spec) -> Vec<Op> {
                 ops.push(Op::create_relation(rel::SUB_FOLDER, &project, &folder));
                 ops.push(Op::create_relation(rel::CONTAINS, &project, &folder));
                 for i in 0..spec.items_per_folder {
-                    let item = next(0x0193);
-                    // Every 10th item is named like its predecessor (case differs): a collision.
-                    let name = if i % 10 == 9 {
-                        format!("ITEM {}", i - 1)
-                    } else {
-                        format!("Item {i}")
-                    };
-                    ops.push(create(
-                        &item,
-                        json!({ prop::NAME: name, "v": 3, "0190cccc0000000000f2": i as f64 + 0.25 }),
-                    ));
-                    ops.push(Op::create_relation(rel::MODEL, &item, FUNCTION));
-                    ops.push(Op::create_relation(rel::ITEM, &folder, &item));
-                    ops.push(Op::create_relation(rel::CONTAINS, &folder, &item));
-                    for k in 0..spec.parts_per_item {
-                        let part = next(0x0194);
-                        ops.push(create(
-                            &part,
-                            json!({ prop::NAME: format!("part {k}"), "v": 1 }),
-                        ));
-                        ops.push(Op::create_relation(rel::MODEL, &part, model::OBJECT));
-                        let r = match k % 3 {
-                            0 => INPUT,
-                            1 => OUTPUT,
-                            _ => rel::CONTAINS,
-                        };
-                        ops.push(Op::create_relation(r, &item, &part));
-                    }
-                    if i % 3 == 0 {
-                        let doc = next(0x0195);
-                        ops.push(create(
-                            &doc,
-                            json!({ "0190cccc0000000000f3": "Some documentation." }),
-                        ));
-                        ops.push(Op::UpdateInstance(InstanceOp {
-                            tag: item.clone(),
-                            props: json!({ DESCRIPTION: { "c": 8, "t": doc } })
-                                .as_object()
-                                .cloned()
-                                .unwrap_or_default(),
-                            extra: Map::new(),
-                        }));
-                    }
+                    item_ops(&mut ops, spec, &folder, i, &mut next);
                 }
             }
         }
     }
     ops
+}
+
+/// One function item of a folder: the item, its parts (inputs, outputs, contained
+/// objects), and on every third item a documentation instance it points to.
+fn item_ops(
+    ops: &mut Vec<Op>,
+    spec: &Spec,
+    folder: &str,
+    i: usize,
+    next: &mut impl FnMut(u32) -> String,
+) {
+    let item = next(0x0193);
+    // Every 10th item is named like its predecessor (case differs): a collision.
+    let name = if i % 10 == 9 {
+        format!("ITEM {}", i - 1)
+    } else {
+        format!("Item {i}")
+    };
+    ops.push(create(
+        &item,
+        json!({ prop::NAME: name, "v": 3, "0190cccc0000000000f2": i as f64 + 0.25 }),
+    ));
+    ops.push(Op::create_relation(rel::MODEL, &item, FUNCTION));
+    ops.push(Op::create_relation(rel::ITEM, folder, &item));
+    ops.push(Op::create_relation(rel::CONTAINS, folder, &item));
+    for k in 0..spec.parts_per_item {
+        let part = next(0x0194);
+        ops.push(create(
+            &part,
+            json!({ prop::NAME: format!("part {k}"), "v": 1 }),
+        ));
+        ops.push(Op::create_relation(rel::MODEL, &part, model::OBJECT));
+        let r = match k % 3 {
+            0 => INPUT,
+            1 => OUTPUT,
+            _ => rel::CONTAINS,
+        };
+        ops.push(Op::create_relation(r, &item, &part));
+    }
+    if i.is_multiple_of(3) {
+        let doc = next(0x0195);
+        ops.push(create(
+            &doc,
+            json!({ "0190cccc0000000000f3": "Some documentation." }),
+        ));
+        ops.push(Op::UpdateInstance(InstanceOp {
+            tag: item.clone(),
+            props: json!({ DESCRIPTION: { "c": 8, "t": doc } })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            extra: Map::new(),
+        }));
+    }
 }

@@ -10,7 +10,9 @@ pub use super::blob::{OCI_LAYER_GZIP, OCI_LAYER_TAR};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+
+mod layout;
+pub use layout::{parse_layout_ref, Layout};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -205,7 +207,8 @@ pub fn rfc3339(secs: u64) -> String {
         .to_string()
 }
 
-/// Build config + manifest of one platform.
+/// Build config + manifest of one platform: the base's config extended with the layer
+/// (`extend_config`), and a manifest listing the base layers then the new one.
 pub fn assemble(base: &BasePlatform, add: &Addition) -> Result<Assembled> {
     // Docker schema 2 has no uncompressed layer type: such an image becomes OCI, its base
     // layers' descriptors mapped to the OCI equivalents (same bytes, same digests).
@@ -214,72 +217,9 @@ pub fn assemble(base: &BasePlatform, add: &Addition) -> Result<Assembled> {
     let base_layers: Vec<Value> = if docker {
         base.layers.clone()
     } else {
-        base.layers
-            .iter()
-            .map(|l| {
-                let mut l = l.clone();
-                let mapped = match l["mediaType"].as_str() {
-                    Some(DOCKER_LAYER_GZIP) => Some(OCI_LAYER_GZIP),
-                    Some("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip") => {
-                        Some("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip")
-                    }
-                    _ => None,
-                };
-                if let Some(m) = mapped {
-                    l["mediaType"] = json!(m);
-                }
-                l
-            })
-            .collect()
+        base.layers.iter().map(oci_layer_descriptor).collect()
     };
-    let mut config = base.config.clone();
-    let obj = config
-        .as_object_mut()
-        .ok_or_else(|| anyhow!("the base image config is not a JSON object"))?;
-    obj.insert("created".into(), json!(add.created));
-    let inner = obj.entry("config").or_insert_with(|| json!({}));
-    if inner.is_null() {
-        *inner = json!({});
-    }
-    if !add.labels.is_empty() {
-        let labels = inner
-            .as_object_mut()
-            .ok_or_else(|| anyhow!("the base config's `config` is not an object"))?
-            .entry("Labels")
-            .or_insert_with(|| json!({}));
-        if labels.is_null() {
-            *labels = json!({});
-        }
-        let labels = labels
-            .as_object_mut()
-            .ok_or_else(|| anyhow!("the base config's Labels is not an object"))?;
-        for (k, v) in &add.labels {
-            labels.insert(k.clone(), json!(v));
-        }
-    }
-    let rootfs = obj
-        .entry("rootfs")
-        .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
-    let diff_ids = rootfs
-        .get_mut("diff_ids")
-        .and_then(Value::as_array_mut)
-        .ok_or_else(|| anyhow!("the base config has no rootfs.diff_ids"))?;
-    if diff_ids.len() != base.layers.len() {
-        bail!(
-            "the base image is inconsistent: {} layers but {} diff_ids",
-            base.layers.len(),
-            diff_ids.len()
-        );
-    }
-    diff_ids.push(json!(add.diff_id));
-    let history = obj.entry("history").or_insert_with(|| json!([]));
-    // Runtimes pair non-empty history entries with layers: add ours only when the base's
-    // history is consistent (a base without history stays without).
-    if let Some(h) = history.as_array_mut().filter(|h| {
-        h.iter().filter(|e| e["empty_layer"] != json!(true)).count() == base.layers.len()
-    }) {
-        h.push(json!({"created": add.created, "created_by": add.created_by, "comment": "cadkit image"}));
-    }
+    let config = extend_config(base, add)?;
     let config_bytes = serde_json::to_vec(&config)?;
     let config_desc = Descriptor::of(
         if docker { DOCKER_CONFIG } else { OCI_CONFIG },
@@ -321,6 +261,83 @@ pub fn assemble(base: &BasePlatform, add: &Addition) -> Result<Assembled> {
     })
 }
 
+/// A Docker layer descriptor as its OCI equivalent (same bytes, same digest), for an OCI
+/// manifest on a Docker base; other descriptors unchanged.
+fn oci_layer_descriptor(l: &Value) -> Value {
+    let mut l = l.clone();
+    let mapped = match l["mediaType"].as_str() {
+        Some(DOCKER_LAYER_GZIP) => Some(OCI_LAYER_GZIP),
+        Some("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip") => {
+            Some("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip")
+        }
+        _ => None,
+    };
+    if let Some(m) = mapped {
+        l["mediaType"] = json!(m);
+    }
+    l
+}
+
+/// The base's config with everything else kept: the new `created`, the labels, the
+/// layer's diff_id, and a history entry when the base's history is consistent.
+fn extend_config(base: &BasePlatform, add: &Addition) -> Result<Value> {
+    let mut config = base.config.clone();
+    let obj = config
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("the base image config is not a JSON object"))?;
+    obj.insert("created".into(), json!(add.created));
+    let inner = obj.entry("config").or_insert_with(|| json!({}));
+    if inner.is_null() {
+        *inner = json!({});
+    }
+    if !add.labels.is_empty() {
+        add_labels(inner, &add.labels)?;
+    }
+    let rootfs = obj
+        .entry("rootfs")
+        .or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
+    let diff_ids = rootfs
+        .get_mut("diff_ids")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| anyhow!("the base config has no rootfs.diff_ids"))?;
+    if diff_ids.len() != base.layers.len() {
+        bail!(
+            "the base image is inconsistent: {} layers but {} diff_ids",
+            base.layers.len(),
+            diff_ids.len()
+        );
+    }
+    diff_ids.push(json!(add.diff_id));
+    let history = obj.entry("history").or_insert_with(|| json!([]));
+    // Runtimes pair non-empty history entries with layers: add ours only when the base's
+    // history is consistent (a base without history stays without).
+    if let Some(h) = history.as_array_mut().filter(|h| {
+        h.iter().filter(|e| e["empty_layer"] != json!(true)).count() == base.layers.len()
+    }) {
+        h.push(json!({"created": add.created, "created_by": add.created_by, "comment": "cadkit image"}));
+    }
+    Ok(config)
+}
+
+/// The labels merged into the config's `config.Labels` (ours win over the base's).
+fn add_labels(inner: &mut Value, labels: &BTreeMap<String, String>) -> Result<()> {
+    let existing = inner
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("the base config's `config` is not an object"))?
+        .entry("Labels")
+        .or_insert_with(|| json!({}));
+    if existing.is_null() {
+        *existing = json!({});
+    }
+    let existing = existing
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("the base config's Labels is not an object"))?;
+    for (k, v) in labels {
+        existing.insert(k.clone(), json!(v));
+    }
+    Ok(())
+}
+
 /// An image index over several assembled platform images.
 pub fn index(images: &[Assembled], media_type: &str) -> Result<(Vec<u8>, Descriptor)> {
     let docker = media_type == DOCKER_LIST
@@ -342,140 +359,6 @@ pub fn index(images: &[Assembled], media_type: &str) -> Result<(Vec<u8>, Descrip
     let bytes = serde_json::to_vec(&doc)?;
     let desc = Descriptor::of(mt, &bytes);
     Ok((bytes, desc))
-}
-
-/// An OCI image layout folder (`oci-layout`, `index.json`, `blobs/sha256/…`).
-pub struct Layout {
-    pub dir: PathBuf,
-}
-
-/// Split `oci:<dir>[:<tag>]` into folder and tag.
-pub fn parse_layout_ref(s: &str) -> Option<(PathBuf, Option<String>)> {
-    let rest = s.strip_prefix("oci:")?;
-    // The tag is what follows the last ':' when it has no '/' (paths may hold ':').
-    match rest.rsplit_once(':') {
-        Some((dir, tag)) if !tag.contains('/') && !dir.is_empty() => {
-            Some((PathBuf::from(dir), Some(tag.to_string())))
-        }
-        _ => Some((PathBuf::from(rest), None)),
-    }
-}
-
-impl Layout {
-    pub fn new(dir: &Path) -> Layout {
-        Layout {
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn blob_path(&self, digest: &str) -> Result<PathBuf> {
-        let (alg, hex) = digest
-            .split_once(':')
-            .ok_or_else(|| anyhow!("bad digest {digest:?}"))?;
-        if alg.is_empty() || hex.is_empty() || hex.contains('/') || alg.contains('/') {
-            bail!("bad digest {digest:?}");
-        }
-        Ok(self.dir.join("blobs").join(alg).join(hex))
-    }
-
-    pub fn has_blob(&self, digest: &str) -> bool {
-        self.blob_path(digest).is_ok_and(|p| p.is_file())
-    }
-
-    pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
-        let p = self.blob_path(digest)?;
-        let bytes = std::fs::read(&p).with_context(|| {
-            format!(
-                "blob {digest} is missing from the OCI layout {}",
-                self.dir.display()
-            )
-        })?;
-        if digest_of(&bytes) != digest {
-            bail!(
-                "blob {} in {} does not match its digest",
-                digest,
-                self.dir.display()
-            );
-        }
-        Ok(bytes)
-    }
-
-    /// Write a blob (skipped when present); returns true when written.
-    pub fn write_blob(&self, digest: &str, bytes: &[u8]) -> Result<bool> {
-        let p = self.blob_path(digest)?;
-        if p.is_file() {
-            return Ok(false);
-        }
-        crate::fsutil::write_atomic(&p, bytes, Some(0o644))?;
-        Ok(true)
-    }
-
-    fn index_json(&self) -> Result<Value> {
-        let p = self.dir.join("index.json");
-        match std::fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b)
-                .with_context(|| format!("{} is not valid JSON", p.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}))
-            }
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
-        }
-    }
-
-    /// Point `tags` at `desc` in index.json (replacing earlier entries of the same tags);
-    /// written last and atomically, so a failure leaves the layout's tags as they were.
-    pub fn tag(&self, desc: &Descriptor, tags: &[String]) -> Result<()> {
-        crate::fsutil::write_atomic(
-            &self.dir.join("oci-layout"),
-            br#"{"imageLayoutVersion":"1.0.0"}"#,
-            Some(0o644),
-        )?;
-        let mut idx = self.index_json()?;
-        let list = idx["manifests"]
-            .as_array_mut()
-            .ok_or_else(|| anyhow!("index.json of {} has no manifests list", self.dir.display()))?;
-        list.retain(|m| {
-            let name = m["annotations"]["org.opencontainers.image.ref.name"].as_str();
-            !name.is_some_and(|n| tags.iter().any(|t| t == n))
-        });
-        for t in tags {
-            let mut d = desc.to_json();
-            d["annotations"] = json!({"org.opencontainers.image.ref.name": t});
-            list.push(d);
-        }
-        let bytes = serde_json::to_vec_pretty(&idx)?;
-        crate::fsutil::write_atomic(&self.dir.join("index.json"), &bytes, Some(0o644))
-    }
-
-    /// Find the manifest tagged `tag` (or the only one when `tag` is None).
-    pub fn resolve(&self, tag: Option<&str>) -> Result<Descriptor> {
-        if !self.dir.join("index.json").is_file() {
-            bail!(
-                "{} is not an OCI image layout (no index.json)",
-                self.dir.display()
-            );
-        }
-        let idx = self.index_json()?;
-        let list = idx["manifests"].as_array().cloned().unwrap_or_default();
-        let found: Vec<&Value> = list
-            .iter()
-            .filter(|m| match tag {
-                Some(t) => {
-                    m["annotations"]["org.opencontainers.image.ref.name"].as_str() == Some(t)
-                }
-                None => true,
-            })
-            .collect();
-        match (found.as_slice(), tag) {
-            ([one], _) => Descriptor::from_json(one),
-            ([], Some(t)) => bail!("tag {t:?} is not in the OCI layout {}", self.dir.display()),
-            (_, _) => bail!(
-                "the OCI layout {} holds {} images; name one with oci:<dir>:<tag>",
-                self.dir.display(),
-                found.len()
-            ),
-        }
-    }
 }
 
 /// Read a base image from documents fetched by `fetch` (manifest or blob by digest).
@@ -588,6 +471,7 @@ pub fn parse_labels(items: &[String]) -> Result<BTreeMap<String, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn add() -> Addition {
         Addition {
