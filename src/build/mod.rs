@@ -126,7 +126,9 @@ pub enum BuildError {
     InvalidPatches { count: usize, first: PatchError },
 }
 
-/// Run `buildCodeAsData`.
+/// Run `buildCodeAsData`: plan, report what the plan holds, then (unless a dry run)
+/// stage the whole output beside the working dir (`stage`) and swap it in, so a failure
+/// leaves the previous output whole.
 pub fn build(req: &BuildRequest) -> Result<BuildReport> {
     let started = std::time::Instant::now();
     let plan = plan(req)?;
@@ -136,27 +138,13 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
     let copies = plan.copies()?;
     tracing::debug!("planned {} files in {:?}", copies.len(), started.elapsed());
 
-    let mut per_module: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for c in &copies {
-        *per_module.entry(c.module.as_str()).or_default() += 1;
-    }
     let working_dir = req.abs(&req.working_dir);
-    let import_order = plan.import_order_json();
     let version = plan.version_json();
     let mut report = BuildReport {
         mode: req.mode,
         working_dir: working_dir.clone(),
         dry_run: req.dry_run,
-        modules: plan
-            .modules
-            .iter()
-            .map(|m| ModuleReport {
-                name: m.name.clone(),
-                path: m.path.clone(),
-                folders: m.folders.clone(),
-                files: per_module.get(m.path.as_str()).copied().unwrap_or(0),
-            })
-            .collect(),
+        modules: module_reports(&plan, &copies),
         files: copies.len(),
         patches: copies
             .iter()
@@ -175,23 +163,7 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
     }
 
     let staged = crate::fsutil::staging_dir(&working_dir)?;
-    let result = (|| -> Result<u64> {
-        let t = plan::transfer(&copies, Some(&staged))?;
-        tracing::debug!("validated and staged in {:?}", started.elapsed());
-        invalid_patches(t.invalid)?;
-        write_new(
-            &staged.join(&req.import_order_file),
-            import_order.as_bytes(),
-        )?;
-        if let Some(v) = &version {
-            write_new(
-                &staged.join(&req.version_file_name),
-                crate::json::to_compact(v).as_bytes(),
-            )?;
-        }
-        Ok(t.bytes)
-    })();
-    match result {
+    match stage(req, &plan, &copies, &staged, version.as_ref(), started) {
         Ok(bytes) => report.bytes = bytes,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staged);
@@ -211,6 +183,49 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
         working_dir.display()
     );
     Ok(report)
+}
+
+/// Each module with its folders and the number of files it contributes.
+fn module_reports(plan: &Plan, copies: &[plan::Copy]) -> Vec<ModuleReport> {
+    let mut per_module: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for c in copies {
+        *per_module.entry(c.module.as_str()).or_default() += 1;
+    }
+    plan.modules
+        .iter()
+        .map(|m| ModuleReport {
+            name: m.name.clone(),
+            path: m.path.clone(),
+            folders: m.folders.clone(),
+            files: per_module.get(m.path.as_str()).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
+/// Copy and validate every file into `staged`, then write the import order and version
+/// files; the bytes copied. Any invalid patch fails the build before the swap.
+fn stage(
+    req: &BuildRequest,
+    plan: &Plan,
+    copies: &[plan::Copy],
+    staged: &Path,
+    version: Option<&serde_json::Value>,
+    started: std::time::Instant,
+) -> Result<u64> {
+    let t = plan::transfer(copies, Some(staged))?;
+    tracing::debug!("validated and staged in {:?}", started.elapsed());
+    invalid_patches(t.invalid)?;
+    write_new(
+        &staged.join(&req.import_order_file),
+        plan.import_order_json().as_bytes(),
+    )?;
+    if let Some(v) = version {
+        write_new(
+            &staged.join(&req.version_file_name),
+            crate::json::to_compact(v).as_bytes(),
+        )?;
+    }
+    Ok(t.bytes)
 }
 
 fn more(count: usize) -> String {

@@ -199,6 +199,8 @@ fn excerpt(body: &str) -> String {
 }
 
 /// Send `d`, retrying as documented; `sleep` waits between attempts (tests may record).
+/// Each attempt is built by `request` and classified by `outcome`; this loop only keeps
+/// the attempts' record and decides whether and how long to wait.
 pub fn deliver(d: &Delivery, sleep: &dyn Fn(Duration)) -> Result<Delivered, WebhookError> {
     let shown = redact_url(&d.url);
     let client = reqwest::blocking::Client::builder()
@@ -211,93 +213,41 @@ pub fn deliver(d: &Delivery, sleep: &dyn Fn(Duration)) -> Result<Delivered, Webh
     let mut attempts: Vec<Attempt> = Vec::new();
     let max = d.retry.max_attempts.max(1);
     for n in 1..=max {
-        let mut rb = client
-            .post(d.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, &d.content_type)
-            .header("Idempotency-Key", &d.idempotency_key)
-            .header("X-Cadkit-Delivery", &d.idempotency_key)
-            .header("X-Cadkit-Attempt", n.to_string());
-        for (k, v) in &d.headers {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
-        if let Some(tok) = &d.token {
-            let value = match d.scheme {
-                AuthScheme::Bearer => format!("Bearer {tok}"),
-                AuthScheme::Raw => tok.clone(),
-            };
-            let mut hv = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
-                WebhookError::Setup("the token holds characters not allowed in a header".into())
-            })?;
-            hv.set_sensitive(true);
-            rb = rb.header(reqwest::header::AUTHORIZATION, hv);
-        }
-        if let Some(secret) = &d.secret {
-            let ts = chrono::Utc::now().timestamp();
-            rb = rb
-                .header("X-Cadkit-Timestamp", ts.to_string())
-                .header("X-Cadkit-Signature-256", sign(secret, ts, &d.body));
-        }
-        let result = rb.body(d.body.clone()).send();
-        let (retry_after, failure) = match result {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let ra = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-                let location = resp
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(String::from);
-                let text = resp.text().unwrap_or_default();
-                if (200..300).contains(&status) {
-                    attempts.push(Attempt {
-                        status: Some(status),
-                        error: None,
-                        wait_ms: None,
-                    });
-                    tracing::info!("webhook {shown}: HTTP {status} after {n} attempt(s)");
-                    return Ok(Delivered {
-                        status,
-                        attempts,
-                        response_excerpt: excerpt(&text),
-                        location,
-                    });
-                }
-                let retryable = status == 408 || status == 429 || status >= 500;
-                if !retryable {
-                    attempts.push(Attempt {
-                        status: Some(status),
-                        error: None,
-                        wait_ms: None,
-                    });
-                    return Err(WebhookError::Rejected {
-                        url: shown,
-                        status,
-                        excerpt: excerpt(&text),
-                        attempts,
-                    });
-                }
-                (
-                    ra,
-                    (Some(status), format!("HTTP {status}: {}", excerpt(&text))),
-                )
-            }
-            Err(e) => {
-                let kind = if e.is_timeout() {
-                    "timed out"
-                } else if e.is_connect() {
-                    "cannot connect"
-                } else {
-                    "request failed"
-                };
-                let msg = crate::ci::redact(&format!("{kind}: {}", error_chain(&e.without_url())));
-                (None, (None, msg))
-            }
+        let done = |status| Attempt {
+            status: Some(status),
+            error: None,
+            wait_ms: None,
         };
-        let (status, msg) = failure;
+        let (retry_after, status, msg) = match outcome(request(&client, d, n)?.send()) {
+            Outcome::Accepted {
+                status,
+                text,
+                location,
+            } => {
+                attempts.push(done(status));
+                tracing::info!("webhook {shown}: HTTP {status} after {n} attempt(s)");
+                return Ok(Delivered {
+                    status,
+                    attempts,
+                    response_excerpt: excerpt(&text),
+                    location,
+                });
+            }
+            Outcome::Rejected { status, text } => {
+                attempts.push(done(status));
+                return Err(WebhookError::Rejected {
+                    url: shown,
+                    status,
+                    excerpt: excerpt(&text),
+                    attempts,
+                });
+            }
+            Outcome::Retry {
+                retry_after,
+                status,
+                msg,
+            } => (retry_after, status, msg),
+        };
         if n == max {
             attempts.push(Attempt {
                 status,
@@ -326,6 +276,113 @@ pub fn deliver(d: &Delivery, sleep: &dyn Fn(Duration)) -> Result<Delivered, Webh
         sleep(wait);
     }
     unreachable!("the loop returns on its last attempt")
+}
+
+/// Attempt `n` of the POST: the delivery's headers, the attempt number, the token (a
+/// sensitive header, never logged) and the signature, signed afresh with this attempt's
+/// timestamp.
+fn request(
+    client: &reqwest::blocking::Client,
+    d: &Delivery,
+    n: u32,
+) -> Result<reqwest::blocking::RequestBuilder, WebhookError> {
+    let mut rb = client
+        .post(d.url.clone())
+        .header(reqwest::header::CONTENT_TYPE, &d.content_type)
+        .header("Idempotency-Key", &d.idempotency_key)
+        .header("X-Cadkit-Delivery", &d.idempotency_key)
+        .header("X-Cadkit-Attempt", n.to_string());
+    for (k, v) in &d.headers {
+        rb = rb.header(k.as_str(), v.as_str());
+    }
+    if let Some(tok) = &d.token {
+        let value = match d.scheme {
+            AuthScheme::Bearer => format!("Bearer {tok}"),
+            AuthScheme::Raw => tok.clone(),
+        };
+        let mut hv = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+            WebhookError::Setup("the token holds characters not allowed in a header".into())
+        })?;
+        hv.set_sensitive(true);
+        rb = rb.header(reqwest::header::AUTHORIZATION, hv);
+    }
+    if let Some(secret) = &d.secret {
+        let ts = chrono::Utc::now().timestamp();
+        rb = rb
+            .header("X-Cadkit-Timestamp", ts.to_string())
+            .header("X-Cadkit-Signature-256", sign(secret, ts, &d.body));
+    }
+    Ok(rb.body(d.body.clone()))
+}
+
+/// What one attempt's response (or failure) means for the delivery.
+enum Outcome {
+    /// A 2xx: delivered.
+    Accepted {
+        status: u16,
+        text: String,
+        location: Option<String>,
+    },
+    /// A status no retry can change (4xx other than 408 and 429).
+    Rejected { status: u16, text: String },
+    /// 408, 429, 5xx or a transport error: worth another attempt, after the server's
+    /// `Retry-After` when it gave one.
+    Retry {
+        retry_after: Option<Duration>,
+        status: Option<u16>,
+        msg: String,
+    },
+}
+
+/// Classify one attempt's result; transport errors are described without the URL (it may
+/// hold a token) and redacted.
+fn outcome(result: reqwest::Result<reqwest::blocking::Response>) -> Outcome {
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(e) => {
+            let kind = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "cannot connect"
+            } else {
+                "request failed"
+            };
+            let msg = crate::ci::redact(&format!("{kind}: {}", error_chain(&e.without_url())));
+            return Outcome::Retry {
+                retry_after: None,
+                status: None,
+                msg,
+            };
+        }
+    };
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+    let location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let text = resp.text().unwrap_or_default();
+    if (200..300).contains(&status) {
+        return Outcome::Accepted {
+            status,
+            text,
+            location,
+        };
+    }
+    let retryable = status == 408 || status == 429 || status >= 500;
+    if !retryable {
+        return Outcome::Rejected { status, text };
+    }
+    Outcome::Retry {
+        retry_after,
+        status: Some(status),
+        msg: format!("HTTP {status}: {}", excerpt(&text)),
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
