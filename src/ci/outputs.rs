@@ -40,9 +40,14 @@ pub const ENVELOPE_FIELDS: [&str; 3] = ["dryRun", "outputs", "warnings"];
 /// Where each platform's output files live (from the environment by default).
 #[derive(Debug, Clone, Default)]
 pub struct OutputPaths {
+    /// `$GITHUB_OUTPUT`: step outputs (`name<<DELIM` heredocs).
     pub github_output: Option<PathBuf>,
+    /// `$GITHUB_ENV`: variables for the job's later steps.
     pub github_env: Option<PathBuf>,
+    /// `$GITHUB_STEP_SUMMARY`: markdown shown on the run's page.
     pub github_step_summary: Option<PathBuf>,
+    /// The dotenv file (`$CADKIT_DOTENV`, or `cadkit.env` on GitLab), GitLab's only way to pass
+    /// values to later jobs.
     pub dotenv: Option<PathBuf>,
     /// Folder for Azure's summary file (`AGENT_TEMPDIRECTORY`).
     pub azure_temp: Option<PathBuf>,
@@ -51,6 +56,8 @@ pub struct OutputPaths {
 }
 
 impl OutputPaths {
+    /// The paths from CI variables read through `get` (tests pass a map instead of the process
+    /// environment); empty values count as unset.
     pub fn from_lookup(platform: Platform, get: &dyn Fn(&str) -> Option<String>) -> OutputPaths {
         let var = |k: &str| get(k).filter(|v| !v.is_empty()).map(PathBuf::from);
         let dotenv = var("CADKIT_DOTENV").or_else(|| {
@@ -74,8 +81,11 @@ impl OutputPaths {
 /// A source location for annotations.
 #[derive(Debug, Clone, Default)]
 pub struct Location {
+    /// The file, as the platform shows it (relative to the repository root).
     pub file: String,
+    /// 1-based line, when known.
     pub line: Option<u32>,
+    /// 1-based column, when known.
     pub col: Option<u32>,
 }
 
@@ -131,10 +141,12 @@ impl Outputs {
         self
     }
 
+    /// Whether this run writes nothing (steps check it before any side effect of their own).
     pub fn is_dry_run(&self) -> bool {
         self.dry_run
     }
 
+    /// The platform the outputs are written for.
     pub fn platform(&self) -> Platform {
         self.platform
     }
