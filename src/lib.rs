@@ -16,6 +16,7 @@
 //! Modules marked `#[deny(missing_docs)]` below have every public item documented; the
 //! mark keeps them so.
 
+#[deny(missing_docs)]
 pub mod build;
 #[deny(missing_docs)]
 pub mod bundle;
@@ -49,8 +50,11 @@ pub mod receiver;
 pub mod registry_auth;
 #[deny(missing_docs)]
 pub mod retry;
+#[deny(missing_docs)]
 pub mod snapshot;
 pub mod steps;
+#[deny(missing_docs)]
 pub mod tag;
 pub mod update;
+#[deny(missing_docs)]
 pub mod webhook;

@@ -47,14 +47,23 @@ impl FromStr for Mode {
 /// Everything `buildCodeAsData` needs; paths are relative to `project_dir`.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
+    /// The npm project's folder (holding `package.json`).
     pub project_dir: PathBuf,
+    /// The output folder, replaced whole by the build (`--workingDir`).
     pub working_dir: PathBuf,
+    /// Which modules go into the output.
     pub mode: Mode,
+    /// The project's snapshot folder, merged into its module.
     pub snapshot_dir: PathBuf,
+    /// The users folder name inside the snapshot folder (backups of users).
     pub users_data_dir: String,
+    /// The business-data folder name inside the snapshot folder.
     pub business_data_dir: String,
+    /// Name of the import order file in the output.
     pub import_order_file: String,
+    /// Name of the version file in the output.
     pub version_file_name: String,
+    /// Check and report everything; write nothing.
     pub dry_run: bool,
 }
 
@@ -92,17 +101,25 @@ impl BuildRequest {
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildReport {
+    /// The mode built.
     pub mode: Mode,
+    /// The output folder, absolute.
     pub working_dir: PathBuf,
     /// Nothing was written. Not serialised: the report envelope's `dryRun` says it.
     #[serde(skip)]
     #[schemars(skip)]
     pub dry_run: bool,
+    /// The output modules, in import order.
     pub modules: Vec<ModuleReport>,
+    /// Files copied (or to copy).
     pub files: usize,
+    /// How many of them are patch files (each validated).
     pub patches: usize,
+    /// Bytes copied.
     pub bytes: u64,
+    /// Name of the import order file written.
     pub import_order_file: String,
+    /// The content of `version.json`, when written (not in `project` mode).
     pub version_file: Option<serde_json::Value>,
     /// Not serialised: the caller hands them to the report envelope's `warnings`
     /// ([`crate::ci::Outputs::report_warning`]).
@@ -111,11 +128,16 @@ pub struct BuildReport {
     pub warnings: Vec<String>,
 }
 
+/// One output module in the report.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ModuleReport {
+    /// The package name.
     pub name: String,
+    /// Its folder in the output (`safeName` of the package name).
     pub path: String,
+    /// The source folders merged into it, in order.
     pub folders: Vec<PathBuf>,
+    /// Files it holds in the output.
     pub files: usize,
 }
 
@@ -123,7 +145,13 @@ pub struct ModuleReport {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("{first}{}; nothing was written", more(*count))]
-    InvalidPatches { count: usize, first: PatchError },
+    /// Patch files failed validation: the build writes nothing.
+    InvalidPatches {
+        /// How many files are invalid.
+        count: usize,
+        /// The first one's error (file, pointer, expectation).
+        first: PatchError,
+    },
 }
 
 /// Run `buildCodeAsData`: plan, report what the plan holds, then (unless a dry run)

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 /// One output module: a folder `<workingDir>/<path>` and one import-order entry.
 #[derive(Debug, Clone)]
 pub struct Module {
+    /// The package name (runtime packages merged as `@olympeio/runtime`).
     pub name: String,
     /// `safeName(name)`: the folder name in the output.
     pub path: String,
@@ -19,9 +20,13 @@ pub struct Module {
     pub folders: Vec<PathBuf>,
 }
 
+/// What a build will produce: the modules with their folders, before anything is copied; `copies`
+/// turns it into files.
 #[derive(Debug)]
 pub struct Plan {
+    /// The output modules, in import order.
     pub modules: Vec<Module>,
+    /// Things the user should know that do not stop the build.
     pub warnings: Vec<String>,
     draw_version: Option<String>,
     runtime_version: Option<String>,
@@ -308,6 +313,8 @@ impl Plan {
         Ok(dedup)
     }
 
+    /// `import_order.json`: one entry per module, in order, with the module's folder; compact, as
+    /// the toolkit writes it.
     pub fn import_order_json(&self) -> String {
         let list: Vec<Value> = self
             .modules

@@ -22,8 +22,12 @@ const RELATION_TYPES: &[(&str, &str, u8, u8)] = &[
     (DOCUMENTATION, "documentation", 9, 9),
 ];
 
+/// Relation type from an item to its inputs.
 pub const INPUT: &str = "01621fb84e32000000a1";
+/// Relation type from an item to its outputs.
 pub const OUTPUT: &str = "01621fb84e32000000d2";
+/// Relation type to documentation instances, with bits of its own (9) so the follow
+/// rules meet a value other than 1 and 2.
 pub const DOCUMENTATION: &str = "01703376c4a81c0e9d93";
 /// The "Function" model of the runtime.
 pub const FUNCTION: &str = "01621fb84e320000f000";
@@ -32,9 +36,13 @@ const DESCRIPTION: &str = "0190cccc0000000000f1";
 /// How big a synthetic environment is.
 #[derive(Debug, Clone)]
 pub struct Spec {
+    /// Repositories under Home.
     pub repositories: usize,
+    /// Projects in each repository.
     pub projects_per_repository: usize,
+    /// Folders in each project.
     pub folders_per_project: usize,
+    /// Items (functions) in each folder.
     pub items_per_folder: usize,
     /// Inputs + outputs + internal (contained) instances per item.
     pub parts_per_item: usize,

@@ -16,9 +16,13 @@ use std::path::{Path, PathBuf};
 /// What changed on disk (or would, in a dry run); paths relative to the output folder.
 #[derive(Debug, Default)]
 pub struct Sync {
+    /// Files to create.
     pub added: Vec<String>,
+    /// Files whose content changes.
     pub changed: Vec<String>,
+    /// Owned files no longer planned: deleted.
     pub deleted: Vec<String>,
+    /// Files already holding the right bytes.
     pub unchanged: Vec<String>,
     /// Files actually written.
     pub written: usize,

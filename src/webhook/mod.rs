@@ -39,8 +39,11 @@ pub enum AuthScheme {
 /// Retry policy.
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
+    /// Attempts in all, the first included (at least 1).
     pub max_attempts: u32,
+    /// Ceiling of the first backoff (exponential with jitter after it).
     pub initial: Duration,
+    /// Largest backoff.
     pub max: Duration,
     /// Longest `Retry-After` honoured; a longer one is cut to this.
     pub max_retry_after: Duration,
@@ -68,16 +71,27 @@ impl Retry {
 /// One delivery to make.
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    /// The endpoint (may hold credentials: only ever logged redacted).
     pub url: url::Url,
+    /// Token sent in `Authorization` (a sensitive header, never logged).
     pub token: Option<String>,
+    /// How the token is written in `Authorization`.
     pub scheme: AuthScheme,
+    /// HMAC secret: each attempt is signed (`X-Cadkit-Signature-256`) with its timestamp.
     pub secret: Option<String>,
+    /// The payload.
     pub body: Vec<u8>,
+    /// The payload's media type.
     pub content_type: String,
+    /// Same for every attempt of one delivery, so the receiver can drop duplicates.
     pub idempotency_key: String,
+    /// Extra headers, sent as given.
     pub headers: Vec<(String, String)>,
+    /// Time allowed to connect, per attempt.
     pub connect_timeout: Duration,
+    /// Time allowed for the whole attempt.
     pub timeout: Duration,
+    /// When and how often to try again.
     pub retry: Retry,
 }
 
@@ -85,7 +99,9 @@ pub struct Delivery {
 #[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
+    /// The HTTP status, when an answer came.
     pub status: Option<u16>,
+    /// What went wrong, when the attempt failed (redacted).
     pub error: Option<String>,
     /// Wait before the next attempt, in milliseconds.
     pub wait_ms: Option<u64>,
@@ -95,8 +111,11 @@ pub struct Attempt {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivered {
+    /// The 2xx status that ended the delivery.
     pub status: u16,
+    /// Every attempt, in order.
     pub attempts: Vec<Attempt>,
+    /// The start of the response body, on one line, redacted.
     pub response_excerpt: String,
     /// The `Location` header of the answer (an asynchronous API's status URL).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,19 +125,29 @@ pub struct Delivered {
 /// Why a delivery failed (callers branch on it).
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
+    /// The endpoint answered with a status no retry can change (4xx other than 408, 429).
     #[error("the webhook {url} refused the request with HTTP {status} (not retried): {excerpt}")]
     Rejected {
+        /// The endpoint, redacted.
         url: String,
+        /// The status.
         status: u16,
+        /// The start of the response body, redacted.
         excerpt: String,
+        /// Every attempt, in order.
         attempts: Vec<Attempt>,
     },
+    /// Every attempt failed with a retryable status or a transport error.
     #[error("the webhook {url} failed after {} attempts; last: {last}", attempts.len())]
     Exhausted {
+        /// The endpoint, redacted.
         url: String,
+        /// The last attempt's error.
         last: String,
+        /// Every attempt, in order.
         attempts: Vec<Attempt>,
     },
+    /// The request could not be built (HTTP client, token not valid in a header).
     #[error("cannot prepare the webhook request: {0}")]
     Setup(String),
 }

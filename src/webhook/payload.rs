@@ -18,7 +18,9 @@ pub struct ImageInfo {
     pub namespace: String,
     /// The last path segment.
     pub name: String,
+    /// The tag, when the reference has one.
     pub tag: Option<String>,
+    /// The manifest digest, when the reference has one.
     pub digest: Option<String>,
 }
 
@@ -80,6 +82,7 @@ pub enum Format {
 }
 
 impl Format {
+    /// The `Content-Type` of payloads in this shape.
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Distribution => "application/vnd.docker.distribution.events.v1+json",
@@ -97,6 +100,7 @@ pub struct Meta {
     pub timestamp: i64,
     /// Who pushed (CI actor) .
     pub actor: String,
+    /// The `User-Agent` the payload says the push came from.
     pub user_agent: String,
 }
 

@@ -23,8 +23,11 @@ const BINARY_FLAG: &str = "ff023000000000000054";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RootKind {
+    /// A project: dumped with its own folder `.<name>` holding its content.
     Project,
+    /// A folder of a project: dumped like a project, inside its parent's folder.
     Folder,
+    /// Anything else a folder holds (a function, a data type…): one set of patch files.
     Item,
 }
 
@@ -33,26 +36,35 @@ pub enum RootKind {
 pub struct PlannedFile {
     /// Relative to the output folder, `/`-separated: `<rootTag>/Home/…/<Item>.newInst.json`.
     pub path: String,
+    /// The exact bytes to have in the file.
     pub bytes: Vec<u8>,
 }
 
 /// A base path that was taken and got a suffix.
 #[derive(Debug, Clone, Serialize)]
 pub struct Collision {
+    /// The root whose path collided.
     pub tag: String,
+    /// The base path it asked for.
     pub wanted: String,
+    /// The base path it got, with the suffix that makes it unique.
     pub used: String,
 }
 
 /// Everything a dump would write.
 #[derive(Debug, Default)]
 pub struct Plan {
+    /// Every patch file to write, in dump order.
     pub files: Vec<PlannedFile>,
     /// Binary contents to write beside their root: (path, File instance tag).
     pub binaries: Vec<(String, String)>,
+    /// Projects found under the root tags.
     pub projects: usize,
+    /// Roots dumped (projects, folders and items).
     pub roots: usize,
+    /// Base paths that were taken and got a suffix.
     pub collisions: Vec<Collision>,
+    /// Things the user should know that do not stop the dump (an empty root tag, a dangling root).
     pub warnings: Vec<String>,
 }
 
@@ -420,6 +432,7 @@ pub fn follow_rule_closure(
 pub struct FollowBits(HashMap<String, (u8, u8)>);
 
 impl FollowBits {
+    /// Read the follow-rule bits of every relation type of `graph`.
     pub fn of(graph: &Graph) -> FollowBits {
         let model = Model::new(graph);
         FollowBits(
