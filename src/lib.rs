@@ -43,6 +43,7 @@ pub mod json;
 #[deny(missing_docs)]
 pub mod logging;
 pub mod orchestrator;
+#[deny(missing_docs)]
 pub mod patch;
 #[deny(missing_docs)]
 pub mod receiver;

@@ -24,24 +24,37 @@ pub use fast::validate;
 /// error to fix in the file, `Io` usually an environment problem.
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {
+    /// The file could not be read.
     #[error("{}: cannot read: {source}", file.display())]
     Io {
+        /// The file.
         file: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not JSON.
     #[error("{}: not valid JSON: {message} (line {line}, column {column})", file.display())]
     Syntax {
+        /// The file.
         file: PathBuf,
+        /// The parser's message, without its position.
         message: String,
+        /// 1-based line of the error.
         line: usize,
+        /// 1-based column of the error.
         column: usize,
     },
+    /// The file is JSON but not a patch: something has the wrong shape.
     #[error("{}: {pointer}: expected {expected}, found {found}", file.display())]
     Invalid {
+        /// The file.
         file: PathBuf,
+        /// JSON pointer of the offending value (`/` for the whole document).
         pointer: String,
+        /// What the model expects there.
         expected: String,
+        /// What the file holds there, abridged.
         found: String,
     },
 }
@@ -50,14 +63,20 @@ pub enum PatchError {
 /// the instances they point at, instances exist before relations are created between them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FileKind {
+    /// `*.delRel.json`: relation deletions, applied first.
     DelRel,
+    /// `*.delInst.json`: instance deletions.
     DelInst,
+    /// `*.newInst.json`: instance creations.
     NewInst,
+    /// `*.updateInst.json`: property updates.
     UpdateInst,
+    /// `*.newRel.json`: relation creations, applied last.
     NewRel,
 }
 
 impl FileKind {
+    /// Every kind, in application order.
     pub const ALL: [FileKind; 5] = [
         FileKind::DelRel,
         FileKind::DelInst,
@@ -110,6 +129,7 @@ pub enum Layout {
 /// CREATE (`o:1`) or UPDATE (`o:2`) of an instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceOp {
+    /// The instance's tag.
     pub tag: String,
     /// Property tag → value; a `null` value in an UPDATE removes the property.
     pub props: Map<String, Value>,
@@ -120,27 +140,37 @@ pub struct InstanceOp {
 /// DELETE of an instance (`o:3`) with the follow rule that decides the cascade.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteOp {
+    /// The instance's tag.
     pub tag: String,
+    /// The follow rule whose relations the deletion cascades through, if any.
     pub follow: Option<String>,
+    /// Fields this model does not interpret, kept as they are.
     pub extra: Map<String, Value>,
 }
 
 /// CREATE (`o:4`) or DELETE (`o:5`) of the relation `from -rel-> to`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RelationOp {
+    /// The relation type's tag.
     pub rel: String,
+    /// The origin instance's tag.
     pub from: String,
+    /// The destination instance's tag.
     pub to: String,
 }
 
 /// One patch operation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
+    /// `o:1`: create an instance (merging properties when it exists).
     CreateInstance(InstanceOp),
+    /// `o:2`: set properties (`null` removes one).
     UpdateInstance(InstanceOp),
+    /// `o:3`: delete an instance and its relations.
     DeleteInstance(DeleteOp),
     /// Relation plus any extra fields (`lm`, `rm`, …).
     CreateRelation(RelationOp, Map<String, Value>),
+    /// `o:5`: delete a relation, plus any extra fields.
     DeleteRelation(RelationOp, Map<String, Value>),
 }
 
@@ -173,6 +203,7 @@ impl Op {
         }
     }
 
+    /// A CREATE relation operation with no extra fields.
     pub fn create_relation(rel: &str, from: &str, to: &str) -> Op {
         Op::CreateRelation(
             RelationOp {
@@ -244,15 +275,18 @@ pub fn sort_ops(ops: &mut [Op]) {
 pub struct Patch {
     /// The root the file belongs to; the literal `"null"` in update-diff files.
     pub root_tag: String,
+    /// The operations, applied in order.
     pub operations: Vec<Op>,
     /// Structure operations linking the root into the hierarchy; absent in older files.
     pub optional_operations: Option<Vec<Op>>,
     /// Top-level fields this model does not interpret.
     pub extra: Map<String, Value>,
+    /// How the file was laid out, so rewriting it gives the same bytes.
     pub layout: Layout,
 }
 
 impl Patch {
+    /// An empty patch of `root_tag`, laid out like the dumper's.
     pub fn new(root_tag: impl Into<String>) -> Patch {
         Patch {
             root_tag: root_tag.into(),
@@ -303,6 +337,8 @@ impl Patch {
         }
     }
 
+    /// The patch as a JSON value, fields in the file's order (`rootTag`, `operations`,
+    /// `optionalOperations`, then the rest).
     pub fn to_value(&self) -> Value {
         let mut m = Map::new();
         m.insert("rootTag".into(), Value::String(self.root_tag.clone()));
