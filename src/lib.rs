@@ -37,6 +37,7 @@ pub mod fsutil;
 pub mod git;
 #[deny(missing_docs)]
 pub mod graph;
+#[deny(missing_docs)]
 pub mod image;
 #[deny(missing_docs)]
 pub mod json;

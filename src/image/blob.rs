@@ -38,8 +38,11 @@ pub fn open_blob(blob: &[u8]) -> Box<dyn io::Read + '_> {
 /// Metadata of a folder found in the base image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DirMeta {
+    /// Owner user id.
     pub uid: u64,
+    /// Owner group id.
     pub gid: u64,
+    /// Permission bits.
     pub mode: u32,
 }
 
@@ -81,12 +84,19 @@ pub fn gzip(data: &[u8], level: u32) -> Result<Vec<u8>> {
 /// One tar entry as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadEntry {
+    /// The entry's path in the tar.
     pub path: String,
+    /// Owner user id.
     pub uid: u64,
+    /// Owner group id.
     pub gid: u64,
+    /// Permission bits.
     pub mode: u32,
+    /// `d` folder, `l` symbolic link, `h` hard link, `f` anything else.
     pub kind: char,
+    /// A link's target.
     pub link: Option<String>,
+    /// A file's content.
     pub content: Vec<u8>,
 }
 

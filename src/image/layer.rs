@@ -17,7 +17,9 @@ use std::path::{Component, Path, PathBuf};
 /// Who owns the copied entries and with which permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ownership {
+    /// User id of every entry (resolved from the base's /etc/passwd when given by name).
     pub uid: u64,
+    /// Group id of every entry.
     pub gid: u64,
     /// Mode applied to every copied file and folder; `None` keeps 0755 for folders and
     /// executable files and 0644 for the other files (the umask of the machine never leaks).
@@ -34,6 +36,7 @@ pub struct LayerSpec {
     pub source: PathBuf,
     /// Absolute destination folder inside the image (`/usr/share/nginx/html`).
     pub dest: String,
+    /// Owner and modes of the copied entries.
     pub owner: Ownership,
     /// Modification time of every entry (seconds since the epoch).
     pub mtime: u64,
@@ -69,12 +72,22 @@ pub struct Layer {
 /// Errors callers may want to branch on.
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
+    /// The source folder does not exist (usually: the build step did not run).
     #[error("source folder {0} does not exist (build it first, or pass --source)")]
     MissingSource(PathBuf),
+    /// The source is a file, not a folder.
     #[error("{0} is not a folder")]
     NotAFolder(PathBuf),
+    /// A symbolic link leads out of the source folder: the image would not hold what
+    /// the folder shows.
     #[error("symbolic link {link} points outside the source folder (target {target:?}); copy the file instead or make the link relative and inside the folder")]
-    SymlinkEscapes { link: PathBuf, target: PathBuf },
+    SymlinkEscapes {
+        /// The link, in the source folder.
+        link: PathBuf,
+        /// Where it points.
+        target: PathBuf,
+    },
+    /// A socket, FIFO or device: a tar entry cannot carry it portably.
     #[error("{0} is a socket, FIFO or device; only files, folders and links can go in an image")]
     SpecialFile(PathBuf),
 }

@@ -58,6 +58,7 @@ pub fn default_base(kind: Kind) -> Option<&'static str> {
 /// Everything `cadkit image` needs.
 #[derive(Debug, Clone)]
 pub struct ImageRequest {
+    /// Which image: sets the defaults of destination, owner, mode and source.
     pub kind: Kind,
     /// Folder to copy (default: `dist/codeAsData` for codeasdata; required otherwise).
     pub source: Option<PathBuf>,
@@ -69,7 +70,9 @@ pub struct ImageRequest {
     pub tags: Vec<String>,
     /// `key=value` OCI labels.
     pub labels: Vec<String>,
+    /// Folder inside the image (default: the kind's).
     pub dest: Option<String>,
+    /// `user[:group]` or `uid[:gid]`, resolved in the base image (default: the kind's).
     pub owner: Option<String>,
     /// Octal mode such as `775`.
     pub mode: Option<String>,
@@ -77,8 +80,11 @@ pub struct ImageRequest {
     pub platforms: Vec<String>,
     /// Plain http for every registry (loopback hosts always use http).
     pub insecure: bool,
+    /// Check and report everything; write nothing.
     pub dry_run: bool,
+    /// Credentials for pulling the base and pushing the output.
     pub credentials: Credentials,
+    /// gzip level of the layer (1: fast, 9: small).
     pub gzip_level: u32,
     /// false: an uncompressed layer (fastest; see `layer::LayerSpec::compress`).
     pub compress: bool,
@@ -117,14 +123,19 @@ impl ImageRequest {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageReport {
+    /// The kind built.
     pub kind: Kind,
     /// Nothing was written. Not serialised: the report envelope's `dryRun` says it.
     #[serde(skip)]
     #[schemars(skip)]
     pub dry_run: bool,
+    /// The folder copied.
     pub source: PathBuf,
+    /// Where it is in the image.
     pub dest: String,
+    /// The base reference, as given.
     pub base: String,
+    /// The base's digest (none for `scratch`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_digest: Option<String>,
     /// Every reference the image is reachable by: one per tag, plus `name@digest`.
@@ -135,43 +146,63 @@ pub struct ImageReport {
     /// nothing changed and no deployment needs triggering (the guide warns that deploying
     /// the code-as-data image causes a brief downtime).
     pub unchanged: bool,
+    /// Media type of the top manifest.
     pub media_type: String,
     /// Size of the top manifest.
     pub size: u64,
+    /// One entry per platform image.
     pub platforms: Vec<PlatformReport>,
+    /// Every blob of the image and what happened to it.
     pub blobs: Vec<BlobAction>,
+    /// Counts of uploads, mounts and skips.
     pub stats: Stats,
     /// Wall time of each phase, in milliseconds (base, layer, write).
     pub timings_ms: BTreeMap<String, u64>,
 }
 
+/// One platform's image in the report.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlatformReport {
+    /// `os/arch[/variant]`.
     pub platform: String,
+    /// The platform manifest's digest.
     pub manifest_digest: String,
+    /// The config's digest.
     pub config_digest: String,
+    /// `uid:gid` of the copied entries.
     pub owner: String,
+    /// The layer added.
     pub layer: LayerReport,
+    /// Number of base layers below it.
     pub base_layers: usize,
     /// Total compressed size of the image's layers + config.
     pub image_size: u64,
 }
 
+/// The layer added to a platform image.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LayerReport {
+    /// The blob's digest (what the manifest lists).
     pub digest: String,
+    /// Digest of the uncompressed tar (what the config lists).
     pub diff_id: String,
+    /// Blob size, in bytes.
     pub size: u64,
+    /// Tar size, in bytes.
     pub uncompressed_size: u64,
+    /// Files, folders and links in the layer.
     pub entries: usize,
 }
 
 /// One blob and what happened to it: `upload`, `mount`, `exists` or `copy` (to a layout).
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct BlobAction {
+    /// The blob's digest.
     pub digest: String,
+    /// Its size, in bytes.
     pub size: u64,
+    /// `upload`, `mount`, `exists` or `copy`.
     pub action: String,
 }

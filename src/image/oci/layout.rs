@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// An OCI image layout folder (`oci-layout`, `index.json`, `blobs/sha256/…`).
 pub struct Layout {
+    /// The layout's folder.
     pub dir: PathBuf,
 }
 
@@ -26,6 +27,7 @@ pub fn parse_layout_ref(s: &str) -> Option<(PathBuf, Option<String>)> {
 }
 
 impl Layout {
+    /// The layout at `dir` (nothing is read or created until used).
     pub fn new(dir: &Path) -> Layout {
         Layout {
             dir: dir.to_path_buf(),
@@ -42,10 +44,12 @@ impl Layout {
         Ok(self.dir.join("blobs").join(alg).join(hex))
     }
 
+    /// Whether the layout holds the blob (a write can then be skipped).
     pub fn has_blob(&self, digest: &str) -> bool {
         self.blob_path(digest).is_ok_and(|p| p.is_file())
     }
 
+    /// A blob's bytes, checked against its digest.
     pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
         let p = self.blob_path(digest)?;
         let bytes = std::fs::read(&p).with_context(|| {

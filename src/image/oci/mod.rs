@@ -14,12 +14,19 @@ use std::collections::BTreeMap;
 mod layout;
 pub use layout::{parse_layout_ref, Layout};
 
+/// Media type of an OCI image manifest.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Media type of an OCI image index (a multi-platform image).
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Media type of an OCI image config.
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// Media type of a Docker schema 2 manifest.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Media type of a Docker manifest list (Docker's multi-platform index).
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Media type of a Docker image config.
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+/// Media type of a Docker gzip layer.
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 /// Every manifest kind this code reads.
@@ -28,12 +35,16 @@ pub const ACCEPTED: &[&str] = &[OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER
 /// A content descriptor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Descriptor {
+    /// What the content is.
     pub media_type: String,
+    /// `sha256:<hex>` of the content.
     pub digest: String,
+    /// Size of the content, in bytes.
     pub size: u64,
 }
 
 impl Descriptor {
+    /// The descriptor of `bytes`.
     pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
         Descriptor {
             media_type: media_type.into(),
@@ -41,9 +52,11 @@ impl Descriptor {
             size: bytes.len() as u64,
         }
     }
+    /// The descriptor as it appears in manifests and indexes.
     pub fn to_json(&self) -> Value {
         json!({"mediaType": self.media_type, "digest": self.digest, "size": self.size})
     }
+    /// Read a descriptor from a manifest or index entry; an error names the missing field.
     pub fn from_json(v: &Value) -> Result<Descriptor> {
         Ok(Descriptor {
             media_type: v["mediaType"].as_str().unwrap_or(OCI_LAYER_GZIP).into(),
@@ -71,6 +84,7 @@ pub fn media_type_of(raw: &[u8]) -> Result<String> {
     })
 }
 
+/// Whether a manifest of this media type lists other manifests (OCI index or Docker list).
 pub fn is_index(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_LIST
 }
@@ -114,6 +128,7 @@ pub struct BaseImage {
     pub digest: Option<String>,
     /// Index media type when the base is multi-platform.
     pub index_media_type: Option<String>,
+    /// The platforms kept (all, or those matching `--platform`), one image each.
     pub platforms: Vec<BasePlatform>,
 }
 
@@ -178,22 +193,32 @@ pub fn platform_matches(p: &Value, filter: &[String]) -> bool {
 /// What the new image adds on top of the base.
 #[derive(Debug, Clone)]
 pub struct Addition {
+    /// The new layer.
     pub layer: Descriptor,
+    /// `sha256` of the uncompressed layer, appended to the config's `rootfs.diff_ids`.
     pub diff_id: String,
+    /// Labels added to (or replacing in) the config's `Labels`.
     pub labels: BTreeMap<String, String>,
     /// `created` of the config and history entry (RFC 3339).
     pub created: String,
+    /// The history entry's `created_by`, saying how the layer was made.
     pub created_by: String,
 }
 
 /// The documents of one assembled platform image.
 #[derive(Debug, Clone)]
 pub struct Assembled {
+    /// The platform object for an index entry (from the base's index), if any.
     pub platform: Option<Value>,
+    /// `os/arch[/variant]`, for reports and logs.
     pub platform_name: String,
+    /// The config's bytes.
     pub config: Vec<u8>,
+    /// The config's descriptor.
     pub config_desc: Descriptor,
+    /// The manifest's bytes.
     pub manifest: Vec<u8>,
+    /// The manifest's descriptor.
     pub manifest_desc: Descriptor,
     /// Base layers (descriptors), bottom first.
     pub base_layers: Vec<Descriptor>,

@@ -23,12 +23,15 @@ pub use upload::StreamedUpload;
 pub struct Credentials {
     /// `--username` (with `CADKIT_REGISTRY_PASSWORD`): used for the output registry.
     pub username: Option<String>,
+    /// Password or token for `username` (from `CADKIT_REGISTRY_PASSWORD`, never logged).
     pub password: Option<String>,
     /// Folder holding config.json (`DOCKER_CONFIG`, default ~/.docker).
     pub docker_config: Option<PathBuf>,
 }
 
 impl Credentials {
+    /// Credentials from the environment: `CADKIT_REGISTRY_PASSWORD` and the Docker config folder
+    /// (`DOCKER_CONFIG`, else `~/.docker`).
     pub fn from_env(username: Option<String>) -> Credentials {
         Credentials {
             username,
@@ -45,8 +48,15 @@ impl Credentials {
 /// Errors callers may want to branch on.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    /// The registry refused the credentials (or wanted some and got none).
     #[error("registry {host} rejected the credentials{who} (HTTP 401); check DOCKER_CONFIG (cadkit registry-auth) or --username and CADKIT_REGISTRY_PASSWORD")]
-    Unauthorized { host: String, who: String },
+    Unauthorized {
+        /// The registry host.
+        host: String,
+        /// Whose credentials (` of user "…"`), or that none were given.
+        who: String,
+    },
+    /// The image (or tag) does not exist.
     #[error("image {0} not found in its registry (check the name and tag)")]
     NotFound(String),
 }
@@ -81,6 +91,7 @@ pub struct Registry {
     output_host: Option<String>,
     insecure: bool,
     auths: Mutex<BTreeMap<String, RegistryAuth>>,
+    /// Attempts for a request that fails with a transient error.
     pub retries: u32,
 }
 
@@ -88,13 +99,19 @@ pub struct Registry {
 #[derive(Debug, Default, Clone, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
+    /// Blobs uploaded.
     pub uploaded: usize,
+    /// Bytes uploaded.
     pub uploaded_bytes: u64,
+    /// Blobs mounted from the base's repository (nothing uploaded).
     pub mounted: usize,
+    /// Blobs the target already had.
     pub skipped: usize,
 }
 
 impl Registry {
+    /// A client with its own runtime; `--username` credentials go to `output_host` only, and
+    /// `insecure` makes every registry plain http.
     pub fn new(
         creds: Credentials,
         output_host: Option<String>,
@@ -343,6 +360,7 @@ impl Registry {
         Ok(bytes)
     }
 
+    /// Whether the repository holds the blob (a push can then be skipped).
     pub fn blob_exists(&mut self, r: &Reference, digest: &str) -> Result<bool> {
         self.login(r)?;
         let c = self.client.clone();
@@ -369,6 +387,7 @@ impl Registry {
         }
     }
 
+    /// Upload one blob (monolithic), retried on transient errors.
     pub fn push_blob(&mut self, r: &Reference, digest: &str, data: bytes::Bytes) -> Result<()> {
         self.login(r)?;
         let c = self.client.clone();
