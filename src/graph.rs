@@ -12,6 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Property tag → value.
 pub type Props = Map<String, Value>;
 
+/// The composition graph of an environment: instances with their properties, and typed relations
+/// indexed both ways (from origin and from destination), so the dumper and the update planner walk
+/// it in either direction.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Graph {
     /// Tag → properties.
@@ -23,6 +26,7 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// An empty graph (an environment holding nothing yet).
     pub fn new() -> Graph {
         Graph::default()
     }
@@ -54,6 +58,7 @@ impl Graph {
         }
     }
 
+    /// Add the relation `from -rel-> to` (a no-op when present): relations are a set.
     pub fn relate(&mut self, rel: &str, from: &str, to: &str) {
         self.out
             .entry(from.to_string())
@@ -65,6 +70,7 @@ impl Graph {
             .insert((rel.to_string(), from.to_string()));
     }
 
+    /// Remove the relation `from -rel-> to`, when present.
     pub fn unrelate(&mut self, rel: &str, from: &str, to: &str) {
         if let Some(s) = self.out.get_mut(from) {
             s.remove(&(rel.to_string(), to.to_string()));
@@ -74,6 +80,7 @@ impl Graph {
         }
     }
 
+    /// Remove an instance with every relation touching it, as a DELETE operation does.
     pub fn remove_instance(&mut self, tag: &str) {
         self.instances.remove(tag);
         for (rel, to) in self.out.remove(tag).unwrap_or_default() {
@@ -147,6 +154,7 @@ impl Graph {
         v
     }
 
+    /// How many relations the graph holds (for reports and logs).
     pub fn relation_count(&self) -> usize {
         self.out.values().map(BTreeSet::len).sum()
     }

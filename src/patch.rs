@@ -15,6 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod fast;
+mod read;
 pub mod tags;
 
 pub use fast::validate;
@@ -23,24 +24,37 @@ pub use fast::validate;
 /// error to fix in the file, `Io` usually an environment problem.
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {
+    /// The file could not be read.
     #[error("{}: cannot read: {source}", file.display())]
     Io {
+        /// The file.
         file: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not JSON.
     #[error("{}: not valid JSON: {message} (line {line}, column {column})", file.display())]
     Syntax {
+        /// The file.
         file: PathBuf,
+        /// The parser's message, without its position.
         message: String,
+        /// 1-based line of the error.
         line: usize,
+        /// 1-based column of the error.
         column: usize,
     },
+    /// The file is JSON but not a patch: something has the wrong shape.
     #[error("{}: {pointer}: expected {expected}, found {found}", file.display())]
     Invalid {
+        /// The file.
         file: PathBuf,
+        /// JSON pointer of the offending value (`/` for the whole document).
         pointer: String,
+        /// What the model expects there.
         expected: String,
+        /// What the file holds there, abridged.
         found: String,
     },
 }
@@ -49,14 +63,20 @@ pub enum PatchError {
 /// the instances they point at, instances exist before relations are created between them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FileKind {
+    /// `*.delRel.json`: relation deletions, applied first.
     DelRel,
+    /// `*.delInst.json`: instance deletions.
     DelInst,
+    /// `*.newInst.json`: instance creations.
     NewInst,
+    /// `*.updateInst.json`: property updates.
     UpdateInst,
+    /// `*.newRel.json`: relation creations, applied last.
     NewRel,
 }
 
 impl FileKind {
+    /// Every kind, in application order.
     pub const ALL: [FileKind; 5] = [
         FileKind::DelRel,
         FileKind::DelInst,
@@ -109,6 +129,7 @@ pub enum Layout {
 /// CREATE (`o:1`) or UPDATE (`o:2`) of an instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceOp {
+    /// The instance's tag.
     pub tag: String,
     /// Property tag → value; a `null` value in an UPDATE removes the property.
     pub props: Map<String, Value>,
@@ -119,27 +140,37 @@ pub struct InstanceOp {
 /// DELETE of an instance (`o:3`) with the follow rule that decides the cascade.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteOp {
+    /// The instance's tag.
     pub tag: String,
+    /// The follow rule whose relations the deletion cascades through, if any.
     pub follow: Option<String>,
+    /// Fields this model does not interpret, kept as they are.
     pub extra: Map<String, Value>,
 }
 
 /// CREATE (`o:4`) or DELETE (`o:5`) of the relation `from -rel-> to`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RelationOp {
+    /// The relation type's tag.
     pub rel: String,
+    /// The origin instance's tag.
     pub from: String,
+    /// The destination instance's tag.
     pub to: String,
 }
 
 /// One patch operation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
+    /// `o:1`: create an instance (merging properties when it exists).
     CreateInstance(InstanceOp),
+    /// `o:2`: set properties (`null` removes one).
     UpdateInstance(InstanceOp),
+    /// `o:3`: delete an instance and its relations.
     DeleteInstance(DeleteOp),
     /// Relation plus any extra fields (`lm`, `rm`, …).
     CreateRelation(RelationOp, Map<String, Value>),
+    /// `o:5`: delete a relation, plus any extra fields.
     DeleteRelation(RelationOp, Map<String, Value>),
 }
 
@@ -172,6 +203,7 @@ impl Op {
         }
     }
 
+    /// A CREATE relation operation with no extra fields.
     pub fn create_relation(rel: &str, from: &str, to: &str) -> Op {
         Op::CreateRelation(
             RelationOp {
@@ -243,15 +275,18 @@ pub fn sort_ops(ops: &mut [Op]) {
 pub struct Patch {
     /// The root the file belongs to; the literal `"null"` in update-diff files.
     pub root_tag: String,
+    /// The operations, applied in order.
     pub operations: Vec<Op>,
     /// Structure operations linking the root into the hierarchy; absent in older files.
     pub optional_operations: Option<Vec<Op>>,
     /// Top-level fields this model does not interpret.
     pub extra: Map<String, Value>,
+    /// How the file was laid out, so rewriting it gives the same bytes.
     pub layout: Layout,
 }
 
 impl Patch {
+    /// An empty patch of `root_tag`, laid out like the dumper's.
     pub fn new(root_tag: impl Into<String>) -> Patch {
         Patch {
             root_tag: root_tag.into(),
@@ -289,7 +324,7 @@ impl Patch {
         } else {
             Layout::Deterministic
         };
-        let mut patch = Reader { file }.patch(value)?;
+        let mut patch = read::Reader { file }.patch(value)?;
         patch.layout = layout;
         Ok(patch)
     }
@@ -297,7 +332,7 @@ impl Patch {
     /// Validate an already-parsed patch document (graphDef answers arrive as JSON values:
     /// no need to print and re-read them); `file` is only used in error messages.
     pub fn from_value(value: Value, file: &Path) -> Result<Patch, PatchError> {
-        Reader { file }.patch(value)
+        read::Reader { file }.patch(value)
     }
 
     /// The file content with the patch's layout.
@@ -308,6 +343,8 @@ impl Patch {
         }
     }
 
+    /// The patch as a JSON value, fields in the file's order (`rootTag`, `operations`,
+    /// `optionalOperations`, then the rest).
     pub fn to_value(&self) -> Value {
         let mut m = Map::new();
         m.insert("rootTag".into(), Value::String(self.root_tag.clone()));
@@ -346,197 +383,6 @@ pub fn is_tag(s: &str) -> bool {
     s.len() == 20
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// Validating conversion from JSON to the model, tracking the JSON pointer for errors.
-struct Reader<'a> {
-    file: &'a Path,
-}
-
-impl Reader<'_> {
-    fn invalid(&self, pointer: String, expected: &str, found: Option<&Value>) -> PatchError {
-        PatchError::Invalid {
-            file: self.file.to_path_buf(),
-            pointer: if pointer.is_empty() {
-                "/".into()
-            } else {
-                pointer
-            },
-            expected: expected.into(),
-            found: describe(found),
-        }
-    }
-
-    fn patch(&self, value: Value) -> Result<Patch, PatchError> {
-        let Value::Object(mut obj) = value else {
-            return Err(self.invalid(String::new(), "a JSON object", Some(&value)));
-        };
-        let root_tag = match obj.shift_remove("rootTag") {
-            Some(Value::String(s)) if is_tag(&s) || s == "null" => s,
-            other => {
-                return Err(self.invalid(
-                    "/rootTag".into(),
-                    "a 20-hex tag (or \"null\")",
-                    other.as_ref(),
-                ))
-            }
-        };
-        let operations = match obj.shift_remove("operations") {
-            Some(v) => self.ops(v, "/operations")?,
-            None => return Err(self.invalid("/operations".into(), "an array of operations", None)),
-        };
-        let optional_operations = match obj.shift_remove("optionalOperations") {
-            Some(v) => Some(self.ops(v, "/optionalOperations")?),
-            None => None,
-        };
-        Ok(Patch {
-            root_tag,
-            operations,
-            optional_operations,
-            extra: obj,
-            layout: Layout::Deterministic,
-        })
-    }
-
-    fn ops(&self, value: Value, pointer: &str) -> Result<Vec<Op>, PatchError> {
-        let Value::Array(items) = value else {
-            return Err(self.invalid(pointer.into(), "an array of operations", Some(&value)));
-        };
-        items
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| self.op(v, &format!("{pointer}/{i}")))
-            .collect()
-    }
-
-    fn tag(
-        &self,
-        obj: &mut Map<String, Value>,
-        key: &str,
-        pointer: &str,
-    ) -> Result<String, PatchError> {
-        match obj.shift_remove(key) {
-            Some(Value::String(s)) if is_tag(&s) => Ok(s),
-            other => Err(self.invalid(format!("{pointer}/{key}"), "a 20-hex tag", other.as_ref())),
-        }
-    }
-
-    fn op(&self, value: Value, pointer: &str) -> Result<Op, PatchError> {
-        let Value::Object(mut obj) = value else {
-            return Err(self.invalid(pointer.into(), "an operation object", Some(&value)));
-        };
-        let code = match obj.shift_remove("o") {
-            Some(Value::Number(n)) if (1..=5).contains(&n.as_u64().unwrap_or(0)) => {
-                n.as_u64().unwrap_or(0)
-            }
-            other => {
-                return Err(self.invalid(
-                    format!("{pointer}/o"),
-                    "an operation code 1 to 5",
-                    other.as_ref(),
-                ))
-            }
-        };
-        Ok(match code {
-            1 | 2 => {
-                let tag = self.tag(&mut obj, "t", pointer)?;
-                let props = match obj.shift_remove("p") {
-                    Some(Value::Object(p)) => p,
-                    None if code == 1 => Map::new(),
-                    other => {
-                        return Err(self.invalid(
-                            format!("{pointer}/p"),
-                            "an object of properties",
-                            other.as_ref(),
-                        ))
-                    }
-                };
-                for (key, v) in &props {
-                    self.property(v, &format!("{pointer}/p/{}", escape_pointer(key)))?;
-                }
-                let op = InstanceOp {
-                    tag,
-                    props,
-                    extra: obj,
-                };
-                if code == 1 {
-                    Op::CreateInstance(op)
-                } else {
-                    Op::UpdateInstance(op)
-                }
-            }
-            3 => {
-                let tag = self.tag(&mut obj, "t", pointer)?;
-                let follow = match obj.shift_remove("f") {
-                    None | Some(Value::Null) => None,
-                    Some(Value::String(s)) if is_tag(&s) => Some(s),
-                    other => {
-                        return Err(self.invalid(
-                            format!("{pointer}/f"),
-                            "a 20-hex follow-rule tag or null",
-                            other.as_ref(),
-                        ))
-                    }
-                };
-                Op::DeleteInstance(DeleteOp {
-                    tag,
-                    follow,
-                    extra: obj,
-                })
-            }
-            _ => {
-                let rel = RelationOp {
-                    rel: self.tag(&mut obj, "m", pointer)?,
-                    from: self.tag(&mut obj, "l", pointer)?,
-                    to: self.tag(&mut obj, "r", pointer)?,
-                };
-                if code == 4 {
-                    Op::CreateRelation(rel, obj)
-                } else {
-                    Op::DeleteRelation(rel, obj)
-                }
-            }
-        })
-    }
-
-    /// Property values are JSON scalars or typed objects `{c: 4..8, …}`; a complex
-    /// property (`c:8`) must reference an instance tag.
-    fn property(&self, value: &Value, pointer: &str) -> Result<(), PatchError> {
-        let Value::Object(obj) = value else {
-            return Ok(());
-        };
-        match obj.get("c").and_then(Value::as_u64) {
-            Some(8) => match obj.get("t") {
-                Some(Value::String(t)) if is_tag(t) => Ok(()),
-                other => Err(self.invalid(format!("{pointer}/t"), "a 20-hex tag", other)),
-            },
-            Some(4..=7) => Ok(()),
-            _ => Err(self.invalid(
-                format!("{pointer}/c"),
-                "a typed value with c in 4..8",
-                obj.get("c"),
-            )),
-        }
-    }
-}
-
-fn escape_pointer(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
-/// A short description of a JSON value for error messages.
-fn describe(value: Option<&Value>) -> String {
-    match value {
-        None => "nothing".into(),
-        Some(v) => {
-            let s = json::to_compact(v);
-            if s.chars().count() > 40 {
-                format!("{}…", s.chars().take(40).collect::<String>())
-            } else {
-                s
-            }
-        }
-    }
 }
 
 impl fmt::Display for FileKind {

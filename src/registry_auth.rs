@@ -72,11 +72,15 @@ pub use crate::docker_config::{read as read_existing, redacted, write};
 pub struct Credential {
     /// Normalised `auths` key.
     pub registry: String,
+    /// The user name, written as is.
     pub username: String,
+    /// The password or token (never logged; reports show it redacted).
     pub password: String,
 }
 
 impl Credential {
+    /// A checked credential: user name and password present, no `:` in the user name (it would
+    /// split `auth` in the wrong place), the registry normalised to its `auths` key.
     pub fn new(registry: &str, username: &str, password: &str) -> Result<Credential> {
         if username.is_empty() {
             bail!("registry {registry}: the username is empty");
@@ -117,9 +121,11 @@ pub fn generate(creds: &[Credential]) -> Value {
 /// A helper that will be asked instead of the written entry.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Shadow {
+    /// The `auths` key the helper shadows.
     pub registry: String,
     /// `credsStore` or `credHelpers`.
     pub via: String,
+    /// The helper program's suffix (`docker-credential-<helper>`).
     pub helper: String,
     /// Whether `helper_free` removed it.
     pub removed: bool,
@@ -128,7 +134,10 @@ pub struct Shadow {
 /// The merged file and what could shadow it.
 #[derive(Debug, Clone)]
 pub struct Merged {
+    /// The merged config.json, ready to write.
     pub config: Value,
+    /// Helpers that Docker would ask instead of the written entries (reported, so a user sees why a
+    /// login seems ignored).
     pub shadows: Vec<Shadow>,
 }
 

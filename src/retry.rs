@@ -10,7 +10,9 @@ use std::time::Duration;
 /// (full jitter: racers spread out instead of colliding again in lockstep).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backoff {
+    /// Ceiling before the first retry.
     pub base: Duration,
+    /// Largest ceiling, whatever the number of retries.
     pub max: Duration,
 }
 

@@ -110,20 +110,30 @@ pub const DEFAULT_IMAGE_TEMPLATE: &str = "{registry}/{name}-{kind}:{tag}";
 /// One image reference.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct ImageRef {
+    /// The image kind (`frontend`, `backend`, `codeasdata` or a custom one).
     pub kind: String,
+    /// The full reference, `repository:tag`.
     pub image: String,
+    /// The reference without its tag (registry and path, lowercased).
     pub repository: String,
+    /// The tag part, sanitised to the OCI tag syntax.
     pub tag: String,
 }
 
 /// Values for the image template placeholders.
 #[derive(Debug, Clone, Default)]
 pub struct ImageVars<'a> {
+    /// `{registry}`: the registry host (a trailing `/` is dropped).
     pub registry: &'a str,
+    /// `{name}`: the image name (default: the project's).
     pub name: &'a str,
+    /// `{project}`: the project's name.
     pub project: &'a str,
+    /// `{tag}`: the computed tag.
     pub tag: &'a str,
+    /// `{branch}`: the branch built.
     pub branch: &'a str,
+    /// `{commit}`: the commit built.
     pub commit: &'a str,
 }
 
@@ -173,7 +183,9 @@ pub fn image_refs(template: &str, vars: &ImageVars, kinds: &[String]) -> Result<
 /// A routing rule: a tag matching `pattern` deploys to `environment`.
 #[derive(Debug, Clone)]
 pub struct Route {
+    /// The environment the matching tags deploy to.
     pub environment: String,
+    /// The tag pattern (anchored by the user, e.g. `^master-`).
     pub pattern: Regex,
 }
 
@@ -259,8 +271,11 @@ pub fn environments(tag: &str, routes: &[Route]) -> Vec<String> {
 /// Inputs of the OCI labels.
 #[derive(Debug, Clone, Default)]
 pub struct LabelInputs<'a> {
+    /// `org.opencontainers.image.revision`: the commit.
     pub commit: &'a str,
+    /// `org.opencontainers.image.version` and `ref.name`: the tag.
     pub tag: &'a str,
+    /// `org.opencontainers.image.source`: the repository URL, when known.
     pub source: Option<&'a str>,
     /// Unix seconds; `None` = now.
     pub created: Option<i64>,

@@ -16,16 +16,22 @@ use std::path::{Path, PathBuf};
 /// A `package.json`, reduced to what discovery needs.
 #[derive(Debug, Clone)]
 pub struct Manifest {
+    /// The package's folder.
     pub dir: PathBuf,
+    /// The package name (`name`), which names its output module.
     pub name: String,
+    /// The package version, written to `version.json`.
     pub version: String,
+    /// Names in `dependencies`, in file order (the walk's order).
     pub dependencies: Vec<String>,
+    /// Names in `devDependencies`: walked at the top level only, as the toolkit does.
     pub dev_dependencies: Vec<String>,
     /// The `codeAsData` (or legacy `dcInitConfig`) value, relative to `dir`.
     pub code_as_data: Option<String>,
 }
 
 impl Manifest {
+    /// Read `<dir>/package.json`; an error names the file.
     pub fn read(dir: &Path) -> Result<Manifest> {
         let path = dir.join("package.json");
         let text =
@@ -53,7 +59,9 @@ impl Manifest {
 /// One code-as-data package found among the dependencies.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Dependency {
+    /// The package name.
     pub name: String,
+    /// The installed version (reported, and named in errors).
     pub version: String,
     /// Absolute path of the package's code-as-data folder (or legacy file).
     #[serde(rename = "codeAsDataDir")]
@@ -63,7 +71,9 @@ pub struct Dependency {
 /// Result of the walk: packages in dependency order, and warnings for the user.
 #[derive(Debug, Default)]
 pub struct Discovery {
+    /// Code-as-data packages, dependencies before their dependents (the import order).
     pub dependencies: Vec<Dependency>,
+    /// Things the user should know that do not stop the build (e.g. a package not installed).
     pub warnings: Vec<String>,
 }
 

@@ -47,14 +47,23 @@ impl FromStr for Mode {
 /// Everything `buildCodeAsData` needs; paths are relative to `project_dir`.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
+    /// The npm project's folder (holding `package.json`).
     pub project_dir: PathBuf,
+    /// The output folder, replaced whole by the build (`--workingDir`).
     pub working_dir: PathBuf,
+    /// Which modules go into the output.
     pub mode: Mode,
+    /// The project's snapshot folder, merged into its module.
     pub snapshot_dir: PathBuf,
+    /// The users folder name inside the snapshot folder (backups of users).
     pub users_data_dir: String,
+    /// The business-data folder name inside the snapshot folder.
     pub business_data_dir: String,
+    /// Name of the import order file in the output.
     pub import_order_file: String,
+    /// Name of the version file in the output.
     pub version_file_name: String,
+    /// Check and report everything; write nothing.
     pub dry_run: bool,
 }
 
@@ -92,17 +101,25 @@ impl BuildRequest {
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildReport {
+    /// The mode built.
     pub mode: Mode,
+    /// The output folder, absolute.
     pub working_dir: PathBuf,
     /// Nothing was written. Not serialised: the report envelope's `dryRun` says it.
     #[serde(skip)]
     #[schemars(skip)]
     pub dry_run: bool,
+    /// The output modules, in import order.
     pub modules: Vec<ModuleReport>,
+    /// Files copied (or to copy).
     pub files: usize,
+    /// How many of them are patch files (each validated).
     pub patches: usize,
+    /// Bytes copied.
     pub bytes: u64,
+    /// Name of the import order file written.
     pub import_order_file: String,
+    /// The content of `version.json`, when written (not in `project` mode).
     pub version_file: Option<serde_json::Value>,
     /// Not serialised: the caller hands them to the report envelope's `warnings`
     /// ([`crate::ci::Outputs::report_warning`]).
@@ -111,11 +128,16 @@ pub struct BuildReport {
     pub warnings: Vec<String>,
 }
 
+/// One output module in the report.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ModuleReport {
+    /// The package name.
     pub name: String,
+    /// Its folder in the output (`safeName` of the package name).
     pub path: String,
+    /// The source folders merged into it, in order.
     pub folders: Vec<PathBuf>,
+    /// Files it holds in the output.
     pub files: usize,
 }
 
@@ -123,10 +145,18 @@ pub struct ModuleReport {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("{first}{}; nothing was written", more(*count))]
-    InvalidPatches { count: usize, first: PatchError },
+    /// Patch files failed validation: the build writes nothing.
+    InvalidPatches {
+        /// How many files are invalid.
+        count: usize,
+        /// The first one's error (file, pointer, expectation).
+        first: PatchError,
+    },
 }
 
-/// Run `buildCodeAsData`.
+/// Run `buildCodeAsData`: plan, report what the plan holds, then (unless a dry run)
+/// stage the whole output beside the working dir (`stage`) and swap it in, so a failure
+/// leaves the previous output whole.
 pub fn build(req: &BuildRequest) -> Result<BuildReport> {
     let started = std::time::Instant::now();
     let plan = plan(req)?;
@@ -136,27 +166,13 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
     let copies = plan.copies()?;
     tracing::debug!("planned {} files in {:?}", copies.len(), started.elapsed());
 
-    let mut per_module: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for c in &copies {
-        *per_module.entry(c.module.as_str()).or_default() += 1;
-    }
     let working_dir = req.abs(&req.working_dir);
-    let import_order = plan.import_order_json();
     let version = plan.version_json();
     let mut report = BuildReport {
         mode: req.mode,
         working_dir: working_dir.clone(),
         dry_run: req.dry_run,
-        modules: plan
-            .modules
-            .iter()
-            .map(|m| ModuleReport {
-                name: m.name.clone(),
-                path: m.path.clone(),
-                folders: m.folders.clone(),
-                files: per_module.get(m.path.as_str()).copied().unwrap_or(0),
-            })
-            .collect(),
+        modules: module_reports(&plan, &copies),
         files: copies.len(),
         patches: copies
             .iter()
@@ -175,23 +191,7 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
     }
 
     let staged = crate::fsutil::staging_dir(&working_dir)?;
-    let result = (|| -> Result<u64> {
-        let t = plan::transfer(&copies, Some(&staged))?;
-        tracing::debug!("validated and staged in {:?}", started.elapsed());
-        invalid_patches(t.invalid)?;
-        write_new(
-            &staged.join(&req.import_order_file),
-            import_order.as_bytes(),
-        )?;
-        if let Some(v) = &version {
-            write_new(
-                &staged.join(&req.version_file_name),
-                crate::json::to_compact(v).as_bytes(),
-            )?;
-        }
-        Ok(t.bytes)
-    })();
-    match result {
+    match stage(req, &plan, &copies, &staged, version.as_ref(), started) {
         Ok(bytes) => report.bytes = bytes,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staged);
@@ -211,6 +211,49 @@ pub fn build(req: &BuildRequest) -> Result<BuildReport> {
         working_dir.display()
     );
     Ok(report)
+}
+
+/// Each module with its folders and the number of files it contributes.
+fn module_reports(plan: &Plan, copies: &[plan::Copy]) -> Vec<ModuleReport> {
+    let mut per_module: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for c in copies {
+        *per_module.entry(c.module.as_str()).or_default() += 1;
+    }
+    plan.modules
+        .iter()
+        .map(|m| ModuleReport {
+            name: m.name.clone(),
+            path: m.path.clone(),
+            folders: m.folders.clone(),
+            files: per_module.get(m.path.as_str()).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
+/// Copy and validate every file into `staged`, then write the import order and version
+/// files; the bytes copied. Any invalid patch fails the build before the swap.
+fn stage(
+    req: &BuildRequest,
+    plan: &Plan,
+    copies: &[plan::Copy],
+    staged: &Path,
+    version: Option<&serde_json::Value>,
+    started: std::time::Instant,
+) -> Result<u64> {
+    let t = plan::transfer(copies, Some(staged))?;
+    tracing::debug!("validated and staged in {:?}", started.elapsed());
+    invalid_patches(t.invalid)?;
+    write_new(
+        &staged.join(&req.import_order_file),
+        plan.import_order_json().as_bytes(),
+    )?;
+    if let Some(v) = version {
+        write_new(
+            &staged.join(&req.version_file_name),
+            crate::json::to_compact(v).as_bytes(),
+        )?;
+    }
+    Ok(t.bytes)
 }
 
 fn more(count: usize) -> String {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 /// One output module: a folder `<workingDir>/<path>` and one import-order entry.
 #[derive(Debug, Clone)]
 pub struct Module {
+    /// The package name (runtime packages merged as `@olympeio/runtime`).
     pub name: String,
     /// `safeName(name)`: the folder name in the output.
     pub path: String,
@@ -19,9 +20,13 @@ pub struct Module {
     pub folders: Vec<PathBuf>,
 }
 
+/// What a build will produce: the modules with their folders, before anything is copied; `copies`
+/// turns it into files.
 #[derive(Debug)]
 pub struct Plan {
+    /// The output modules, in import order.
     pub modules: Vec<Module>,
+    /// Things the user should know that do not stop the build.
     pub warnings: Vec<String>,
     draw_version: Option<String>,
     runtime_version: Option<String>,
@@ -50,7 +55,9 @@ fn module_name(package: &str) -> &str {
     }
 }
 
-/// Plan a build: discover modules and their folders; check what can be checked.
+/// Plan a build: discover modules and their folders; check what can be checked. The
+/// dependencies' modules come first (`dependency_modules`), then the project's own
+/// (`project_modules`), as in the toolkit's import order.
 pub fn plan(req: &BuildRequest) -> Result<Plan> {
     let manifest = Manifest::read(&req.project_dir).with_context(|| {
         format!(
@@ -60,90 +67,14 @@ pub fn plan(req: &BuildRequest) -> Result<Plan> {
     })?;
     let mut warnings = Vec::new();
     let mut modules: Vec<Module> = Vec::new();
-    let add = |name: &str, folders: Vec<PathBuf>, modules: &mut Vec<Module>| {
-        let name = module_name(name);
-        match modules.iter_mut().find(|m| m.name == name) {
-            Some(m) => {
-                // First wins: a folder whose basename the module already has is dropped
-                // (compared with the folders present before this call, as the toolkit does).
-                let known: HashSet<_> = m
-                    .folders
-                    .iter()
-                    .filter_map(|f| f.file_name().map(|b| b.to_owned()))
-                    .collect();
-                m.folders.extend(
-                    folders
-                        .into_iter()
-                        .filter(|f| f.file_name().is_none_or(|b| !known.contains(b))),
-                );
-            }
-            None => modules.push(Module {
-                name: name.to_string(),
-                path: safe_name(name),
-                folders,
-            }),
-        }
-    };
-
     if req.mode != Mode::Project {
-        let found = discover(&manifest);
-        warnings.extend(found.warnings);
-        tracing::info!(
-            "Found {} dependencies providing code as data amongst the project dependencies",
-            found.dependencies.len()
-        );
-        for dep in &found.dependencies {
-            if !dep.code_as_data_dir.exists() {
-                bail!(
-                    "{}: missing, but package {} {} declares it as its codeAsData; \
-                     reinstall the package (npm ci) or fix its package.json",
-                    dep.code_as_data_dir.display(),
-                    dep.name,
-                    dep.version
-                );
-            }
-            add(
-                &dep.name,
-                code_as_data_folders(&dep.code_as_data_dir)?,
-                &mut modules,
-            );
-        }
+        dependency_modules(&manifest, &mut modules, &mut warnings)?;
     }
     if req.mode != Mode::Dependencies {
         if req.mode == Mode::Project {
             warnings.extend(super::check_library_manifest(req, &manifest)?);
         }
-        // The project's own `codeAsData` folders form its module first; its snapshot
-        // folders are then merged in like a repeated module (first basename wins).
-        let mut own = Vec::new();
-        if let Some(cad) = &manifest.code_as_data {
-            let dir = req.project_dir.join(cad);
-            // The toolkit empties the working dir before reading: a project whose
-            // `codeAsData` is its own output contributes nothing from it.
-            if same_path(&dir, &req.abs(&req.working_dir)) {
-                // nothing to read
-            } else if dir.exists() {
-                own = code_as_data_folders(&dir)?;
-            } else {
-                tracing::warn!(
-                    "package.json declares codeAsData {cad:?} but {} does not exist",
-                    dir.display()
-                );
-            }
-        }
-        let snapshots = snapshot_folders(req)?;
-        tracing::info!(
-            "Found {} folders for project's code as data",
-            own.len() + snapshots.len()
-        );
-        // A project without any folder gets no module (no import-order entry), as with
-        // the toolkit; a dependency without folders keeps its entry.
-        if !own.is_empty() {
-            add(&manifest.name, own, &mut modules);
-        }
-        if !snapshots.is_empty() {
-            add(&manifest.name, snapshots, &mut modules);
-        }
+        project_modules(req, &manifest, &mut modules)?;
     }
 
     let version_of = |name: &str| {
@@ -163,6 +94,104 @@ pub fn plan(req: &BuildRequest) -> Result<Plan> {
         runtime_version: version_of("@olympeio/runtime-web"),
         write_version: req.mode != Mode::Project,
     })
+}
+
+/// Add `folders` to the module `name` (runtime packages merged into one), creating it
+/// at the end of the import order when new.
+fn add(name: &str, folders: Vec<PathBuf>, modules: &mut Vec<Module>) {
+    let name = module_name(name);
+    match modules.iter_mut().find(|m| m.name == name) {
+        Some(m) => {
+            // First wins: a folder whose basename the module already has is dropped
+            // (compared with the folders present before this call, as the toolkit does).
+            let known: HashSet<_> = m
+                .folders
+                .iter()
+                .filter_map(|f| f.file_name().map(|b| b.to_owned()))
+                .collect();
+            m.folders.extend(
+                folders
+                    .into_iter()
+                    .filter(|f| f.file_name().is_none_or(|b| !known.contains(b))),
+            );
+        }
+        None => modules.push(Module {
+            name: name.to_string(),
+            path: safe_name(name),
+            folders,
+        }),
+    }
+}
+
+/// One module per dependency providing code as data; a declared but missing folder is
+/// an error naming the package and the fix.
+fn dependency_modules(
+    manifest: &Manifest,
+    modules: &mut Vec<Module>,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let found = discover(manifest);
+    warnings.extend(found.warnings);
+    tracing::info!(
+        "Found {} dependencies providing code as data amongst the project dependencies",
+        found.dependencies.len()
+    );
+    for dep in &found.dependencies {
+        if !dep.code_as_data_dir.exists() {
+            bail!(
+                "{}: missing, but package {} {} declares it as its codeAsData; \
+                 reinstall the package (npm ci) or fix its package.json",
+                dep.code_as_data_dir.display(),
+                dep.name,
+                dep.version
+            );
+        }
+        add(
+            &dep.name,
+            code_as_data_folders(&dep.code_as_data_dir)?,
+            modules,
+        );
+    }
+    Ok(())
+}
+
+/// The project's module: its own `codeAsData` folders first, then its snapshot folders
+/// merged in like a repeated module (first basename wins).
+fn project_modules(
+    req: &BuildRequest,
+    manifest: &Manifest,
+    modules: &mut Vec<Module>,
+) -> Result<()> {
+    let mut own = Vec::new();
+    if let Some(cad) = &manifest.code_as_data {
+        let dir = req.project_dir.join(cad);
+        // The toolkit empties the working dir before reading: a project whose
+        // `codeAsData` is its own output contributes nothing from it.
+        if same_path(&dir, &req.abs(&req.working_dir)) {
+            // nothing to read
+        } else if dir.exists() {
+            own = code_as_data_folders(&dir)?;
+        } else {
+            tracing::warn!(
+                "package.json declares codeAsData {cad:?} but {} does not exist",
+                dir.display()
+            );
+        }
+    }
+    let snapshots = snapshot_folders(req)?;
+    tracing::info!(
+        "Found {} folders for project's code as data",
+        own.len() + snapshots.len()
+    );
+    // A project without any folder gets no module (no import-order entry), as with
+    // the toolkit; a dependency without folders keeps its entry.
+    if !own.is_empty() {
+        add(&manifest.name, own, modules);
+    }
+    if !snapshots.is_empty() {
+        add(&manifest.name, snapshots, modules);
+    }
+    Ok(())
 }
 
 fn same_path(a: &Path, b: &Path) -> bool {
@@ -284,6 +313,8 @@ impl Plan {
         Ok(dedup)
     }
 
+    /// `import_order.json`: one entry per module, in order, with the module's folder; compact, as
+    /// the toolkit writes it.
     pub fn import_order_json(&self) -> String {
         let list: Vec<Value> = self
             .modules

@@ -30,21 +30,36 @@ impl Default for Limits {
 /// Why an archive was refused (callers answer 400 with it).
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
+    /// The bytes are not an archive of that format (truncated, or another format).
     #[error("not a readable {kind} archive: {detail}")]
-    Corrupt { kind: &'static str, detail: String },
+    Corrupt {
+        /// `zip` or `tar`: the format the bytes were read as.
+        kind: &'static str,
+        /// The reader's own message.
+        detail: String,
+    },
+    /// An entry names an absolute path: unpacking it would write outside the folder.
     #[error("entry {0:?}: absolute paths are not allowed")]
     Absolute(String),
+    /// An entry climbs out of the folder with `..` (zip slip).
     #[error("entry {0:?}: paths leaving the archive (`..`, zip slip) are not allowed")]
     Escape(String),
+    /// A link or special file: a bundle holds plain files and folders only, so nothing
+    /// unpacked can point outside it.
     #[error("entry {0:?}: symbolic links, hard links and special files are not allowed")]
     Link(String),
+    /// More entries than the limit allows (the limit is in the error).
     #[error("more than {0} entries (cap on entries: a zip bomb?)")]
     TooManyEntries(usize),
+    /// More uncompressed bytes than the limit allows (the limit is in the error).
     #[error("more than {0} bytes once uncompressed (cap on the uncompressed size: a zip bomb?)")]
     TooLarge(u64),
+    /// Writing the unpacked files failed (disk full, permissions).
     #[error("cannot write {path}: {source}")]
     Io {
+        /// The file or folder being written.
         path: PathBuf,
+        /// The underlying error.
         source: std::io::Error,
     },
 }

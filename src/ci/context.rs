@@ -20,16 +20,22 @@ use std::path::Path;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefKind {
+    /// A branch build.
     Branch,
+    /// A tag build: `branch` then holds the tag name.
     Tag,
+    /// A pull/merge request build: `branch` is its head branch.
     PullRequest,
+    /// No CI variables say which (a plain shell): only git can tell.
     Unknown,
 }
 
 /// Branch, commit and friends of the current run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Context {
+    /// The CI system the values were read from.
     pub platform: Platform,
+    /// What the run builds: branch, tag or pull request.
     pub ref_kind: RefKind,
     /// The branch name (head branch on PR/MR), or the tag name on tag builds.
     pub branch: Option<String>,

@@ -43,9 +43,13 @@ use std::sync::Mutex;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
+    /// GitHub Actions (`GITHUB_ACTIONS=true`).
     GitHub,
+    /// GitLab CI (`GITLAB_CI=true`).
     GitLab,
+    /// Azure Pipelines (`TF_BUILD=True`).
     Azure,
+    /// A plain shell or an unknown CI: outputs go to the report only.
     None,
 }
 
@@ -112,7 +116,9 @@ fn redact_with(text: &str, secrets: &[String]) -> String {
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {message}", location_text(.location))]
 pub struct FileError {
+    /// Where the error is: the file, and the line and column when known.
     pub location: Location,
+    /// What is wrong and how to fix it.
     pub message: String,
 }
 

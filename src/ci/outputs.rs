@@ -22,10 +22,16 @@
 //! set, under `outputs`, and carries `"dryRun": true`.
 
 use super::Platform;
+
+mod syntax;
 use anyhow::{bail, Context as _, Result};
 use serde_json::{Map, Value};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use syntax::{append, check_name, dotenv_key};
+pub use syntax::{
+    escape_azure, escape_azure_property, escape_data, escape_property, github_heredoc,
+};
 
 /// The fields [`Outputs::finish`] adds around every step's report: a step's own report
 /// never uses these names (checked by a test over every step's schema).
@@ -46,9 +52,14 @@ pub enum Stdout {
 /// Where each platform's output files live (from the environment by default).
 #[derive(Debug, Clone, Default)]
 pub struct OutputPaths {
+    /// `$GITHUB_OUTPUT`: step outputs (`name<<DELIM` heredocs).
     pub github_output: Option<PathBuf>,
+    /// `$GITHUB_ENV`: variables for the job's later steps.
     pub github_env: Option<PathBuf>,
+    /// `$GITHUB_STEP_SUMMARY`: markdown shown on the run's page.
     pub github_step_summary: Option<PathBuf>,
+    /// The dotenv file (`$CADKIT_DOTENV`, or `cadkit.env` on GitLab), GitLab's only way to pass
+    /// values to later jobs.
     pub dotenv: Option<PathBuf>,
     /// Folder for Azure's summary file (`AGENT_TEMPDIRECTORY`).
     pub azure_temp: Option<PathBuf>,
@@ -57,6 +68,8 @@ pub struct OutputPaths {
 }
 
 impl OutputPaths {
+    /// The paths from CI variables read through `get` (tests pass a map instead of the process
+    /// environment); empty values count as unset.
     pub fn from_lookup(platform: Platform, get: &dyn Fn(&str) -> Option<String>) -> OutputPaths {
         let var = |k: &str| get(k).filter(|v| !v.is_empty()).map(PathBuf::from);
         let dotenv = var("CADKIT_DOTENV").or_else(|| {
@@ -80,8 +93,11 @@ impl OutputPaths {
 /// A source location for annotations.
 #[derive(Debug, Clone, Default)]
 pub struct Location {
+    /// The file, as the platform shows it (relative to the repository root).
     pub file: String,
+    /// 1-based line, when known.
     pub line: Option<u32>,
+    /// 1-based column, when known.
     pub col: Option<u32>,
 }
 
@@ -137,10 +153,12 @@ impl Outputs {
         self
     }
 
+    /// Whether this run writes nothing (steps check it before any side effect of their own).
     pub fn is_dry_run(&self) -> bool {
         self.dry_run
     }
 
+    /// The platform the outputs are written for.
     pub fn platform(&self) -> Platform {
         self.platform
     }
@@ -493,79 +511,10 @@ impl Outputs {
     }
 }
 
-fn check_name(name: &str) -> Result<()> {
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        bail!("invalid output name {name:?}: use letters, digits, '_' and '-'");
-    }
-    Ok(())
-}
-
-/// `image-ref` → `IMAGE_REF`.
-fn dotenv_key(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// `name<<DELIM\nvalue\nDELIM\n` with a random delimiter that occurs nowhere in the value.
-pub fn github_heredoc(name: &str, value: &str) -> String {
-    use rand::Rng;
-    let mut rng = rand::rng();
-    loop {
-        let delim = format!("ghadelimiter_{:032x}", rng.random::<u128>());
-        if !value.contains(&delim) && !name.contains(&delim) {
-            return format!("{name}<<{delim}\n{value}\n{delim}\n");
-        }
-    }
-}
-
-fn append(path: &Path, text: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot open {} for appending", path.display()))?;
-    f.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// GitHub workflow-command data escaping.
-pub fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// GitHub workflow-command property escaping.
-pub fn escape_property(s: &str) -> String {
-    escape_data(s).replace(':', "%3A").replace(',', "%2C")
-}
-
-/// Azure logging-command data escaping (as azure-pipelines-task-lib does).
-pub fn escape_azure(s: &str) -> String {
-    s.replace('%', "%AZP25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// Azure logging-command property escaping.
-pub fn escape_azure_property(s: &str) -> String {
-    escape_azure(s).replace(']', "%5D").replace(';', "%3B")
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::path::Path;
     use std::sync::{Arc, Mutex};
 
     /// A clonable in-memory writer standing in for stdout.

@@ -21,6 +21,19 @@ fn quiet_outputs() -> Outputs {
 
 /// Run the three steps on the demo project in `work`; returns one report entry per step.
 pub(super) fn run(work: &Path) -> Result<Value> {
+    let (tag, images) = tag_step(work)?;
+    let auth = registry_auth_step(work)?;
+    let webhook = webhook_step(&images)?;
+    Ok(json!({
+        "tag": tag,
+        "registryAuth": auth,
+        "webhook": webhook,
+    }))
+}
+
+/// `tag` on a fixed branch and a commit derived from the sample project: its report and
+/// the image references the webhook then announces.
+fn tag_step(work: &Path) -> Result<(Value, Vec<String>)> {
     // A stable demo commit: derived from the sample project's package.json.
     let pkg = std::fs::read(work.join("project/package.json")).unwrap_or_default();
     let commit = hex::encode(&sha2::Sha256::digest(&pkg)[..20]);
@@ -53,8 +66,11 @@ pub(super) fn run(work: &Path) -> Result<Value> {
         serde_json::to_string(&tag.environments)?
     );
     let images: Vec<String> = tag.images.iter().map(|i| i.image.clone()).collect();
-    let tag = out.finish_report(&tag, false)?;
+    Ok((out.finish_report(&tag, false)?, images))
+}
 
+/// `registry-auth` into the demo's own Docker config folder (never the user's).
+fn registry_auth_step(work: &Path) -> Result<Value> {
     let docker_config = work.join("docker-config");
     let mut out = quiet_outputs();
     let auth = steps::registry_auth::run(
@@ -74,14 +90,19 @@ pub(super) fn run(work: &Path) -> Result<Value> {
         "demo: registry credentials written to {}",
         docker_config.join("config.json").display()
     );
+    Ok(auth)
+}
 
+/// `webhook` to a receiver started on 127.0.0.1, signed; the report with what the
+/// receiver got and whether every signature verifies.
+fn webhook_step(images: &[String]) -> Result<Value> {
     let receiver = Receiver::start().context("cannot start the demo webhook receiver")?;
     let secret = "demo-signing-secret";
     let mut out = quiet_outputs();
     let mut hook = steps::webhook::run(
         &steps::webhook::Request {
             url: receiver.url("/demo/sample/production"),
-            images: images.clone(),
+            images: images.to_vec(),
             auth_scheme: AuthScheme::Bearer,
             format: Format::Distribution,
             template: None,
@@ -123,15 +144,11 @@ pub(super) fn run(work: &Path) -> Result<Value> {
         receiver.url("/…")
     );
     Ok(json!({
-        "tag": tag,
-        "registryAuth": auth,
-        "webhook": {
-            "report": hook,
-            "receiver": {
-                "requests": received.len(),
-                "signaturesVerified": verified,
-                "paths": received.iter().map(|r| r.path.clone()).collect::<Vec<_>>(),
-            },
+        "report": hook,
+        "receiver": {
+            "requests": received.len(),
+            "signaturesVerified": verified,
+            "paths": received.iter().map(|r| r.path.clone()).collect::<Vec<_>>(),
         },
     }))
 }

@@ -12,8 +12,10 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotGitReport {
+    /// The dump of the last attempt, its fields at the top level of the report.
     #[serde(flatten)]
     pub dump: DumpReport,
+    /// What git did: clone, commit, push attempts.
     pub git: GitReport,
 }
 

@@ -22,7 +22,9 @@ where
 /// What the placeholders stand for.
 #[derive(Debug, Clone, Copy)]
 pub struct Values<'a> {
+    /// The snapshot folder, relative to the repository root.
     pub folder: &'a str,
+    /// The branch committed to.
     pub branch: &'a str,
     /// Files added + changed + deleted.
     pub count: usize,

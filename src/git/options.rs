@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 /// Commit author (also used as committer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Author {
+    /// Author name.
     pub name: String,
+    /// Author e-mail.
     pub email: String,
 }
 
@@ -27,16 +29,21 @@ pub struct SnapshotGitOptions {
     pub name: String,
     /// Remote URL (may hold credentials; never logged as is).
     pub repo: String,
+    /// Branch to commit to (created on the remote when missing and allowed).
     pub branch: String,
     /// The snapshot folder inside the clone (`outputDir` of the entry, e.g. `./snapshot`).
     pub output_dir: String,
+    /// Folder holding the clones, one per entry, reused between runs.
     pub repositories_dir: PathBuf,
     /// Message template (`{date}`, `{folder}`, `{branch}`, `{count}`).
     pub commit_message: String,
+    /// Author and committer of the snapshot commit.
     pub author: Author,
     /// Token used as basic-auth password when the URL holds no password.
     pub token: Option<String>,
+    /// Push attempts before giving up when others keep pushing (at least 1).
     pub max_attempts: u32,
+    /// Waits between push attempts.
     pub backoff: Backoff,
     /// Clone, produce and report what would be committed; commit and push nothing.
     pub dry_run: bool,

@@ -6,15 +6,20 @@ use std::path::PathBuf;
 /// Paths (relative to the repository root, `/`-separated) per kind of change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FileChanges {
+    /// Files the snapshot adds.
     pub added: Vec<String>,
+    /// Files whose content changed.
     pub changed: Vec<String>,
+    /// Files the snapshot no longer has.
     pub deleted: Vec<String>,
 }
 
 impl FileChanges {
+    /// Nothing changed: no commit is needed.
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.changed.is_empty() && self.deleted.is_empty()
     }
+    /// Number of files touched.
     pub fn total(&self) -> usize {
         self.added.len() + self.changed.len() + self.deleted.len()
     }
@@ -25,14 +30,17 @@ impl FileChanges {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GitReport {
+    /// The entry's name.
     pub name: String,
     /// Remote URL, credentials masked.
     pub repo: String,
+    /// The branch committed to.
     pub branch: String,
     /// Snapshot folder, relative to the repository root.
     pub folder: String,
     /// Where the clone is.
     pub work_tree: PathBuf,
+    /// Nothing was committed or pushed (the report says what would have been).
     pub dry_run: bool,
     /// The snapshot differs from the branch tip (a commit was, or in dry run would be, made).
     pub changed: bool,
@@ -46,6 +54,7 @@ pub struct GitReport {
     pub message: Option<String>,
     /// Push attempts (1 when the first push went through; 0 when nothing was pushed).
     pub attempts: u32,
+    /// The files the commit adds, changes and deletes.
     pub files: FileChanges,
     /// The branch did not exist on the remote and was created by this push.
     pub created_branch: bool,
@@ -89,7 +98,9 @@ pub enum FailureKind {
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct Failure {
+    /// What kind of failure, for callers that branch on it.
     pub kind: FailureKind,
+    /// What happened, credentials redacted.
     pub message: String,
 }
 

@@ -17,7 +17,9 @@ use std::path::{Component, Path, PathBuf};
 /// Who owns the copied entries and with which permissions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ownership {
+    /// User id of every entry (resolved from the base's /etc/passwd when given by name).
     pub uid: u64,
+    /// Group id of every entry.
     pub gid: u64,
     /// Mode applied to every copied file and folder; `None` keeps 0755 for folders and
     /// executable files and 0644 for the other files (the umask of the machine never leaks).
@@ -34,6 +36,7 @@ pub struct LayerSpec {
     pub source: PathBuf,
     /// Absolute destination folder inside the image (`/usr/share/nginx/html`).
     pub dest: String,
+    /// Owner and modes of the copied entries.
     pub owner: Ownership,
     /// Modification time of every entry (seconds since the epoch).
     pub mtime: u64,
@@ -69,12 +72,22 @@ pub struct Layer {
 /// Errors callers may want to branch on.
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
+    /// The source folder does not exist (usually: the build step did not run).
     #[error("source folder {0} does not exist (build it first, or pass --source)")]
     MissingSource(PathBuf),
+    /// The source is a file, not a folder.
     #[error("{0} is not a folder")]
     NotAFolder(PathBuf),
+    /// A symbolic link leads out of the source folder: the image would not hold what
+    /// the folder shows.
     #[error("symbolic link {link} points outside the source folder (target {target:?}); copy the file instead or make the link relative and inside the folder")]
-    SymlinkEscapes { link: PathBuf, target: PathBuf },
+    SymlinkEscapes {
+        /// The link, in the source folder.
+        link: PathBuf,
+        /// Where it points.
+        target: PathBuf,
+    },
+    /// A socket, FIFO or device: a tar entry cannot carry it portably.
     #[error("{0} is a socket, FIFO or device; only files, folders and links can go in an image")]
     SpecialFile(PathBuf),
 }
@@ -139,7 +152,7 @@ impl Write for Hashing<'_> {
     }
 }
 
-pub use super::blob::{digest_of, open_blob};
+pub use super::blob::{digest_of, gzip, open_blob, read_entries, ReadEntry};
 
 /// One entry found in the source folder, in tar order.
 struct Entry {
@@ -282,33 +295,59 @@ pub fn build(spec: &LayerSpec) -> Result<Layer> {
 }
 
 /// [`build`], handing the bytes of an uncompressed layer to `sink` while they are written
-/// (a gzip layer is handed over whole at the end).
+/// (a gzip layer is handed over whole at the end). Stages: scan the source, write the
+/// destination's parent folders, the folder's entries, then hash and compress.
 pub fn build_with_sink(spec: &LayerSpec, sink: Option<Sink>) -> Result<Layer> {
     let dest = normalise_dest(&spec.dest)?;
     let entries = scan(&spec.source)?;
-    let capacity: u64 = entries
-        .iter()
-        .map(|e| match e.kind {
-            EntryKind::File { len, .. } => len.div_ceil(512) * 512 + 512,
-            _ => 512,
-        })
-        .sum::<u64>()
-        + 4096;
     let streaming = !spec.compress;
     let mut tar = tar::Builder::new(Hashing {
-        inner: Vec::with_capacity(capacity as usize),
+        inner: Vec::with_capacity(tar_capacity(&entries) as usize),
         hash: Sha256::new(),
         sink: if streaming { sink } else { None },
         sent: 0,
     });
     tar.mode(tar::HeaderMode::Deterministic);
     tar.follow_symlinks(false);
-    let own = spec.owner;
-    let mut count = 0usize;
-    let mut content_bytes = 0u64;
-
-    // Parent folders of the destination, root-owned like `docker build` creates them.
     let dest_parts: Vec<&str> = dest.split('/').filter(|p| !p.is_empty()).collect();
+    let mut count = append_dest_folders(&mut tar, spec, &dest_parts)?;
+    let prefix = dest_parts.join("/");
+    let mut content_bytes = 0u64;
+    for e in &entries {
+        let name = if prefix.is_empty() {
+            e.rel.clone()
+        } else if e.rel.is_empty() {
+            prefix.clone()
+        } else {
+            format!("{prefix}/{}", e.rel)
+        };
+        content_bytes += append_entry(&mut tar, spec, e, &name)?;
+        count += 1;
+    }
+    finish(tar.into_inner()?, spec, count, content_bytes)
+}
+
+/// The tar's size, known from the walk: the buffer is allocated once.
+fn tar_capacity(entries: &[Entry]) -> u64 {
+    entries
+        .iter()
+        .map(|e| match e.kind {
+            EntryKind::File { len, .. } => len.div_ceil(512) * 512 + 512,
+            _ => 512,
+        })
+        .sum::<u64>()
+        + 4096
+}
+
+/// The destination's parent folders, with the base's metadata (root-owned 755 when the
+/// base lacks them, like `docker build` creates them), then the destination folder itself
+/// with the layer's owner. Returns the number of entries written.
+fn append_dest_folders(
+    tar: &mut tar::Builder<Hashing>,
+    spec: &LayerSpec,
+    dest_parts: &[&str],
+) -> Result<usize> {
+    let mut count = 0;
     for i in 1..dest_parts.len() {
         let rel = dest_parts[..i].join("/");
         let meta = spec
@@ -331,17 +370,8 @@ pub fn build_with_sink(spec: &LayerSpec, sink: Option<Sink>) -> Result<Layer> {
         tar.append_data(&mut h, format!("{rel}/"), io::empty())?;
         count += 1;
     }
-    let prefix = dest_parts.join("/");
-    let join = |rel: &str| {
-        if prefix.is_empty() {
-            rel.to_string()
-        } else if rel.is_empty() {
-            prefix.clone()
-        } else {
-            format!("{prefix}/{rel}")
-        }
-    };
-    if !prefix.is_empty() {
+    if !dest_parts.is_empty() {
+        let own = spec.owner;
         let mut h = header(
             tar::EntryType::Directory,
             own.dest_mode.or(own.mode).unwrap_or(0o755),
@@ -350,62 +380,80 @@ pub fn build_with_sink(spec: &LayerSpec, sink: Option<Sink>) -> Result<Layer> {
             spec.mtime,
             0,
         );
-        tar.append_data(&mut h, format!("{prefix}/"), io::empty())?;
+        tar.append_data(&mut h, format!("{}/", dest_parts.join("/")), io::empty())?;
         count += 1;
     }
-    for e in &entries {
-        let name = join(&e.rel);
-        match &e.kind {
-            EntryKind::Dir => {
-                let mut h = header(
-                    tar::EntryType::Directory,
-                    own.mode.unwrap_or(0o755),
-                    own.uid,
-                    own.gid,
-                    spec.mtime,
-                    0,
-                );
-                tar.append_data(&mut h, format!("{name}/"), io::empty())?;
-            }
-            EntryKind::File { executable, len } => {
-                let mode = own.mode.unwrap_or(if *executable { 0o755 } else { 0o644 });
-                // Read the whole file (one piece per file through the hasher and the upload
-                // sink); a file that changed size since the walk is an error, since the tar
-                // header already holds the size.
-                let content = std::fs::read(&e.path)
-                    .with_context(|| format!("cannot read {}", e.path.display()))?;
-                if content.len() as u64 != *len {
-                    bail!("{} changed while being read", e.path.display());
-                }
-                let mut h = header(
-                    tar::EntryType::Regular,
-                    mode,
-                    own.uid,
-                    own.gid,
-                    spec.mtime,
-                    *len,
-                );
-                tar.append_data(&mut h, &name, &content[..])
-                    .with_context(|| format!("cannot add {} to the layer", e.path.display()))?;
-                content_bytes += len;
-            }
-            EntryKind::Link(target) => {
-                let mut h = header(
-                    tar::EntryType::Symlink,
-                    0o777,
-                    own.uid,
-                    own.gid,
-                    spec.mtime,
-                    0,
-                );
-                tar.append_link(&mut h, &name, target).with_context(|| {
-                    format!("cannot add link {} to the layer", e.path.display())
-                })?;
-            }
+    Ok(count)
+}
+
+/// One entry of the source folder under its name in the image, with the layer's owner
+/// and mode. Returns the file content's size (0 for folders and links).
+fn append_entry(
+    tar: &mut tar::Builder<Hashing>,
+    spec: &LayerSpec,
+    e: &Entry,
+    name: &str,
+) -> Result<u64> {
+    let own = spec.owner;
+    match &e.kind {
+        EntryKind::Dir => {
+            let mut h = header(
+                tar::EntryType::Directory,
+                own.mode.unwrap_or(0o755),
+                own.uid,
+                own.gid,
+                spec.mtime,
+                0,
+            );
+            tar.append_data(&mut h, format!("{name}/"), io::empty())?;
+            Ok(0)
         }
-        count += 1;
+        EntryKind::File { executable, len } => {
+            let mode = own.mode.unwrap_or(if *executable { 0o755 } else { 0o644 });
+            // Read the whole file (one piece per file through the hasher and the upload
+            // sink); a file that changed size since the walk is an error, since the tar
+            // header already holds the size.
+            let content = std::fs::read(&e.path)
+                .with_context(|| format!("cannot read {}", e.path.display()))?;
+            if content.len() as u64 != *len {
+                bail!("{} changed while being read", e.path.display());
+            }
+            let mut h = header(
+                tar::EntryType::Regular,
+                mode,
+                own.uid,
+                own.gid,
+                spec.mtime,
+                *len,
+            );
+            tar.append_data(&mut h, name, &content[..])
+                .with_context(|| format!("cannot add {} to the layer", e.path.display()))?;
+            Ok(*len)
+        }
+        EntryKind::Link(target) => {
+            let mut h = header(
+                tar::EntryType::Symlink,
+                0o777,
+                own.uid,
+                own.gid,
+                spec.mtime,
+                0,
+            );
+            tar.append_link(&mut h, name, target)
+                .with_context(|| format!("cannot add link {} to the layer", e.path.display()))?;
+            Ok(0)
+        }
     }
-    let mut hashing = tar.into_inner()?;
+}
+
+/// The written tar: its last bytes and the end mark to the sink, its digest (the
+/// diff_id), and the blob (the tar itself, or its gzip).
+fn finish(
+    mut hashing: Hashing,
+    spec: &LayerSpec,
+    count: usize,
+    content_bytes: u64,
+) -> Result<Layer> {
     if let Some(sink) = hashing.sink.as_mut() {
         if hashing.inner.len() > hashing.sent {
             sink(&hashing.inner[hashing.sent..]);
@@ -439,87 +487,10 @@ pub fn build_with_sink(spec: &LayerSpec, sink: Option<Sink>) -> Result<Layer> {
     })
 }
 
-/// Size of the pieces compressed in parallel. Each piece is a complete gzip member; the
-/// members are concatenated, which is a valid gzip stream (RFC 1952 §2.2) that every gzip
-/// reader used by container runtimes (Go's compress/gzip, zlib, GNU gzip) reads whole.
-/// The split points depend only on the data, so the output stays deterministic.
-const GZIP_PIECE: usize = 8 << 20;
-
-/// gzip with a zeroed header (no name, no mtime, OS byte 255) so the bytes never depend on
-/// the machine or the clock.
-pub fn gzip(data: &[u8], level: u32) -> Result<Vec<u8>> {
-    use rayon::prelude::*;
-    let compress = |piece: &[u8]| -> io::Result<Vec<u8>> {
-        let mut enc = flate2::GzBuilder::new()
-            .mtime(0)
-            .operating_system(255)
-            .write(
-                Vec::with_capacity(piece.len() / 2 + 64),
-                flate2::Compression::new(level.min(9)),
-            );
-        enc.write_all(piece)?;
-        enc.finish()
-    };
-    if data.len() <= GZIP_PIECE {
-        return Ok(compress(data)?);
-    }
-    let pieces: Vec<Vec<u8>> = data
-        .par_chunks(GZIP_PIECE)
-        .map(compress)
-        .collect::<io::Result<_>>()?;
-    let mut out = Vec::with_capacity(pieces.iter().map(Vec::len).sum());
-    for p in pieces {
-        out.extend_from_slice(&p);
-    }
-    Ok(out)
-}
-
-/// One tar entry as read back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadEntry {
-    pub path: String,
-    pub uid: u64,
-    pub gid: u64,
-    pub mode: u32,
-    pub kind: char,
-    pub link: Option<String>,
-    pub content: Vec<u8>,
-}
-
-/// Read every entry of a layer blob (content included: for tests and small layers).
-pub fn read_entries(blob: &[u8]) -> Result<Vec<ReadEntry>> {
-    let mut ar = tar::Archive::new(open_blob(blob));
-    let mut out = Vec::new();
-    for e in ar.entries()? {
-        let mut e = e?;
-        let h = e.header().clone();
-        let path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-        let link = e
-            .link_name_bytes()
-            .map(|l| String::from_utf8_lossy(&l).into_owned());
-        let mut content = Vec::new();
-        io::Read::read_to_end(&mut e, &mut content)?;
-        out.push(ReadEntry {
-            path,
-            uid: h.uid()?,
-            gid: h.gid()?,
-            mode: h.mode()?,
-            kind: match h.entry_type() {
-                tar::EntryType::Directory => 'd',
-                tar::EntryType::Symlink => 'l',
-                tar::EntryType::Link => 'h',
-                _ => 'f',
-            },
-            link,
-            content,
-        });
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::blob::GZIP_PIECE;
 
     fn spec(dir: &Path) -> LayerSpec {
         LayerSpec {

@@ -11,17 +11,32 @@ use std::io::Read;
 /// The base's account files (either may be missing: `scratch`, distroless images).
 #[derive(Debug, Clone, Default)]
 pub struct Accounts {
+    /// The base's `/etc/passwd`, if it has one.
     pub passwd: Option<String>,
+    /// The base's `/etc/group`, if it has one.
     pub group: Option<String>,
 }
 
 /// Errors callers may want to branch on.
 #[derive(Debug, thiserror::Error)]
 pub enum OwnerError {
+    /// The user name is not in the base image's `/etc/passwd`.
     #[error("user {name:?} is not in the base image's /etc/passwd{hint}")]
-    UnknownUser { name: String, hint: String },
+    UnknownUser {
+        /// The name asked for.
+        name: String,
+        /// How to fix it: a name the base knows, or numeric ids when it has no such file.
+        hint: String,
+    },
+    /// The group name is not in the base image's `/etc/group`.
     #[error("group {name:?} is not in the base image's /etc/group{hint}")]
-    UnknownGroup { name: String, hint: String },
+    UnknownGroup {
+        /// The name asked for.
+        name: String,
+        /// How to fix it: a name the base knows, or numeric ids when it has no such file.
+        hint: String,
+    },
+    /// The owner is not in any of the accepted forms.
     #[error("owner {0:?} is not `user`, `user:group`, `uid` or `uid:gid`")]
     Syntax(String),
 }

@@ -10,8 +10,11 @@ use sha2::{Digest, Sha256};
 /// What a route needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
+    /// Reading deployments' status and records.
     Read,
+    /// Starting deployments (notifications, bundle uploads).
     Write,
+    /// Undeploying an environment.
     Delete,
 }
 

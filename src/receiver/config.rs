@@ -142,10 +142,13 @@ impl UpdateSettings {
 /// The config file read and checked, with the derived paths resolved.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The config file as written.
     pub config: ReceiverConfig,
     /// The config file's folder (relative paths are taken from it).
     pub base: PathBuf,
+    /// The deployment records' database (SQLite), from the config or beside it.
     pub records: PathBuf,
+    /// Where pulled images and uploaded bundles are unpacked while they deploy.
     pub work_dir: PathBuf,
     /// Compiled tag rules per environment.
     pub rules: BTreeMap<String, Option<regex::Regex>>,

@@ -25,8 +25,11 @@ pub const TEST_GATE_ENV: &str = "CADKIT_RECEIVER_TEST_GATE";
 pub enum Job {
     /// A pushed image, pulled from the environment's configured registry.
     Image {
+        /// The registry host (from the environment's config, never from the notification).
         registry: String,
+        /// The repository pushed to.
         repository: String,
+        /// The tag pushed.
         tag: String,
         /// Expected manifest digest (from the notification), checked after the pull.
         digest: Option<String>,
@@ -42,10 +45,15 @@ pub enum Job {
 /// Everything a deployment needs besides the job.
 #[derive(Debug, Clone)]
 pub struct DeployContext {
+    /// The environment's name in the receiver's config.
     pub environment: String,
+    /// The environment's location, as `cadkit update` takes it.
     pub env_path: PathBuf,
+    /// How `update` converges the environment (the environment's config).
     pub settings: UpdateSettings,
+    /// Docker config folder with the credentials for pulling images, if any.
     pub docker_config: Option<PathBuf>,
+    /// Caps on what a pulled image or bundle may unpack to.
     pub limits: Limits,
     /// A fresh folder of this deployment (removed afterwards by the caller).
     pub scratch: PathBuf,

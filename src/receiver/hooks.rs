@@ -13,6 +13,7 @@ use serde_json::Value;
 pub struct Push {
     /// `namespace/name`, as the registry stores it.
     pub repository: String,
+    /// The tag pushed.
     pub tag: String,
     /// `sha256:…` when the notification gives it (Docker Hub does not: the tag is resolved
     /// in the configured registry).

@@ -185,29 +185,10 @@ fn decide(
     ts: &[Target],
     delivery: &str,
 ) -> anyhow::Result<Result<Decision, Fail>> {
-    let mut plan: Vec<(usize, Option<i64>, Status)> = Vec::new();
-    for (i, t) in ts.iter().enumerate() {
-        let key = event_key(&t.push, delivery);
-        if let Some(id) = store.by_event(&t.env, &key)? {
-            plan.push((i, Some(id), Status::Queued));
-            continue;
-        }
-        if !t.matched {
-            plan.push((i, None, Status::Ignored));
-            continue;
-        }
-        let content = content_key(&t.push);
-        if let Some((id, d)) = store.active(&t.env)? {
-            if d.as_deref() == Some(content.as_str()) {
-                plan.push((i, Some(id), Status::Queued));
-                continue;
-            }
-            return Ok(Err(busy(&t.env, id)));
-        }
-        let deployed = store.deployed_digest(&t.env)?;
-        let noop = t.push.digest.is_some() && deployed.as_deref() == t.push.digest.as_deref();
-        plan.push((i, None, if noop { Status::Noop } else { Status::Queued }));
-    }
+    let plan = match classify(store, ts, delivery)? {
+        Ok(plan) => plan,
+        Err(fail) => return Ok(Err(fail)),
+    };
     let mut answers = Vec::new();
     let mut spawn = Vec::new();
     for (i, existing, status) in plan {
@@ -217,27 +198,7 @@ fn decide(
                 answers.push(json!({"environment": t.env, "id": id.to_string(), "location": location(id), "status": "queued", "duplicate": true}));
                 continue;
             }
-            None => {
-                let source = image_source(r, t);
-                let key = event_key(&t.push, delivery);
-                let content = content_key(&t.push);
-                let error = (status == Status::Ignored).then(|| {
-                    format!(
-                        "no environment accepts {}:{}",
-                        t.push.repository, t.push.tag
-                    )
-                });
-                store.insert(&NewRecord {
-                    environment: &t.env,
-                    source: &source,
-                    digest: Some(&content)
-                        .filter(|_| status != Status::Ignored)
-                        .map(|s| s.as_str()),
-                    event_key: Some(&key),
-                    status,
-                    error: error.as_deref(),
-                })?
-            }
+            None => record(r, store, t, status, delivery)?,
         };
         let st = match status {
             Status::Queued => "queued",
@@ -261,6 +222,72 @@ fn decide(
         }
     }
     Ok(Ok((answers, spawn)))
+}
+
+/// What each target gets, read from the records before anything is written: its earlier
+/// deployment (a redelivery, or the same content already running), ignored (no
+/// environment accepts it), a no-op (the digest is deployed) or queued; a busy
+/// environment fails the whole delivery.
+#[allow(clippy::type_complexity)]
+fn classify(
+    store: &super::records::Store,
+    ts: &[Target],
+    delivery: &str,
+) -> anyhow::Result<Result<Vec<(usize, Option<i64>, Status)>, Fail>> {
+    let mut plan: Vec<(usize, Option<i64>, Status)> = Vec::new();
+    for (i, t) in ts.iter().enumerate() {
+        let key = event_key(&t.push, delivery);
+        if let Some(id) = store.by_event(&t.env, &key)? {
+            plan.push((i, Some(id), Status::Queued));
+            continue;
+        }
+        if !t.matched {
+            plan.push((i, None, Status::Ignored));
+            continue;
+        }
+        let content = content_key(&t.push);
+        if let Some((id, d)) = store.active(&t.env)? {
+            if d.as_deref() == Some(content.as_str()) {
+                plan.push((i, Some(id), Status::Queued));
+                continue;
+            }
+            return Ok(Err(busy(&t.env, id)));
+        }
+        let deployed = store.deployed_digest(&t.env)?;
+        let noop = t.push.digest.is_some() && deployed.as_deref() == t.push.digest.as_deref();
+        plan.push((i, None, if noop { Status::Noop } else { Status::Queued }));
+    }
+    Ok(Ok(plan))
+}
+
+/// A new deployment record for one target (an ignored one keeps the reason and no
+/// digest); its id.
+fn record(
+    r: &Receiver,
+    store: &super::records::Store,
+    t: &Target,
+    status: Status,
+    delivery: &str,
+) -> anyhow::Result<i64> {
+    let source = image_source(r, t);
+    let key = event_key(&t.push, delivery);
+    let content = content_key(&t.push);
+    let error = (status == Status::Ignored).then(|| {
+        format!(
+            "no environment accepts {}:{}",
+            t.push.repository, t.push.tag
+        )
+    });
+    store.insert(&NewRecord {
+        environment: &t.env,
+        source: &source,
+        digest: Some(&content)
+            .filter(|_| status != Status::Ignored)
+            .map(|s| s.as_str()),
+        event_key: Some(&key),
+        status,
+        error: error.as_deref(),
+    })
 }
 
 /// The identity of a delivery: the event id (registries, ACR) or the `Idempotency-Key`

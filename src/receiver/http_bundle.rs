@@ -43,7 +43,8 @@ fn check(
     }
 }
 
-/// The upload handler.
+/// The upload handler: checks (access, environment, content type, not busy), then the
+/// bundle (`check`, off the async runtime), then a record (`record`) and the job.
 pub(super) async fn upload(
     r: Arc<Receiver>,
     env: String,
@@ -52,16 +53,7 @@ pub(super) async fn upload(
 ) -> Result<Response, Fail> {
     authorize(&r, &h, Scope::Write)?;
     known_env(&r, &env)?;
-    let ct = h
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !(ct.starts_with("application/zip") || ct.starts_with("application/octet-stream")) {
-        return Err(err(
-            StatusCode::BAD_REQUEST,
-            format!("Content-Type must be application/zip (a bundle made by `cadkit bundle`), found {ct:?}"),
-        ));
-    }
+    check_content_type(&h)?;
     if let Some((id, _)) = r.store().active(&env).map_err(internal)? {
         return Err(busy(&env, id));
     }
@@ -84,28 +76,7 @@ pub(super) async fn upload(
         }
     };
     let source = json!({"kind": "bundle", "sha256": sha, "project": meta});
-    let decided = {
-        let store = r.store();
-        match store.active(&env).map_err(internal)? {
-            Some((id, _)) => Err(busy(&env, id)),
-            None => {
-                let same =
-                    store.deployed_digest(&env).map_err(internal)?.as_deref() == Some(sha.as_str());
-                let status = if same { Status::Noop } else { Status::Queued };
-                let id = store
-                    .insert(&NewRecord {
-                        environment: &env,
-                        source: &source,
-                        digest: Some(&sha),
-                        event_key: None,
-                        status,
-                        error: None,
-                    })
-                    .map_err(internal)?;
-                Ok((id, status))
-            }
-        }
-    };
+    let decided = record(&r, &env, &source, &sha);
     let (id, status) = match decided {
         Ok(x) => x,
         Err(resp) => {
@@ -131,4 +102,48 @@ pub(super) async fn upload(
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
+}
+
+/// Only a zip body is a bundle: anything else is refused before reading it.
+fn check_content_type(h: &HeaderMap) -> Result<(), Fail> {
+    let ct = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !(ct.starts_with("application/zip") || ct.starts_with("application/octet-stream")) {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            format!("Content-Type must be application/zip (a bundle made by `cadkit bundle`), found {ct:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The deployment record of a checked bundle, under the store lock: busy when another
+/// deployment started meanwhile, a no-op when the same bundle is deployed, else queued.
+fn record(
+    r: &Receiver,
+    env: &str,
+    source: &serde_json::Value,
+    sha: &str,
+) -> Result<(i64, Status), Fail> {
+    let store = r.store();
+    match store.active(env).map_err(internal)? {
+        Some((id, _)) => Err(busy(env, id)),
+        None => {
+            let same = store.deployed_digest(env).map_err(internal)?.as_deref() == Some(sha);
+            let status = if same { Status::Noop } else { Status::Queued };
+            let id = store
+                .insert(&NewRecord {
+                    environment: env,
+                    source,
+                    digest: Some(sha),
+                    event_key: None,
+                    status,
+                    error: None,
+                })
+                .map_err(internal)?;
+            Ok((id, status))
+        }
+    }
 }

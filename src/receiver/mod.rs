@@ -35,9 +35,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// What `cadkit receiver` needs.
 #[derive(Debug, Clone)]
 pub struct ServeRequest {
+    /// The receiver's config file (environments, tag rules, paths).
     pub config: PathBuf,
     /// `127.0.0.1:<port>` (port 0: any free port, printed on stdout).
     pub listen: SocketAddr,
+    /// Bearer tokens per scope: who may read, deploy and undeploy.
     pub tokens: auth::Tokens,
     /// HMAC secret: when set, notifications must carry a valid `X-Cadkit-Signature-256`.
     pub secret: Option<String>,

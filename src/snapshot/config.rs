@@ -23,9 +23,12 @@ use std::path::{Path, PathBuf};
 /// One config entry: what to dump, and optionally where to commit it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SnapshotEntry {
+    /// What to dump: the environment's roots, filters and the output folder.
     pub snapshooter: SnapshooterConfig,
+    /// Where to commit and push the dump, for `cadkit snapshot` with git.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitConfig>,
+    /// Keys cadkit does not know, kept so that rewriting the config loses nothing.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -34,13 +37,16 @@ pub struct SnapshotEntry {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshooterConfig {
+    /// The entry's name (selects it on the command line; names its clone folder).
     #[serde(default)]
     pub name: String,
+    /// The root tags whose projects are dumped (default: Home).
     #[serde(default = "default_root_tags")]
     pub root_tags: Vec<String>,
     /// `None` = the dumper's default (Olympe Libraries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude: Option<Vec<String>>,
+    /// Where the patch files go (default: the folder the command is given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_dir: Option<PathBuf>,
     /// Substring replacements applied, in order, to `'/' + path` of every file.
@@ -51,6 +57,7 @@ pub struct SnapshooterConfig {
     /// folder in place (only changed files) and never produces clashing names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_overwrite: Option<bool>,
+    /// Keys cadkit does not know, kept so that rewriting the config loses nothing.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -59,11 +66,15 @@ pub struct SnapshooterConfig {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitConfig {
+    /// Remote URL of the repository (credentials, if any, are never logged).
     pub repo: String,
+    /// Branch to commit to (default: the remote's main branch name cadkit uses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    /// Commit message template (`{date}`, `{folder}`, `{branch}`, `{count}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_message: Option<String>,
+    /// Keys cadkit does not know, kept so that rewriting the config loses nothing.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -85,9 +96,13 @@ fn default_root_tags() -> Vec<String> {
 /// What the dumper needs from an entry, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DumpConfig {
+    /// The entry's name, for reports and logs.
     pub name: String,
+    /// The root tags to dump, each the top folder of its files.
     pub root_tags: Vec<String>,
+    /// Tags of projects left out of the dump.
     pub exclude: Vec<String>,
+    /// `(from, to)` replacements applied to each root's path, in order (first match once per rule).
     pub path_override: Vec<(String, String)>,
 }
 

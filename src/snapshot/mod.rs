@@ -53,22 +53,35 @@ use std::time::Instant;
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DumpReport {
+    /// The entry's name.
     pub name: String,
+    /// The folder the patch files are written to.
     pub output_dir: PathBuf,
+    /// The root tags dumped.
     pub root_tags: Vec<String>,
+    /// Nothing was written: the lists say what would have changed.
     pub dry_run: bool,
+    /// Projects found under the root tags.
     pub projects: usize,
+    /// Roots dumped (projects, folders and items).
     pub roots: usize,
     /// Files of the dump (added + changed + unchanged).
     pub files: usize,
     /// Files actually written (0 in a dry run and for an unchanged environment).
     pub written: usize,
+    /// Files the dump adds.
     pub added: Vec<String>,
+    /// Files whose content changed.
     pub changed: Vec<String>,
+    /// Files deleted: their root is no longer in the environment.
     pub deleted: Vec<String>,
+    /// Files already holding the right bytes.
     pub unchanged: Vec<String>,
+    /// Base paths that were taken and got a suffix.
     pub collisions: Vec<Collision>,
+    /// Things the user should know that did not stop the dump.
     pub warnings: Vec<String>,
+    /// Wall time of the dump, in milliseconds.
     pub duration_ms: u64,
 }
 

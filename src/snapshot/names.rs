@@ -100,6 +100,7 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// An empty registry: no path taken yet.
     pub fn new() -> Registry {
         Registry::default()
     }

@@ -22,8 +22,12 @@ const RELATION_TYPES: &[(&str, &str, u8, u8)] = &[
     (DOCUMENTATION, "documentation", 9, 9),
 ];
 
+/// Relation type from an item to its inputs.
 pub const INPUT: &str = "01621fb84e32000000a1";
+/// Relation type from an item to its outputs.
 pub const OUTPUT: &str = "01621fb84e32000000d2";
+/// Relation type to documentation instances, with bits of its own (9) so the follow
+/// rules meet a value other than 1 and 2.
 pub const DOCUMENTATION: &str = "01703376c4a81c0e9d93";
 /// The "Function" model of the runtime.
 pub const FUNCTION: &str = "01621fb84e320000f000";
@@ -32,9 +36,13 @@ const DESCRIPTION: &str = "0190cccc0000000000f1";
 /// How big a synthetic environment is.
 #[derive(Debug, Clone)]
 pub struct Spec {
+    /// Repositories under Home.
     pub repositories: usize,
+    /// Projects in each repository.
     pub projects_per_repository: usize,
+    /// Folders in each project.
     pub folders_per_project: usize,
+    /// Items (functions) in each folder.
     pub items_per_folder: usize,
     /// Inputs + outputs + internal (contained) instances per item.
     pub parts_per_item: usize,
@@ -147,52 +155,64 @@ pub fn operations(spec: &Spec) -> Vec<Op> {
                 ops.push(Op::create_relation(rel::SUB_FOLDER, &project, &folder));
                 ops.push(Op::create_relation(rel::CONTAINS, &project, &folder));
                 for i in 0..spec.items_per_folder {
-                    let item = next(0x0193);
-                    // Every 10th item is named like its predecessor (case differs): a collision.
-                    let name = if i % 10 == 9 {
-                        format!("ITEM {}", i - 1)
-                    } else {
-                        format!("Item {i}")
-                    };
-                    ops.push(create(
-                        &item,
-                        json!({ prop::NAME: name, "v": 3, "0190cccc0000000000f2": i as f64 + 0.25 }),
-                    ));
-                    ops.push(Op::create_relation(rel::MODEL, &item, FUNCTION));
-                    ops.push(Op::create_relation(rel::ITEM, &folder, &item));
-                    ops.push(Op::create_relation(rel::CONTAINS, &folder, &item));
-                    for k in 0..spec.parts_per_item {
-                        let part = next(0x0194);
-                        ops.push(create(
-                            &part,
-                            json!({ prop::NAME: format!("part {k}"), "v": 1 }),
-                        ));
-                        ops.push(Op::create_relation(rel::MODEL, &part, model::OBJECT));
-                        let r = match k % 3 {
-                            0 => INPUT,
-                            1 => OUTPUT,
-                            _ => rel::CONTAINS,
-                        };
-                        ops.push(Op::create_relation(r, &item, &part));
-                    }
-                    if i % 3 == 0 {
-                        let doc = next(0x0195);
-                        ops.push(create(
-                            &doc,
-                            json!({ "0190cccc0000000000f3": "Some documentation." }),
-                        ));
-                        ops.push(Op::UpdateInstance(InstanceOp {
-                            tag: item.clone(),
-                            props: json!({ DESCRIPTION: { "c": 8, "t": doc } })
-                                .as_object()
-                                .cloned()
-                                .unwrap_or_default(),
-                            extra: Map::new(),
-                        }));
-                    }
+                    item_ops(&mut ops, spec, &folder, i, &mut next);
                 }
             }
         }
     }
     ops
+}
+
+/// One function item of a folder: the item, its parts (inputs, outputs, contained
+/// objects), and on every third item a documentation instance it points to.
+fn item_ops(
+    ops: &mut Vec<Op>,
+    spec: &Spec,
+    folder: &str,
+    i: usize,
+    next: &mut impl FnMut(u32) -> String,
+) {
+    let item = next(0x0193);
+    // Every 10th item is named like its predecessor (case differs): a collision.
+    let name = if i % 10 == 9 {
+        format!("ITEM {}", i - 1)
+    } else {
+        format!("Item {i}")
+    };
+    ops.push(create(
+        &item,
+        json!({ prop::NAME: name, "v": 3, "0190cccc0000000000f2": i as f64 + 0.25 }),
+    ));
+    ops.push(Op::create_relation(rel::MODEL, &item, FUNCTION));
+    ops.push(Op::create_relation(rel::ITEM, folder, &item));
+    ops.push(Op::create_relation(rel::CONTAINS, folder, &item));
+    for k in 0..spec.parts_per_item {
+        let part = next(0x0194);
+        ops.push(create(
+            &part,
+            json!({ prop::NAME: format!("part {k}"), "v": 1 }),
+        ));
+        ops.push(Op::create_relation(rel::MODEL, &part, model::OBJECT));
+        let r = match k % 3 {
+            0 => INPUT,
+            1 => OUTPUT,
+            _ => rel::CONTAINS,
+        };
+        ops.push(Op::create_relation(r, &item, &part));
+    }
+    if i.is_multiple_of(3) {
+        let doc = next(0x0195);
+        ops.push(create(
+            &doc,
+            json!({ "0190cccc0000000000f3": "Some documentation." }),
+        ));
+        ops.push(Op::UpdateInstance(InstanceOp {
+            tag: item.clone(),
+            props: json!({ DESCRIPTION: { "c": 8, "t": doc } })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            extra: Map::new(),
+        }));
+    }
 }

@@ -16,9 +16,13 @@ use std::path::{Path, PathBuf};
 /// What changed on disk (or would, in a dry run); paths relative to the output folder.
 #[derive(Debug, Default)]
 pub struct Sync {
+    /// Files to create.
     pub added: Vec<String>,
+    /// Files whose content changes.
     pub changed: Vec<String>,
+    /// Owned files no longer planned: deleted.
     pub deleted: Vec<String>,
+    /// Files already holding the right bytes.
     pub unchanged: Vec<String>,
     /// Files actually written.
     pub written: usize,
@@ -32,7 +36,8 @@ enum State {
 
 /// Bring `out_dir/<root_dirs…>` in line with `files`. Owned files (patch files, and
 /// binaries: files named by a 20-hex tag) that are not planned are deleted, except those
-/// in `keep` (binaries whose content the environment does not hold).
+/// in `keep` (binaries whose content the environment does not hold). Stages: compare
+/// (nothing written, all a dry run needs), check the target folders, write, delete.
 pub fn sync(
     out_dir: &Path,
     root_dirs: &[String],
@@ -45,40 +50,8 @@ pub fn sync(
         .map(|f| f.path.as_str())
         .chain(keep.iter().map(String::as_str))
         .collect();
-
-    // What is on disk.
-    let mut existing = Vec::new();
-    for dir in root_dirs {
-        let top = out_dir.join(dir);
-        if !top.is_dir() {
-            continue;
-        }
-        for e in walkdir::WalkDir::new(&top) {
-            let e = e.with_context(|| format!("cannot list {}", top.display()))?;
-            let owned = FileKind::of_path(e.path()).is_some()
-                || e.file_name().to_str().is_some_and(crate::patch::is_tag);
-            if e.file_type().is_file() && owned {
-                let rel = e.path().strip_prefix(out_dir)?;
-                if let Some(s) = rel.to_str() {
-                    existing.push(s.replace(std::path::MAIN_SEPARATOR, "/"));
-                }
-            }
-        }
-    }
-
-    let states: Vec<State> = files
-        .par_iter()
-        .map(|f| {
-            let path = out_dir.join(&f.path);
-            // One read per file (no separate stat): most files are unchanged.
-            match std::fs::read(&path) {
-                Ok(b) if b == f.bytes => Ok(State::Unchanged),
-                Ok(_) => Ok(State::Changed),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::Added),
-                Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-            }
-        })
-        .collect::<Result<_>>()?;
+    let existing = owned_files(out_dir, root_dirs)?;
+    let states = compare(out_dir, files)?;
 
     let mut sync = Sync::default();
     let mut to_write = Vec::new();
@@ -111,8 +84,60 @@ pub fn sync(
         return Ok(sync);
     }
 
-    // No write may leave the output folder, not even through a symlinked folder
-    // planted inside it: every target folder must resolve under the output folder.
+    check_target_dirs(out_dir, &to_write)?;
+    to_write
+        .par_iter()
+        .map(|f| fsutil::write_atomic(&out_dir.join(&f.path), &f.bytes, None))
+        .collect::<Result<Vec<()>>>()?;
+    sync.written = to_write.len();
+    delete(out_dir, root_dirs, &sync.deleted)?;
+    Ok(sync)
+}
+
+/// The files on disk the dumper owns (patch files and binaries) under the root folders,
+/// `/`-separated and relative to `out_dir`: the candidates for deletion.
+fn owned_files(out_dir: &Path, root_dirs: &[String]) -> Result<Vec<String>> {
+    let mut existing = Vec::new();
+    for dir in root_dirs {
+        let top = out_dir.join(dir);
+        if !top.is_dir() {
+            continue;
+        }
+        for e in walkdir::WalkDir::new(&top) {
+            let e = e.with_context(|| format!("cannot list {}", top.display()))?;
+            let owned = FileKind::of_path(e.path()).is_some()
+                || e.file_name().to_str().is_some_and(crate::patch::is_tag);
+            if e.file_type().is_file() && owned {
+                let rel = e.path().strip_prefix(out_dir)?;
+                if let Some(s) = rel.to_str() {
+                    existing.push(s.replace(std::path::MAIN_SEPARATOR, "/"));
+                }
+            }
+        }
+    }
+    Ok(existing)
+}
+
+/// Each planned file against the disk, in parallel.
+fn compare(out_dir: &Path, files: &[PlannedFile]) -> Result<Vec<State>> {
+    files
+        .par_iter()
+        .map(|f| {
+            let path = out_dir.join(&f.path);
+            // One read per file (no separate stat): most files are unchanged.
+            match std::fs::read(&path) {
+                Ok(b) if b == f.bytes => Ok(State::Unchanged),
+                Ok(_) => Ok(State::Changed),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::Added),
+                Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+            }
+        })
+        .collect()
+}
+
+/// No write may leave the output folder, not even through a symlinked folder planted
+/// inside it: every target folder is created and must resolve under the output folder.
+fn check_target_dirs(out_dir: &Path, to_write: &[&PlannedFile]) -> Result<()> {
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let root = out_dir
@@ -136,14 +161,14 @@ pub fn sync(
             );
         }
     }
-    to_write
-        .par_iter()
-        .map(|f| fsutil::write_atomic(&out_dir.join(&f.path), &f.bytes, None))
-        .collect::<Result<Vec<()>>>()?;
-    sync.written = to_write.len();
+    Ok(())
+}
 
+/// Delete the files no longer planned, then the folders they leave empty (below the
+/// root folders, which stay).
+fn delete(out_dir: &Path, root_dirs: &[String], deleted: &[String]) -> Result<()> {
     let mut parents = BTreeSet::new();
-    for p in &sync.deleted {
+    for p in deleted {
         let path = out_dir.join(p);
         std::fs::remove_file(&path).with_context(|| format!("cannot delete {}", path.display()))?;
         if let Some(parent) = path.parent() {
@@ -167,5 +192,5 @@ pub fn sync(
             }
         }
     }
-    Ok(sync)
+    Ok(())
 }

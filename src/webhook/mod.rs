@@ -39,8 +39,11 @@ pub enum AuthScheme {
 /// Retry policy.
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
+    /// Attempts in all, the first included (at least 1).
     pub max_attempts: u32,
+    /// Ceiling of the first backoff (exponential with jitter after it).
     pub initial: Duration,
+    /// Largest backoff.
     pub max: Duration,
     /// Longest `Retry-After` honoured; a longer one is cut to this.
     pub max_retry_after: Duration,
@@ -68,16 +71,27 @@ impl Retry {
 /// One delivery to make.
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    /// The endpoint (may hold credentials: only ever logged redacted).
     pub url: url::Url,
+    /// Token sent in `Authorization` (a sensitive header, never logged).
     pub token: Option<String>,
+    /// How the token is written in `Authorization`.
     pub scheme: AuthScheme,
+    /// HMAC secret: each attempt is signed (`X-Cadkit-Signature-256`) with its timestamp.
     pub secret: Option<String>,
+    /// The payload.
     pub body: Vec<u8>,
+    /// The payload's media type.
     pub content_type: String,
+    /// Same for every attempt of one delivery, so the receiver can drop duplicates.
     pub idempotency_key: String,
+    /// Extra headers, sent as given.
     pub headers: Vec<(String, String)>,
+    /// Time allowed to connect, per attempt.
     pub connect_timeout: Duration,
+    /// Time allowed for the whole attempt.
     pub timeout: Duration,
+    /// When and how often to try again.
     pub retry: Retry,
 }
 
@@ -85,7 +99,9 @@ pub struct Delivery {
 #[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
+    /// The HTTP status, when an answer came.
     pub status: Option<u16>,
+    /// What went wrong, when the attempt failed (redacted).
     pub error: Option<String>,
     /// Wait before the next attempt, in milliseconds.
     pub wait_ms: Option<u64>,
@@ -95,8 +111,11 @@ pub struct Attempt {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivered {
+    /// The 2xx status that ended the delivery.
     pub status: u16,
+    /// Every attempt, in order.
     pub attempts: Vec<Attempt>,
+    /// The start of the response body, on one line, redacted.
     pub response_excerpt: String,
     /// The `Location` header of the answer (an asynchronous API's status URL).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,19 +125,29 @@ pub struct Delivered {
 /// Why a delivery failed (callers branch on it).
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
+    /// The endpoint answered with a status no retry can change (4xx other than 408, 429).
     #[error("the webhook {url} refused the request with HTTP {status} (not retried): {excerpt}")]
     Rejected {
+        /// The endpoint, redacted.
         url: String,
+        /// The status.
         status: u16,
+        /// The start of the response body, redacted.
         excerpt: String,
+        /// Every attempt, in order.
         attempts: Vec<Attempt>,
     },
+    /// Every attempt failed with a retryable status or a transport error.
     #[error("the webhook {url} failed after {} attempts; last: {last}", attempts.len())]
     Exhausted {
+        /// The endpoint, redacted.
         url: String,
+        /// The last attempt's error.
         last: String,
+        /// Every attempt, in order.
         attempts: Vec<Attempt>,
     },
+    /// The request could not be built (HTTP client, token not valid in a header).
     #[error("cannot prepare the webhook request: {0}")]
     Setup(String),
 }
@@ -199,6 +228,8 @@ fn excerpt(body: &str) -> String {
 }
 
 /// Send `d`, retrying as documented; `sleep` waits between attempts (tests may record).
+/// Each attempt is built by `request` and classified by `outcome`; this loop only keeps
+/// the attempts' record and decides whether and how long to wait.
 pub fn deliver(d: &Delivery, sleep: &dyn Fn(Duration)) -> Result<Delivered, WebhookError> {
     let shown = redact_url(&d.url);
     let client = reqwest::Client::builder()
@@ -211,95 +242,49 @@ pub fn deliver(d: &Delivery, sleep: &dyn Fn(Duration)) -> Result<Delivered, Webh
     let mut attempts: Vec<Attempt> = Vec::new();
     let max = d.retry.max_attempts.max(1);
     for n in 1..=max {
-        let mut rb = client
-            .post(d.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, &d.content_type)
-            .header("Idempotency-Key", &d.idempotency_key)
-            .header("X-Cadkit-Delivery", &d.idempotency_key)
-            .header("X-Cadkit-Attempt", n.to_string());
-        for (k, v) in &d.headers {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
-        if let Some(tok) = &d.token {
-            let value = match d.scheme {
-                AuthScheme::Bearer => format!("Bearer {tok}"),
-                AuthScheme::Raw => tok.clone(),
-            };
-            let mut hv = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
-                WebhookError::Setup("the token holds characters not allowed in a header".into())
-            })?;
-            hv.set_sensitive(true);
-            rb = rb.header(reqwest::header::AUTHORIZATION, hv);
-        }
-        if let Some(secret) = &d.secret {
-            let ts = chrono::Utc::now().timestamp();
-            rb = rb
-                .header("X-Cadkit-Timestamp", ts.to_string())
-                .header("X-Cadkit-Signature-256", sign(secret, ts, &d.body));
-        }
+        let done = |status| Attempt {
+            status: Some(status),
+            error: None,
+            wait_ms: None,
+        };
+        let rb = request(&client, d, n)?;
         let result = crate::http::block_on(async move {
-            let resp = rb.body(d.body.clone()).send().await?;
+            let resp = rb.send().await?;
             let head = (resp.status().as_u16(), resp.headers().clone());
             // A body that cannot be read counts as empty, as before.
             Ok::<_, reqwest::Error>((head, resp.text().await.unwrap_or_default()))
         })
         .map_err(|e| WebhookError::Setup(e.to_string()))?;
-        let (retry_after, failure) = match result {
-            Ok(((status, headers), text)) => {
-                let ra = headers
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-                let location = headers
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(String::from);
-                if (200..300).contains(&status) {
-                    attempts.push(Attempt {
-                        status: Some(status),
-                        error: None,
-                        wait_ms: None,
-                    });
-                    tracing::info!("webhook {shown}: HTTP {status} after {n} attempt(s)");
-                    return Ok(Delivered {
-                        status,
-                        attempts,
-                        response_excerpt: excerpt(&text),
-                        location,
-                    });
-                }
-                let retryable = status == 408 || status == 429 || status >= 500;
-                if !retryable {
-                    attempts.push(Attempt {
-                        status: Some(status),
-                        error: None,
-                        wait_ms: None,
-                    });
-                    return Err(WebhookError::Rejected {
-                        url: shown,
-                        status,
-                        excerpt: excerpt(&text),
-                        attempts,
-                    });
-                }
-                (
-                    ra,
-                    (Some(status), format!("HTTP {status}: {}", excerpt(&text))),
-                )
+        let (retry_after, status, msg) = match outcome(result) {
+            Outcome::Accepted {
+                status,
+                text,
+                location,
+            } => {
+                attempts.push(done(status));
+                tracing::info!("webhook {shown}: HTTP {status} after {n} attempt(s)");
+                return Ok(Delivered {
+                    status,
+                    attempts,
+                    response_excerpt: excerpt(&text),
+                    location,
+                });
             }
-            Err(e) => {
-                let kind = if e.is_timeout() {
-                    "timed out"
-                } else if e.is_connect() {
-                    "cannot connect"
-                } else {
-                    "request failed"
-                };
-                let msg = crate::ci::redact(&format!("{kind}: {}", error_chain(&e.without_url())));
-                (None, (None, msg))
+            Outcome::Rejected { status, text } => {
+                attempts.push(done(status));
+                return Err(WebhookError::Rejected {
+                    url: shown,
+                    status,
+                    excerpt: excerpt(&text),
+                    attempts,
+                });
             }
+            Outcome::Retry {
+                retry_after,
+                status,
+                msg,
+            } => (retry_after, status, msg),
         };
-        let (status, msg) = failure;
         if n == max {
             attempts.push(Attempt {
                 status,
@@ -328,6 +313,112 @@ pub fn deliver(d: &Delivery, sleep: &dyn Fn(Duration)) -> Result<Delivered, Webh
         sleep(wait);
     }
     unreachable!("the loop returns on its last attempt")
+}
+
+/// Attempt `n` of the POST: the delivery's headers, the attempt number, the token (a
+/// sensitive header, never logged) and the signature, signed afresh with this attempt's
+/// timestamp.
+fn request(
+    client: &reqwest::Client,
+    d: &Delivery,
+    n: u32,
+) -> Result<reqwest::RequestBuilder, WebhookError> {
+    let mut rb = client
+        .post(d.url.clone())
+        .header(reqwest::header::CONTENT_TYPE, &d.content_type)
+        .header("Idempotency-Key", &d.idempotency_key)
+        .header("X-Cadkit-Delivery", &d.idempotency_key)
+        .header("X-Cadkit-Attempt", n.to_string());
+    for (k, v) in &d.headers {
+        rb = rb.header(k.as_str(), v.as_str());
+    }
+    if let Some(tok) = &d.token {
+        let value = match d.scheme {
+            AuthScheme::Bearer => format!("Bearer {tok}"),
+            AuthScheme::Raw => tok.clone(),
+        };
+        let mut hv = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+            WebhookError::Setup("the token holds characters not allowed in a header".into())
+        })?;
+        hv.set_sensitive(true);
+        rb = rb.header(reqwest::header::AUTHORIZATION, hv);
+    }
+    if let Some(secret) = &d.secret {
+        let ts = chrono::Utc::now().timestamp();
+        rb = rb
+            .header("X-Cadkit-Timestamp", ts.to_string())
+            .header("X-Cadkit-Signature-256", sign(secret, ts, &d.body));
+    }
+    Ok(rb.body(d.body.clone()))
+}
+
+/// One attempt's answer: status and headers, then the body (empty when unreadable).
+type Answer = ((u16, reqwest::header::HeaderMap), String);
+
+/// What one attempt's response (or failure) means for the delivery.
+enum Outcome {
+    /// A 2xx: delivered.
+    Accepted {
+        status: u16,
+        text: String,
+        location: Option<String>,
+    },
+    /// A status no retry can change (4xx other than 408 and 429).
+    Rejected { status: u16, text: String },
+    /// 408, 429, 5xx or a transport error: worth another attempt, after the server's
+    /// `Retry-After` when it gave one.
+    Retry {
+        retry_after: Option<Duration>,
+        status: Option<u16>,
+        msg: String,
+    },
+}
+
+/// Classify one attempt's result; transport errors are described without the URL (it may
+/// hold a token) and redacted.
+fn outcome(result: reqwest::Result<Answer>) -> Outcome {
+    let ((status, headers), text) = match result {
+        Ok(answer) => answer,
+        Err(e) => {
+            let kind = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "cannot connect"
+            } else {
+                "request failed"
+            };
+            let msg = crate::ci::redact(&format!("{kind}: {}", error_chain(&e.without_url())));
+            return Outcome::Retry {
+                retry_after: None,
+                status: None,
+                msg,
+            };
+        }
+    };
+    let retry_after = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+    let location = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    if (200..300).contains(&status) {
+        return Outcome::Accepted {
+            status,
+            text,
+            location,
+        };
+    }
+    let retryable = status == 408 || status == 429 || status >= 500;
+    if !retryable {
+        return Outcome::Rejected { status, text };
+    }
+    Outcome::Retry {
+        retry_after,
+        status: Some(status),
+        msg: format!("HTTP {status}: {}", excerpt(&text)),
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -18,7 +18,9 @@ pub struct ImageInfo {
     pub namespace: String,
     /// The last path segment.
     pub name: String,
+    /// The tag, when the reference has one.
     pub tag: Option<String>,
+    /// The manifest digest, when the reference has one.
     pub digest: Option<String>,
 }
 
@@ -80,6 +82,7 @@ pub enum Format {
 }
 
 impl Format {
+    /// The `Content-Type` of payloads in this shape.
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Distribution => "application/vnd.docker.distribution.events.v1+json",
@@ -97,10 +100,11 @@ pub struct Meta {
     pub timestamp: i64,
     /// Who pushed (CI actor) .
     pub actor: String,
+    /// The `User-Agent` the payload says the push came from.
     pub user_agent: String,
 }
 
-/// Build the payload for one image.
+/// Build the payload for one image, in the shape `format` names (one function per shape).
 pub fn build(
     format: Format,
     img: &ImageInfo,
@@ -110,91 +114,11 @@ pub fn build(
     let when = chrono::DateTime::from_timestamp(meta.timestamp, 0)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let reference = img
-        .digest
-        .clone()
-        .or_else(|| img.tag.clone())
-        .unwrap_or_else(|| "latest".into());
     Ok(match format {
-        Format::Distribution => {
-            let mut target = json!({
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "repository": img.repository,
-                "url": format!("https://{}/v2/{}/manifests/{}", img.registry, img.repository, reference),
-            });
-            if let Some(d) = &img.digest {
-                target["digest"] = json!(d);
-            }
-            if let Some(t) = &img.tag {
-                target["tag"] = json!(t);
-            }
-            json!({"events": [{
-                "id": meta.id,
-                "timestamp": when,
-                "action": "push",
-                "target": target,
-                "request": {"id": meta.id, "host": img.registry, "method": "PUT", "useragent": meta.user_agent},
-                "actor": {"name": meta.actor},
-                "source": {"addr": img.registry, "instanceID": "cadkit"},
-            }]})
-        }
-        Format::Dockerhub => json!({
-            "callback_url": "",
-            "push_data": {
-                "pushed_at": meta.timestamp,
-                "pusher": meta.actor,
-                "tag": img.tag.clone().unwrap_or_else(|| "latest".into()),
-                "images": [],
-            },
-            "repository": {
-                "repo_name": img.repository,
-                "name": img.name,
-                "namespace": img.namespace,
-                "owner": img.namespace.split('/').next().unwrap_or_default(),
-                "repo_url": format!("https://{}/{}", img.registry, img.repository),
-                "is_private": true,
-                "status": "Active",
-                "date_created": meta.timestamp,
-            },
-        }),
-        Format::Harbor => json!({
-            "type": "PUSH_ARTIFACT",
-            "occur_at": meta.timestamp,
-            "operator": meta.actor,
-            "event_data": {
-                "resources": [{
-                    "digest": img.digest.clone().unwrap_or_default(),
-                    "tag": img.tag.clone().unwrap_or_default(),
-                    "resource_url": format!("{}/{}:{}", img.registry, img.repository, img.tag.clone().unwrap_or_else(|| "latest".into())),
-                }],
-                "repository": {
-                    "name": img.name,
-                    "namespace": img.namespace,
-                    "repo_full_name": img.repository,
-                    "repo_type": "private",
-                    "date_created": meta.timestamp,
-                },
-            },
-        }),
-        Format::Acr => {
-            let mut target = json!({
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "repository": img.repository,
-            });
-            if let Some(d) = &img.digest {
-                target["digest"] = json!(d);
-            }
-            if let Some(t) = &img.tag {
-                target["tag"] = json!(t);
-            }
-            json!({
-                "id": meta.id,
-                "timestamp": when,
-                "action": "push",
-                "target": target,
-                "request": {"id": meta.id, "host": img.registry, "method": "PUT", "useragent": meta.user_agent},
-            })
-        }
+        Format::Distribution => distribution(img, meta, &when),
+        Format::Dockerhub => dockerhub(img, meta),
+        Format::Harbor => harbor(img, meta),
+        Format::Acr => acr(img, meta, &when),
         Format::Template => {
             let t = template.context("--format template needs --template <file.json>")?;
             let vars: Vec<(&str, String)> = vec![
@@ -211,6 +135,108 @@ pub fn build(
             ];
             substitute(t, &vars)
         }
+    })
+}
+
+/// The pushed manifest as an event target: media type, repository, the manifest's `url`
+/// when given, and the digest and tag when known (shared by the Distribution and ACR
+/// shapes; keys in the order registries send them).
+fn target(img: &ImageInfo, url: Option<String>) -> Value {
+    let mut target = json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "repository": img.repository,
+    });
+    if let Some(url) = url {
+        target["url"] = json!(url);
+    }
+    if let Some(d) = &img.digest {
+        target["digest"] = json!(d);
+    }
+    if let Some(t) = &img.tag {
+        target["tag"] = json!(t);
+    }
+    target
+}
+
+/// CNCF Distribution's notification envelope, as a registry sends it after a push.
+fn distribution(img: &ImageInfo, meta: &Meta, when: &str) -> Value {
+    let reference = img
+        .digest
+        .clone()
+        .or_else(|| img.tag.clone())
+        .unwrap_or_else(|| "latest".into());
+    let target = target(
+        img,
+        Some(format!(
+            "https://{}/v2/{}/manifests/{}",
+            img.registry, img.repository, reference
+        )),
+    );
+    json!({"events": [{
+        "id": meta.id,
+        "timestamp": when,
+        "action": "push",
+        "target": target,
+        "request": {"id": meta.id, "host": img.registry, "method": "PUT", "useragent": meta.user_agent},
+        "actor": {"name": meta.actor},
+        "source": {"addr": img.registry, "instanceID": "cadkit"},
+    }]})
+}
+
+/// Docker Hub's repository webhook (tag only: Docker Hub sends no digest).
+fn dockerhub(img: &ImageInfo, meta: &Meta) -> Value {
+    json!({
+        "callback_url": "",
+        "push_data": {
+            "pushed_at": meta.timestamp,
+            "pusher": meta.actor,
+            "tag": img.tag.clone().unwrap_or_else(|| "latest".into()),
+            "images": [],
+        },
+        "repository": {
+            "repo_name": img.repository,
+            "name": img.name,
+            "namespace": img.namespace,
+            "owner": img.namespace.split('/').next().unwrap_or_default(),
+            "repo_url": format!("https://{}/{}", img.registry, img.repository),
+            "is_private": true,
+            "status": "Active",
+            "date_created": meta.timestamp,
+        },
+    })
+}
+
+/// Harbor's default `PUSH_ARTIFACT` payload.
+fn harbor(img: &ImageInfo, meta: &Meta) -> Value {
+    json!({
+        "type": "PUSH_ARTIFACT",
+        "occur_at": meta.timestamp,
+        "operator": meta.actor,
+        "event_data": {
+            "resources": [{
+                "digest": img.digest.clone().unwrap_or_default(),
+                "tag": img.tag.clone().unwrap_or_default(),
+                "resource_url": format!("{}/{}:{}", img.registry, img.repository, img.tag.clone().unwrap_or_else(|| "latest".into())),
+            }],
+            "repository": {
+                "name": img.name,
+                "namespace": img.namespace,
+                "repo_full_name": img.repository,
+                "repo_type": "private",
+                "date_created": meta.timestamp,
+            },
+        },
+    })
+}
+
+/// Azure Container Registry's push event.
+fn acr(img: &ImageInfo, meta: &Meta, when: &str) -> Value {
+    json!({
+        "id": meta.id,
+        "timestamp": when,
+        "action": "push",
+        "target": target(img, None),
+        "request": {"id": meta.id, "host": img.registry, "method": "PUT", "useragent": meta.user_agent},
     })
 }
 

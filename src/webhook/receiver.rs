@@ -19,8 +19,11 @@ use std::time::{Duration, Instant};
 pub enum Reply {
     /// Answer with this status, extra headers and body.
     Status {
+        /// HTTP status code.
         code: u16,
+        /// Extra response headers.
         headers: Vec<(String, String)>,
+        /// Response body.
         body: String,
     },
     /// Read the request, answer nothing for this long, then close the connection.
@@ -28,6 +31,7 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// Answer `code` with an empty body.
     pub fn status(code: u16) -> Reply {
         Reply::Status {
             code,
@@ -36,6 +40,7 @@ impl Reply {
         }
     }
 
+    /// Answer `code` with `body`.
     pub fn with_body(code: u16, body: &str) -> Reply {
         Reply::Status {
             code,
@@ -44,6 +49,7 @@ impl Reply {
         }
     }
 
+    /// Answer `code` with `Retry-After: seconds`, to test a sender's backoff.
     pub fn retry_after(code: u16, seconds: u64) -> Reply {
         Reply::Status {
             code,
@@ -56,10 +62,15 @@ impl Reply {
 /// One recorded request.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    /// The request method.
     pub method: String,
+    /// The request path, query included.
     pub path: String,
+    /// The request headers, in order, names as sent.
     pub headers: Vec<(String, String)>,
+    /// The request body.
     pub body: Vec<u8>,
+    /// When the request arrived (to check a sender's waits).
     pub at: Instant,
 }
 
@@ -72,6 +83,7 @@ impl Recorded {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The body as text (lossy UTF-8).
     pub fn body_str(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -120,6 +132,7 @@ impl Receiver {
         })
     }
 
+    /// The address the receiver listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 pub struct WaitRequest {
     /// The absolute URL of the deployment record.
     pub url: url::Url,
+    /// Token sent in `Authorization` (never logged).
     pub token: Option<String>,
+    /// How the token is written in `Authorization`.
     pub scheme: super::AuthScheme,
     /// Give up after this long.
     pub timeout: Duration,
@@ -26,16 +28,32 @@ pub struct WaitRequest {
 /// Why a wait failed (callers branch on it).
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
+    /// The deployment finished and failed.
     #[error("deployment {id} failed: {error}")]
     Failed {
+        /// The deployment record's id.
         id: String,
+        /// The record's error.
         error: String,
+        /// The whole record, for the report.
         record: Value,
     },
     #[error("deployment at {url} not finished after {secs} s (--wait-timeout)")]
-    Timeout { url: String, secs: u64 },
+    /// The deployment was still running at the deadline (`--wait-timeout`).
+    Timeout {
+        /// The deployment record's URL, redacted.
+        url: String,
+        /// The deadline, in seconds.
+        secs: u64,
+    },
     #[error("deployment at {url}: {detail}")]
-    Http { url: String, detail: String },
+    /// The record could not be read (a 4xx, or an answer that is not a record).
+    Http {
+        /// The deployment record's URL, redacted.
+        url: String,
+        /// What was wrong.
+        detail: String,
+    },
 }
 
 /// The URL of a `Location` header, resolved against the webhook URL.

@@ -1,16 +1,19 @@
 //! Planning a dump: which roots, what each holds, where each file goes, its exact bytes.
 //! The rules are those of `docs/dumper-rules.md` (proven on `@olympeio/core`).
 
-use super::config::DumpConfig;
 use super::format::{relation_order, tag_order, RootContent};
-use super::names::{is_safe_relative, sanitize, Registry};
+use super::names::sanitize;
 use crate::graph::{Graph, Props};
 use crate::patch::tags::{self, follow, model, prop, rel};
 use anyhow::{bail, Result};
-use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
+
+mod roots;
+#[cfg(test)]
+pub(crate) use roots::contents_for_tests;
+pub use roots::plan;
 
 /// File instances with this flag `true` have their content outside the graph; the dumper
 /// writes it beside the root as `<base>/<fileTag>`.
@@ -20,8 +23,11 @@ const BINARY_FLAG: &str = "ff023000000000000054";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RootKind {
+    /// A project: dumped with its own folder `.<name>` holding its content.
     Project,
+    /// A folder of a project: dumped like a project, inside its parent's folder.
     Folder,
+    /// Anything else a folder holds (a function, a data type…): one set of patch files.
     Item,
 }
 
@@ -30,26 +36,35 @@ pub enum RootKind {
 pub struct PlannedFile {
     /// Relative to the output folder, `/`-separated: `<rootTag>/Home/…/<Item>.newInst.json`.
     pub path: String,
+    /// The exact bytes to have in the file.
     pub bytes: Vec<u8>,
 }
 
 /// A base path that was taken and got a suffix.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Collision {
+    /// The root whose path collided.
     pub tag: String,
+    /// The base path it asked for.
     pub wanted: String,
+    /// The base path it got, with the suffix that makes it unique.
     pub used: String,
 }
 
 /// Everything a dump would write.
 #[derive(Debug, Default)]
 pub struct Plan {
+    /// Every patch file to write, in dump order.
     pub files: Vec<PlannedFile>,
     /// Binary contents to write beside their root: (path, File instance tag).
     pub binaries: Vec<(String, String)>,
+    /// Projects found under the root tags.
     pub projects: usize,
+    /// Roots dumped (projects, folders and items).
     pub roots: usize,
+    /// Base paths that were taken and got a suffix.
     pub collisions: Vec<Collision>,
+    /// Things the user should know that do not stop the dump (an empty root tag, a dangling root).
     pub warnings: Vec<String>,
 }
 
@@ -417,6 +432,7 @@ pub fn follow_rule_closure(
 pub struct FollowBits(HashMap<String, (u8, u8)>);
 
 impl FollowBits {
+    /// Read the follow-rule bits of every relation type of `graph`.
     pub fn of(graph: &Graph) -> FollowBits {
         let model = Model::new(graph);
         FollowBits(
@@ -467,166 +483,4 @@ fn complex_target(v: &Value) -> Option<&str> {
         }
         _ => None,
     }
-}
-
-/// Plan the dump of `graph` with `config`: every file with its relative path and bytes.
-pub fn plan(graph: &Graph, config: &DumpConfig) -> Result<Plan> {
-    let start = std::time::Instant::now();
-    let (jobs, mut plan) = plan_patches(graph, config)?;
-    let planned = start.elapsed();
-    plan.binaries = jobs
-        .iter()
-        .flat_map(|(base, c)| {
-            c.binaries
-                .iter()
-                .map(move |t| (format!("{base}/{t}"), t.to_string()))
-        })
-        .collect();
-    plan.files = jobs
-        .into_par_iter()
-        .flat_map_iter(|(base, content)| {
-            content
-                .files()
-                .into_iter()
-                .map(move |(kind, p)| PlannedFile {
-                    path: format!("{base}{}", kind.suffix()),
-                    bytes: p.into_bytes(),
-                })
-        })
-        .collect();
-    tracing::debug!(
-        "plan: {} roots planned in {planned:?}, {} files serialised in {:?}",
-        plan.roots,
-        plan.files.len(),
-        start.elapsed() - planned
-    );
-    Ok(plan)
-}
-
-/// Every root's content with its base path, in dump order.
-type Jobs<'g> = Vec<(String, RootContent<'g>)>;
-
-/// Every root's content, for the writer's tests.
-#[cfg(test)]
-pub(crate) fn contents_for_tests<'g>(
-    graph: &'g Graph,
-    config: &'g DumpConfig,
-) -> Vec<RootContent<'g>> {
-    let (jobs, _) = plan_patches(graph, config).unwrap();
-    jobs.into_iter().map(|(_, c)| c).collect()
-}
-
-fn plan_patches<'g>(graph: &'g Graph, config: &'g DumpConfig) -> Result<(Jobs<'g>, Plan)> {
-    let start = std::time::Instant::now();
-    let m = Model::new(graph);
-    let exclude: HashSet<&str> = config.exclude.iter().map(String::as_str).collect();
-    let mut roots = Vec::new();
-    let mut projects = 0;
-    let mut warnings = Vec::new();
-    for dump_root in &config.root_tags {
-        let known = graph.instances.contains_key(dump_root.as_str())
-            || graph
-                .out
-                .get(dump_root.as_str())
-                .is_some_and(|s| !s.is_empty());
-        if !known {
-            bail!(
-                "root tag {dump_root} is not in the environment (check rootTags in the snapshot config)"
-            );
-        }
-        let list = m.projects(dump_root, &exclude);
-        if list.is_empty() {
-            warnings.push(format!("no project found under root tag {dump_root}"));
-        }
-        projects += list.len();
-        for p in list {
-            m.project_roots(p, dump_root, &mut roots);
-        }
-    }
-
-    roots.retain(|r| {
-        let known = graph.instances.contains_key(r.tag);
-        if !known {
-            warnings.push(format!(
-                "{:?} {} is referenced by the hierarchy but not in the environment: skipped",
-                r.kind, r.tag
-            ));
-        }
-        known
-    });
-
-    let found = start.elapsed();
-    // Content, in parallel.
-    let contents: Vec<Result<(RootContent<'g>, String)>> = roots
-        .par_iter()
-        .map(|r| {
-            let content = m.root_content(r)?;
-            let mut chain = m.chain(r.tag);
-            let base = match r.kind {
-                RootKind::Project | RootKind::Folder => {
-                    let last = chain.last().cloned().unwrap_or_default();
-                    chain.push(format!(".{last}"));
-                    chain.join("/")
-                }
-                RootKind::Item => chain.join("/"),
-            };
-            Ok((content, format!("{}/{base}", r.dump_root)))
-        })
-        .collect();
-
-    let content = start.elapsed();
-    // Paths, in dump order (collision suffixes depend on it).
-    let mut registry = Registry::new();
-    let mut collisions = Vec::new();
-    let mut final_paths = HashSet::new();
-    let mut jobs: Jobs<'g> = Vec::with_capacity(roots.len());
-    for (root, content) in roots.iter().zip(contents) {
-        let (content, wanted) = content?;
-        let used = registry.register(&wanted);
-        if used != wanted {
-            collisions.push(Collision {
-                tag: root.tag.to_string(),
-                wanted: wanted.clone(),
-                used: used.clone(),
-            });
-        }
-        let mut path = format!("/{}", &used[root.dump_root.len() + 1..]);
-        for (from, to) in &config.path_override {
-            path = path.replacen(from.as_str(), to, 1);
-        }
-        let rel = format!("{}/{}", root.dump_root, path.trim_start_matches('/'));
-        if !final_paths.insert(rel.to_lowercase()) {
-            bail!(
-                "pathOverride maps two roots onto {rel:?} (second: {}); fix pathOverride",
-                root.tag
-            );
-        }
-        if !is_safe_relative(&rel) {
-            bail!(
-                "the path {rel:?} of {} is not a safe relative path (check pathOverride)",
-                root.tag
-            );
-        }
-        jobs.push((rel, content));
-    }
-    tracing::debug!(
-        "plan: model and roots {found:?}, content {:?}, paths {:?}",
-        content - found,
-        start.elapsed() - content
-    );
-    for c in &collisions {
-        tracing::info!("name collision: {} written as {}", c.wanted, c.used);
-    }
-
-    Ok((
-        jobs,
-        Plan {
-            files: Vec::new(),
-            binaries: Vec::new(),
-            projects,
-            roots: roots.len(),
-            collisions,
-            warnings,
-        },
-    ))
 }

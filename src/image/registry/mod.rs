@@ -6,7 +6,6 @@
 
 use super::oci::ACCEPTED;
 use anyhow::{anyhow, bail, Context, Result};
-use base64::Engine;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
@@ -16,17 +15,23 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod upload;
+pub use upload::StreamedUpload;
+
 /// Where credentials come from.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     /// `--username` (with `CADKIT_REGISTRY_PASSWORD`): used for the output registry.
     pub username: Option<String>,
+    /// Password or token for `username` (from `CADKIT_REGISTRY_PASSWORD`, never logged).
     pub password: Option<String>,
     /// Folder holding config.json (`DOCKER_CONFIG`, default ~/.docker).
     pub docker_config: Option<PathBuf>,
 }
 
 impl Credentials {
+    /// Credentials from the environment: `CADKIT_REGISTRY_PASSWORD` and the Docker config folder
+    /// (`DOCKER_CONFIG`, else `~/.docker`).
     pub fn from_env(username: Option<String>) -> Credentials {
         Credentials {
             username,
@@ -43,8 +48,15 @@ impl Credentials {
 /// Errors callers may want to branch on.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    /// The registry refused the credentials (or wanted some and got none).
     #[error("registry {host} rejected the credentials{who} (HTTP 401); check DOCKER_CONFIG (cadkit registry-auth) or --username and CADKIT_REGISTRY_PASSWORD")]
-    Unauthorized { host: String, who: String },
+    Unauthorized {
+        /// The registry host.
+        host: String,
+        /// Whose credentials (` of user "…"`), or that none were given.
+        who: String,
+    },
+    /// The image (or tag) does not exist.
     #[error("image {0} not found in its registry (check the name and tag)")]
     NotFound(String),
 }
@@ -80,6 +92,7 @@ pub struct Registry {
     output_host: Option<String>,
     insecure: bool,
     auths: Mutex<BTreeMap<String, RegistryAuth>>,
+    /// Attempts for a request that fails with a transient error.
     pub retries: u32,
 }
 
@@ -87,13 +100,19 @@ pub struct Registry {
 #[derive(Debug, Default, Clone, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
+    /// Blobs uploaded.
     pub uploaded: usize,
+    /// Bytes uploaded.
     pub uploaded_bytes: u64,
+    /// Blobs mounted from the base's repository (nothing uploaded).
     pub mounted: usize,
+    /// Blobs the target already had.
     pub skipped: usize,
 }
 
 impl Registry {
+    /// A client with its own runtime; `--username` credentials go to `output_host` only, and
+    /// `insecure` makes every registry plain http.
     pub fn new(
         creds: Credentials,
         output_host: Option<String>,
@@ -338,6 +357,7 @@ impl Registry {
         Ok(bytes)
     }
 
+    /// Whether the repository holds the blob (a push can then be skipped).
     pub fn blob_exists(&mut self, r: &Reference, digest: &str) -> Result<bool> {
         self.login(r)?;
         let c = self.client.clone();
@@ -364,6 +384,7 @@ impl Registry {
         }
     }
 
+    /// Upload one blob (monolithic), retried on transient errors.
     pub fn push_blob(&mut self, r: &Reference, digest: &str, data: bytes::Bytes) -> Result<()> {
         self.login(r)?;
         let c = self.client.clone();
@@ -384,201 +405,6 @@ impl Registry {
             let body = body.to_vec();
             async move { c.push_manifest_raw(&r, body, ct).await.map(|_| ()) }
         })
-    }
-}
-
-/// Body of a streamed upload: pieces arriving from the layer builder.
-struct PieceStream(tokio::sync::mpsc::Receiver<bytes::Bytes>);
-
-impl futures_core::Stream for PieceStream {
-    type Item = std::result::Result<bytes::Bytes, std::io::Error>;
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|o| o.map(Ok))
-    }
-}
-
-/// An upload whose bytes are sent while they are produced (POST, one streamed PATCH, then
-/// PUT `?digest=` once the digest is known) — how `docker push` uploads layers.
-pub struct StreamedUpload {
-    tx: Option<tokio::sync::mpsc::Sender<bytes::Bytes>>,
-    patch: Option<tokio::task::JoinHandle<Result<String>>>,
-    target: Reference,
-    auth: Option<reqwest::header::HeaderValue>,
-}
-
-impl StreamedUpload {
-    /// Hand over the next piece; an empty piece ends the body. Never blocks the producer on
-    /// a failed upload (the bytes are then dropped and the caller falls back).
-    pub fn send(&mut self, piece: &[u8]) {
-        if piece.is_empty() {
-            self.tx = None;
-            return;
-        }
-        if let Some(tx) = &self.tx {
-            if tx
-                .blocking_send(bytes::Bytes::copy_from_slice(piece))
-                .is_err()
-            {
-                self.tx = None;
-            }
-        }
-    }
-}
-
-impl Registry {
-    /// The Authorization header oci-client would send for a push to `r`.
-    fn push_header(&mut self, r: &Reference) -> Result<Option<reqwest::header::HeaderValue>> {
-        let auth = self.login(r)?;
-        let c = self.client.clone();
-        let token = self.retry(&format!("authenticate to {}", r.registry()), || {
-            let (c, r, auth) = (c.clone(), r.clone(), auth.clone());
-            async move { c.auth(&r, &auth, oci_client::RegistryOperation::Push).await }
-        })?;
-        let value = match (token, &auth) {
-            (Some(t), _) => Some(format!("Bearer {t}")),
-            (None, RegistryAuth::Basic(u, p)) => Some(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
-            )),
-            _ => None,
-        };
-        Ok(match value {
-            Some(v) => {
-                let mut h: reqwest::header::HeaderValue = v.parse()?;
-                h.set_sensitive(true);
-                Some(h)
-            }
-            None => None,
-        })
-    }
-
-    fn absolute(&self, host: &str, location: &str) -> String {
-        if location.starts_with("http://") || location.starts_with("https://") {
-            location.to_string()
-        } else {
-            format!("{}://{}{}", self.scheme(host), host, location)
-        }
-    }
-
-    /// Open an upload session in `r`'s repository and start the streamed PATCH.
-    pub fn start_streamed_upload(&mut self, r: &Reference) -> Result<StreamedUpload> {
-        let auth = self.push_header(r)?;
-        let rt = self.rt.handle().clone();
-        let _enter = rt.enter();
-        let host = r.resolve_registry().to_string();
-        let base = format!("{}://{}", self.scheme(&host), host);
-        let mut post = self
-            .http
-            .post(format!("{base}/v2/{}/blobs/uploads/", r.repository()))
-            .header(reqwest::header::CONTENT_LENGTH, 0);
-        if let Some(a) = &auth {
-            post = post.header(reqwest::header::AUTHORIZATION, a.clone());
-        }
-        let resp = self
-            .rt
-            .block_on(post.send())
-            .with_context(|| format!("cannot start an upload to {r}"))?;
-        if resp.status() != reqwest::StatusCode::ACCEPTED {
-            bail!("cannot start an upload to {r}: HTTP {}", resp.status());
-        }
-        let location = resp
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| anyhow!("the registry gave no upload location"))?;
-        let location = self.absolute(&host, location);
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
-        let mut patch = self
-            .http
-            .patch(&location)
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(reqwest::Body::wrap_stream(PieceStream(rx)));
-        if let Some(a) = &auth {
-            patch = patch.header(reqwest::header::AUTHORIZATION, a.clone());
-        }
-        let host2 = host.clone();
-        let scheme = self.scheme(&host).to_string();
-        let handle = self.rt.spawn(async move {
-            let resp = patch.send().await.context("streamed upload failed")?;
-            if resp.status() != reqwest::StatusCode::ACCEPTED {
-                bail!("streamed upload refused: HTTP {}", resp.status());
-            }
-            let loc = resp
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| anyhow!("the registry gave no upload location"))?
-                .to_string();
-            Ok(if loc.starts_with("http") {
-                loc
-            } else {
-                format!("{scheme}://{host2}{loc}")
-            })
-        });
-        Ok(StreamedUpload {
-            tx: Some(tx),
-            patch: Some(handle),
-            target: r.clone(),
-            auth,
-        })
-    }
-
-    /// Finish a streamed upload of the blob `digest`: commit it, or cancel it when the
-    /// blob turns out to be there already. Ok(Some(action)) = "upload" or "exists";
-    /// Ok(None) = the stream failed and the caller must upload the blob itself.
-    pub fn finish_streamed_upload(
-        &mut self,
-        mut up: StreamedUpload,
-        digest: &str,
-    ) -> Result<Option<&'static str>> {
-        let rt = self.rt.handle().clone();
-        let _enter = rt.enter();
-        up.tx = None;
-        let Some(handle) = up.patch.take() else {
-            return Ok(None);
-        };
-        let location = match self.rt.block_on(handle) {
-            Ok(Ok(l)) => l,
-            Ok(Err(e)) => {
-                tracing::warn!("{e:#}; uploading the layer again in one piece");
-                return Ok(None);
-            }
-            Err(e) => {
-                tracing::warn!("streamed upload task failed: {e}; uploading again");
-                return Ok(None);
-            }
-        };
-        let with_auth = |rb: reqwest::RequestBuilder| match &up.auth {
-            Some(a) => rb.header(reqwest::header::AUTHORIZATION, a.clone()),
-            None => rb,
-        };
-        if self.blob_exists(&up.target, digest)? {
-            let _ = self
-                .rt
-                .block_on(with_auth(self.http.delete(&location)).send());
-            return Ok(Some("exists"));
-        }
-        let sep = if location.contains('?') { '&' } else { '?' };
-        let put = with_auth(
-            self.http
-                .put(format!("{location}{sep}digest={digest}"))
-                .header(reqwest::header::CONTENT_LENGTH, 0),
-        );
-        let resp = self
-            .rt
-            .block_on(put.send())
-            .with_context(|| format!("cannot commit blob {digest} in {}", up.target))?;
-        if resp.status() != reqwest::StatusCode::CREATED {
-            tracing::warn!(
-                "commit of the streamed blob {digest} refused (HTTP {}); uploading again",
-                resp.status()
-            );
-            return Ok(None);
-        }
-        Ok(Some("upload"))
     }
 }
 
@@ -637,6 +463,7 @@ fn explain(e: OciDistributionError) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     #[test]
     fn docker_config_lookup() {
