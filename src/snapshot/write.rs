@@ -85,10 +85,11 @@ pub fn sync(
     }
 
     check_target_dirs(out_dir, &to_write)?;
-    to_write
-        .par_iter()
-        .map(|f| fsutil::write_atomic(&out_dir.join(&f.path), &f.bytes, None))
-        .collect::<Result<Vec<()>>>()?;
+    let files: Vec<(std::path::PathBuf, &[u8])> = to_write
+        .iter()
+        .map(|f| (out_dir.join(&f.path), f.bytes.as_slice()))
+        .collect();
+    fsutil::write_all_atomic(out_dir, &files)?;
     sync.written = to_write.len();
     delete(out_dir, root_dirs, &sync.deleted)?;
     Ok(sync)
