@@ -30,25 +30,18 @@ fn seed(dir: &Path, env: &Path) -> Vec<(String, String, Vec<u8>)> {
     cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(env, &dist))
         .unwrap();
     // Items: the roots of three Core patch files (not folders).
-    let items: Vec<(String, String)> = walkdir::WalkDir::new(&dist)
-        .sort_by_file_name()
-        .into_iter()
-        .map(Result::unwrap)
-        .map(walkdir::DirEntry::into_path)
-        .filter(|p| {
-            p.to_string_lossy().contains("Olympe_Libraries/Core/")
-                && p.to_string_lossy().ends_with(".newInst.json")
-                && !p.file_name().unwrap().to_string_lossy().starts_with('.')
-        })
-        .take(3)
-        .map(|p| {
-            let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-            let rel = p.to_string_lossy();
-            let at = rel.find("Olympe_Libraries/Core/").unwrap();
-            let stem = rel[at..].trim_end_matches(".newInst.json").to_string();
-            (v["rootTag"].as_str().unwrap().to_string(), stem)
-        })
-        .collect();
+    let items: Vec<(String, String)> =
+        crate::common::orchestrator_cli::core_files(&dist, ".newInst.json")
+            .into_iter()
+            .take(3)
+            .map(|p| {
+                let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                let rel = p.to_string_lossy();
+                let at = rel.find("Olympe_Libraries/Core/").unwrap();
+                let stem = rel[at..].trim_end_matches(".newInst.json").to_string();
+                (v["rootTag"].as_str().unwrap().to_string(), stem)
+            })
+            .collect();
     assert_eq!(items.len(), 3);
     let contents: [Option<Vec<u8>>; 3] = [
         Some(b"\x89PNG\r\n\x1a\n binary \x00\xff".to_vec()),

@@ -11,7 +11,7 @@ use orch::Orchestrator;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::common::orchestrator_cli::cadkit;
+use crate::common::orchestrator_cli::{cadkit, first_core_file, install_without_backups};
 
 fn cadkit_ok(o: &Orchestrator, dir: &Path, args: &[&str]) -> String {
     let out = cadkit(o, dir, args);
@@ -230,33 +230,11 @@ fn a_one_root_change_log_update_changes_that_root_only() {
     let broker = rabbit::shared();
     let o = Orchestrator::start(&dir.join("orch"), broker.port, &[]);
     h::copy_dir(&d293, &o.patches);
-    cadkit_ok(
-        &o,
-        dir,
-        &[
-            "install",
-            "--runningInDocker",
-            "true",
-            "--import.backupUsers",
-            "false",
-            "--import.backupBusinessData",
-            "false",
-        ],
-    );
+    install_without_backups(&o, dir);
     // One item renamed.
     let edited = dir.join("edited");
     h::copy_dir(&d293, &edited);
-    let file = walkdir::WalkDir::new(&edited)
-        .sort_by_file_name()
-        .into_iter()
-        .map(Result::unwrap)
-        .map(walkdir::DirEntry::into_path)
-        .find(|p| {
-            p.to_string_lossy().contains("Olympe_Libraries/Core/")
-                && p.to_string_lossy().ends_with(".newInst.json")
-                && !p.file_name().unwrap().to_string_lossy().starts_with('.')
-        })
-        .unwrap();
+    let file = first_core_file(&edited, ".newInst.json");
     let text = std::fs::read_to_string(&file).unwrap();
     let renamed = text.replacen(
         "\"ff023000000000000011\": \"",

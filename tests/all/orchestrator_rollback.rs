@@ -9,7 +9,7 @@
 //! change nothing (one transaction), which would leave nothing to roll back.
 
 use crate::common::orchestrator as orch;
-use crate::common::orchestrator_cli::cadkit;
+use crate::common::orchestrator_cli::{cadkit, first_core_file, install_without_backups};
 use crate::common::rabbit;
 use crate::common::update as h;
 
@@ -41,20 +41,7 @@ fn installed(dir: &Path) -> (Orchestrator, PathBuf, PathBuf) {
         &[(FAIL_AFTER_LOAD, "diff")],
     );
     h::copy_dir(&d293, &o.patches);
-    let out = cadkit(
-        &o,
-        dir,
-        &[
-            "install",
-            "--runningInDocker",
-            "true",
-            "--import.backupUsers",
-            "false",
-            "--import.backupBusinessData",
-            "false",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    install_without_backups(&o, dir);
     (o, d293, d291)
 }
 
@@ -249,34 +236,11 @@ fn a_relation_to_a_missing_instance_fails_the_load_and_the_update_rolls_back() {
     let d293 = h::core_dist(dir, "2.9.3");
     let o = Orchestrator::start(&dir.join("orch"), rabbit::shared().port, &[]);
     h::copy_dir(&d293, &o.patches);
-    let out = cadkit(
-        &o,
-        dir,
-        &[
-            "install",
-            "--runningInDocker",
-            "true",
-            "--import.backupUsers",
-            "false",
-            "--import.backupBusinessData",
-            "false",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    install_without_backups(&o, dir);
     // One relation to a tag no patch and no environment holds.
     let broken = dir.join("broken");
     h::copy_dir(&d293, &broken);
-    let file = walkdir::WalkDir::new(&broken)
-        .sort_by_file_name()
-        .into_iter()
-        .map(Result::unwrap)
-        .map(walkdir::DirEntry::into_path)
-        .find(|p| {
-            p.to_string_lossy().contains("Olympe_Libraries/Core/")
-                && p.to_string_lossy().ends_with(".newRel.json")
-                && !p.file_name().unwrap().to_string_lossy().starts_with('.')
-        })
-        .unwrap();
+    let file = first_core_file(&broken, ".newRel.json");
     let mut patch: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     let ops = patch["operations"].as_array_mut().unwrap();
     let from = ops[0]["l"].clone();
