@@ -11,6 +11,12 @@ use std::path::{Path, PathBuf};
 /// Write `bytes` to `path` atomically (temp file in the same folder, fsync, rename).
 /// `mode` sets Unix permissions on the new file (e.g. `0o600` for credentials).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
+    write_via_temp(path, bytes, mode, true)
+}
+
+/// Temp file beside `path` (with `mode`), `bytes` written (and flushed when `flush`), then
+/// renamed over `path`.
+fn write_via_temp(path: &Path, bytes: &[u8], mode: Option<u32>, flush: bool) -> Result<()> {
     let dir = parent_dir(path);
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create folder {}", dir.display()))?;
@@ -29,7 +35,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> 
     #[cfg(not(unix))]
     let _ = mode;
     tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
+        .and_then(|_| {
+            if flush {
+                tmp.as_file().sync_all()
+            } else {
+                Ok(())
+            }
+        })
         .with_context(|| format!("cannot write {}", tmp.path().display()))?;
     tmp.persist(path)
         .map_err(|e| e.error)
@@ -45,27 +57,9 @@ pub fn write_all_atomic(dir: &Path, files: &[(PathBuf, &[u8])]) -> Result<()> {
     use rayon::prelude::*;
     files
         .par_iter()
-        .map(|(path, bytes)| replace(path, bytes))
+        .map(|(path, bytes)| write_via_temp(path, bytes, None, false))
         .collect::<Result<Vec<()>>>()?;
     flush_filesystem(dir, files)
-}
-
-/// Temp file beside `path`, then rename (no flush: see [`write_all_atomic`]).
-fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = parent_dir(path);
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create folder {}", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file_name(path)))
-        .suffix(".cadkit-tmp")
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot replace {}", path.display()))?;
-    Ok(())
 }
 
 /// Flush the file system holding `dir` (Linux `syncfs`); elsewhere each file in turn.
