@@ -48,14 +48,22 @@ fn text(o: &Output) -> String {
 /// What the scripted orchestrator answers to a command name.
 type Script = Arc<dyn Fn(&str) -> Option<Vec<String>> + Send + Sync>;
 
-/// A scripted orchestrator: consumes commands on the toolkit's exchange and routing key,
-/// records each body, answers with the script's lines (None = never answers).
+/// A scripted orchestrator: consumes commands on an exchange of its own (tests share one
+/// broker: on the toolkit's default exchange, a peer would also record the commands of a
+/// test running beside it) with the toolkit's routing key, records each body, answers with
+/// the script's lines (None = never answers).
 struct Peer {
     bodies: Arc<Mutex<Vec<Value>>>,
+    exchange: String,
     _rt: tokio::runtime::Runtime,
 }
 
+static PEERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn peer(port: u16, script: Script) -> Peer {
+    let n = PEERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let exchange = format!("REQUEST_EXCHANGE_P{}_{n}", std::process::id());
+    let ex = exchange.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -71,7 +79,7 @@ fn peer(port: u16, script: Script) -> Peer {
             .unwrap();
         let ch = conn.create_channel().await.unwrap();
         ch.exchange_declare(
-            "REQUEST_EXCHANGE".into(),
+            ex.as_str().into(),
             ExchangeKind::Direct,
             ExchangeDeclareOptions::default(),
             FieldTable::default(),
@@ -92,7 +100,7 @@ fn peer(port: u16, script: Script) -> Peer {
         for key in ["COMMAND_ROUTING_KEY", "SERVICE_DEPLOYMENT_ROUTING_KEY"] {
             ch.queue_bind(
                 q.name().clone(),
-                "REQUEST_EXCHANGE".into(),
+                ex.as_str().into(),
                 key.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
@@ -139,7 +147,11 @@ fn peer(port: u16, script: Script) -> Peer {
     });
     rx.recv_timeout(Duration::from_secs(60))
         .expect("peer ready");
-    Peer { bodies, _rt: rt }
+    Peer {
+        bodies,
+        exchange,
+        _rt: rt,
+    }
 }
 
 fn ok_script() -> Script {
@@ -158,8 +170,11 @@ fn ok_script() -> Script {
     })
 }
 
-fn bus_args(port: u16) -> Vec<String> {
+/// cadkit's options for the peer `p` on the broker at `port`.
+fn bus_args(port: u16, p: &Peer) -> Vec<String> {
     vec![
+        "--bus.commandsExchange".into(),
+        p.exchange.clone(),
         "--bus.hostname".into(),
         "127.0.0.1".into(),
         "--bus.port".into(),
@@ -238,7 +253,9 @@ fn env_commands_send_the_toolkit_bodies() {
     let p = peer(node.port, ok_script());
     let run = |args: &[&str]| {
         let mut c = cadkit();
-        c.args(args).args(bus_args(node.port)).args(["-l", "debug"]);
+        c.args(args)
+            .args(bus_args(node.port, &p))
+            .args(["-l", "debug"]);
         let out = c.output().unwrap();
         let t = text(&out);
         assert!(out.status.success(), "{args:?}: {t}");
@@ -312,11 +329,11 @@ fn unknown_failing_and_silent_commands_end_with_clear_errors() {
         "startGC" => None,
         _ => Some(vec!["Command finished with status code: 0".into()]),
     });
-    let _p = peer(node.port, script);
+    let p = peer(node.port, script);
     let run = |args: &[&str]| {
         let out = cadkit()
             .args(args)
-            .args(bus_args(node.port))
+            .args(bus_args(node.port, &p))
             .args(["--bus.commandTimeout", "1500"])
             .output()
             .unwrap();
@@ -342,7 +359,7 @@ fn broker_restarted_mid_command_is_a_clear_error() {
     let p = peer(node.port, script);
     let child = cadkit()
         .args(["statsDB"])
-        .args(bus_args(node.port))
+        .args(bus_args(node.port, &p))
         .args(["--bus.commandTimeout", "120000"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -372,12 +389,12 @@ fn broker_restarted_mid_command_is_a_clear_error() {
 #[test]
 fn orchestrator_http_not_answering_is_a_clear_error() {
     let node = rabbit::shared();
-    let _p = peer(node.port, ok_script());
+    let p = peer(node.port, ok_script());
     let started = Instant::now();
     // bus_args points the HTTP side at a closed port.
     let out = cadkit()
         .args(["getUpgradeConfig"])
-        .args(bus_args(node.port))
+        .args(bus_args(node.port, &p))
         .output()
         .unwrap();
     let t = text(&out);
