@@ -13,52 +13,40 @@
 //!   each, on the domain modules [`tag`], [`registry_auth`], [`webhook`];
 //! - [`cli`]: the command line shared by every binary.
 //!
-//! Modules marked `#[deny(missing_docs)]` below have every public item documented; the
-//! mark keeps them so.
+//! Every public item is documented (`missing_docs` denied), except in the modules marked
+//! `#[allow(missing_docs)]` below, which are not done yet: new modules start documented.
 
-#[deny(missing_docs)]
+#![deny(missing_docs)]
+
 pub mod build;
-#[deny(missing_docs)]
 pub mod bundle;
-#[deny(missing_docs)]
 pub mod ci;
 // The CLI's doc comments are its `--help` text, written for a terminal (`host[:port]`,
 // `<rootTag>`), not rustdoc markup.
 #[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+#[allow(missing_docs)]
 pub mod cli;
-#[deny(missing_docs)]
 pub mod demo;
-#[deny(missing_docs)]
 pub mod docker_config;
+#[allow(missing_docs)]
 pub mod env;
-#[deny(missing_docs)]
 pub mod fsutil;
-#[deny(missing_docs)]
 pub mod git;
-#[deny(missing_docs)]
 pub mod graph;
-#[deny(missing_docs)]
 pub mod http;
-#[deny(missing_docs)]
 pub mod image;
-#[deny(missing_docs)]
 pub mod json;
-#[deny(missing_docs)]
 pub mod logging;
+#[allow(missing_docs)]
 pub mod orchestrator;
-#[deny(missing_docs)]
 pub mod patch;
-#[deny(missing_docs)]
 pub mod receiver;
-#[deny(missing_docs)]
 pub mod registry_auth;
-#[deny(missing_docs)]
 pub mod retry;
-#[deny(missing_docs)]
 pub mod snapshot;
+#[allow(missing_docs)]
 pub mod steps;
-#[deny(missing_docs)]
 pub mod tag;
+#[allow(missing_docs)]
 pub mod update;
-#[deny(missing_docs)]
 pub mod webhook;
