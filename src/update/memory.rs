@@ -4,29 +4,79 @@
 use super::{Current, DesiredState, Owners, Plan, RelKey, RootState, STRUCTURE_RELATIONS};
 use crate::graph::{Graph, Props};
 use anyhow::Result;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Default)]
 pub struct MemEnv {
     pub graph: Graph,
     pub inventory: BTreeMap<String, RootState>,
+    /// Who owns what, built from `inventory` at the first ownership query: the planner asks
+    /// for the owners of every instance and relation it touches, and a scan of every root's
+    /// record per question made planning quadratic (a third of a Core update's plan).
+    /// Reset by [`MemEnv::apply`]; code changing `inventory` by hand calls [`MemEnv::new`].
+    owners: OnceLock<OwnerIndex>,
+}
+
+/// The inventory turned around: item → roots holding it (in root order, as a scan finds
+/// them).
+#[derive(Debug, Clone, Default)]
+struct OwnerIndex {
+    creators: HashMap<String, Vec<String>>,
+    props: HashMap<String, Vec<String>>,
+    relations: HashMap<RelKey, Vec<String>>,
+}
+
+impl OwnerIndex {
+    fn of(inventory: &BTreeMap<String, RootState>) -> OwnerIndex {
+        let mut ix = OwnerIndex::default();
+        for (root, s) in inventory {
+            for t in &s.created {
+                ix.creators.entry(t.clone()).or_default().push(root.clone());
+            }
+            for t in s.props.keys() {
+                ix.props.entry(t.clone()).or_default().push(root.clone());
+            }
+            for k in &s.relations {
+                ix.relations
+                    .entry(k.clone())
+                    .or_default()
+                    .push(root.clone());
+            }
+        }
+        ix
+    }
 }
 
 impl MemEnv {
+    /// A graph and the inventory of what each root deployed.
+    pub fn new(graph: Graph, inventory: BTreeMap<String, RootState>) -> MemEnv {
+        MemEnv {
+            graph,
+            inventory,
+            owners: OnceLock::new(),
+        }
+    }
+
+    fn owners(&self) -> &OwnerIndex {
+        self.owners.get_or_init(|| OwnerIndex::of(&self.inventory))
+    }
+
     /// A fresh install of `desired`: the graph it describes and its inventory.
     pub fn install(desired: &DesiredState) -> MemEnv {
-        MemEnv {
-            graph: desired_graph(desired),
-            inventory: desired
+        MemEnv::new(
+            desired_graph(desired),
+            desired
                 .roots
                 .iter()
                 .map(|(r, d)| (r.clone(), d.state.clone()))
                 .collect(),
-        }
+        )
     }
 
     /// Apply a plan: graph operations, then inventory records.
     pub fn apply(&mut self, plan: &Plan) {
+        self.owners = OnceLock::new();
         plan.apply_to(&mut self.graph);
         for (root, state) in &plan.inventory {
             match state {
@@ -95,12 +145,13 @@ impl Current for MemEnv {
         Ok(self.inventory.get(root).cloned())
     }
     fn instance_owners(&self, tag: &str) -> Result<Owners> {
+        let ix = self.owners();
         let mut o = Owners::default();
-        for (root, s) in &self.inventory {
-            if s.created.contains(tag) {
-                o.creators.insert(root.clone());
-            }
-            if let Some(p) = s.props.get(tag) {
+        for root in ix.creators.get(tag).into_iter().flatten() {
+            o.creators.insert(root.clone());
+        }
+        for root in ix.props.get(tag).into_iter().flatten() {
+            if let Some(p) = self.inventory[root].props.get(tag) {
                 o.props.insert(root.clone(), p.clone());
             }
         }
@@ -108,10 +159,12 @@ impl Current for MemEnv {
     }
     fn relation_owners(&self, k: &RelKey) -> Result<BTreeSet<String>> {
         Ok(self
-            .inventory
-            .iter()
-            .filter(|(_, s)| s.relations.contains(k))
-            .map(|(r, _)| r.clone())
+            .owners()
+            .relations
+            .get(k)
+            .into_iter()
+            .flatten()
+            .cloned()
             .collect())
     }
     fn structure_children(&self, tag: &str) -> Result<Vec<String>> {

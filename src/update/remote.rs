@@ -4,12 +4,15 @@
 //! Steps (olympe-formats §9.1–§9.2, same messages as the toolkit): version check and role
 //! (`rest/version`); read the structure and every root (`fullStructureQuery`,
 //! `getRootData`: read-only, all `--plan` does); the deployed state of each live root is
-//! its live content (the orchestrator keeps no inventory, as with the toolkit); plan; then
-//! `startGC{backupFolder}`, maintenance (or read mode with `noDowntime`), diff files
-//! uploaded to backup `diff/`, `load{pathToRootFolder:"diff",useBackupFolder:true,
-//! merge:true}`, `setPassword`, versions, `startGC`, `updateDone`, mode back, patch
-//! backup. The mode is switched back on every failure path. A failing `load` rolls back
-//! to the last patch backup ([`super::rollback`]).
+//! its live content (the orchestrator keeps no inventory, as with the toolkit); plan. To
+//! apply: `startGC{backupFolder}`, then the plan and the patch backup's zip side by side
+//! (`copyPatches`: the patches folder does not change during an update, so zipping it
+//! first gives the toolkit's zip), maintenance (or read mode with `noDowntime`), diff
+//! files uploaded to backup `diff/`, `load{pathToRootFolder:"diff",useBackupFolder:true,
+//! merge:true}`, `setPassword`, versions, `startGC`, `updateDone`, mode back, and last
+//! `rollbackVersion.json` naming the zip. The mode is switched back on every failure
+//! path. A failing `load` rolls back to the last recorded patch backup
+//! ([`super::rollback`]); the zip of the failed update is left unrecorded.
 
 use super::changelog::{self, ChangeLog};
 use super::desired::DesiredState;
@@ -98,12 +101,22 @@ fn load_desired(req: &RemoteUpdate) -> Result<(DesiredState, Option<BTreeSet<Str
 /// Read the orchestrator (read-only graphDef queries) and compute the plan. With a
 /// change log only the changed roots and the roots absent from the build are read.
 pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
-    let t = Instant::now();
-    let (desired, changed) = load_desired(req)?;
-    tracing::debug!("build read in {} ms", t.elapsed().as_millis());
-    let t = Instant::now();
-    let structure = o.structure()?;
-    tracing::debug!("structure read in {} ms", t.elapsed().as_millis());
+    // The build is read from disk while the orchestrator answers the structure query:
+    // neither needs the other.
+    let (read, structure) = std::thread::scope(|s| {
+        let read = s.spawn(|| {
+            let t = Instant::now();
+            let r = load_desired(req);
+            tracing::debug!("build read in {} ms", t.elapsed().as_millis());
+            r
+        });
+        let t = Instant::now();
+        let structure = o.structure();
+        tracing::debug!("structure read in {} ms", t.elapsed().as_millis());
+        (read.join(), structure)
+    });
+    let (desired, changed) = read.map_err(|_| anyhow::anyhow!("reading the build panicked"))??;
+    let structure = structure?;
     let live = crate::env::orchestrator::graph::roots_of(&structure);
     // Roots removed from the build: live roots no patch holds (the toolkit's rule; their
     // content is read so the plan can delete it).
@@ -139,22 +152,16 @@ pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
         roots.len(),
         t.elapsed().as_millis()
     );
+    let t = Instant::now();
     let mut graph = structure;
     for op in roots.values().flatten() {
         graph.apply(op);
     }
-    let mut mem = MemEnv {
-        graph,
-        inventory: live_inventory(&roots),
-    };
+    tracing::debug!("live graph built in {} ms", t.elapsed().as_millis());
     // Repositories nobody deploys are not owned.
-    let repos: BTreeSet<String> = mem
-        .inventory
-        .keys()
-        .filter(|r| !desired.all_roots.contains(*r) && is_repository(&mem, r))
-        .cloned()
-        .collect();
-    mem.inventory.retain(|r, _| !repos.contains(r));
+    let mut inventory = live_inventory(&roots);
+    inventory.retain(|r, _| desired.all_roots.contains(r) || !is_repository(&graph, r));
+    let mem = MemEnv::new(graph, inventory);
     let children = |n: &str| -> Result<BTreeSet<String>> {
         let mut c: BTreeSet<String> = mem.structure_children(n)?.into_iter().collect();
         if let Some(d) = desired.structure.get(n) {
@@ -162,17 +169,22 @@ pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
         }
         Ok(c)
     };
+    let t = Instant::now();
     let excluded = exclude::closure(&req.exclude, &children)?;
+    tracing::debug!("excluded roots in {} ms", t.elapsed().as_millis());
     let preq = PlanRequest {
         changed: changed.map(|c| c.union(&gone).cloned().collect()),
         excluded,
         ..PlanRequest::default()
     };
-    plan(&desired, &mem, &preq)
+    let t = Instant::now();
+    let p = plan(&desired, &mem, &preq);
+    tracing::debug!("planned in {} ms", t.elapsed().as_millis());
+    p
 }
 
-fn is_repository(mem: &MemEnv, tag: &str) -> bool {
-    mem.graph
+fn is_repository(graph: &crate::graph::Graph, tag: &str) -> bool {
+    graph
         .targets(tag, crate::patch::tags::rel::MODEL)
         .any(|m| m == crate::patch::tags::model::REPOSITORY)
 }
@@ -223,27 +235,33 @@ pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateRe
     let started = Instant::now();
     check_version(o)?;
     o.learn_role()?;
-    let plan = compute(o, req)?;
-    tracing::info!("plan ready after {} ms", started.elapsed().as_millis());
-    let mut report = RemoteUpdateReport {
-        environment: o.info(),
-        dist: req.dist.clone(),
-        plan_only: req.plan_only,
-        applied: false,
-        mode: None,
-        diff_files: Vec::new(),
-        plan,
-        duration_ms: 0,
-        failure: None,
-        rollback: None,
-    };
+    let o = &*o;
     if req.plan_only {
+        let plan = compute(o, req)?;
+        tracing::info!("plan ready after {} ms", started.elapsed().as_millis());
+        let mut report = RemoteUpdateReport::new(o, req, plan);
         report.duration_ms = started.elapsed().as_millis() as u64;
         return Ok(report);
     }
+    // The toolkit's order: the backup folder's GC before the diff.
+    o.command(gc(false, false, true, false), None)?;
+    // The patch backup zips the orchestrator's patches folder, which the update does not
+    // change: the orchestrator builds the zip while the plan is computed (the longest
+    // stages of an update, run side by side). The zip is finished before the mode
+    // switches, so maintenance lasts no longer than before, and becomes the rollback
+    // version only once the update succeeded.
+    let (plan, zip) = std::thread::scope(|s| {
+        let zip = s.spawn(|| crate::env::orchestrator::commands::zip_patches(o));
+        let plan = compute(o, req);
+        (plan, zip.join())
+    });
+    let zip = zip.map_err(|_| anyhow::anyhow!("the patch backup panicked"))?;
+    let plan = plan?;
+    let zip = zip.context("patch backup (copyPatches)")?;
+    tracing::info!("plan ready after {} ms", started.elapsed().as_millis());
+    let mut report = RemoteUpdateReport::new(o, req, plan);
     let files = diff_files(&report.plan);
     write_local(&o.cfg.download_folder, "diff", &files)?;
-    o.command(gc(false, false, true, false), None)?;
     let mode = ModeGuard::enter(o, req.no_downtime)?;
     tracing::info!("mode switched after {} ms", started.elapsed().as_millis());
     if let Err(e) = apply(o, req, &files, "diff") {
@@ -253,7 +271,9 @@ pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateRe
     tracing::info!("diff loaded after {} ms", started.elapsed().as_millis());
     after_steps(o, req.no_downtime, mode)?;
     tracing::info!("mode back after {} ms", started.elapsed().as_millis());
-    crate::env::orchestrator::commands::create_patches_backup(o)?;
+    // A fresh token, as the toolkit asks before its backup (the import may clear tokens).
+    o.fresh_token()?;
+    crate::env::orchestrator::commands::record_rollback_version(o, &zip)?;
     report.applied = true;
     report.mode = Some(
         if req.no_downtime {
@@ -266,6 +286,24 @@ pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateRe
     report.diff_files = files.into_iter().map(|(n, _)| n).collect();
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+impl RemoteUpdateReport {
+    /// The report of a planned, not yet applied, update.
+    fn new(o: &Orchestrator, req: &RemoteUpdate, plan: Plan) -> RemoteUpdateReport {
+        RemoteUpdateReport {
+            environment: o.info(),
+            dist: req.dist.clone(),
+            plan_only: req.plan_only,
+            applied: false,
+            mode: None,
+            diff_files: Vec::new(),
+            plan,
+            duration_ms: 0,
+            failure: None,
+            rollback: None,
+        }
+    }
 }
 
 /// The toolkit's "after" steps, then the mode back.

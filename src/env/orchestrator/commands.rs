@@ -140,9 +140,18 @@ pub fn upgrade_config(o: &Orchestrator, version_file: &str) -> Result<Value> {
 }
 
 /// `createPatchesBackup`: zip the patches folder into the backup area and record it in
-/// `rollbackVersion.json`.
+/// `rollbackVersion.json` (the toolkit's order: a fresh token, the zip, the record).
 pub fn create_patches_backup(o: &Orchestrator) -> Result<Value> {
-    let token = o.fresh_token()?;
+    o.fresh_token()?;
+    let name = zip_patches(o)?;
+    record_rollback_version(o, &name)
+}
+
+/// The zip half of a patch backup: `copyPatches` of the whole patches folder into
+/// `import_YYYYMMDD_HHMMSS.zip` (local time) of the backup area; returns the zip's name.
+/// Nothing refers to the zip until [`record_rollback_version`] names it, so a zip made
+/// ahead of an update that then fails is never rolled back to.
+pub fn zip_patches(o: &Orchestrator) -> Result<String> {
     let name = chrono::Local::now()
         .format("import_%Y%m%d_%H%M%S.zip")
         .to_string();
@@ -156,6 +165,14 @@ pub fn create_patches_backup(o: &Orchestrator) -> Result<Value> {
         ]),
         None,
     )?;
+    Ok(name)
+}
+
+/// The record half of a patch backup: `rollbackVersion.json` of the backup area names
+/// the zip a failed update rolls back to. Uploaded with the token of the moment (`load`
+/// may have cleared an earlier one).
+pub fn record_rollback_version(o: &Orchestrator, name: &str) -> Result<Value> {
+    let token = o.token()?;
     let body = json!({ "rollbackFile": name }).to_string().into_bytes();
     o.block_on(o.http().upload("rollbackVersion.json", body, true, &token))?;
     Ok(report(
