@@ -6,7 +6,8 @@
 //! plus cadkit's snapshot of the 100k environment through the orchestrator (graphDef).
 //! Prints the times and the toolkit/cadkit ratio (target ≥ 10×; snapshot ≤ 5 s).
 //!
-//! `cargo bench --bench orchestrator` (`CADKIT_BENCH_INSTANCES`, default 100000; without
+//! `cargo bench --bench orchestrator` (`CADKIT_BENCH_INSTANCES`, default 100000,
+//! `CADKIT_BENCH_ONLY=cadkit|toolkit`, `CADKIT_BENCH_VERBOSE=1`, `CADKIT_BENCH_KEEP=1`; without
 //! `--bench` it runs on 3,000 instances). Needs `scripts/setup` (rabbitmq-server, node and
 //! the reference packages).
 
@@ -201,7 +202,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if bench { 100_000 } else { 3_000 });
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+    let dir = &tmp.path().to_path_buf();
     let node = rabbit::RabbitNode::start();
     let d293 = h::core_dist(dir, "2.9.3");
     let d291 = h::core_dist(dir, "2.9.1");
@@ -237,4 +238,9 @@ fn main() {
     println!("snapshot of ~{n} instances through the orchestrator: {s:.2} s");
 
     compare(dir, node.port, "core 2.9.3 -> 2.9.1", &d293, &d291);
+    // CADKIT_BENCH_KEEP=1: keep the builds (`synth-0`, `synth-10`, `dist-<version>`) to
+    // profile one step alone.
+    if std::env::var_os("CADKIT_BENCH_KEEP").is_some() {
+        println!("builds kept in {}", tmp.keep().display());
+    }
 }
