@@ -78,7 +78,10 @@ pub enum EnvError {
     /// asked of the embedded environment.
     #[error("`{command}` needs an orchestrator (--bus.* / --orchestrator.* or RABBITMQ_* / ORCHESTRATOR_* variables); {location} is an embedded environment{why}")]
     OrchestratorOnly {
+        /// The environment command as the user typed it (e.g. `clearGraphDefCache`).
         command: String,
+        /// Where the embedded environment lives (its SQLite file path), so the message
+        /// says which file was selected instead of an orchestrator.
         location: String,
         /// Why the embedded environment does not need it (may be empty), `, …`.
         why: String,

@@ -59,6 +59,8 @@ pub fn check(env: &Path) -> Result<Value> {
     open(env)?.check()
 }
 
+/// The toolkit's `isDbInitialized` on the embedded environment: the admin user and
+/// "Olympe Libraries" exist (what `install` asks before keeping users and data).
 pub fn is_initialised(env: &Path) -> Result<bool> {
     open(env)?.is_initialised()
 }

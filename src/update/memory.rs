@@ -6,9 +6,13 @@ use crate::graph::{Graph, Props};
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// An environment held in memory: what the planner's [`Current`] reads and what a plan
+/// changes, without SQL, so plans can be checked against the graph semantics directly.
 #[derive(Debug, Clone, Default)]
 pub struct MemEnv {
+    /// The live graph.
     pub graph: Graph,
+    /// The inventory: what each root deployed last, by root tag.
     pub inventory: BTreeMap<String, RootState>,
 }
 
