@@ -18,8 +18,8 @@ use crate::patch::FileKind;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// The paths a change log reports, sorted by what they are (all relative to the
-/// patches folder, as rsync prints them).
+/// The paths a change log reports, sorted by what they are, as rsync printed them
+/// (callers map them to files of the dist folder).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChangeLog {
     /// Changed or new patch files.

@@ -96,8 +96,7 @@ impl Policies {
 pub struct RootDrift {
     /// The root's tag.
     pub root: String,
-    /// The policy applied to it (`None` until [`apply_policies`] ran, e.g. in a pure
-    /// drift check).
+    /// The policy applied to it (`None` until [`apply_policies`] ran).
     pub policy: Option<Policy>,
     /// Instance → properties whose live value differs from the deployed one.
     pub changed_props: BTreeMap<String, Vec<String>>,

@@ -49,7 +49,8 @@ pub fn start_gc(env: &Path) -> Result<Value> {
     open(env)?.start_gc()
 }
 
-/// `statsDB`.
+/// `statsDB` on the embedded environment: counts per model and relation type, deployed
+/// roots, file size.
 pub fn stats(env: &Path) -> Result<Value> {
     open(env)?.stats()
 }

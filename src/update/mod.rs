@@ -92,7 +92,7 @@ pub struct Totals {
     pub roots: usize,
     /// Instances created.
     pub created_instances: usize,
-    /// Instances whose properties are set (created ones included).
+    /// Instances whose properties are set (created ones with properties included).
     pub updated_instances: usize,
     /// Instances deleted.
     pub deleted_instances: usize,

@@ -26,11 +26,13 @@ pub const MAINTENANCE: &str = "maintenance";
 /// Meta key of the code-as-data read mode (`true` / `false`), named after the toolkit's
 /// `codeAsDataReadMode` command that a `noDowntime` update switches.
 pub const READ_MODE: &str = "codeAsDataReadMode";
-/// Meta key of the last refresh notice (JSON `{at, reason, id}`): the embedded form of
-/// `broadcastRefreshApp`, which clients poll to know they must reload.
+/// Meta key of the last refresh notice (JSON `{at, reason, id}`), written by
+/// `broadcastRefreshApp` and when a committed update restores the modes: the embedded
+/// environment's record that connected clients should reload the application.
 pub const REFRESH_NOTICE: &str = "refreshNotice";
 
-/// Default lock TTL.
+/// Default lock TTL (one hour): past it a lock is taken over even when its holder cannot
+/// be checked for liveness (a process on another host).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
 /// Who holds (or held) the environment lock: shown in [`LockError::Held`] and in the
@@ -124,7 +126,7 @@ pub(super) fn record_refresh_notice(conn: &Connection, reason: &str) -> Result<s
 }
 
 impl SqliteEnv {
-    /// The environment modes.
+    /// The environment modes as recorded in `meta` (a mode never set is off).
     pub fn modes(&self) -> Result<Modes> {
         read_modes(&self.conn)
     }
