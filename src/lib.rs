@@ -28,7 +28,6 @@ pub mod ci;
 pub mod cli;
 pub mod demo;
 pub mod docker_config;
-#[allow(missing_docs)]
 pub mod env;
 pub mod fsutil;
 pub mod git;
@@ -47,6 +46,5 @@ pub mod snapshot;
 #[allow(missing_docs)]
 pub mod steps;
 pub mod tag;
-#[allow(missing_docs)]
 pub mod update;
 pub mod webhook;

@@ -18,12 +18,16 @@ use std::collections::{BTreeMap, BTreeSet};
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
 )]
 pub struct RelKey {
+    /// The relation type's tag (the patch operations' `m`).
     pub m: String,
+    /// The origin instance's tag (`l`, the "left" end).
     pub l: String,
+    /// The destination instance's tag (`r`, the "right" end).
     pub r: String,
 }
 
 impl RelKey {
+    /// The key of the relation `l -m-> r`, arguments in the toolkit's `m`, `l`, `r` order.
     pub fn new(m: &str, l: &str, r: &str) -> RelKey {
         RelKey {
             m: m.into(),
@@ -31,6 +35,8 @@ impl RelKey {
             r: r.into(),
         }
     }
+    /// The key of a patch's relation operation (its `m`/`l`/`r`, ignoring any
+    /// properties), so patch relations and live relations compare on the same key.
     pub fn of(r: &RelationOp) -> RelKey {
         RelKey::new(&r.rel, &r.from, &r.to)
     }
@@ -38,6 +44,8 @@ impl RelKey {
     pub fn item(&self) -> String {
         format!("{}|{}|{}", self.m, self.l, self.r)
     }
+    /// The patch operation that creates (`create`) or deletes the relation, with no
+    /// relation properties: what the planner writes into `newRel` / `delRel` files.
     pub fn to_op(&self, create: bool) -> Op {
         let r = RelationOp {
             rel: self.m.clone(),
@@ -156,6 +164,7 @@ pub struct Owners {
 pub trait Current {
     /// Properties of a live instance, `None` if it does not exist.
     fn props(&self, tag: &str) -> Result<Option<Props>>;
+    /// Whether the live graph holds exactly the relation `k`.
     fn has_relation(&self, k: &RelKey) -> Result<bool>;
     /// Every live relation with `tag` as origin or destination.
     fn relations_touching(&self, tag: &str) -> Result<Vec<RelKey>>;

@@ -78,7 +78,10 @@ pub enum EnvError {
     /// asked of the embedded environment.
     #[error("`{command}` needs an orchestrator (--bus.* / --orchestrator.* or RABBITMQ_* / ORCHESTRATOR_* variables); {location} is an embedded environment{why}")]
     OrchestratorOnly {
+        /// The environment command as the user typed it (e.g. `clearGraphDefCache`).
         command: String,
+        /// Where the embedded environment lives (its SQLite file path), so the message
+        /// says which file was selected instead of an orchestrator.
         location: String,
         /// Why the embedded environment does not need it (may be empty), `, …`.
         why: String,
@@ -116,17 +119,24 @@ pub trait Environment {
         }
         Ok(out)
     }
-    /// `maintenance on|off`.
+    /// `maintenance on|off`: an orchestrator gets the deployment message and is waited for
+    /// until its (maintenance) gateway answers; the embedded environment records the mode
+    /// in `meta` and reports it before and after.
     fn maintenance(&self, on: bool) -> Result<Value>;
-    /// `codeAsDataReadMode true|false`.
+    /// `codeAsDataReadMode true|false`: the mode a `noDowntime` update runs in instead of
+    /// maintenance, the environment staying up (sent without the role suffix, as in the
+    /// toolkit; the embedded environment records the mode in `meta`).
     fn read_mode(&self, on: bool) -> Result<Value>;
     /// `broadcastRefreshApp`: connected clients reload the application.
     fn broadcast_refresh(&self) -> Result<Value>;
     /// `updateUser`: a user's login name and password (the password is never reported).
     fn update_user(&self, tag: &str, name: &str, password: &str) -> Result<Value>;
-    /// `startGC`.
+    /// `startGC`: an orchestrator gets it with the `fileSvc` and `backupSvc` flags, as the
+    /// toolkit's command sends it; the embedded environment checkpoints its WAL and
+    /// compacts the file when a tenth of its pages are free.
     fn start_gc(&self) -> Result<Value>;
-    /// `statsDB`.
+    /// `statsDB`: the orchestrator's result lines, or the embedded counts per model and
+    /// relation type, deployed roots and file size.
     fn stats_db(&self) -> Result<Value>;
     /// `checkDB`: `ok` false when the environment is incoherent (the command exits 1).
     fn check_db(&self) -> Result<Value>;
@@ -136,7 +146,8 @@ pub trait Environment {
     /// required version is read from `version_file` in the patches the environment deploys
     /// from: `working_dir` for the embedded one, its own patches folder for an orchestrator.
     fn upgrade_config(&self, working_dir: &Path, version_file: &str) -> Result<Value>;
-    /// `clearGraphDefCache`.
+    /// `clearGraphDefCache`: `startGC` with only its `graphDefCache` flag set (the
+    /// embedded environment has no such cache and reports nothing cleared).
     fn clear_graphdef_cache(&self) -> Result<Value>;
 }
 

@@ -18,6 +18,8 @@ use crate::patch::FileKind;
 use std::collections::BTreeSet;
 use std::path::Path;
 
+/// The paths a change log reports, sorted by what they are, as rsync printed them
+/// (callers map them to files of the dist folder).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChangeLog {
     /// Changed or new patch files.
@@ -31,6 +33,8 @@ pub struct ChangeLog {
 }
 
 impl ChangeLog {
+    /// True when the log reports nothing relevant: the toolkit's "no changes" case, where
+    /// the diff is skipped entirely.
     pub fn is_empty(&self) -> bool {
         self.patches.is_empty()
             && self.deleted.is_empty()
@@ -38,6 +42,8 @@ impl ChangeLog {
             && self.zip_folders.is_empty()
     }
 
+    /// Read the itemized rsync output with the rules of the module doc; lines that match
+    /// none of them (directories, attribute-only changes, …) are ignored, never an error.
     pub fn parse(text: &str) -> ChangeLog {
         let mut log = ChangeLog::default();
         for line in text.lines() {

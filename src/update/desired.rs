@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 /// One root of the desired state.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DesiredRoot {
+    /// What the root's patch files create, set and relate, applied in kind order.
     pub state: RootState,
     /// The module (import_order entry name) the root first appears in.
     pub module: String,
@@ -35,8 +36,11 @@ pub struct DesiredState {
 pub struct PatchFile {
     /// Path relative to the dist folder, `/`-separated.
     pub rel: String,
+    /// The file on disk (the dist folder joined with `rel`).
     pub path: PathBuf,
+    /// Its kind, from the file-name suffix (`.newInst.json`, …).
     pub kind: FileKind,
+    /// The `import_order.json` module whose folder holds the file.
     pub module: String,
 }
 

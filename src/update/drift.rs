@@ -13,11 +13,16 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What an update does with a root that drifted (`--update.driftPolicy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {
+    /// Put the deployed state back (the default), even when the root's patches did not
+    /// change.
     Revert,
+    /// Leave the drifted items as they are live; the update does not touch them.
     Keep,
+    /// Refuse the whole update: nothing is applied.
     Fail,
 }
 
@@ -36,7 +41,9 @@ impl std::str::FromStr for Policy {
 /// A default policy plus per-root overrides.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policies {
+    /// The policy of roots without an override ([`Policy::Revert`] unless set).
     pub default: Policy,
+    /// Overrides by root tag.
     pub per_root: BTreeMap<String, Policy>,
 }
 
@@ -77,26 +84,34 @@ impl Policies {
         Ok(out)
     }
 
+    /// The policy applying to `root`: its override, else the default.
     pub fn of(&self, root: &str) -> Policy {
         self.per_root.get(root).copied().unwrap_or(self.default)
     }
 }
 
+/// How one deployed root differs live from its inventory record.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RootDrift {
+    /// The root's tag.
     pub root: String,
+    /// The policy applied to it (`None` until [`apply_policies`] ran).
     pub policy: Option<Policy>,
     /// Instance → properties whose live value differs from the deployed one.
     pub changed_props: BTreeMap<String, Vec<String>>,
     /// Instance → properties present live that no root sets.
     pub added_props: BTreeMap<String, Vec<String>>,
+    /// Instances the root created that no longer exist.
     pub missing_instances: Vec<String>,
+    /// Relations the root deployed that no longer exist.
     pub missing_relations: Vec<RelKey>,
+    /// Relations nobody deployed starting at an instance the root creates.
     pub added_relations: Vec<RelKey>,
 }
 
 impl RootDrift {
+    /// True when the root has not drifted (such roots are not reported).
     pub fn is_empty(&self) -> bool {
         self.changed_props.is_empty()
             && self.added_props.is_empty()
@@ -106,10 +121,13 @@ impl RootDrift {
     }
 }
 
+/// The drift of an environment: part of the `update` report.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DriftReport {
+    /// Deployed, non-excluded roots compared with their inventory record.
     pub roots_checked: usize,
+    /// The roots that drifted, in root-tag order.
     pub roots: Vec<RootDrift>,
 }
 

@@ -49,7 +49,8 @@ pub fn start_gc(env: &Path) -> Result<Value> {
     open(env)?.start_gc()
 }
 
-/// `statsDB`.
+/// `statsDB` on the embedded environment: counts per model and relation type, deployed
+/// roots, file size.
 pub fn stats(env: &Path) -> Result<Value> {
     open(env)?.stats()
 }
@@ -59,6 +60,8 @@ pub fn check(env: &Path) -> Result<Value> {
     open(env)?.check()
 }
 
+/// The toolkit's `isDbInitialized` on the embedded environment: the admin user and
+/// "Olympe Libraries" exist (what `install` asks before keeping users and data).
 pub fn is_initialised(env: &Path) -> Result<bool> {
     open(env)?.is_initialised()
 }

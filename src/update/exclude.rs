@@ -14,9 +14,15 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+/// The seeds of the exclusion closure, gathered from the options and the snapshot
+/// config before the environment is read.
 #[derive(Debug, Clone, Default)]
 pub struct ExcludeConfig {
+    /// Roots excluded with their subtrees: `update.excludeTags` plus every snapshot
+    /// config's `rootTags` (the project children are added by the closure itself).
     pub exclude_tags: BTreeSet<String>,
+    /// Nodes kept under code-as-data inside excluded subtrees: `update.includeTags` plus
+    /// every snapshot config's `exclude`.
     pub include_tags: BTreeSet<String>,
 }
 

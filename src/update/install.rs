@@ -37,17 +37,28 @@ pub use crate::env::sqlite::install::{Preserved, Progress, PROGRESS};
 /// Relation from a project to its business-data container.
 pub const BUSINESS_CONTAINER_REL: &str = "017b3aa8fd1659291b92";
 
+/// What an embedded `install` needs; [`InstallOptions::new`] gives the toolkit's defaults.
 #[derive(Debug, Clone)]
 pub struct InstallOptions {
+    /// The SQLite environment file (created when missing).
     pub env: PathBuf,
+    /// The built codeAsData folder to install.
     pub dist: PathBuf,
+    /// Keep the users across the reset (`import.backupUsers`, default true).
     pub backup_users: bool,
+    /// Keep the business data across the reset (`import.backupBusinessData`, default
+    /// true).
     pub backup_business_data: bool,
+    /// Age after which another process's lock counts as expired (default one hour).
     pub lock_ttl: Duration,
+    /// The change log in the dist folder (default `change_log.txt`), emptied after a
+    /// successful install since everything it listed is now deployed.
     pub change_log_name: String,
 }
 
 impl InstallOptions {
+    /// Install `dist` into `env`, keeping users and business data, with the default lock
+    /// TTL and change-log name.
     pub fn new(env: impl Into<PathBuf>, dist: impl Into<PathBuf>) -> InstallOptions {
         InstallOptions {
             env: env.into(),
@@ -60,21 +71,34 @@ impl InstallOptions {
     }
 }
 
+/// What an embedded `install` did (the JSON printed by `cadkit install`).
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstallReport {
+    /// The SQLite environment file installed into.
     pub env: PathBuf,
+    /// The built codeAsData folder installed.
     pub dist: PathBuf,
     /// True when a previous install's backup was reused.
     pub resumed: bool,
+    /// Patch files loaded.
     pub files: usize,
+    /// Operations applied (optionalOperations included).
     pub operations: usize,
+    /// Roots recorded in the inventory (every root of the dist).
     pub roots: usize,
+    /// Users merged back after the load.
     pub users_restored: usize,
+    /// Business-data instances merged back after the load.
     pub business_instances_restored: usize,
+    /// Preserved relations dropped because an end no longer exists (the toolkit's
+    /// `ignoreRelationFail` on the restore).
     pub relations_skipped: usize,
+    /// Instances in the environment after the install.
     pub instances: u64,
+    /// Relations in the environment after the install.
     pub relations: u64,
+    /// Wall-clock time of the whole install, in milliseconds.
     pub duration_ms: u64,
 }
 
@@ -82,6 +106,10 @@ pub struct InstallReport {
 /// stage, to test the resume path.
 pub const CRASH_AFTER_BACKUP_ENV: &str = "CADKIT_TEST_CRASH_AFTER_BACKUP";
 
+/// Install `opts.dist` into the embedded environment `opts.env` (stages in the module
+/// doc). Fails without touching the graph when a patch file is unreadable, when another
+/// process holds the lock ([`super::lock::LockError`]) or when the load fails (the
+/// transaction is rolled back and the backup kept for the next run).
 pub fn install(opts: &InstallOptions) -> Result<InstallReport> {
     let start = Instant::now();
     SqliteEnv::open(&opts.env)?.ensure_install_schema()?;

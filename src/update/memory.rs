@@ -7,9 +7,13 @@ use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
+/// An environment held in memory: what the planner's [`Current`] reads and what a plan
+/// changes, without SQL, so plans can be checked against the graph semantics directly.
 #[derive(Debug, Clone, Default)]
 pub struct MemEnv {
+    /// The live graph.
     pub graph: Graph,
+    /// The inventory: what each root deployed last, by root tag.
     pub inventory: BTreeMap<String, RootState>,
     /// Who owns what, built from `inventory` at the first ownership query: the planner asks
     /// for the owners of every instance and relation it touches, and a scan of every root's

@@ -54,19 +54,26 @@ pub const NEVER_COMPARED: [&str; 2] = ["ff023000000000000004", "ff02300000000000
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RootPlan {
+    /// The root's tag (the `rootTag` of its patch files).
     pub root: String,
     /// `create` (new root), `update`, `delete` (no patch holds it any more) or `revert`
     /// (unchanged patches, drift reverted).
     pub action: String,
+    /// Instances to create, empty at first: their properties are set by the updated
+    /// instances, as the toolkit's `CREATE {o:1,t,p:{}}` + `UPDATE` pair.
     pub created_instances: Vec<String>,
     /// Instance tag → properties set (a `null` value removes the property).
     pub updated_instances: BTreeMap<String, Props>,
+    /// Instances to delete: dropped by the last root that created them.
     pub deleted_instances: Vec<String>,
+    /// Relations to create (in the patches, not live).
     pub created_relations: Vec<RelKey>,
+    /// Relations to delete (no longer held by any root, or live drift to revert).
     pub deleted_relations: Vec<RelKey>,
 }
 
 impl RootPlan {
+    /// True when the root changes nothing (such roots are dropped from the plan).
     pub fn is_empty(&self) -> bool {
         self.created_instances.is_empty()
             && self.updated_instances.is_empty()
@@ -76,14 +83,22 @@ impl RootPlan {
     }
 }
 
+/// The plan's counts summed over its roots (the last row of the plan table, the `roots`
+/// output of the CI step).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Totals {
+    /// Roots with at least one change.
     pub roots: usize,
+    /// Instances created.
     pub created_instances: usize,
+    /// Instances whose properties are set (created ones with properties included).
     pub updated_instances: usize,
+    /// Instances deleted.
     pub deleted_instances: usize,
+    /// Relations created.
     pub created_relations: usize,
+    /// Relations deleted.
     pub deleted_relations: usize,
 }
 
@@ -94,6 +109,7 @@ pub struct Totals {
 pub struct Plan {
     /// Roots with changes, in import order (deleted roots last).
     pub roots: Vec<RootPlan>,
+    /// The counts of `roots`.
     pub totals: Totals,
     /// Roots compared (after change-log narrowing and exclusion).
     pub compared_roots: usize,
@@ -192,6 +208,7 @@ pub struct PlanRequest {
     /// Items whose live value is kept (drift policy `keep`): instance tags and relation
     /// keys the plan must not touch.
     pub keep_instances: BTreeSet<String>,
+    /// Relation keys whose live state is kept (drift policy `keep`).
     pub keep_relations: BTreeSet<RelKey>,
     /// Roots excluded (instance-managed): never compared, created or deleted.
     pub excluded: BTreeSet<String>,

@@ -33,33 +33,58 @@ use std::time::Instant;
 /// Operations per diff file (the toolkit's limit).
 const OPS_PER_FILE: usize = 500;
 
+/// The options of `update` that matter to an orchestrator.
 #[derive(Debug, Clone)]
 pub struct RemoteUpdate {
+    /// The built codeAsData folder holding the desired state (read locally: cadkit never
+    /// needs the orchestrator's patches folder to be filled).
     pub dist: PathBuf,
+    /// `--plan`: read the orchestrator and report the plan, change nothing.
     pub plan_only: bool,
+    /// `noDowntime`: switch `codeAsDataReadMode` on instead of maintenance, and refresh
+    /// the subscription cache afterwards (§9.5).
     pub no_downtime: bool,
+    /// The seeds of the exclusion closure (`excludeTags`, `includeTags`, snapshot
+    /// config).
     pub exclude: ExcludeConfig,
+    /// `version.json`: set on the Draw and runtime projects after the load, read from
+    /// `dist` when present, else from the orchestrator's patches folder.
     pub version_file: String,
     /// Compare only the roots of the change log of the folder (when present).
     pub use_change_log: bool,
+    /// The change log's file name in `dist` (default `change_log.txt`).
     pub change_log_name: String,
+    /// `(user tag, login name, password)` given with `setPassword` after the load, when
+    /// set.
     pub user: Option<(String, String, String)>,
 }
 
+/// What `update` did on an orchestrator (the JSON printed by `cadkit update`).
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteUpdateReport {
+    /// The orchestrator updated.
     pub environment: EnvironmentInfo,
+    /// The built codeAsData folder the plan was computed from.
     pub dist: PathBuf,
+    /// Only the plan was computed (`--plan`).
     pub plan_only: bool,
+    /// The diff was loaded and the "after" steps ran.
     pub applied: bool,
+    /// The mode the update ran under, `maintenance` or `noDowntime` (`None` when
+    /// nothing was applied).
     pub mode: Option<String>,
+    /// Names of the diff files uploaded to backup `diff/` (`createInstances_1.newInst.json`,
+    /// …), in load order.
     pub diff_files: Vec<String>,
+    /// The changes, per root.
     pub plan: Plan,
+    /// Wall-clock time of the whole update, in milliseconds.
     pub duration_ms: u64,
     /// Why the update failed (set only when it failed and a rollback was attempted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// What the rollback to the last patch backup did, after a failed load.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback: Option<super::rollback::RollbackReport>,
 }

@@ -48,12 +48,20 @@ pub struct ImportPatchesError(#[source] pub OrchestratorError);
 /// Why no rollback could be made or completed.
 #[derive(Debug, thiserror::Error)]
 pub enum RollbackError {
+    /// The backup area has no `rollbackVersion.json`: no patch backup was ever taken.
     #[error("no rollback possible: {ROLLBACK_VERSION_FILE} is missing from the orchestrator's backup area (no install or update has left a patch backup there: restore the environment from a snapshot or fix the build and update again)")]
     NoRollbackVersion,
+    /// `rollbackVersion.json` is not `{"rollbackFile": "import_….zip"}` (the reason).
     #[error("no rollback possible: {ROLLBACK_VERSION_FILE} of the orchestrator's backup area is unreadable ({0}); expected {{\"rollbackFile\": \"import_YYYYMMDD_HHMMSS.zip\"}}")]
     Unreadable(String),
+    /// The patch backup it names cannot be rolled back to.
     #[error("no rollback possible: the patch backup {file} holds {what}")]
-    BadBackup { file: String, what: String },
+    BadBackup {
+        /// The backup zip (`import_YYYYMMDD_HHMMSS.zip`).
+        file: String,
+        /// What is wrong with its content (no patch file, no `import_order.json`).
+        what: String,
+    },
 }
 
 /// What the rollback did.
@@ -69,7 +77,10 @@ pub struct RollbackReport {
     pub error: Option<String>,
     /// Maintenance / read mode switched back to normal.
     pub mode_restored: bool,
+    /// Names of the rollback diff files uploaded to backup `rollback_diff/`.
     pub diff_files: Vec<String>,
+    /// The plan back to the backup's patches (absent when the rollback stopped before
+    /// planning).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
 }

@@ -15,22 +15,38 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// What an embedded `update` needs; [`UpdateOptions::new`] gives the defaults.
 #[derive(Debug, Clone)]
 pub struct UpdateOptions {
+    /// The SQLite environment file (must exist for a plan; created otherwise).
     pub env: PathBuf,
+    /// The built codeAsData folder holding the desired state.
     pub dist: PathBuf,
     /// Only compute and report the plan.
     pub plan_only: bool,
+    /// The seeds of the exclusion closure (`excludeTags`, `includeTags`, snapshot
+    /// config).
     pub exclude: ExcludeConfig,
+    /// Switch the code-as-data read mode instead of maintenance during the update
+    /// (`noDowntime`, default false).
     pub no_downtime: bool,
+    /// Compare every deployed root with its inventory record and apply
+    /// `drift_policies` (default false: only changed roots are compared).
     pub detect_drift: bool,
+    /// What to do with drifted roots (default: revert them all).
     pub drift_policies: Policies,
+    /// Narrow the comparison to the roots of the dist folder's change log when it
+    /// exists (default true); the log is emptied after a successful update.
     pub use_change_log: bool,
+    /// The change log's file name in `dist` (default `change_log.txt`).
     pub change_log_name: String,
+    /// Age after which another process's lock counts as expired (default one hour).
     pub lock_ttl: Duration,
 }
 
 impl UpdateOptions {
+    /// Update `env` to `dist`: apply, maintenance mode, change log used, no drift
+    /// detection, default lock TTL.
     pub fn new(env: impl Into<PathBuf>, dist: impl Into<PathBuf>) -> UpdateOptions {
         UpdateOptions {
             env: env.into(),
@@ -51,8 +67,11 @@ impl UpdateOptions {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateReport {
+    /// The SQLite environment file updated.
     pub env: PathBuf,
+    /// The built codeAsData folder the plan was computed from.
     pub dist: PathBuf,
+    /// Only the plan was computed (`--plan`).
     pub plan_only: bool,
     /// Nothing was written (a plan or a dry run). Not serialised: the report envelope's
     /// `dryRun` says it.
@@ -64,10 +83,13 @@ pub struct UpdateReport {
     pub mode: Option<String>,
     /// The change log used (null: every root compared).
     pub change_log: Option<PathBuf>,
+    /// The changes, per root.
     pub plan: Plan,
+    /// The drift found (null unless drift detection was asked for).
     pub drift: Option<DriftReport>,
     /// An expired lock taken over (its holder).
     pub recovered_lock: Option<Holder>,
+    /// Wall-clock time of the whole update, in milliseconds.
     pub duration_ms: u64,
 }
 
@@ -75,12 +97,20 @@ pub struct UpdateReport {
 #[derive(Debug, thiserror::Error)]
 #[error("operation {index} of {total} ({op}) for root {root} failed; the environment was left exactly as before (rolled back)")]
 pub struct ApplyError {
+    /// 1-based position of the failing operation in application order.
     pub index: usize,
+    /// Operations in the plan.
     pub total: usize,
+    /// The operation, as compact patch JSON.
     pub op: String,
+    /// The root whose plan holds the operation.
     pub root: String,
 }
 
+/// Update the embedded environment `opts.env` to `opts.dist`: lock and mode (not for a
+/// plan), change log, exclusion, drift, plan, then the whole plan and its inventory
+/// records in one transaction. A failure leaves the environment as it was; the mode is
+/// restored and the lock released in every case.
 pub fn update(opts: &UpdateOptions) -> Result<UpdateReport> {
     let start = Instant::now();
     if opts.plan_only && !opts.env.exists() {

@@ -5,19 +5,16 @@
 //! install; `snapshotUsers` uploads files that `restoreUsers` loads back; an unchanged
 //! environment uploads identical bytes; a rerun after a failure trusts `execution_log.json`.
 
-use crate::common::orchestrator as orch;
-use crate::common::rabbit;
+use crate::common::orchestrator::Orchestrator;
+use crate::common::orchestrator_cli::{cadkit, first_core_file, with_core_293};
 use crate::common::update as h;
 
-use orch::Orchestrator;
 use serde_json::Value;
 use std::path::Path;
 
 const USER: &str = "0190aaaaaaaaaaaa0001";
 const LOGIN_PROP: &str = "ff023000000000000001";
 const SECRETS: &[&str] = &["adm-PW-42", "alice-PW-7"];
-
-use crate::common::orchestrator_cli::cadkit;
 
 /// Run, require success, check that no secret reached stdout or stderr; the report.
 fn ok(o: &Orchestrator, dir: &Path, args: &[&str]) -> Value {
@@ -38,7 +35,9 @@ fn ok(o: &Orchestrator, dir: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&stdout).unwrap_or(Value::Null)
 }
 
-fn install(o: &Orchestrator, dir: &Path, extra: &[&str]) -> Value {
+/// `install` of the patches in the orchestrator's folder, with the admin password and
+/// the users and business-data backups on unless `extra` turns them off.
+fn install_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "install",
         "--runningInDocker",
@@ -47,7 +46,11 @@ fn install(o: &Orchestrator, dir: &Path, extra: &[&str]) -> Value {
         "adm-PW-42",
     ];
     args.extend_from_slice(extra);
-    ok(o, dir, &args)
+    args
+}
+
+fn install(o: &Orchestrator, dir: &Path, extra: &[&str]) -> Value {
+    ok(o, dir, &install_args(extra))
 }
 
 /// The login of `USER` in the orchestrator's environment, `None` when absent.
@@ -82,10 +85,7 @@ fn backup_file(o: &Orchestrator, rel: &str) -> Vec<u8> {
 fn users_added_after_the_last_backup_survive_an_orchestrator_install() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let d293 = h::core_dist(dir, "2.9.3");
-    let broker = rabbit::shared();
-    let o = Orchestrator::start(&dir.join("orch"), broker.port, &[]);
-    h::copy_dir(&d293, &o.patches);
+    let (o, _) = with_core_293(dir);
 
     // First install: nothing to back up yet.
     let first = install(&o, dir, &[]);
@@ -145,25 +145,10 @@ fn users_added_after_the_last_backup_survive_an_orchestrator_install() {
 
     // An install failing after its snapshot (a patch the orchestrator cannot load, after
     // resetDB) records the snapshots as taken; the rerun reloads them, re-dumps nothing.
-    let victim = walkdir::WalkDir::new(&o.patches)
-        .into_iter()
-        .map(Result::unwrap)
-        .find(|e| e.path().to_string_lossy().ends_with(".newInst.json"))
-        .unwrap()
-        .into_path();
+    let victim = first_core_file(&o.patches, ".newInst.json");
     let good = std::fs::read(&victim).unwrap();
     std::fs::write(&victim, b"{ not json").unwrap();
-    let failed = cadkit(
-        &o,
-        dir,
-        &[
-            "install",
-            "--runningInDocker",
-            "true",
-            "--user.password",
-            "adm-PW-42",
-        ],
-    );
+    let failed = cadkit(&o, dir, &install_args(&[]));
     assert_eq!(failed.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(!stderr.contains("adm-PW-42") && !stderr.contains("alice-PW-7"));
@@ -186,10 +171,7 @@ fn users_added_after_the_last_backup_survive_an_orchestrator_install() {
 fn snapshot_users_uploads_what_restore_users_loads_back_with_stable_bytes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let d293 = h::core_dist(dir, "2.9.3");
-    let broker = rabbit::shared();
-    let o = Orchestrator::start(&dir.join("orch"), broker.port, &[]);
-    h::copy_dir(&d293, &o.patches);
+    let (o, _) = with_core_293(dir);
     install(&o, dir, &[]);
     seed_user(&o, dir);
 

@@ -59,20 +59,9 @@ pub(crate) fn check(step: &str, report: &Value) {
     assert!(errors.is_empty(), "{step}: {errors:?}\n{report:#}");
 }
 
+/// Run cadkit, expecting success; its report (stdout) as JSON.
 fn run(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Value {
-    let out = crate::common::cadkit()
-        .args(args)
-        .envs(vars.iter().copied())
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    json(&run_code(dir, args, vars, 0))
 }
 
 #[test]
@@ -293,10 +282,7 @@ fn update_and_install_reports_match_their_schemas() {
 #[test]
 fn environment_command_reports_match_their_schemas() {
     let tmp = tempfile::tempdir().unwrap();
-    let (a, _) = crate::common::update::sample_dists(tmp.path());
-    let env = tmp.path().join("env.sqlite");
-    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(&env, &a))
-        .unwrap();
+    let (env, a, _) = crate::common::update::installed_sample(tmp.path());
     let (e, a) = (env.to_str().unwrap(), a.to_str().unwrap());
     let dir = tmp.path();
     for (command, args) in [
@@ -377,16 +363,7 @@ fn environment_command_reports_match_their_schemas() {
 fn a_snapshot_report_matches_its_schema_and_stdout_stays_the_entries() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sample-project");
-    let mut req = cadkit::build::BuildRequest::new(&sample);
-    req.working_dir = dir.join("dist");
-    cadkit::build::build(&req).unwrap();
-    let env = dir.join("env.sqlite");
-    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(
-        &env,
-        dir.join("dist"),
-    ))
-    .unwrap();
+    let (env, _, _) = crate::common::update::installed_sample(dir);
     std::fs::write(
         dir.join("conf.json"),
         r#"[{"snapshooter":{"name":"sample","rootTags":["0190aaaa000000000002"],"exclude":[],"outputDir":"snap"}}]"#,

@@ -257,6 +257,8 @@ impl Bus {
             })
     }
 
+    /// Close the connection (AMQP reply code 200), ignoring errors: used at the end of a
+    /// run, when there is nothing left to do about a broken connection.
     pub async fn close(&self) {
         let _ = self.conn.close(200, "bye".into()).await;
     }

@@ -73,6 +73,7 @@ impl SnapshotRequest {
 pub struct UploadedFile {
     /// Path in the backup area (`<usersDataDir>/users.newInst.json`, …).
     pub path: String,
+    /// Size of the uploaded content, in bytes.
     pub bytes: usize,
 }
 
@@ -80,12 +81,17 @@ pub struct UploadedFile {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotReport {
+    /// `snapshotUsers` or `snapshotBusinessData`: the toolkit command this mirrors.
     pub command: &'static str,
+    /// The orchestrator the data was read from and uploaded to.
     pub environment: super::EnvironmentInfo,
     /// The local folder written.
     pub local_dir: PathBuf,
+    /// Instances dumped (users without admin and guest, or business-data instances).
     pub instances: usize,
+    /// Relations dumped.
     pub relations: usize,
+    /// The files written locally and uploaded to the backup area, in upload order.
     pub files: Vec<UploadedFile>,
 }
 
@@ -93,8 +99,12 @@ pub struct SnapshotReport {
 /// what they hold.
 #[derive(Debug, Clone, Default)]
 pub struct Dump {
+    /// `(path relative to the dump folder, file text)`, e.g. `users.newInst.json` or
+    /// `Home/<Repo>/<Project>.newRel.json`.
     pub files: Vec<(String, String)>,
+    /// Instances the files hold.
     pub instances: usize,
+    /// Relations the files hold.
     pub relations: usize,
 }
 

@@ -47,6 +47,8 @@ pub fn update_user(o: &Orchestrator, tag: &str, name: &str, password: &str) -> R
     ))
 }
 
+/// The `setPassword` command body (`userName`, `userTag`, `userPassword`, in the
+/// toolkit's order): how `install`, `update` and `updateUser` give a user its credentials.
 pub fn set_password(tag: &str, name: &str, password: &str) -> serde_json::Map<String, Value> {
     obj(&[
         ("command", "setPassword".into()),

@@ -14,6 +14,7 @@ use std::time::Duration;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wrap a clear value (read from an option, a variable or a `createToken` reply).
     pub fn new(s: impl Into<String>) -> Secret {
         Secret(s.into())
     }
@@ -40,18 +41,32 @@ impl fmt::Display for Secret {
 pub struct BusConfig {
     /// `amqp` or `amqps`.
     pub protocol: String,
+    /// The broker's host (`bus.hostname` / `RABBITMQ_HOST`, default `localhost`).
     pub hostname: String,
+    /// The broker's AMQP port (default 5672).
     pub port: u16,
+    /// The broker user (default `guest`).
     pub username: String,
+    /// The broker password (default `guest`), only ever put on the wire.
     pub password: Secret,
+    /// The virtual host (default `/`); the toolkit's URL form `…/<vhost>` is not
+    /// URL-encoded, cadkit passes it to the AMQP client as is.
     pub vhost: String,
+    /// The exchange every command and deployment message is published on
+    /// (`bus.commandsExchange`, default `REQUEST_EXCHANGE`).
     pub commands_exchange: String,
+    /// Routing key of commands (`bus.commandRoutingKey`, default `COMMAND_ROUTING_KEY`),
+    /// suffixed with the role by [`OrchestratorConfig::with_role`].
     pub command_routing_key: String,
+    /// Routing key of the maintenance deployment messages (`bus.deploymentRoutingKey`,
+    /// default `SERVICE_DEPLOYMENT_ROUTING_KEY`), also role-suffixed.
     pub deployment_routing_key: String,
     /// Timeout of a standard command (the toolkit's `bus.commandTimeout`, 10 min).
     pub command_timeout: Duration,
-    /// Extra connection attempts after the first (the toolkit makes 20, 3 s apart).
+    /// Extra connection attempts after the first (the toolkit makes 20, 3 s apart;
+    /// cadkit defaults to 5, so a wrong address fails in about 10 s instead of a minute).
     pub connect_retries: u32,
+    /// Wait between two connection attempts (default 2 s).
     pub connect_retry_delay: Duration,
 }
 
@@ -78,13 +93,25 @@ impl Default for BusConfig {
 /// graph queries and versions).
 #[derive(Debug, Clone)]
 pub struct OrchestratorConfig {
+    /// How to reach the broker the commands go through.
     pub bus: BusConfig,
+    /// The orchestrator's HTTP host (`orchestrator.host` / `ORCHESTRATOR_HOST`, default
+    /// `localhost`).
     pub host: String,
+    /// The orchestrator's HTTP port (default 8080; 443 switches to `https`).
     pub port: u16,
+    /// The toolkit's `orchestrator.userName` (default `admin`), accepted for
+    /// compatibility: no request cadkit makes carries it, HTTP calls authenticate with
+    /// the `createToken` admin token.
     pub user_name: String,
+    /// The toolkit's `orchestrator.password` (default `admin`), accepted like
+    /// [`Self::user_name`] and never sent.
     pub password: Secret,
     /// Routing-key suffix (`_<role>` unless `active`); read from `rest/version` when unset.
     pub role: Option<String>,
+    /// The toolkit's `orchestrator.containerUser` (default `vertx`), the owner it
+    /// `chown`s docker-copied patches to; accepted for compatibility, unused since cadkit
+    /// uploads the build through the file service instead of `docker cp`.
     pub container_user: String,
     /// The orchestrator's patches folder (`/patches`), where `install` expects the build.
     pub code_as_data_dir: String,
@@ -121,7 +148,9 @@ impl Default for OrchestratorConfig {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnvironmentInfo {
+    /// `embedded` (a SQLite file) or `orchestrator`.
     pub kind: &'static str,
+    /// The SQLite file path, or `<base URL> (bus <amqp address>)` for an orchestrator.
     pub location: String,
 }
 
@@ -143,6 +172,8 @@ impl OrchestratorConfig {
         )
     }
 
+    /// The report's view of this orchestrator: kind `orchestrator`, the HTTP base URL
+    /// and the bus address.
     pub fn info(&self) -> EnvironmentInfo {
         EnvironmentInfo {
             kind: "orchestrator",

@@ -25,33 +25,56 @@ type Result<T> = std::result::Result<T, OrchestratorError>;
 pub struct RemoteInstall {
     /// The built codeAsData folder (uploaded unless `running_in_docker`).
     pub working_dir: PathBuf,
+    /// `--runningInDocker`: the build is already in the orchestrator's patches folder,
+    /// so nothing is uploaded.
     pub running_in_docker: bool,
+    /// `ignoreRelationFail` of the `load` command: relations whose ends are missing are
+    /// skipped instead of failing the import.
     pub ignore_relation_fail: bool,
+    /// `debug` of the `load` commands (more orchestrator log lines).
     pub debug: bool,
+    /// `import.backupUsers`: dump the users before `resetDB` and reload them after.
     pub backup_users: bool,
+    /// `import.backupBusinessData`: the same for the business data.
     pub backup_business_data: bool,
     /// Where users and business data are dumped before the reset (`snapshot.*`); its
     /// `users_dir` / `business_data_dir` are also the backup-area folders reloaded after.
     pub snapshot: super::backup::SnapshotRequest,
+    /// The change log of the patches folder (`change_log.txt`), emptied after the load
+    /// so the next `update` starts from a clean log.
     pub change_log_name: String,
+    /// The patches folder's `version.json`, whose Draw and runtime versions are set on
+    /// the two projects (§8 step 11).
     pub version_file: String,
+    /// Tag of the admin user whose credentials `setPassword` sets after the load.
     pub user_tag: String,
+    /// Login name given to that user.
     pub user_name: String,
+    /// Password given to that user (sent once in `setPassword`, never logged).
     pub user_password: String,
 }
 
+/// What `install` did on an orchestrator (the JSON printed by `cadkit install`).
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteInstallReport {
+    /// The orchestrator installed into.
     pub environment: super::EnvironmentInfo,
+    /// Files of the build uploaded into the patches folder (0 with `runningInDocker`).
     pub uploaded_files: usize,
+    /// Whether the environment held the admin user and "Olympe Libraries" before the
+    /// reset (`isDbInitialized`): only then are users and data snapshotted.
     pub was_initialised: bool,
     /// Users dumped and uploaded before the reset (`None`: not dumped in this run).
     pub users_snapshot: Option<super::backup::SnapshotReport>,
     /// Business data dumped and uploaded before the reset.
     pub business_data_snapshot: Option<super::backup::SnapshotReport>,
+    /// The `version.json` applied to the projects (`null` when the patches have none).
     pub versions: Value,
+    /// The patch backup taken after the install (`import_YYYYMMDD_HHMMSS.zip` in the
+    /// backup area), the one a failed `update` rolls back to.
     pub rollback_file: String,
+    /// Wall-clock time of the whole install, in milliseconds.
     pub duration_ms: u64,
 }
 
@@ -81,6 +104,8 @@ pub struct ModeGuard<'a> {
 }
 
 impl<'a> ModeGuard<'a> {
+    /// Switch the mode on: `codeAsDataReadMode true` when `read_mode` (an update with
+    /// `noDowntime`), otherwise maintenance (deployment message + gateway wait).
     pub fn enter(o: &'a Orchestrator, read_mode: bool) -> Result<ModeGuard<'a>> {
         let g = ModeGuard {
             o,
@@ -196,7 +221,9 @@ pub fn set_versions(o: &Orchestrator, v: &Value) -> Result<()> {
 #[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionLog {
+    /// The users still have to be dumped (`snapshotUsers`).
     pub snapshot_users: bool,
+    /// The business data still have to be dumped (`snapshotData`).
     pub snapshot_data: bool,
 }
 

@@ -23,6 +23,8 @@ const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
     .remove(b'(')
     .remove(b')');
 
+/// The HTTP client of one orchestrator: a shared connection pool and the base URL
+/// `http(s)://<host>:<port>/OlympeServer/` every request is relative to.
 pub struct Http {
     client: Client,
     base: String,
@@ -37,6 +39,8 @@ fn http_err(what: String, e: reqwest::Error) -> OrchestratorError {
 }
 
 impl Http {
+    /// A client for `cfg`'s base URL: 10 s connect timeout, `cfg.http_timeout` per
+    /// request (graphDef answers of big roots are slow).
     pub fn new(cfg: &OrchestratorConfig) -> Result<Http, OrchestratorError> {
         let client = Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -49,6 +53,7 @@ impl Http {
         })
     }
 
+    /// The base URL, ending in `/OlympeServer/`.
     pub fn base(&self) -> &str {
         &self.base
     }

@@ -29,35 +29,83 @@ use tokio::runtime::Runtime;
 /// Errors callers branch on (exit 1 for all of them, with these messages).
 #[derive(Debug, thiserror::Error)]
 pub enum OrchestratorError {
+    /// The broker refused or did not answer every connection attempt
+    /// (`bus.connectRetries` extra attempts, `bus.connectRetryDelay` apart); the toolkit's
+    /// bare "Bus connection failed", with the address and the last cause.
     #[error("cannot reach the bus (RabbitMQ) at {host}:{port} after {attempts} attempt(s): {reason} (check --bus.hostname/--bus.port or RABBITMQ_HOST/RABBITMQ_PORT)")]
     BusUnreachable {
+        /// The broker's host name as configured (`--bus.hostname` / `RABBITMQ_HOST`).
         host: String,
+        /// The broker's AMQP port.
         port: u16,
+        /// Connection attempts made, the first one included.
         attempts: u32,
+        /// The last connection error, as the AMQP client reported it.
         reason: String,
     },
+    /// The connection or channel broke while a command was being sent or its replies
+    /// awaited: the command ends at once instead of waiting for its timeout.
     #[error("connection to the bus lost during `{command}`: {reason}")]
-    BusLost { command: String, reason: String },
+    BusLost {
+        /// The command that was running (`maintenance` for a deployment message).
+        command: String,
+        /// The AMQP error, or why the reply stream ended.
+        reason: String,
+    },
+    /// No terminal `Command finished with status code:` line arrived in time
+    /// (`bus.commandTimeout`, or `import.timeout` for `load` and `resetDB`).
     #[error("orchestrator command `{command}` timed out after {after:?}")]
-    Timeout { command: String, after: Duration },
+    Timeout {
+        /// The command's name (`payload.content.command`).
+        command: String,
+        /// The timeout that ran out.
+        after: Duration,
+    },
+    /// A reply line contained `Unknown command`: the orchestrator predates the command.
     #[error("the orchestrator does not know the command `{command}`: orchestrator too old for this command (upgrade the orchestrator)")]
-    TooOld { command: String },
+    TooOld {
+        /// The command the orchestrator did not know.
+        command: String,
+    },
+    /// The terminal line carried a status other than `0`.
     #[error("orchestrator command `{command}` failed with status {status}{}", if lines.is_empty() { String::new() } else { format!(": {}", lines.join(" | ")) })]
     CommandFailed {
+        /// The command's name.
         command: String,
+        /// The status code after `Command finished with status code:`, as sent.
         status: String,
+        /// The result lines before the terminal one (empty for commands carrying
+        /// secrets, `setPassword` and `createToken`, so they never reach a message).
         lines: Vec<String>,
     },
+    /// An HTTP request could not be made or its answer not read (connection, timeout,
+    /// body that is not the expected JSON / NDJSON).
     #[error("orchestrator HTTP {what}: {reason}")]
-    Http { what: String, reason: String },
+    Http {
+        /// The request, as `METHOD url` (never the token, which travels in a header).
+        what: String,
+        /// The transport or decoding error.
+        reason: String,
+    },
+    /// An HTTP request answered with a status that is not a success (after the retries
+    /// of an overloaded graphDef).
     #[error("orchestrator HTTP {what}: status {status}")]
-    Status { what: String, status: u16 },
+    Status {
+        /// The request, as `METHOD url`.
+        what: String,
+        /// The HTTP status code received.
+        status: u16,
+    },
+    /// An answer or a local input the protocol cannot use (a reply that is not the
+    /// expected JSON, a missing patches folder, …): the message says which.
     #[error("{0}")]
     Invalid(String),
 }
 
 /// A connected (lazily) orchestrator.
 pub struct Orchestrator {
+    /// The connection settings and toolkit options (timeouts, download folder, graphDef
+    /// parallelism) the client was built with; `role` is filled by [`Self::learn_role`].
     pub cfg: OrchestratorConfig,
     rt: Runtime,
     bus: tokio::sync::OnceCell<amqp::Bus>,
@@ -68,6 +116,8 @@ pub struct Orchestrator {
 }
 
 impl Orchestrator {
+    /// A client for `cfg`, with its own 2-thread tokio runtime and HTTP client. Nothing
+    /// is contacted yet: the bus connects on the first command, HTTP per request.
     pub fn new(cfg: OrchestratorConfig) -> Result<Orchestrator, OrchestratorError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -85,14 +135,20 @@ impl Orchestrator {
         })
     }
 
+    /// Which orchestrator, for reports (`kind`, base URL and bus address; never
+    /// credentials).
     pub fn info(&self) -> EnvironmentInfo {
         self.cfg.info()
     }
 
+    /// Run a future on the client's runtime: how synchronous callers use the async
+    /// [`http::Http`] requests.
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }
 
+    /// The HTTP side (files, graphDef, versions), whose async methods callers run with
+    /// [`Self::block_on`].
     pub fn http(&self) -> &http::Http {
         &self.http
     }
@@ -139,6 +195,8 @@ impl Orchestrator {
         })
     }
 
+    /// Whether this client switched maintenance on (and not off since): graphDef queries
+    /// then go to the `…/maintenance` endpoint, as in the toolkit.
     pub fn in_maintenance(&self) -> bool {
         *self.maintenance.lock().expect("lock")
     }
@@ -175,6 +233,8 @@ impl Orchestrator {
         Ok(v)
     }
 
+    /// Close the bus connection if one was opened (also done on drop), so the broker
+    /// sees a clean close instead of a dropped socket.
     pub fn close(&self) {
         self.block_on(async {
             if let Some(b) = self.bus.get() {

@@ -25,24 +25,35 @@ const BACKUP_SCHEMA: &str =
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
+    /// The build folder being installed, as given to the install that wrote the record.
     pub dist: PathBuf,
+    /// When the backup was taken (RFC 3339, UTC).
     pub started_at: String,
+    /// Users were saved in `cadkit_backup` (kind `users`) and will be merged back.
     pub users_saved: bool,
+    /// Business data were saved (kind `data`) and will be merged back.
     pub data_saved: bool,
 }
 
-/// Preserved instances and relations.
+/// Preserved instances and relations: one row of `cadkit_backup`, stored as JSON, the
+/// embedded counterpart of the toolkit's users / business-data dumps in the backup area.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Preserved {
+    /// Properties of each preserved instance, by tag; recreated after the load.
     pub instances: BTreeMap<String, Props>,
+    /// Every relation touching a preserved instance, as `(relation type, origin,
+    /// destination)`; those whose ends no longer exist after the load are skipped.
     pub relations: BTreeSet<(String, String, String)>,
 }
 
 /// What to preserve across the reset.
 #[derive(Debug, Clone, Copy)]
 pub struct BackupRequest<'a> {
+    /// The build folder being installed (kept in the progress record).
     pub dist: &'a Path,
+    /// Save the users (the toolkit's `import.backupUsers`).
     pub users: bool,
+    /// Save the business data (`import.backupBusinessData`).
     pub business_data: bool,
     /// Instances the new dist creates: business data never includes them.
     pub code: &'a BTreeSet<&'a String>,
@@ -52,18 +63,26 @@ pub struct BackupRequest<'a> {
 pub struct LoadFile<'a> {
     /// Shown in errors (the file's path).
     pub path: PathBuf,
+    /// The module the file belongs to (named in errors).
     pub module: &'a str,
+    /// The file's parsed content, applied as it is (operations then optional ones).
     pub patch: &'a Patch,
 }
 
 /// What the reset + load did.
 #[derive(Debug, Clone, Default)]
 pub struct Loaded {
+    /// Operations applied from the patch files (optional operations included).
     pub operations: usize,
+    /// Users merged back from the backup.
     pub users_restored: usize,
+    /// Business-data instances merged back from the backup.
     pub business_instances_restored: usize,
+    /// Preserved relations dropped because one of their ends no longer exists.
     pub relations_skipped: usize,
+    /// Instances in the environment after the install.
     pub instances: u64,
+    /// Relations in the environment after the install.
     pub relations: u64,
 }
 

@@ -286,7 +286,9 @@ pub(super) fn write_inventory(
 /// compare every root or check every root for drift: one scan instead of one query per
 /// item. Plans exactly as [`SqlCurrent`] (tested).
 pub struct Preloaded {
+    /// The live graph, every instance and relation.
     pub graph: crate::graph::Graph,
+    /// The inventory record of every deployed root, by root tag.
     pub inventory: BTreeMap<String, RootState>,
     inst_owners: std::collections::HashMap<String, Vec<String>>,
     rel_owners: std::collections::HashMap<RelKey, Vec<String>>,

@@ -15,9 +15,13 @@ use std::time::Instant;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadReport {
+    /// The SQLite file loaded into.
     pub env: PathBuf,
+    /// The built codeAsData folder that was loaded.
     pub dist: PathBuf,
+    /// Whether the graph was emptied first (in the same transaction).
     pub reset: bool,
+    /// Each module of `import_order.json`, in load order.
     pub modules: Vec<ModuleLoad>,
     /// Patch files applied.
     pub files: usize,
@@ -27,7 +31,9 @@ pub struct LoadReport {
     pub binaries: usize,
     /// Instances and relations in the environment after the load.
     pub instances: u64,
+    /// Relations in the environment after the load.
     pub relations: u64,
+    /// Wall-clock time of the read, validation and load, in milliseconds.
     pub duration_ms: u64,
 }
 
@@ -35,9 +41,13 @@ pub struct LoadReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ModuleLoad {
+    /// The module's `name` in `import_order.json`.
     pub name: String,
+    /// Its folder, relative to the dist folder (`path` in `import_order.json`).
     pub path: String,
+    /// Patch files of the module applied.
     pub files: usize,
+    /// Operations of those files applied (optionalOperations included).
     pub operations: usize,
 }
 

@@ -20,20 +20,33 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Meta keys of the environment modes.
+/// Meta key of the maintenance mode (`on` / `off`), the embedded counterpart of the
+/// orchestrator's maintenance gateway.
 pub const MAINTENANCE: &str = "maintenance";
+/// Meta key of the code-as-data read mode (`true` / `false`), named after the toolkit's
+/// `codeAsDataReadMode` command that a `noDowntime` update switches.
 pub const READ_MODE: &str = "codeAsDataReadMode";
+/// Meta key of the last refresh notice (JSON `{at, reason, id}`), written by
+/// `broadcastRefreshApp` and when a committed update restores the modes: the embedded
+/// environment's record that connected clients should reload the application.
 pub const REFRESH_NOTICE: &str = "refreshNotice";
 
-/// Default lock TTL.
+/// Default lock TTL (one hour): past it a lock is taken over even when its holder cannot
+/// be checked for liveness (a process on another host).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
+/// Who holds (or held) the environment lock: shown in [`LockError::Held`] and in the
+/// report of a command that recovered an expired lock.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Holder {
+    /// The command that took the lock (`update`, `install`).
     pub command: String,
+    /// Its process id, checked for liveness when the holder is on this host.
     pub pid: u32,
+    /// The host name it ran on.
     pub host: String,
+    /// When it took the lock (RFC 3339, UTC), the start of the TTL.
     pub started_at: String,
 }
 
@@ -47,12 +60,18 @@ impl std::fmt::Display for Holder {
     }
 }
 
+/// Why the lock could not be taken (callers report it and exit without touching the
+/// environment).
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
+    /// Another live process holds the lock and it has not expired.
     #[error("the environment {env} is locked by {holder}; wait for it to finish (a lock of a dead process on this host, or older than {ttl_s} s, expires)")]
     Held {
+        /// The environment file.
         env: String,
+        /// The current holder.
         holder: Holder,
+        /// The lock TTL, in seconds, after which the lock expires anyway.
         ttl_s: u64,
     },
 }
@@ -61,7 +80,9 @@ pub enum LockError {
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Modes {
+    /// Maintenance is on (meta [`MAINTENANCE`]).
     pub maintenance: bool,
+    /// Code-as-data read mode is on (meta [`READ_MODE`]).
     pub read_mode: bool,
 }
 
@@ -105,7 +126,7 @@ pub(super) fn record_refresh_notice(conn: &Connection, reason: &str) -> Result<s
 }
 
 impl SqliteEnv {
-    /// The environment modes.
+    /// The environment modes as recorded in `meta` (a mode never set is off).
     pub fn modes(&self) -> Result<Modes> {
         read_modes(&self.conn)
     }
@@ -320,6 +341,8 @@ impl ModeGuard {
         self.committed = true;
     }
 
+    /// Whether this guard switched read mode (a `noDowntime` update) instead of
+    /// maintenance.
     pub fn no_downtime(&self) -> bool {
         self.no_downtime
     }

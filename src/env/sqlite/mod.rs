@@ -162,6 +162,8 @@ impl SqliteEnv {
             .optional()?)
     }
 
+    /// Set the `meta` row `key` to `value` (insert or overwrite), outside any
+    /// transaction of the caller.
     pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
         self.conn.execute(
             "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -170,6 +172,7 @@ impl SqliteEnv {
         Ok(())
     }
 
+    /// Remove the `meta` row `key` (nothing happens when it does not exist).
     pub fn meta_delete(&self, key: &str) -> Result<()> {
         self.conn
             .execute("DELETE FROM meta WHERE key = ?1", [key])?;

@@ -2,8 +2,19 @@
 //! of the test's own and debug logs (so tests can check that no secret reaches them).
 
 use super::orchestrator::Orchestrator;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
+
+/// A test orchestrator in `<dir>/orch` on the shared broker, whose patches folder holds a
+/// build of `@olympeio/core` 2.9.3 (as in its container: ready for `install
+/// --runningInDocker true`); the build itself (`<dir>/dist-2.9.3/codeAsData`) is returned
+/// too, for tests that edit a copy of it.
+pub fn with_core_293(dir: &Path) -> (Orchestrator, PathBuf) {
+    let d293 = super::update::core_dist(dir, "2.9.3");
+    let o = Orchestrator::start(&dir.join("orch"), super::rabbit::shared().port, &[]);
+    super::update::copy_dir(&d293, &o.patches);
+    (o, d293)
+}
 
 /// `cadkit <args>` pointed at `o` (the builder already clears the caller's CI, toolkit,
 /// `RABBITMQ_*` and `ORCHESTRATOR_*` variables), run in `dir`.

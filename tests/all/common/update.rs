@@ -19,6 +19,16 @@ pub fn sample_dists(dir: &Path) -> (PathBuf, PathBuf) {
     (a, b)
 }
 
+/// [`sample_dists`], with `a` installed (library call, backups on) into
+/// `<dir>/env.sqlite`: `(environment, a, b)`.
+pub fn installed_sample(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (a, b) = sample_dists(dir);
+    let env = dir.join("env.sqlite");
+    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(&env, &a))
+        .unwrap();
+    (env, a, b)
+}
+
 pub use super::reference::base_dir as reference_dir;
 pub use super::reference::copy_tree as copy_dir;
 
