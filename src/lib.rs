@@ -24,7 +24,6 @@ pub mod ci;
 // The CLI's doc comments are its `--help` text, written for a terminal (`host[:port]`,
 // `<rootTag>`), not rustdoc markup.
 #[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
-#[allow(missing_docs)]
 pub mod cli;
 pub mod demo;
 pub mod docker_config;
@@ -44,7 +43,6 @@ pub mod receiver;
 pub mod registry_auth;
 pub mod retry;
 pub mod snapshot;
-#[allow(missing_docs)]
 pub mod steps;
 pub mod tag;
 #[allow(missing_docs)]

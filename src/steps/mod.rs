@@ -14,6 +14,7 @@
 
 pub mod clean;
 pub mod envcmd;
+pub mod install;
 pub mod registry_auth;
 pub mod schema;
 pub mod snapshot;
