@@ -9,8 +9,9 @@
 //! - [`orchestrator`]: the orchestrator protocol (AMQP + HTTP) and the reference server;
 //! - [`update`]: converging an environment to its patches (plan, apply, lock, drift);
 //! - [`image`]: daemonless OCI images;
-//! - [`steps`]: the CI steps around images (`tag`, `registry-auth`, `webhook`), one module
-//!   each, on the domain modules [`tag`], [`registry_auth`], [`webhook`];
+//! - [`steps`]: the product, one module per step (`tag`, `registry-auth`, `webhook`,
+//!   `update`, `install`, `snapshot`), each a request in and a typed report out, on the
+//!   domain modules;
 //! - [`cli`]: the command line shared by every binary.
 //!
 //! Every public item is documented (`missing_docs` denied), except in the modules marked

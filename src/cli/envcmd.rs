@@ -21,6 +21,7 @@ pub struct EnvArg {
     /// The embedded environment (an SQLite file; default .cadkit/env.sqlite).
     #[arg(long = "env", env = "CADKIT_ENV")]
     pub env: Option<PathBuf>,
+    /// Or an orchestrator (`--bus.*` / `--orchestrator.*`, `RABBITMQ_*` / `ORCHESTRATOR_*`).
     #[command(flatten)]
     pub remote: RemoteArgs,
 }

@@ -57,13 +57,16 @@ pub struct RemoteInstallArgs {
     /// folders they are reloaded from.
     #[command(flatten)]
     pub snapshot: super::backup::SnapshotDataArgs,
+    /// The version file's name in the codeAsData folder.
     #[arg(long = "versionFileName", default_value = "version.json")]
     pub version_file: String,
     /// The user whose password install sets.
     #[arg(long = "user.tag", env = "CADKIT_USER_TAG", default_value = crate::patch::tags::ADMIN_USER)]
     pub user_tag: String,
+    /// That user's login name.
     #[arg(long = "user.name", env = "CADKIT_USER_NAME", default_value = "admin")]
     pub user_name: String,
+    /// That user's password; prefer the variable.
     #[arg(
         long = "user.password",
         env = "CADKIT_USER_PASSWORD",
