@@ -9,8 +9,9 @@
 //! - [`orchestrator`]: the orchestrator protocol (AMQP + HTTP) and the reference server;
 //! - [`update`]: converging an environment to its patches (plan, apply, lock, drift);
 //! - [`image`]: daemonless OCI images;
-//! - [`steps`]: the CI steps around images (`tag`, `registry-auth`, `webhook`), one module
-//!   each, on the domain modules [`tag`], [`registry_auth`], [`webhook`];
+//! - [`steps`]: the product, one module per step (`tag`, `registry-auth`, `webhook`,
+//!   `update`, `install`, `snapshot`), each a request in and a typed report out, on the
+//!   domain modules;
 //! - [`cli`]: the command line shared by every binary.
 //!
 //! Every public item is documented (`missing_docs` denied), except in the modules marked
@@ -24,7 +25,6 @@ pub mod ci;
 // The CLI's doc comments are its `--help` text, written for a terminal (`host[:port]`,
 // `<rootTag>`), not rustdoc markup.
 #[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
-#[allow(missing_docs)]
 pub mod cli;
 pub mod demo;
 pub mod docker_config;
@@ -43,7 +43,6 @@ pub mod receiver;
 pub mod registry_auth;
 pub mod retry;
 pub mod snapshot;
-#[allow(missing_docs)]
 pub mod steps;
 pub mod tag;
 pub mod update;

@@ -70,8 +70,10 @@ impl SnapshotDataArgs {
 /// keeps its users and data across `install` by itself).
 #[derive(Debug, Args)]
 pub struct SnapshotBackupArgs {
+    /// The orchestrator dumped (the embedded environment needs no backup).
     #[command(flatten)]
     pub env: super::envcmd::EnvArg,
+    /// Where the dump goes, locally and in the backup area.
     #[command(flatten)]
     pub snapshot: SnapshotDataArgs,
 }

@@ -6,6 +6,10 @@ use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
 
+// A `///` comment here would become the `about` line of the one-step binary's `--help`
+// (clap takes a flattened struct's doc as the command's); the command is documented by
+// its `Command` variant in `cli/mod.rs`.
+#[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Output folder (emptied and rebuilt).
@@ -73,6 +77,7 @@ pub struct BuildArgs {
 }
 
 impl BuildArgs {
+    /// The library request: the project folder made absolute, `--codeAsData.mode` checked.
     pub fn request(&self) -> Result<BuildRequest> {
         let mode: Mode = self.mode.parse().map_err(anyhow::Error::msg)?;
         Ok(BuildRequest {
@@ -131,6 +136,7 @@ fn ci_outputs(mut out: crate::ci::Outputs, report: &build::BuildReport, print: b
     Ok(())
 }
 
+/// `dependencies`: list the code-as-data dependencies as JSON on stdout.
 #[derive(Debug, Args)]
 pub struct DependenciesArgs {
     /// Print compact JSON.
@@ -165,6 +171,7 @@ pub(crate) fn absolute(p: &std::path::Path) -> Result<PathBuf> {
     Ok(abs.components().collect())
 }
 
+/// `cleanCodeAsData`: empty the working dir.
 #[derive(Debug, Args)]
 pub struct CleanArgs {
     /// The folder to empty.

@@ -5,6 +5,8 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
+/// `bundle`: pack a built codeAsData folder and its project metadata into a checked
+/// zip.
 #[derive(Debug, Args)]
 pub struct BundleArgs {
     /// The built codeAsData folder (holding import_order.json).

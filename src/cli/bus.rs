@@ -1,11 +1,11 @@
-//! Which environment a command talks to: `--env <file>` (embedded) or an orchestrator
-//! (any `--bus.*` / `--orchestrator.*` option, or their toolkit variables `RABBITMQ_*`,
-//! `ORCHESTRATOR_*`). Both at once is an error; orchestrator settings never fall back to
-//! a local file.
+//! The orchestrator options: the toolkit's `--bus.*` / `--orchestrator.*` options and
+//! their variables (`RABBITMQ_*`, `ORCHESTRATOR_*`), turned into the library's
+//! [`Selection`] beside `--env <file>` (the embedded environment). Both at once is an
+//! error; orchestrator settings never fall back to a local file.
 
-use crate::env::orchestrator::{Orchestrator, OrchestratorConfig, Secret};
-use crate::env::{EnvError, Environment, SqliteEnv};
-use anyhow::{bail, Context, Result};
+use crate::env::orchestrator::{OrchestratorConfig, Secret};
+use crate::env::Selection;
+use anyhow::Result;
 use clap::Args;
 #[cfg(test)]
 use std::path::Path;
@@ -121,6 +121,16 @@ impl RemoteArgs {
             || self.orch_code_as_data_dir.is_some()
     }
 
+    /// The environment of a command given `--env` (`env`) and these options: the
+    /// orchestrator when any of them selects one ([`RemoteArgs::selects_orchestrator`]),
+    /// else the embedded file; both is an error ([`Selection::new`]).
+    pub fn selection(&self, env: Option<PathBuf>) -> Result<Selection> {
+        let orchestrator = self.selects_orchestrator().then(|| self.config());
+        Ok(Selection::new(env, orchestrator)?)
+    }
+
+    /// The client settings: the toolkit's defaults overridden by the options given, plus
+    /// the global `--downloadFolder`; an HTTP request never outlives a command.
     pub fn config(&self) -> OrchestratorConfig {
         let mut c = OrchestratorConfig::default();
         let b = &mut c.bus;
@@ -181,123 +191,35 @@ pub fn set_download_folder(folder: Option<PathBuf>) {
     let _ = DOWNLOAD_FOLDER.set(folder);
 }
 
-/// The environment a command works on.
-pub enum Target {
-    Embedded(PathBuf),
-    Orchestrator(Box<Orchestrator>),
-}
-
-/// Pick the environment: `--env` / `CADKIT_ENV` is the embedded one, orchestrator settings
-/// select the orchestrator; both is an error; neither is the default embedded file.
-pub fn select(env: Option<PathBuf>, remote: &RemoteArgs) -> Result<Target> {
-    match (env, remote.selects_orchestrator()) {
-        (Some(path), true) => bail!(
-            "both an embedded environment (--env / CADKIT_ENV = {}) and orchestrator settings (--bus.* / --orchestrator.* or RABBITMQ_* / ORCHESTRATOR_* variables) were given: keep only one",
-            path.display()
-        ),
-        (None, true) => {
-            let cfg = remote.config();
-            tracing::info!("environment: orchestrator {}", cfg.info().location);
-            let o = Orchestrator::new(cfg).context("orchestrator client")?;
-            Ok(Target::Orchestrator(Box::new(o)))
-        }
-        (Some(path), false) => Ok(Target::Embedded(path)),
-        (None, false) => Ok(Target::Embedded(PathBuf::from(crate::env::DEFAULT_ENV_PATH))),
-    }
-}
-
-impl Target {
-    /// The selected environment behind the one trait every environment command uses. The
-    /// embedded file is opened (and created if missing, as these commands always did).
-    pub fn open(self) -> Result<Box<dyn Environment>> {
-        match self {
-            Target::Embedded(path) => Ok(Box::new(SqliteEnv::open(&path)?)),
-            Target::Orchestrator(o) => Ok(o),
-        }
-    }
-
-    /// As [`Target::open`] for commands that only read (`snapshot`): an embedded
-    /// environment must exist, it is never created.
-    pub fn open_existing(self) -> Result<Box<dyn Environment>> {
-        if let Target::Embedded(path) = &self {
-            if !path.is_file() {
-                bail!(
-                    "no environment at {} (run `cadkit install --env {}` first)",
-                    path.display(),
-                    path.display()
-                );
-            }
-        }
-        self.open()
-    }
-
-    /// The orchestrator, for the commands only an orchestrator has (its graphDef cache,
-    /// backup area, backup folders): [`EnvError::OrchestratorOnly`] for the embedded
-    /// environment, which is then not touched (not even created). `why` completes the
-    /// message (`, …`, or empty).
-    pub fn orchestrator_only(self, command: &str, why: &str) -> Result<Box<Orchestrator>> {
-        match self {
-            Target::Orchestrator(o) => Ok(o),
-            Target::Embedded(path) => Err(EnvError::OrchestratorOnly {
-                command: command.into(),
-                location: path.display().to_string(),
-                why: why.into(),
-            }
-            .into()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::EnvError;
 
-    /// A command only an orchestrator has fails on the embedded environment with the
-    /// message it always had, and does not create the file.
-    #[test]
-    fn orchestrator_only_commands_leave_the_embedded_file_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/env.sqlite");
-        let e = Target::Embedded(path.clone())
-            .orchestrator_only("restoreUsers", "")
-            .err()
-            .unwrap();
-        assert_eq!(
-            e.to_string(),
-            format!(
-                "`restoreUsers` needs an orchestrator (--bus.* / --orchestrator.* or RABBITMQ_* / ORCHESTRATOR_* variables); {} is an embedded environment",
-                path.display()
-            )
-        );
-        assert!(matches!(
-            e.downcast_ref::<EnvError>(),
-            Some(EnvError::OrchestratorOnly { .. })
-        ));
-        assert!(!dir.path().join("sub").exists());
-        let e = Target::Embedded(path.clone())
-            .open_existing()
-            .err()
-            .unwrap();
-        assert!(e.to_string().starts_with("no environment at"), "{e}");
-        assert!(!dir.path().join("sub").exists());
-    }
-
-    /// Both an embedded file and orchestrator settings: the same error as before, and no
-    /// environment is opened.
+    /// Both an embedded file and an orchestrator option: the conflict is reported, not
+    /// resolved; without any orchestrator option the file is the environment.
     #[test]
     fn both_environments_at_once_is_an_error() {
         let remote = RemoteArgs {
             bus_port: Some(5672),
             ..RemoteArgs::default()
         };
-        let e = select(Some(PathBuf::from("x.sqlite")), &remote)
+        let e = remote
+            .selection(Some(PathBuf::from("x.sqlite")))
             .err()
-            .unwrap()
-            .to_string();
-        assert!(e.starts_with("both an embedded environment (--env / CADKIT_ENV = x.sqlite) and orchestrator settings"), "{e}");
+            .unwrap();
         assert!(matches!(
-            select(None, &RemoteArgs::default()).unwrap(),
-            Target::Embedded(p) if p == Path::new(crate::env::DEFAULT_ENV_PATH)
+            e.downcast_ref::<EnvError>(),
+            Some(EnvError::BothSelected { .. })
+        ));
+        assert!(e.to_string().starts_with("both an embedded environment (--env / CADKIT_ENV = x.sqlite) and orchestrator settings"), "{e}");
+        assert!(matches!(
+            RemoteArgs::default().selection(Some(PathBuf::from("x.sqlite"))).unwrap(),
+            Selection::Embedded(p) if p == Path::new("x.sqlite")
+        ));
+        assert!(matches!(
+            remote.selection(None).unwrap(),
+            Selection::Orchestrator(c) if c.bus.port == 5672
         ));
     }
 }

@@ -5,6 +5,7 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
+/// `demo`: run the delivery pipeline on the bundled sample project.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// The sample project to run on (default: the one embedded in the binary).

@@ -3,7 +3,7 @@
 //! JSON report naming the environment used, through the one output path
 //! ([`super::emit`]: report file, CI outputs, redaction, `--report`).
 
-use super::bus::{select, RemoteArgs};
+use super::bus::RemoteArgs;
 use super::{emit, GlobalArgs, Step};
 use crate::ci::{Outputs, Stdout};
 use crate::env::orchestrator::{commands as remote, Orchestrator};
@@ -21,21 +21,24 @@ pub struct EnvArg {
     /// The embedded environment (an SQLite file; default .cadkit/env.sqlite).
     #[arg(long = "env", env = "CADKIT_ENV")]
     pub env: Option<PathBuf>,
+    /// Or an orchestrator (`--bus.*` / `--orchestrator.*`, `RABBITMQ_*` / `ORCHESTRATOR_*`).
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
 
 impl EnvArg {
-    /// The selected environment (chosen once, [`select`]); its results name it (never
-    /// with credentials).
+    /// The selected environment (chosen once, [`RemoteArgs::selection`]); its results
+    /// name it (never with credentials).
     pub fn environment(&self) -> Result<Box<dyn Environment>> {
-        select(self.env.clone(), &self.remote)?.open()
+        self.remote.selection(self.env.clone())?.open()
     }
 
     /// The orchestrator, for a command only an orchestrator has (the embedded environment
     /// is not touched).
     pub fn orchestrator(&self, command: &str, why: &str) -> Result<Box<Orchestrator>> {
-        select(self.env.clone(), &self.remote)?.orchestrator_only(command, why)
+        self.remote
+            .selection(self.env.clone())?
+            .orchestrator_only(command, why)
     }
 
     /// Run `command` on the selected environment: its typed report, in the embedded or the
@@ -69,11 +72,13 @@ fn print<R: Serialize>(out: Outputs, report: &R, g: &GlobalArgs) -> Result<()> {
     emit(out, report, g, Stdout::Report)
 }
 
+/// `maintenance on|off`: switch maintenance mode of the selected environment.
 #[derive(Debug, Args)]
 pub struct MaintenanceArgs {
     /// on or off (true/false, 1/0); anything else is an error.
     #[arg(value_parser = envcmd::parse_switch, action = clap::ArgAction::Set)]
     pub activate: bool,
+    /// The environment switched.
     #[command(flatten)]
     pub env: EnvArg,
 }
@@ -89,11 +94,13 @@ impl Step for MaintenanceArgs {
     }
 }
 
+/// `codeAsDataReadMode on|off`: switch code-as-data read-only mode.
 #[derive(Debug, Args)]
 pub struct ReadModeArgs {
     /// true or false (on/off, 1/0); anything else is an error.
     #[arg(value_parser = envcmd::parse_switch, action = clap::ArgAction::Set)]
     pub activate: bool,
+    /// The environment switched.
     #[command(flatten)]
     pub env: EnvArg,
 }
@@ -109,8 +116,10 @@ impl Step for ReadModeArgs {
     }
 }
 
+/// `broadcastRefreshApp`: tell connected clients to reload the application.
 #[derive(Debug, Args)]
 pub struct BroadcastRefreshArgs {
+    /// The environment whose clients reload.
     #[command(flatten)]
     pub env: EnvArg,
 }
@@ -123,8 +132,10 @@ impl Step for BroadcastRefreshArgs {
     }
 }
 
+/// `updateUser`: set a user's login name and password.
 #[derive(Debug, Args)]
 pub struct UpdateUserArgs {
+    /// The environment holding the user.
     #[command(flatten)]
     pub env: EnvArg,
     /// The user's tag.
@@ -174,8 +185,10 @@ impl Step for UpdateUserArgs {
     }
 }
 
+/// `startGC`: checkpoint and compact the environment's database.
 #[derive(Debug, Args)]
 pub struct StartGcArgs {
+    /// The environment compacted.
     #[command(flatten)]
     pub env: EnvArg,
 }
@@ -188,8 +201,10 @@ impl Step for StartGcArgs {
     }
 }
 
+/// `statsDB`: instance and relation counts of the environment.
 #[derive(Debug, Args)]
 pub struct StatsDbArgs {
+    /// The environment counted.
     #[command(flatten)]
     pub env: EnvArg,
 }
@@ -207,8 +222,10 @@ impl Step for StatsDbArgs {
     }
 }
 
+/// `checkDB`: referential integrity of the environment (exit 1 when incoherent).
 #[derive(Debug, Args)]
 pub struct CheckDbArgs {
+    /// The environment checked.
     #[command(flatten)]
     pub env: EnvArg,
 }
@@ -224,8 +241,11 @@ impl Step for CheckDbArgs {
     }
 }
 
+/// `isDbInitialized`: whether the environment holds the admin user and Olympe
+/// Libraries (the toolkit's `true`/`false` on stdout).
 #[derive(Debug, Args)]
 pub struct IsDbInitializedArgs {
+    /// The environment asked.
     #[command(flatten)]
     pub env: EnvArg,
 }
@@ -248,8 +268,11 @@ impl Step for IsDbInitializedArgs {
     }
 }
 
+/// `getUpgradeConfig`: the Draw version deployed vs the one the codeAsData folder
+/// requires.
 #[derive(Debug, Args)]
 pub struct UpgradeConfigArgs {
+    /// The environment asked.
     #[command(flatten)]
     pub env: EnvArg,
     /// The built codeAsData folder (holding version.json).
@@ -260,6 +283,8 @@ pub struct UpgradeConfigArgs {
         default_value = "./dist/codeAsData"
     )]
     pub working_dir: PathBuf,
+    /// The version file's name in the codeAsData folder (its drawVersion is the version
+    /// required).
     #[arg(
         long = "versionFileName",
         alias = "version-file-name",
@@ -299,8 +324,11 @@ impl EnvArg {
     }
 }
 
+/// `clearGraphDefCache`: clear the orchestrator's graphDef cache (nothing to clear on
+/// the embedded environment).
 #[derive(Debug, Args)]
 pub struct ClearGraphDefCacheArgs {
+    /// The environment whose cache is cleared.
     #[command(flatten)]
     pub env: EnvArg,
 }
@@ -314,8 +342,11 @@ impl Step for ClearGraphDefCacheArgs {
     }
 }
 
+/// `createPatchesBackup`: zip the orchestrator's patches into its backup area, the
+/// rollback point of a later install.
 #[derive(Debug, Args)]
 pub struct CreatePatchesBackupArgs {
+    /// The orchestrator (the embedded environment has no backup area).
     #[command(flatten)]
     pub env: EnvArg,
 }
@@ -338,6 +369,7 @@ impl Step for CreatePatchesBackupArgs {
 /// `restoreUsers` and `restoreBusinessData`: load the backup folder, merging.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
+    /// The orchestrator (the embedded environment keeps its users and data in place).
     #[command(flatten)]
     pub env: EnvArg,
     /// The backup folders of users and business data.
@@ -349,6 +381,8 @@ pub struct RestoreArgs {
 }
 
 impl RestoreArgs {
+    /// Run `restoreBusinessData` (`business`) or `restoreUsers`: the orchestrator loads
+    /// the backup-area folder, merging; the report names the folder and the environment.
     pub fn run_restore(self, business: bool, g: &GlobalArgs) -> Result<i32> {
         let (command, folder) = if business {
             (

@@ -7,6 +7,10 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
+// A `///` comment here would become the `about` line of the one-step binary's `--help`
+// (clap takes a flattened struct's doc as the command's); the command is documented by
+// its `Command` variant in `cli/mod.rs`.
+#[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct ImageArgs {
     /// As the deployment guide's Dockerfiles: frontend (→ /usr/share/nginx/html, nginx:root),
@@ -71,6 +75,7 @@ pub struct ImageArgs {
 }
 
 impl ImageArgs {
+    /// The library request (base image, folder, target and registry settings).
     pub fn request(&self) -> ImageRequest {
         ImageRequest {
             kind: self.kind,

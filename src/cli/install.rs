@@ -1,19 +1,14 @@
-//! `install`: reset the embedded environment and load a built `dist/codeAsData` folder.
-//!
-//! [`install`] is the plain load (reset + load in one transaction). The command runs the
-//! full install of [`crate::update::install`]: lock, maintenance, preserved users and
-//! business data, resumable, inventory for later updates (see docs/update.md).
+//! `install`: arguments → [`InstallRequest`] → [`crate::steps::install::run`] → the
+//! report (exit 0; every failure is an error, exit 1).
 
-use super::bus::{select, Target};
 use super::{emit, parse_bool, GlobalArgs, Step};
 use crate::ci::{Outputs, Stdout};
-use crate::env::orchestrator::{deploy, Orchestrator};
-use crate::env::{LoadReport, SqliteEnv};
-use crate::steps::update::{InstallPlan, InstallStepReport};
+use crate::steps::install::{self, InstallRequest, OrchestratorInstall};
 use anyhow::Result;
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+/// `install`: reset an environment and load a built codeAsData folder.
 #[derive(Debug, Args)]
 pub struct InstallArgs {
     /// The environment and the built codeAsData folder.
@@ -48,30 +43,6 @@ pub struct InstallArgs {
     pub remote_opts: RemoteInstallArgs,
 }
 
-/// A dry-run install: read and validate every patch of `dist`, touch nothing.
-fn plan_install(env: &Path, dist: &Path) -> Result<InstallPlan> {
-    let order = dist.join("import_order.json");
-    let text = std::fs::read(&order)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", order.display()))?;
-    serde_json::from_slice::<serde_json::Value>(&text)
-        .map_err(|e| crate::ci::FileError::json(&order, &e))?;
-    let files = crate::update::desired::list_files(dist)?;
-    let desired = crate::update::desired::DesiredState::load(dist)?;
-    let relations = desired.relations().len();
-    tracing::info!(
-        "dry run: would reset {} and load {} files of {}",
-        env.display(),
-        files.len(),
-        dist.display()
-    );
-    Ok(InstallPlan {
-        env: env.to_path_buf(),
-        dist: dist.to_path_buf(),
-        files: files.len(),
-        relations,
-    })
-}
-
 /// `install` options that only an orchestrator uses (the embedded install keeps its
 /// users and business data in place and needs no admin password).
 #[derive(Debug, Args)]
@@ -86,13 +57,16 @@ pub struct RemoteInstallArgs {
     /// folders they are reloaded from.
     #[command(flatten)]
     pub snapshot: super::backup::SnapshotDataArgs,
+    /// The version file's name in the codeAsData folder.
     #[arg(long = "versionFileName", default_value = "version.json")]
     pub version_file: String,
     /// The user whose password install sets.
     #[arg(long = "user.tag", env = "CADKIT_USER_TAG", default_value = crate::patch::tags::ADMIN_USER)]
     pub user_tag: String,
+    /// That user's login name.
     #[arg(long = "user.name", env = "CADKIT_USER_NAME", default_value = "admin")]
     pub user_name: String,
+    /// That user's password; prefer the variable.
     #[arg(
         long = "user.password",
         env = "CADKIT_USER_PASSWORD",
@@ -102,90 +76,41 @@ pub struct RemoteInstallArgs {
     pub user_password: String,
 }
 
-/// Reset the environment at `env` and load `dist` into it (one transaction).
-pub fn install(env: &Path, dist: &Path) -> Result<LoadReport> {
-    let mut e = SqliteEnv::open(env)?;
-    let report = e.load_dist(dist, true)?;
-    tracing::info!(
-        "installed {} files ({} operations) of {} modules into {}: {} instances, {} relations in {} ms",
-        report.files,
-        report.operations,
-        report.modules.len(),
-        env.display(),
-        report.instances,
-        report.relations,
-        report.duration_ms
-    );
-    Ok(report)
+impl InstallArgs {
+    /// The library request: `--env` or the orchestrator options select the environment
+    /// (both is an error); the `install` options only an orchestrator uses ride along.
+    pub fn request(&self, global: &GlobalArgs) -> Result<InstallRequest> {
+        let r = &self.remote_opts;
+        Ok(InstallRequest {
+            env: self.target.remote.selection(self.target.env.clone())?,
+            dist: self.target.working_dir.clone(),
+            dry_run: self.dry_run,
+            backup_users: self.backup_users,
+            backup_business_data: self.backup_business_data,
+            change_log_name: self.change_log_name.clone(),
+            lock_ttl: Duration::from_secs(self.lock_ttl),
+            orchestrator: OrchestratorInstall {
+                running_in_docker: global.running_in_docker.unwrap_or(false),
+                ignore_relation_fail: r.ignore_relation_fail.unwrap_or(false),
+                debug: r.debug.unwrap_or(false),
+                snapshot: r.snapshot.request(),
+                version_file: r.version_file.clone(),
+                user_tag: r.user_tag.clone(),
+                user_name: r.user_name.clone(),
+                user_password: r.user_password.clone(),
+            },
+        })
+    }
 }
 
 impl Step for InstallArgs {
-    /// The full install: lock, maintenance, preserved users and business data, resumable
-    /// (see [`crate::update::install`]).
+    /// The full install (see [`crate::steps::install`]); a dry run only validates the
+    /// codeAsData folder.
     fn run(self, global: &GlobalArgs) -> Result<i32> {
-        let target = select(self.target.env.clone(), &self.target.remote)?;
-        if self.dry_run {
-            // Validate the codeAsData folder only: nothing is sent to an orchestrator and
-            // no embedded environment is created.
-            let name = match &target {
-                Target::Embedded(p) => p.clone(),
-                Target::Orchestrator(o) => {
-                    use crate::env::Environment;
-                    PathBuf::from(o.describe())
-                }
-            };
-            let report = plan_install(&name, &self.target.working_dir)?;
-            return finish(&InstallStepReport::Planned(report), true, global);
-        }
-        let env = match target {
-            Target::Embedded(p) => p,
-            Target::Orchestrator(o) => return self.run_remote(&o, global),
-        };
-        let mut opts = crate::update::install::InstallOptions::new(&env, &self.target.working_dir);
-        opts.backup_users = self.backup_users;
-        opts.backup_business_data = self.backup_business_data;
-        opts.change_log_name = self.change_log_name;
-        opts.lock_ttl = std::time::Duration::from_secs(self.lock_ttl);
-        let report = crate::update::install::install(&opts)?;
-        finish(&InstallStepReport::Embedded(report), false, global)
+        let req = self.request(global)?;
+        let mut out = Outputs::detect().dry_run(req.dry_run);
+        let report = install::run(&req, &mut out)?;
+        emit(out, &report, global, Stdout::Report)?;
+        Ok(0)
     }
-}
-
-impl InstallArgs {
-    fn run_remote(&self, o: &Orchestrator, global: &GlobalArgs) -> Result<i32> {
-        let r = &self.remote_opts;
-        let req = deploy::RemoteInstall {
-            working_dir: self.target.working_dir.clone(),
-            running_in_docker: global.running_in_docker.unwrap_or(false),
-            ignore_relation_fail: r.ignore_relation_fail.unwrap_or(false),
-            debug: r.debug.unwrap_or(false),
-            backup_users: self.backup_users,
-            backup_business_data: self.backup_business_data,
-            snapshot: r.snapshot.request(),
-            change_log_name: self.change_log_name.clone(),
-            version_file: r.version_file.clone(),
-            user_tag: r.user_tag.clone(),
-            user_name: r.user_name.clone(),
-            user_password: r.user_password.clone(),
-        };
-        // Redacted from everything printed (the toolkit's default `admin` excepted: it is
-        // no secret, and redacting it would garble every `admin` in the report).
-        if req.user_password != "admin" {
-            crate::ci::register_secret(&req.user_password);
-        }
-        let report = deploy::install(o, &req)?;
-        finish(
-            &InstallStepReport::Orchestrator(Box::new(report)),
-            false,
-            global,
-        )
-    }
-}
-
-/// The report through the one output path (CI outputs, report file, `--report`).
-fn finish(report: &InstallStepReport, dry_run: bool, global: &GlobalArgs) -> Result<i32> {
-    let mut out = Outputs::detect().dry_run(dry_run);
-    report.outputs(&mut out)?;
-    emit(out, report, global, Stdout::Report)?;
-    Ok(0)
 }

@@ -23,7 +23,7 @@ pub use envcmd::{
     UpdateUserArgs, UpgradeConfigArgs,
 };
 mod install;
-pub use install::{install, InstallArgs};
+pub use install::InstallArgs;
 mod snapshot;
 pub use demo::DemoArgs;
 pub use snapshot::SnapshotArgs;
@@ -81,6 +81,7 @@ pub struct GlobalArgs {
 }
 
 impl GlobalArgs {
+    /// Whether `--report json` was asked (the report, not the toolkit's bytes, on stdout).
     pub fn json_report(&self) -> bool {
         self.report.as_deref() == Some("json")
     }
@@ -238,6 +239,8 @@ enum Command {
 
 /// A command that can run on its own (the `cadkit-<step>` binaries).
 pub trait Step: Args + std::fmt::Debug {
+    /// Turn the arguments into the step's request, run the step, hand its report to the
+    /// one output path; the process exit code (an error is printed and exits 1).
     fn run(self, global: &GlobalArgs) -> Result<i32>;
 }
 

@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
+/// `orchestrator`: run the reference orchestrator (AMQP + HTTP) over an embedded
+/// environment.
 #[derive(Args)]
 pub struct OrchestratorArgs {
     /// The embedded environment it serves (an SQLite file, created if missing).
@@ -39,22 +41,31 @@ pub struct OrchestratorArgs {
     /// Role: routing keys get `_<role>` unless `active`; answered by `rest/version`.
     #[arg(long = "orchestrator.role", env = "ORCHESTRATOR_ROLE")]
     pub role: Option<String>,
+    /// Bus protocol: amqp or amqps.
     #[arg(long = "bus.protocol", default_value = proto::DEFAULT_BUS_PROTOCOL)]
     pub bus_protocol: String,
+    /// RabbitMQ host.
     #[arg(long = "bus.hostname", env = "RABBITMQ_HOST", default_value = proto::DEFAULT_BUS_HOSTNAME)]
     pub bus_hostname: String,
+    /// RabbitMQ port.
     #[arg(long = "bus.port", env = "RABBITMQ_PORT", default_value_t = proto::DEFAULT_BUS_PORT)]
     pub bus_port: u16,
+    /// RabbitMQ user.
     #[arg(long = "bus.username", env = "RABBITMQ_ORCHESTRATOR_USER", default_value = proto::DEFAULT_BUS_USERNAME)]
     pub bus_username: String,
+    /// RabbitMQ password; prefer the variable.
     #[arg(long = "bus.password", env = "RABBITMQ_ORCHESTRATOR_PASSWORD", default_value = proto::DEFAULT_BUS_PASSWORD, hide_env_values = true, hide_default_value = true)]
     pub bus_password: String,
+    /// RabbitMQ virtual host.
     #[arg(long = "bus.vhost", env = "RABBITMQ_ORCHESTRATOR_VHOST", default_value = proto::DEFAULT_BUS_VHOST)]
     pub bus_vhost: String,
+    /// Exchange the commands are consumed from.
     #[arg(long = "bus.commandsExchange", env = "RABBITMQ_ORCHESTRATOR_COMMAND_EXCHANGE", default_value = proto::DEFAULT_COMMANDS_EXCHANGE)]
     pub commands_exchange: String,
+    /// Routing key of the commands (before the role suffix).
     #[arg(long = "bus.commandRoutingKey", env = "RABBITMQ_ORCHESTRATOR_COMMAND_ROUTING_KEY", default_value = proto::DEFAULT_COMMAND_ROUTING_KEY)]
     pub command_routing_key: String,
+    /// Routing key of the deployment (maintenance) messages.
     #[arg(long = "bus.deploymentRoutingKey", env = "RABBITMQ_ORCHESTRATOR_DEPLOYMENT_ROUTING_KEY", default_value = proto::DEFAULT_DEPLOYMENT_ROUTING_KEY)]
     pub deployment_routing_key: String,
     /// Append every AMQP body and HTTP request received to this NDJSON file (tokens and

@@ -6,6 +6,7 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// `receiver`: serve the asynchronous deployment API.
 #[derive(Debug, Args)]
 pub struct ReceiverArgs {
     /// The receiver config file (environments, registry, repository, tag rule).

@@ -1,15 +1,13 @@
 //! The git options of `cadkit snapshot` (flattened into the snapshot command with
-//! `#[command(flatten)]`) and the call that runs one config entry's git flow.
+//! `#[command(flatten)]`), turned into the step's [`GitDefaults`].
 //!
 //! The token is never an option value: `--git.tokenEnv` names the environment variable that
 //! holds it (default `CADKIT_GIT_TOKEN`), so it never appears on a command line.
 
-use crate::env::Environment;
-use crate::git::{self, message, Author, Backoff, SnapshotGitOptions, SnapshotGitReport};
-use crate::snapshot::{GitConfig, SnapshotEntry};
-use anyhow::{anyhow, bail, Result};
+use crate::git::{self, message, Author};
+use crate::steps::snapshot::GitDefaults;
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Git options of the snapshot command.
 #[derive(Debug, Clone, Args)]
@@ -91,91 +89,29 @@ impl GitArgs {
             .map(|t| t.trim().to_string())
     }
 
-    /// Library options for one config entry. `output_dir` is the entry's `outputDir` (the
-    /// snapshot folder inside the clone); `branch` and `commitMessage` of the entry win over
-    /// the defaults.
-    pub fn options(
-        &self,
-        name: &str,
-        git: &GitConfig,
-        output_dir: &str,
-        dry_run: bool,
-    ) -> SnapshotGitOptions {
-        SnapshotGitOptions {
-            name: name.to_string(),
-            repo: git.repo.clone(),
-            branch: git
-                .branch
-                .clone()
-                .filter(|b| !b.trim().is_empty())
-                .unwrap_or_else(|| git::DEFAULT_BRANCH.to_string()),
-            output_dir: output_dir.to_string(),
+    /// The git settings of every entry with a `git` object (the token read from the
+    /// variable named by `--git.tokenEnv`).
+    pub fn defaults(&self) -> GitDefaults {
+        GitDefaults {
             repositories_dir: self.repositories_dir.clone(),
-            commit_message: git
-                .commit_message
-                .clone()
-                .filter(|m| !m.trim().is_empty())
-                .unwrap_or_else(|| self.commit_message.clone()),
+            commit_message: self.commit_message.clone(),
             author: Author {
                 name: self.git_author_name.clone(),
                 email: self.git_author_email.clone(),
             },
             token: self.token(),
             max_attempts: self.git_max_attempts,
-            backoff: Backoff::default(),
-            dry_run,
             create_branch: self.git_create_branch.unwrap_or(false),
             depth: self.git_depth,
             reuse_clone: !self.git_fresh_clone.unwrap_or(false),
         }
-    }
-
-    /// The git flow of one entry with a `git` object (called by `cadkit snapshot`): clone into
-    /// `<repositoriesDir>/<name>`, dump into `<clone>/<outputDir>` (`outputDir` defaults to
-    /// `default_dir`, the `--snapshot.dir` option), commit and push.
-    pub fn snapshot_entry(
-        &self,
-        env: &dyn Environment,
-        entry: &SnapshotEntry,
-        default_dir: &Path,
-        dry_run: bool,
-    ) -> Result<SnapshotGitReport> {
-        let Some(git) = &entry.git else {
-            bail!(
-                "snapshot config entry {:?} has no git object",
-                entry.snapshooter.name
-            );
-        };
-        let name = &entry.snapshooter.name;
-        if name.is_empty() {
-            bail!("a snapshot config entry with a git object needs snapshooter.name (the clone goes to <--snapshot.repositoriesDir>/<name>)");
-        }
-        let out = entry.output_dir(default_dir);
-        let out = out
-            .to_str()
-            .ok_or_else(|| anyhow!("outputDir {} is not valid UTF-8", out.display()))?;
-        let opts = self.options(name, git, out, dry_run);
-        let report = git::snapshot_entry(env, entry, &opts)?;
-        let g = &report.git;
-        if g.dry_run && g.changed {
-            eprintln!("dry run: would commit to {} of {}:", g.branch, g.repo);
-            for (mark, list) in [
-                ("A", &g.files.added),
-                ("M", &g.files.changed),
-                ("D", &g.files.deleted),
-            ] {
-                for p in list {
-                    eprintln!("  {mark} {p}");
-                }
-            }
-        }
-        Ok(report)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::GitConfig;
     use clap::Parser;
 
     #[derive(Debug, Parser)]
@@ -198,7 +134,7 @@ mod tests {
         assert_eq!(t.git.repositories_dir, PathBuf::from("/tmp/repositories"));
         assert_eq!(t.git.git_max_attempts, 8);
         let entry: GitConfig = serde_json::from_str(r#"{"repo":"https://h/r.git"}"#).unwrap();
-        let o = t.git.options("p", &entry, "./snapshot", true);
+        let o = t.git.defaults().options("p", &entry, "./snapshot", true);
         assert_eq!(o.branch, "develop");
         assert_eq!(o.commit_message, "Snapshot at {date} in {folder}");
         assert_eq!(o.author.name, "Bot");
@@ -209,7 +145,7 @@ mod tests {
             r#"{"repo":"https://h/r.git","branch":"main","commitMessage":"m {date}"}"#,
         )
         .unwrap();
-        let o = t.git.options("p", &entry, "./snapshot", false);
+        let o = t.git.defaults().options("p", &entry, "./snapshot", false);
         assert_eq!(
             (o.branch.as_str(), o.commit_message.as_str()),
             ("main", "m {date}")

@@ -7,6 +7,10 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
+// A `///` comment here would become the `about` line of the one-step binary's `--help`
+// (clap takes a flattened struct's doc as the command's); the command is documented by
+// its `Command` variant in `cli/mod.rs`.
+#[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct TagArgs {
     /// Branch name (default: the CI's head branch, or the git checkout's).

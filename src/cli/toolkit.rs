@@ -15,8 +15,11 @@ use std::sync::Mutex;
 /// One toolkit option: long name, default (as the toolkit documents it), boolean or not.
 #[derive(Debug, Clone, Copy)]
 pub struct ToolkitOption {
+    /// The long option, without dashes (`snapshot.dir`).
     pub long: &'static str,
+    /// The default the toolkit documents (empty: none).
     pub default: &'static str,
+    /// Whether it is a boolean (taking `true`/`false`, or nothing).
     pub boolean: bool,
     /// The toolkit's environment variable of the option, if it has one.
     pub env: Option<&'static str>,

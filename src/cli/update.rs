@@ -1,21 +1,23 @@
-//! `update`: converge the embedded environment to a built `dist/codeAsData` folder.
+//! `update`: arguments → [`UpdateRequest`] → [`crate::steps::update::run`] → the report.
 //!
-//! Exit codes: 0 success (with `--plan`: no changes), 2 with `--plan` when changes are
-//! pending (as `terraform plan -detailed-exitcode`), 1 failure.
+//! Exit codes ([`crate::steps::update::UpdateStepReport::exit_code`]): 0 success (with
+//! `--plan`: no changes), 2 with `--plan` when changes are pending (as `terraform plan
+//! -detailed-exitcode`), 1 failure.
 
-use super::bus::{select, Target};
 use super::{emit, parse_bool, GlobalArgs, Step};
 use crate::ci::{Outputs, Stdout};
-use crate::steps::update::UpdateStepReport;
+use crate::steps::update::{self, UpdateRequest};
 use crate::update::drift::Policies;
 use crate::update::exclude::ExcludeConfig;
-use crate::update::run::{update, UpdateOptions};
 use anyhow::Result;
 use clap::Args;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
+// A `///` comment here would become the `about` line of the one-step binary's `--help`
+// (clap takes a flattened struct's doc as the command's); the command is documented by
+// its `Command` variant in `cli/mod.rs`.
+#[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// The environment and the built codeAsData folder.
@@ -88,7 +90,11 @@ pub struct UpdateArgs {
 }
 
 impl UpdateArgs {
-    pub fn options(&self) -> Result<UpdateOptions> {
+    /// The library request: `--env` or the orchestrator options select the environment
+    /// (both is an error, reported first), then the exclusions (`--update.excludeTags`,
+    /// `--update.includeTags`, the snapshot config when it exists) are read.
+    pub fn request(&self) -> Result<UpdateRequest> {
+        let env = self.target.remote.selection(self.target.env.clone())?;
         let mut exclude = ExcludeConfig {
             exclude_tags: ExcludeConfig::parse_tags("--update.excludeTags", &self.exclude_tags)?,
             include_tags: ExcludeConfig::parse_tags("--update.includeTags", &self.include_tags)?,
@@ -96,80 +102,27 @@ impl UpdateArgs {
         if self.snapshot_config.exists() {
             exclude.add_snapshot_config(&self.snapshot_config)?;
         }
-        let env = self
-            .target
-            .env
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(crate::env::DEFAULT_ENV_PATH));
-        let mut o = UpdateOptions::new(&env, &self.target.working_dir);
-        o.plan_only = self.plan || self.dry_run;
-        o.exclude = exclude;
-        o.no_downtime = self.no_downtime.unwrap_or(false);
-        o.detect_drift = self.detect_drift.unwrap_or(false);
-        o.drift_policies = self.drift_policy.clone();
-        o.use_change_log = self.use_change_log.unwrap_or(true) && !self.no_change_log;
-        o.change_log_name = self.change_log_name.clone();
-        o.lock_ttl = Duration::from_secs(self.lock_ttl);
-        Ok(o)
+        Ok(UpdateRequest {
+            env,
+            dist: self.target.working_dir.clone(),
+            plan_only: self.plan || self.dry_run,
+            exclude,
+            no_downtime: self.no_downtime.unwrap_or(false),
+            detect_drift: self.detect_drift.unwrap_or(false),
+            drift_policies: self.drift_policy.clone(),
+            use_change_log: self.use_change_log.unwrap_or(true) && !self.no_change_log,
+            change_log_name: self.change_log_name.clone(),
+            lock_ttl: Duration::from_secs(self.lock_ttl),
+        })
     }
 }
 
 impl Step for UpdateArgs {
     fn run(self, global: &GlobalArgs) -> Result<i32> {
-        // Orchestrator settings never fall back to the local file.
-        if let Target::Orchestrator(mut o) = select(self.target.env.clone(), &self.target.remote)? {
-            return self.run_remote(&mut o, global);
-        }
-        let opts = self.options()?;
-        let report = UpdateStepReport::Embedded(update(&opts)?);
-        self.finish(&report, opts.plan_only, global)
-    }
-}
-
-impl UpdateArgs {
-    /// `update` against an orchestrator; `--plan` only reads (graphDef queries).
-    fn run_remote(
-        &self,
-        o: &mut crate::env::orchestrator::Orchestrator,
-        global: &GlobalArgs,
-    ) -> Result<i32> {
-        let opts = self.options()?;
-        let req = crate::update::remote::RemoteUpdate {
-            dist: self.target.working_dir.clone(),
-            plan_only: opts.plan_only,
-            no_downtime: opts.no_downtime,
-            exclude: opts.exclude.clone(),
-            version_file: "version.json".into(),
-            use_change_log: opts.use_change_log,
-            change_log_name: opts.change_log_name.clone(),
-            user: None,
-        };
-        let report = UpdateStepReport::Orchestrator(crate::update::remote::update(o, &req)?);
-        self.finish(&report, opts.plan_only, global)
-    }
-
-    /// The plan table on stderr (when it is a terminal, or after changes), the report
-    /// through the one output path; exit 2 for `--plan` with changes pending.
-    fn finish(
-        &self,
-        report: &UpdateStepReport,
-        plan_only: bool,
-        global: &GlobalArgs,
-    ) -> Result<i32> {
-        let table = crate::update::render::table(report.plan());
-        if std::io::stderr().is_terminal() || !plan_only {
-            eprint!("{table}");
-        }
-        let mut out = Outputs::detect().dry_run(plan_only);
-        report.outputs(&mut out)?;
-        emit(out, report, global, Stdout::Report)?;
-        // A failed load, rolled back or not: the report says which, exit 1.
-        Ok(if report.failure().is_some() {
-            1
-        } else if self.plan && !report.plan().is_empty() {
-            2
-        } else {
-            0
-        })
+        let req = self.request()?;
+        let mut out = Outputs::detect().dry_run(req.plan_only);
+        let report = update::run(&req, &mut out)?;
+        emit(out, &report, global, Stdout::Report)?;
+        Ok(report.exit_code(self.plan))
     }
 }

@@ -10,6 +10,10 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
 
+// A `///` comment here would become the `about` line of the one-step binary's `--help`
+// (clap takes a flattened struct's doc as the command's); the command is documented by
+// its `Command` variant in `cli/mod.rs`.
+#[allow(missing_docs)]
 #[derive(Debug, Args)]
 pub struct WebhookArgs {
     /// Webhook URL, e.g. https://<client>.webhook.example/<project>/<instance>.

@@ -4,9 +4,10 @@
 //! environment only through [`Environment`], implemented by the embedded SQLite file
 //! ([`SqliteEnv`], `sqlite/`) and by the orchestrator client
 //! ([`orchestrator::Orchestrator`], the toolkit's AMQP + HTTP protocol). The CLI selects
-//! one of them once (`cli::bus`). No SQL exists outside this folder (`boundary_tests`
-//! checks it); `update` and `install` on the embedded environment call the typed methods
-//! of [`SqliteEnv`] (their transactions, inventory, lock and modes live in `sqlite/`).
+//! one of them once ([`Selection`], carried in each step's request). No SQL exists
+//! outside this folder (`boundary_tests` checks it); `update` and `install` on the
+//! embedded environment call the typed methods of [`SqliteEnv`] (their transactions,
+//! inventory, lock and modes live in `sqlite/`).
 //!
 //! # The embedded environment ([`SqliteEnv`])
 //!
@@ -60,7 +61,10 @@
 mod boundary_tests;
 pub mod inventory;
 pub mod orchestrator;
+mod selection;
 pub mod sqlite;
+
+pub use selection::{connect, Selection};
 
 pub use sqlite::{apply_ops, LoadReport, ModuleLoad, SqliteEnv, DEFAULT_ENV_PATH};
 
@@ -85,6 +89,13 @@ pub enum EnvError {
         location: String,
         /// Why the embedded environment does not need it (may be empty), `, …`.
         why: String,
+    },
+    /// Both an embedded file and orchestrator settings were given: cadkit never guesses
+    /// which one a pipeline meant.
+    #[error("both an embedded environment (--env / CADKIT_ENV = {location}) and orchestrator settings (--bus.* / --orchestrator.* or RABBITMQ_* / ORCHESTRATOR_* variables) were given: keep only one")]
+    BothSelected {
+        /// The embedded file given.
+        location: String,
     },
 }
 

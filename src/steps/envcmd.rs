@@ -82,7 +82,9 @@ pub struct Modes {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteModes {
+    /// The toolkit command run (`maintenance` or `codeAsDataReadMode`).
     pub command: String,
+    /// The orchestrator used.
     pub environment: EnvironmentRef,
     /// The maintenance mode set (`maintenance`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,6 +92,7 @@ pub struct RemoteModes {
     /// The read mode set (`codeAsDataReadMode`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_mode: Option<bool>,
+    /// The orchestrator's answer, line by line (absent when it sent none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lines: Option<Vec<String>>,
 }
@@ -101,14 +104,18 @@ pub type ModesReport = EnvReport<Modes, RemoteModes>;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshNotice {
+    /// The notice clients see on their next poll.
     pub refresh_notice: Notice,
 }
 
 /// A refresh notice: when, why, and an id clients compare with the last one they saw.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Notice {
+    /// When it was recorded (RFC 3339, UTC).
     pub at: String,
+    /// The command that recorded it (`broadcastRefreshApp`).
     pub reason: String,
+    /// A random id (16 hex digits): a client reloads when it differs from the last one seen.
     pub id: String,
 }
 
@@ -119,8 +126,11 @@ pub type BroadcastRefreshReport = EnvReport<RefreshNotice, RemoteLines>;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserUpdated {
+    /// The tag of the user instance changed.
     pub user_tag: String,
+    /// The login name set.
     pub user_name: String,
+    /// Whether a password was set (the password itself is never reported).
     pub password_updated: bool,
 }
 
@@ -128,9 +138,13 @@ pub struct UserUpdated {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteUserUpdated {
+    /// The toolkit command run (`updateUser`).
     pub command: String,
+    /// The orchestrator used.
     pub environment: EnvironmentRef,
+    /// The tag of the user instance changed.
     pub user_tag: String,
+    /// The login name set.
     pub user_name: String,
 }
 
@@ -159,14 +173,19 @@ pub type StartGcReport = EnvReport<Compacted, RemoteLines>;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
+    /// Instances in the environment.
     pub instances: u64,
+    /// Relations in the environment.
     pub relations: u64,
     /// Model tag → instances.
     pub instances_per_model: BTreeMap<String, u64>,
+    /// Instances with no model relation (a sign of an incomplete load).
     pub instances_without_model: u64,
     /// Relation type tag → relations.
     pub relations_per_type: BTreeMap<String, u64>,
+    /// Roots recorded in the deployment inventory (what `update` compares).
     pub deployed_roots: u64,
+    /// Bytes of the database file and its write-ahead log.
     pub db_size_bytes: u64,
 }
 
@@ -176,8 +195,11 @@ pub type StatsDbReport = EnvReport<Stats, RemoteLines>;
 /// A relation whose origin or destination is not an instance.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct DanglingRelation {
+    /// The relation type tag (the patch files' `m`).
     pub m: String,
+    /// The origin instance tag (`l`).
     pub l: String,
+    /// The destination instance tag (`r`).
     pub r: String,
     /// The missing ends.
     pub missing: Vec<String>,
@@ -186,11 +208,15 @@ pub struct DanglingRelation {
 /// A reference property (`{c:8, t}`) to a missing instance, or unreadable properties.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct MissingReference {
+    /// The instance holding the reference.
     pub tag: String,
+    /// The property holding it (absent for unreadable properties).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub property: Option<String>,
+    /// The missing instance it points to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// Why the properties could not be read (instead of a property and target).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -199,22 +225,31 @@ pub struct MissingReference {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Integrity {
+    /// No dangling relation and no missing reference.
     pub ok: bool,
+    /// Relations with a missing end, all counted.
     pub dangling_relation_count: u64,
+    /// The first 100 of them.
     pub dangling_relations: Vec<DanglingRelation>,
+    /// References to missing instances (and unreadable properties), all counted.
     pub missing_reference_count: u64,
+    /// The first 100 of them.
     pub missing_references: Vec<MissingReference>,
 }
 
 /// `checkDB` on an orchestrator.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RemoteIntegrity {
+    /// The toolkit command run (`checkDB`).
     pub command: String,
+    /// The orchestrator used.
     pub environment: EnvironmentRef,
+    /// The orchestrator found the graph coherent (the command exits 1 otherwise).
     pub ok: bool,
     /// The failure status, when not ok.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Value>,
+    /// The orchestrator's answer, line by line.
     pub lines: Vec<String>,
 }
 
@@ -236,6 +271,7 @@ impl CheckDbReport {
 pub struct IsDbInitializedReport {
     /// The admin user and Olympe Libraries both exist.
     pub initialized: bool,
+    /// The environment asked.
     pub environment: EnvironmentRef,
 }
 
@@ -244,12 +280,15 @@ pub struct IsDbInitializedReport {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpgradeConfigReport {
+    /// The toolkit's array: one step per project to upgrade, or one empty step when a
+    /// version is unknown.
     pub upgrade_config: Vec<UpgradeStep>,
 }
 
 /// One project to upgrade (all fields absent: a version is unknown).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct UpgradeStep {
+    /// The npm package upgraded (`@olympeio/draw`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
     /// The version deployed.
@@ -263,7 +302,9 @@ pub struct UpgradeStep {
 /// `clearGraphDefCache` on the embedded environment (which has no such cache).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct NothingCleared {
+    /// The toolkit command asked (`clearGraphDefCache`).
     pub command: String,
+    /// Entries cleared: always 0.
     pub cleared: u64,
 }
 
@@ -274,7 +315,9 @@ pub type ClearGraphDefCacheReport = EnvReport<NothingCleared, RemoteLines>;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePatchesBackupReport {
+    /// The toolkit command run (`createPatchesBackup`).
     pub command: String,
+    /// The orchestrator used.
     pub environment: EnvironmentRef,
     /// The zip written in the backup area, recorded in `rollbackVersion.json`.
     pub rollback_file: String,
@@ -283,19 +326,24 @@ pub struct CreatePatchesBackupReport {
 /// `restoreUsers` / `restoreBusinessData` (orchestrators only).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RestoreReport {
+    /// The toolkit command run (`restoreUsers` or `restoreBusinessData`).
     pub command: String,
+    /// The orchestrator used.
     pub environment: EnvironmentRef,
     /// The backup-area folder loaded.
     pub folder: String,
+    /// The orchestrator's answer, line by line.
     pub lines: Vec<String>,
 }
 
 /// What a writing environment command would do, under `CADKIT_DRY_RUN` (no secret).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct DryRunReport {
+    /// The toolkit command that was not run.
     pub command: String,
     /// The `--env` given, if any.
     pub env: Option<PathBuf>,
+    /// The arguments it would have used.
     pub would: Would,
 }
 
@@ -303,10 +351,13 @@ pub struct DryRunReport {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Would {
+    /// The mode it would have switched on (`true`) or off (`false`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activate: Option<bool>,
+    /// The user it would have changed (`updateUser`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_tag: Option<String>,
+    /// The login name it would have set (`updateUser`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_name: Option<String>,
 }

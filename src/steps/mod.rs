@@ -5,15 +5,18 @@
 //! ([`Outputs::finish_report`](crate::ci::Outputs::finish_report)); the demo calls the
 //! same functions.
 //!
-//! Steps: [`tag`], [`registry_auth`], [`webhook`]; `build` lives in [`crate::build`] and
-//! `image` in [`crate::image`]. The toolkit's commands run in [`crate::update`],
-//! [`crate::snapshot`] and [`crate::env`]; their report types are here: [`update`]
-//! (`update`, `install`), [`snapshot`], [`envcmd`] (the environment commands, embedded or
-//! orchestrator), [`clean`]. The JSON Schemas of every report (envelope included) are in
-//! [`schema`] and committed under `schema/`.
+//! Steps: [`tag`], [`registry_auth`], [`webhook`], and the toolkit's [`update`],
+//! [`install`] and [`snapshot`], which take the environment chosen by the user
+//! ([`crate::env::Selection`]) in their request and run on [`crate::update`],
+//! [`crate::env`] and [`crate::snapshot`]; `build` lives in [`crate::build`] and `image`
+//! in [`crate::image`]. The report types of the environment commands (embedded or
+//! orchestrator) are in [`envcmd`], that of `cleanCodeAsData` in [`clean`]. The JSON
+//! Schemas of every report (envelope included) are in [`schema`] and committed under
+//! `schema/`.
 
 pub mod clean;
 pub mod envcmd;
+pub mod install;
 pub mod registry_auth;
 pub mod schema;
 pub mod snapshot;

@@ -51,7 +51,7 @@ fn steps() -> Vec<Step> {
         step::<super::update::UpdateStepReport>("update"),
         step::<super::clean::Report>("cleanCodeAsData"),
         step::<crate::bundle::BundleReport>("bundle"),
-        step::<super::update::InstallStepReport>("install"),
+        step::<super::install::InstallStepReport>("install"),
         step::<super::snapshot::Report>("snapshot"),
         step::<crate::env::orchestrator::backup::SnapshotReport>("snapshotUsers"),
         step::<crate::env::orchestrator::backup::SnapshotReport>("snapshotBusinessData"),

@@ -1,18 +1,93 @@
-//! The reports of `update` and `install`, on the embedded environment or an orchestrator,
-//! and their CI outputs. The commands live in [`crate::update`] and
-//! [`crate::env::orchestrator::deploy`]; these types name their report shapes for the one
-//! output path and the committed schemas.
+//! `update`: converge an environment (embedded or orchestrator) to a built
+//! `dist/codeAsData` folder, or only plan it. [`run`] picks the engine from the request's
+//! [`Selection`]: [`crate::update::run`] on the embedded file, [`crate::update::remote`]
+//! on an orchestrator (where a plan only reads, through graphDef queries). The report
+//! names its shape for the one output path and the committed schemas, and says the exit
+//! code ([`UpdateStepReport::exit_code`]).
 
 use crate::ci::Outputs;
-use crate::env::orchestrator::deploy::RemoteInstallReport;
-use crate::update::install::InstallReport;
-use crate::update::remote::RemoteUpdateReport;
-use crate::update::run::UpdateReport;
+use crate::env::Selection;
+use crate::update::drift::Policies;
+use crate::update::exclude::ExcludeConfig;
+use crate::update::remote::{RemoteUpdate, RemoteUpdateReport};
+use crate::update::run::{UpdateOptions, UpdateReport};
 use crate::update::Plan;
 use anyhow::Result;
 use schemars::JsonSchema;
 use serde::Serialize;
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// What to converge, and how, resolved from the arguments.
+#[derive(Debug, Clone)]
+pub struct UpdateRequest {
+    /// The environment to converge.
+    pub env: Selection,
+    /// The built codeAsData folder (the desired state, holding `import_order.json`).
+    pub dist: PathBuf,
+    /// Compute and report the plan only, write nothing (`--plan` or `--dry-run`).
+    pub plan_only: bool,
+    /// Instance-managed roots never touched, and the subtrees inside them that still
+    /// follow code-as-data.
+    pub exclude: ExcludeConfig,
+    /// Keep readers on the previous state until the commit (read-only mode) instead of
+    /// maintenance mode.
+    pub no_downtime: bool,
+    /// Report edits made outside cadkit since the last deployment, per root, first
+    /// (embedded environment only).
+    pub detect_drift: bool,
+    /// What to do with drift, per root (embedded environment only).
+    pub drift_policies: Policies,
+    /// Compare only the roots named in the folder's change log, when it has one.
+    pub use_change_log: bool,
+    /// The change log's file name in the codeAsData folder.
+    pub change_log_name: String,
+    /// Age after which the embedded environment's lock expires even if its holder seems
+    /// alive.
+    pub lock_ttl: Duration,
+}
+
+/// Run `update`: plan (and unless `plan_only`, apply) on the selected environment, print
+/// the plan table on stderr (when stderr is a terminal, or after changes were applied),
+/// set the CI outputs on `out`. A failed load on an orchestrator is in the report, not an
+/// error (see [`UpdateStepReport::failure`]).
+pub fn run(req: &UpdateRequest, out: &mut Outputs) -> Result<UpdateStepReport> {
+    let report = match &req.env {
+        Selection::Embedded(path) => {
+            let mut o = UpdateOptions::new(path, &req.dist);
+            o.plan_only = req.plan_only;
+            o.exclude = req.exclude.clone();
+            o.no_downtime = req.no_downtime;
+            o.detect_drift = req.detect_drift;
+            o.drift_policies = req.drift_policies.clone();
+            o.use_change_log = req.use_change_log;
+            o.change_log_name = req.change_log_name.clone();
+            o.lock_ttl = req.lock_ttl;
+            UpdateStepReport::Embedded(crate::update::run::update(&o)?)
+        }
+        Selection::Orchestrator(cfg) => {
+            let remote = RemoteUpdate {
+                dist: req.dist.clone(),
+                plan_only: req.plan_only,
+                no_downtime: req.no_downtime,
+                exclude: req.exclude.clone(),
+                version_file: "version.json".into(),
+                use_change_log: req.use_change_log,
+                change_log_name: req.change_log_name.clone(),
+                user: None,
+            };
+            let mut o = crate::env::connect(cfg)?;
+            UpdateStepReport::Orchestrator(crate::update::remote::update(&mut o, &remote)?)
+        }
+    };
+    let table = crate::update::render::table(report.plan());
+    if std::io::stderr().is_terminal() || !req.plan_only {
+        eprint!("{table}");
+    }
+    report.outputs(out)?;
+    Ok(report)
+}
 
 /// The report of `update` (also with `--plan` and `--dry-run`).
 #[derive(Debug, Serialize, JsonSchema)]
@@ -25,6 +100,7 @@ pub enum UpdateStepReport {
 }
 
 impl UpdateStepReport {
+    /// The plan computed (and applied, unless a plan only or a dry run was asked).
     pub fn plan(&self) -> &Plan {
         match self {
             UpdateStepReport::Embedded(r) => &r.plan,
@@ -37,6 +113,20 @@ impl UpdateStepReport {
         match self {
             UpdateStepReport::Embedded(_) => None,
             UpdateStepReport::Orchestrator(r) => r.failure.as_deref(),
+        }
+    }
+
+    /// The process exit code for this report: 1 for a failed load (rolled back or not),
+    /// 2 with `--plan` (`plan`) when changes are pending (as `terraform plan
+    /// -detailed-exitcode`), else 0. A `--dry-run` alone exits 0 so a pipeline's dry run
+    /// passes.
+    pub fn exit_code(&self, plan: bool) -> i32 {
+        if self.failure().is_some() {
+            1
+        } else if plan && !self.plan().is_empty() {
+            2
+        } else {
+            0
         }
     }
 
@@ -65,42 +155,5 @@ impl UpdateStepReport {
             t.deleted_relations,
             self.applied()
         ))
-    }
-}
-
-/// What a dry-run install would load (nothing is written, no environment created).
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct InstallPlan {
-    /// The environment that would be reset (a file, or an orchestrator's description).
-    pub env: PathBuf,
-    /// The codeAsData folder validated.
-    pub dist: PathBuf,
-    /// Patch files that would be loaded.
-    pub files: usize,
-    /// Relations they hold.
-    pub relations: usize,
-}
-
-/// The report of `install`.
-#[derive(Debug, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum InstallStepReport {
-    /// Installed into the embedded environment.
-    Embedded(InstallReport),
-    /// A dry run: what would be loaded.
-    Planned(InstallPlan),
-    /// Installed on an orchestrator.
-    Orchestrator(Box<RemoteInstallReport>),
-}
-
-impl InstallStepReport {
-    /// CI outputs: `files` loaded (or that would be).
-    pub fn outputs(&self, out: &mut Outputs) -> Result<()> {
-        let files = match self {
-            InstallStepReport::Embedded(r) => r.files,
-            InstallStepReport::Planned(p) => p.files,
-            InstallStepReport::Orchestrator(r) => r.uploaded_files,
-        };
-        out.set("files", &files.to_string())
     }
 }

@@ -12,7 +12,7 @@ fn core_with_its_runtime_loads_into_sqlite() {
     let dist = snapshot_common::build_core_dist(tmp.path());
     let order = std::fs::read_to_string(dist.join("import_order.json")).unwrap();
     eprintln!("import order: {order}");
-    let report = cadkit::cli::install(&tmp.path().join("env/env.sqlite"), &dist).unwrap();
+    let report = cadkit::steps::install::load(&tmp.path().join("env/env.sqlite"), &dist).unwrap();
     eprintln!("{}", serde_json::to_string_pretty(&report).unwrap());
     let names: Vec<&str> = report.modules.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["@olympeio/runtime", "@olympeio/core"]);
@@ -44,6 +44,6 @@ fn core_with_its_runtime_loads_into_sqlite() {
     assert_eq!(report.relations, 28032);
 
     // Reinstalling resets: same counts.
-    let again = cadkit::cli::install(&tmp.path().join("env/env.sqlite"), &dist).unwrap();
+    let again = cadkit::steps::install::load(&tmp.path().join("env/env.sqlite"), &dist).unwrap();
     assert_eq!((again.instances, again.relations), (7250, 28032));
 }

@@ -90,7 +90,7 @@ fn core_comes_back_byte_for_byte() {
     let tmp = tempfile::tempdir().unwrap();
     let dist = snapshot_common::build_core_dist(tmp.path());
     let db = tmp.path().join("env.sqlite");
-    cadkit::cli::install(&db, &dist).unwrap();
+    cadkit::steps::install::load(&db, &dist).unwrap();
     let env = SqliteEnv::open(&db).unwrap();
     let graph = env.graph().unwrap();
 

@@ -370,7 +370,7 @@ fn binaries_round_trip_beside_their_item() {
     );
 
     let db = tmp.path().join("env.sqlite");
-    let load = cadkit::cli::install(&db, &dist).unwrap();
+    let load = cadkit::steps::install::load(&db, &dist).unwrap();
     assert_eq!(load.binaries, 1);
     let env = SqliteEnv::open(&db).unwrap();
     let entry: snapshot::SnapshotEntry = serde_json::from_value(json!({
