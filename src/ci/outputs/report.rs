@@ -8,8 +8,8 @@ use std::io::Write;
 
 impl Outputs {
     /// The one output path of a step: its typed report, wrapped in the envelope
-    /// ([`ENVELOPE_FIELDS`]) by [`Outputs::finish`], redacted, written to the report file
-    /// and printed on stdout when `print`.
+    /// ([`ENVELOPE_FIELDS`](super::ENVELOPE_FIELDS)) by [`Outputs::finish`], redacted,
+    /// written to the report file and printed on stdout when `print`.
     pub fn finish_report<R: serde::Serialize>(self, report: &R, print: bool) -> Result<Value> {
         let stdout = if print {
             Stdout::Report

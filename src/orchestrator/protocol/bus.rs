@@ -5,14 +5,25 @@ use percent_encoding::utf8_percent_encode;
 /// The toolkit's `bus` option group. `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct BusSettings {
+    /// URI scheme, `amqp` or `amqps` (`--bus.protocol`).
     pub protocol: String,
+    /// Broker host name or address (`--bus.hostname`, `RABBITMQ_HOST`).
     pub hostname: String,
+    /// Broker port (`--bus.port`, `RABBITMQ_PORT`; 5672 by default).
     pub port: u16,
+    /// Broker user (`--bus.username`).
     pub username: String,
+    /// Broker password (`--bus.password`): only in [`BusSettings::amqp_uri`], never logged.
     pub password: String,
+    /// Virtual host, `/` by default (`--bus.vhost`).
     pub vhost: String,
+    /// The direct exchange both commands and deployment messages are published on
+    /// (`--bus.commandsExchange`).
     pub commands_exchange: String,
+    /// Routing key of commands, before the role suffix (`--bus.commandRoutingKey`).
     pub command_routing_key: String,
+    /// Routing key of maintenance (deployment) messages, before the role suffix
+    /// (`--bus.deploymentRoutingKey`).
     pub deployment_routing_key: String,
 }
 
