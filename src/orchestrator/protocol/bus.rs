@@ -1,4 +1,5 @@
-//! Bus connection settings (`--bus.*`), shared by the client and the reference server.
+//! Bus connection settings (`--bus.*`) and the role rule of routing keys, shared by the
+//! client and the reference server.
 
 use percent_encoding::utf8_percent_encode;
 
@@ -78,6 +79,14 @@ impl BusSettings {
             "{}://{}:{}/{}",
             self.protocol, self.hostname, self.port, self.vhost
         )
+    }
+}
+
+/// `routing_key` plus `_<role>` when `role` is set and not `active` (the toolkit's rule).
+pub fn routing_key_with_role(routing_key: &str, role: Option<&str>) -> String {
+    match role {
+        Some(r) if !r.is_empty() && r != super::ACTIVE_ROLE => format!("{routing_key}_{r}"),
+        _ => routing_key.to_string(),
     }
 }
 

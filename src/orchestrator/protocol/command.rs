@@ -1,4 +1,5 @@
-//! AMQP messages: commands (`c` 16), deployment (`c` 17), reply queues and reply lines.
+//! AMQP messages: commands (`c` 16) and deployment (`c` 17); their answers are in
+//! [`super::reply`].
 
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -10,13 +11,6 @@ pub const ORCHESTRATOR_INTERNAL: u8 = 0;
 pub const COMMAND_REQUEST: u8 = 16;
 /// `payload.c` of a deployment (maintenance) message.
 pub const DEPLOY_SERVICE: u8 = 17;
-/// Prefix of every reply queue name.
-pub const REPLY_QUEUE_PREFIX: &str = "OLYMPE_TOOLKIT_REPLY_QUEUE_";
-/// Start of the terminal reply line.
-pub const STATUS_LINE_PREFIX: &str = "Command finished with status code:";
-/// Marker of the orchestrator's answer to a command it does not know.
-pub const UNKNOWN_COMMAND: &str = "Unknown command";
-
 /// Errors reading a message off the wire.
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
@@ -33,7 +27,8 @@ pub enum ProtocolError {
     #[error("command has no \"command\" field")]
     NoCommand,
     /// A command name outside [`COMMAND_NAMES`]: the server answers with
-    /// [`unknown_command_line`], which the client reads as "orchestrator too old".
+    /// [`unknown_command_line`](super::unknown_command_line), which the client reads as
+    /// "orchestrator too old".
     #[error("unknown command {0:?}")]
     UnknownCommand(String),
     /// A known command whose fields do not have the toolkit's types.
@@ -441,8 +436,9 @@ pub enum IncomingMessage {
 
 impl IncomingMessage {
     /// Parse a message body. An unknown command name gives
-    /// [`ProtocolError::UnknownCommand`] (the caller answers with [`unknown_command_line`]);
-    /// its reply queue is then available from [`reply_queue_of`].
+    /// [`ProtocolError::UnknownCommand`] (the caller answers with
+    /// [`unknown_command_line`](super::unknown_command_line)); its reply queue is then
+    /// available from [`reply_queue_of`](super::reply_queue_of).
     pub fn parse(body: &[u8]) -> Result<Self, ProtocolError> {
         let value: Value = serde_json::from_slice(body).map_err(ProtocolError::NotJson)?;
         let payload = value.get("payload").ok_or(ProtocolError::NoPayload)?;
@@ -478,84 +474,6 @@ impl IncomingMessage {
                 Ok(IncomingMessage::Command(cc))
             }
             _ => Err(ProtocolError::UnexpectedType(c)),
-        }
-    }
-}
-
-/// The `replyQueue` of a raw body, whatever else is wrong with it (to answer errors).
-pub fn reply_queue_of(body: &[u8]) -> Option<String> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    value
-        .pointer("/payload/content/replyQueue")?
-        .as_str()
-        .map(str::to_string)
-}
-
-/// `routing_key` plus `_<role>` when `role` is set and not `active` (the toolkit's rule).
-pub fn routing_key_with_role(routing_key: &str, role: Option<&str>) -> String {
-    match role {
-        Some(r) if !r.is_empty() && r != super::ACTIVE_ROLE => format!("{routing_key}_{r}"),
-        _ => routing_key.to_string(),
-    }
-}
-
-/// A fresh per-process reply-queue prefix: `OLYMPE_TOOLKIT_REPLY_QUEUE_<random base 36>_`.
-pub fn reply_queue_prefix() -> String {
-    let mut n: u64 = rand::random::<u64>() % 100_000_000_000_000_000;
-    let mut digits = Vec::new();
-    while n > 0 || digits.is_empty() {
-        let d = (n % 36) as u32;
-        digits.push(std::char::from_digit(d, 36).expect("digit < 36"));
-        n /= 36;
-    }
-    let random: String = digits.iter().rev().collect::<String>().to_uppercase();
-    format!("{REPLY_QUEUE_PREFIX}{random}_")
-}
-
-/// The reply queue of the `counter`-th command (counting from 1) of a process.
-pub fn reply_queue_name(prefix: &str, counter: u64) -> String {
-    format!("{prefix}{counter}")
-}
-
-/// The terminal reply line.
-pub fn status_line(code: i32) -> String {
-    format!("{STATUS_LINE_PREFIX} {code}")
-}
-
-/// The answer to an unknown command.
-pub fn unknown_command_line(name: &str) -> String {
-    format!("{UNKNOWN_COMMAND}: {name}")
-}
-
-/// One reply message, classified the way the toolkit does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplyLine {
-    /// A result line (newlines already replaced by spaces).
-    Result(String),
-    /// The terminal line: success iff it ends with ` 0`.
-    Finished {
-        /// The status code was `0`.
-        success: bool,
-        /// The whole line, for error messages.
-        line: String,
-    },
-    /// The orchestrator does not know the command.
-    UnknownCommand(String),
-}
-
-impl ReplyLine {
-    /// Classify a reply body: `Unknown command` anywhere first, then the status prefix.
-    pub fn classify(message: &str) -> Self {
-        let line = message.replace('\n', " ");
-        if line.contains(UNKNOWN_COMMAND) {
-            ReplyLine::UnknownCommand(line)
-        } else if line.starts_with(STATUS_LINE_PREFIX) {
-            ReplyLine::Finished {
-                success: line.ends_with(" 0"),
-                line,
-            }
-        } else {
-            ReplyLine::Result(line)
         }
     }
 }

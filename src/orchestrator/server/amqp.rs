@@ -5,8 +5,8 @@
 use super::exec;
 use super::state::State;
 use crate::orchestrator::protocol::{
-    command::reply_queue_of, routing_key_with_role, status_line, unknown_command_line,
-    IncomingMessage, ProtocolError,
+    reply_queue_of, routing_key_with_role, status_line, unknown_command_line, IncomingMessage,
+    ProtocolError,
 };
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
