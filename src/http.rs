@@ -1,14 +1,15 @@
-//! The one HTTP setup of the synchronous steps: async `reqwest` driven by one shared
-//! runtime (no `reqwest::blocking` beside it, which would bring a runtime of its own per
-//! client). Steps stay plain functions: [`block_on`] runs a request to completion. The
-//! webhook and the image registry client use it; the orchestrator client still has its own
-//! runtime.
+//! The one async runtime of the process and the one HTTP setup of the synchronous steps:
+//! async `reqwest` driven by one shared runtime (no `reqwest::blocking` beside it, which
+//! would bring a runtime of its own per client). Steps stay plain functions: [`block_on`]
+//! runs a request to completion. The webhook, the image registry client and the
+//! orchestrator client (HTTP and AMQP) run on it, and so do the long-lived servers
+//! (`cadkit orchestrator`, `cadkit receiver`), whose async main is driven by [`serve`].
 
 use std::future::Future;
 use std::sync::OnceLock;
 
-/// The shared runtime (two workers: HTTP clients need little), built on first use; the
-/// image registry client runs on it too.
+/// The shared runtime (two workers: HTTP and AMQP clients need little, and the reference
+/// servers are for development and tests), built on first use.
 pub fn runtime() -> std::io::Result<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     if let Some(rt) = RUNTIME.get() {
@@ -31,15 +32,27 @@ where
     F: Future + Send,
     F::Output: Send,
 {
-    let rt = runtime()?;
+    drive(runtime()?, f).map_err(|_| std::io::Error::other("the HTTP request panicked"))
+}
+
+/// Run `f` to completion on `rt` from synchronous code; from inside a runtime (where
+/// `rt.block_on` would panic), on a scoped thread. `Err` carries the panic of `f`, for
+/// callers that resume it (the orchestrator client) or report it ([`block_on`]).
+pub fn drive<F>(rt: &tokio::runtime::Runtime, f: F) -> std::thread::Result<F::Output>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
     if tokio::runtime::Handle::try_current().is_err() {
         return Ok(rt.block_on(f));
     }
-    std::thread::scope(|s| {
-        s.spawn(|| rt.block_on(f))
-            .join()
-            .map_err(|_| std::io::Error::other("the HTTP request panicked"))
-    })
+    std::thread::scope(|s| s.spawn(|| rt.block_on(f)).join())
+}
+
+/// Run a long-lived async main (a server) on the shared runtime until it returns. Called
+/// from the synchronous CLI; the servers' own tasks are spawned on the same runtime.
+pub fn serve<F: Future>(f: F) -> std::io::Result<F::Output> {
+    Ok(runtime()?.block_on(f))
 }
 
 #[cfg(test)]

@@ -36,7 +36,6 @@ pub mod http;
 pub mod image;
 pub mod json;
 pub mod logging;
-#[allow(missing_docs)]
 pub mod orchestrator;
 pub mod patch;
 pub mod receiver;

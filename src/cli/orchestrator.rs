@@ -115,11 +115,8 @@ impl Step for OrchestratorArgs {
             record: self.record,
             server_version: server::SERVER_VERSION.into(),
         };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
-        let report = rt.block_on(server::run(opts))?;
+        let report =
+            crate::http::serve(server::run(opts)).context("cannot start the async runtime")??;
         // One compact line at shutdown, `--report json` too (a server's log reader takes
         // one line per record).
         let stdout = match global.report.as_deref() {

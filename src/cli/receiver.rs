@@ -28,11 +28,8 @@ impl Step for ReceiverArgs {
             tokens: crate::receiver::auth::Tokens::from_env(),
             secret,
         };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
-        rt.block_on(crate::receiver::serve(req))?;
+        crate::http::serve(crate::receiver::serve(req))
+            .context("cannot start the async runtime")??;
         Ok(0)
     }
 }

@@ -5,7 +5,7 @@
 //! toolkit's bundle (`toolkit/{AmqpClient,OrchestratorCommand,orchestrator,constants}.mjs`)
 //! and `olympe-formats.md` §7.
 //!
-//! # AMQP ([`command`])
+//! # AMQP ([`command`], [`reply`])
 //! * One connection, one channel (publisher confirms, prefetch 20). Commands are published
 //!   on exchange [`DEFAULT_COMMANDS_EXCHANGE`] with routing key [`DEFAULT_COMMAND_ROUTING_KEY`]
 //!   plus `_<role>` when a role other than `active` is set ([`routing_key_with_role`]);
@@ -32,17 +32,20 @@ pub mod bus;
 pub mod command;
 pub mod graphdef;
 pub mod http;
+pub mod reply;
 
-pub use bus::BusSettings;
+pub use bus::{routing_key_with_role, BusSettings};
 pub use command::{
-    reply_queue_name, reply_queue_of, reply_queue_prefix, routing_key_with_role, status_line,
-    unknown_command_line, Command, CommandContent, CommandMessage, CopySource, DeploymentContent,
-    DeploymentMessage, Envelope, IncomingMessage, Payload, ProtocolError, ReplyLine, COMMAND_NAMES,
-    COMMAND_REQUEST, DEPLOY_SERVICE, ORCHESTRATOR_INTERNAL, REPLY_QUEUE_PREFIX, STATUS_LINE_PREFIX,
-    UNKNOWN_COMMAND,
+    Command, CommandContent, CommandMessage, CopySource, DeploymentContent, DeploymentMessage,
+    Envelope, IncomingMessage, Payload, ProtocolError, COMMAND_NAMES, COMMAND_REQUEST,
+    DEPLOY_SERVICE, ORCHESTRATOR_INTERNAL,
 };
 pub use graphdef::{Direction, GraphDefQuery, GraphDefStep};
 pub use http::VersionInfo;
+pub use reply::{
+    reply_queue_name, reply_queue_of, reply_queue_prefix, status_line, unknown_command_line,
+    ReplyLine, REPLY_QUEUE_PREFIX, STATUS_LINE_PREFIX, UNKNOWN_COMMAND,
+};
 
 /// Default `--bus.protocol`.
 pub const DEFAULT_BUS_PROTOCOL: &str = "amqp";

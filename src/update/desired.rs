@@ -160,6 +160,18 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Parse every file, on every core; the first unreadable file (in file order) is the error.
+fn read_all(files: Vec<PatchFile>) -> Result<Vec<(PatchFile, Patch)>> {
+    use rayon::prelude::*;
+    let read: Vec<Result<Patch, crate::patch::PatchError>> =
+        files.par_iter().map(|f| Patch::read(&f.path)).collect();
+    let mut parsed = Vec::with_capacity(files.len());
+    for (f, p) in files.into_iter().zip(read) {
+        parsed.push((f, p?));
+    }
+    Ok(parsed)
+}
+
 impl DesiredState {
     /// Read every patch of the folder.
     pub fn load(dist: &Path) -> Result<DesiredState> {
@@ -175,42 +187,52 @@ impl DesiredState {
     ) -> Result<DesiredState> {
         let files = list_files(dist)?;
         let mut d = DesiredState::default();
-        let mut parsed: Vec<(PatchFile, Patch)> = Vec::new();
-        match changed {
-            None => {
-                use rayon::prelude::*;
-                let read: Vec<Result<Patch, crate::patch::PatchError>> =
-                    files.par_iter().map(|f| Patch::read(&f.path)).collect();
-                for (f, p) in files.into_iter().zip(read) {
-                    parsed.push((f, p?));
-                }
-            }
+        let parsed = match changed {
+            None => read_all(files)?,
             Some((changed_files, extra_roots)) => {
-                // Every file's root (import order and "absent from the build" need them
-                // all): one read per file, on every core.
-                use rayon::prelude::*;
-                let tags: Vec<Result<String>> =
-                    files.par_iter().map(|f| scan_root_tag(&f.path)).collect();
-                let mut roots_of: Vec<(PatchFile, String)> = Vec::with_capacity(files.len());
-                for (f, r) in files.into_iter().zip(tags) {
-                    roots_of.push((f, r?));
-                }
-                let mut selected: BTreeSet<String> = extra_roots.clone();
-                for (f, r) in &roots_of {
-                    if changed_files.contains(&f.rel) {
-                        selected.insert(r.clone());
-                    }
-                }
-                // Import order covers every root, parsed or not.
-                for (f, r) in roots_of {
-                    d.note_root(&r, &f.rel);
-                    if selected.contains(&r) {
-                        let p = Patch::read(&f.path)?;
-                        parsed.push((f, p));
-                    }
-                }
+                d.read_selected(files, changed_files, extra_roots)?
+            }
+        };
+        d.absorb(parsed)?;
+        Ok(d)
+    }
+
+    /// Scan every file's root tag (import order and "absent from the build" need them all)
+    /// and parse only the files of the roots that own a changed file or are in
+    /// `extra_roots`. Every root is noted in import order, parsed or not.
+    fn read_selected(
+        &mut self,
+        files: Vec<PatchFile>,
+        changed_files: &BTreeSet<String>,
+        extra_roots: &BTreeSet<String>,
+    ) -> Result<Vec<(PatchFile, Patch)>> {
+        // One read per file, on every core.
+        use rayon::prelude::*;
+        let tags: Vec<Result<String>> = files.par_iter().map(|f| scan_root_tag(&f.path)).collect();
+        let mut roots_of: Vec<(PatchFile, String)> = Vec::with_capacity(files.len());
+        for (f, r) in files.into_iter().zip(tags) {
+            roots_of.push((f, r?));
+        }
+        let mut selected: BTreeSet<String> = extra_roots.clone();
+        for (f, r) in &roots_of {
+            if changed_files.contains(&f.rel) {
+                selected.insert(r.clone());
             }
         }
+        let mut parsed = Vec::new();
+        for (f, r) in roots_of {
+            self.note_root(&r, &f.rel);
+            if selected.contains(&r) {
+                let p = Patch::read(&f.path)?;
+                parsed.push((f, p));
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// Fold the parsed patches into per-root states: each root's operations in file order,
+    /// its files (sorted) and its module, and the structure relations of every root.
+    fn absorb(&mut self, parsed: Vec<(PatchFile, Patch)>) -> Result<()> {
         let mut ops: BTreeMap<String, Vec<(FileKind, Op)>> = BTreeMap::new();
         let mut files_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut module_of: BTreeMap<String, String> = BTreeMap::new();
@@ -221,7 +243,7 @@ impl DesiredState {
                     f.path.display()
                 );
             }
-            d.note_root(&p.root_tag, &f.rel);
+            self.note_root(&p.root_tag, &f.rel);
             files_of
                 .entry(p.root_tag.clone())
                 .or_default()
@@ -233,7 +255,7 @@ impl DesiredState {
             for op in p.all_ops() {
                 if let Op::CreateRelation(r, _) = op {
                     if STRUCTURE_RELATIONS.contains(&r.rel.as_str()) {
-                        d.structure
+                        self.structure
                             .entry(r.from.clone())
                             .or_default()
                             .insert(r.to.clone());
@@ -247,9 +269,9 @@ impl DesiredState {
             state.files = files_of.remove(&root).unwrap_or_default();
             state.files.sort();
             let module = module_of.remove(&root).unwrap_or_default();
-            d.roots.insert(root, DesiredRoot { state, module });
+            self.roots.insert(root, DesiredRoot { state, module });
         }
-        Ok(d)
+        Ok(())
     }
 
     fn note_root(&mut self, root: &str, rel: &str) {

@@ -232,13 +232,7 @@ fn excerpt(body: &str) -> String {
 /// the attempts' record and decides whether and how long to wait.
 pub fn deliver(d: &Delivery, sleep: &dyn Fn(Duration)) -> Result<Delivered, WebhookError> {
     let shown = redact_url(&d.url);
-    let client = reqwest::Client::builder()
-        .connect_timeout(d.connect_timeout)
-        .timeout(d.timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("cadkit/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| WebhookError::Setup(e.without_url().to_string()))?;
+    let client = client(d)?;
     let mut attempts: Vec<Attempt> = Vec::new();
     let max = d.retry.max_attempts.max(1);
     for n in 1..=max {
@@ -247,14 +241,7 @@ pub fn deliver(d: &Delivery, sleep: &dyn Fn(Duration)) -> Result<Delivered, Webh
             error: None,
             wait_ms: None,
         };
-        let rb = request(&client, d, n)?;
-        let result = crate::http::block_on(async move {
-            let resp = rb.send().await?;
-            let head = (resp.status().as_u16(), resp.headers().clone());
-            // A body that cannot be read counts as empty, as before.
-            Ok::<_, reqwest::Error>((head, resp.text().await.unwrap_or_default()))
-        })
-        .map_err(|e| WebhookError::Setup(e.to_string()))?;
+        let result = send(request(&client, d, n)?)?;
         let (retry_after, status, msg) = match outcome(result) {
             Outcome::Accepted {
                 status,
@@ -313,6 +300,30 @@ pub fn deliver(d: &Delivery, sleep: &dyn Fn(Duration)) -> Result<Delivered, Webh
         sleep(wait);
     }
     unreachable!("the loop returns on its last attempt")
+}
+
+/// The client of one delivery: its timeouts, no redirects (a redirected POST would lose its
+/// body or change method; the receiver's answer is reported as it is) and cadkit's user agent.
+fn client(d: &Delivery) -> Result<reqwest::Client, WebhookError> {
+    reqwest::Client::builder()
+        .connect_timeout(d.connect_timeout)
+        .timeout(d.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("cadkit/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| WebhookError::Setup(e.without_url().to_string()))
+}
+
+/// One attempt on the shared runtime: the status, the headers and the body text, or the
+/// transport error that [`outcome`] classifies.
+fn send(rb: reqwest::RequestBuilder) -> Result<reqwest::Result<Answer>, WebhookError> {
+    crate::http::block_on(async move {
+        let resp = rb.send().await?;
+        let head = (resp.status().as_u16(), resp.headers().clone());
+        // A body that cannot be read counts as empty, as before.
+        Ok((head, resp.text().await.unwrap_or_default()))
+    })
+    .map_err(|e| WebhookError::Setup(e.to_string()))
 }
 
 /// Attempt `n` of the POST: the delivery's headers, the attempt number, the token (a

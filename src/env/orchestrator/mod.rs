@@ -1,9 +1,9 @@
 //! The orchestrator client: an Olympe environment reached over RabbitMQ (commands) and
 //! HTTP (files, graph queries, versions), with the toolkit's wire format.
 //!
-//! [`Orchestrator`] is synchronous for its callers (the rest of cadkit is) and runs its
-//! own tokio runtime inside. The bus connection is opened on first use, so commands that
-//! only use HTTP never need the broker.
+//! [`Orchestrator`] is synchronous for its callers (the rest of cadkit is) and drives its
+//! AMQP and HTTP futures on the process's one runtime ([`crate::http::runtime`]). The bus
+//! connection is opened on first use, so commands that only use HTTP never need the broker.
 //!
 //! Beyond the toolkit (olympe-formats §12): bounded connection retries whose error names
 //! the broker; a timeout on every command; an `Unknown command` reply is an "orchestrator
@@ -107,7 +107,9 @@ pub struct Orchestrator {
     /// The connection settings and toolkit options (timeouts, download folder, graphDef
     /// parallelism) the client was built with; `role` is filled by [`Self::learn_role`].
     pub cfg: OrchestratorConfig,
-    rt: Runtime,
+    /// The shared runtime ([`crate::http::runtime`]): the bus connection's background
+    /// tasks live on it, so it must outlive them (it lives as long as the process).
+    rt: &'static Runtime,
     bus: tokio::sync::OnceCell<amqp::Bus>,
     http: http::Http,
     token: Mutex<Option<Secret>>,
@@ -116,13 +118,10 @@ pub struct Orchestrator {
 }
 
 impl Orchestrator {
-    /// A client for `cfg`, with its own 2-thread tokio runtime and HTTP client. Nothing
-    /// is contacted yet: the bus connects on the first command, HTTP per request.
+    /// A client for `cfg`, on the process's shared tokio runtime, with its HTTP client.
+    /// Nothing is contacted yet: the bus connects on the first command, HTTP per request.
     pub fn new(cfg: OrchestratorConfig) -> Result<Orchestrator, OrchestratorError> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
+        let rt = crate::http::runtime()
             .map_err(|e| OrchestratorError::Invalid(format!("tokio runtime: {e}")))?;
         let http = http::Http::new(&cfg)?;
         Ok(Orchestrator {
@@ -141,10 +140,16 @@ impl Orchestrator {
         self.cfg.info()
     }
 
-    /// Run a future on the client's runtime: how synchronous callers use the async
-    /// [`http::Http`] requests.
-    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.rt.block_on(f)
+    /// Run one of the client's futures to completion from synchronous code, on the shared
+    /// runtime; from inside a runtime (an async caller, a test server) on a scoped thread,
+    /// where blocking in place would panic. A panic of `f` is resumed here, as if `f` had
+    /// run on the caller's thread.
+    pub fn block_on<F>(&self, f: F) -> F::Output
+    where
+        F: std::future::Future + Send,
+        F::Output: Send,
+    {
+        crate::http::drive(self.rt, f).unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 
     /// The HTTP side (files, graphDef, versions), whose async methods callers run with

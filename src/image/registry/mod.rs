@@ -111,8 +111,8 @@ pub struct Stats {
 }
 
 impl Registry {
-    /// A client with its own runtime; `--username` credentials go to `output_host` only, and
-    /// `insecure` makes every registry plain http.
+    /// A client on the shared runtime ([`crate::http::runtime`]); `--username` credentials
+    /// go to `output_host` only, and `insecure` makes every registry plain http.
     pub fn new(
         creds: Credentials,
         output_host: Option<String>,

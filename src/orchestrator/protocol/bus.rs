@@ -1,18 +1,30 @@
-//! Bus connection settings (`--bus.*`), shared by the client and the reference server.
+//! Bus connection settings (`--bus.*`) and the role rule of routing keys, shared by the
+//! client and the reference server.
 
 use percent_encoding::utf8_percent_encode;
 
 /// The toolkit's `bus` option group. `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct BusSettings {
+    /// URI scheme, `amqp` or `amqps` (`--bus.protocol`).
     pub protocol: String,
+    /// Broker host name or address (`--bus.hostname`, `RABBITMQ_HOST`).
     pub hostname: String,
+    /// Broker port (`--bus.port`, `RABBITMQ_PORT`; 5672 by default).
     pub port: u16,
+    /// Broker user (`--bus.username`).
     pub username: String,
+    /// Broker password (`--bus.password`): only in [`BusSettings::amqp_uri`], never logged.
     pub password: String,
+    /// Virtual host, `/` by default (`--bus.vhost`).
     pub vhost: String,
+    /// The direct exchange both commands and deployment messages are published on
+    /// (`--bus.commandsExchange`).
     pub commands_exchange: String,
+    /// Routing key of commands, before the role suffix (`--bus.commandRoutingKey`).
     pub command_routing_key: String,
+    /// Routing key of maintenance (deployment) messages, before the role suffix
+    /// (`--bus.deploymentRoutingKey`).
     pub deployment_routing_key: String,
 }
 
@@ -67,6 +79,14 @@ impl BusSettings {
             "{}://{}:{}/{}",
             self.protocol, self.hostname, self.port, self.vhost
         )
+    }
+}
+
+/// `routing_key` plus `_<role>` when `role` is set and not `active` (the toolkit's rule).
+pub fn routing_key_with_role(routing_key: &str, role: Option<&str>) -> String {
+    match role {
+        Some(r) if !r.is_empty() && r != super::ACTIVE_ROLE => format!("{routing_key}_{r}"),
+        _ => routing_key.to_string(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! AMQP messages: commands (`c` 16), deployment (`c` 17), reply queues and reply lines.
+//! AMQP messages: commands (`c` 16) and deployment (`c` 17); their answers are in
+//! [`super::reply`].
 
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -10,29 +11,32 @@ pub const ORCHESTRATOR_INTERNAL: u8 = 0;
 pub const COMMAND_REQUEST: u8 = 16;
 /// `payload.c` of a deployment (maintenance) message.
 pub const DEPLOY_SERVICE: u8 = 17;
-/// Prefix of every reply queue name.
-pub const REPLY_QUEUE_PREFIX: &str = "OLYMPE_TOOLKIT_REPLY_QUEUE_";
-/// Start of the terminal reply line.
-pub const STATUS_LINE_PREFIX: &str = "Command finished with status code:";
-/// Marker of the orchestrator's answer to a command it does not know.
-pub const UNKNOWN_COMMAND: &str = "Unknown command";
-
 /// Errors reading a message off the wire.
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
+    /// The body is not JSON at all.
     #[error("message is not JSON: {0}")]
     NotJson(#[source] serde_json::Error),
+    /// JSON without the `payload.c` number or the `payload.content` object.
     #[error("message has no payload.c / payload.content")]
     NoPayload,
+    /// A `payload.c` other than [`COMMAND_REQUEST`] and [`DEPLOY_SERVICE`].
     #[error("unexpected message type c={0} (expected 16 = command or 17 = deployment)")]
     UnexpectedType(u64),
+    /// A command message whose content has no `command` string.
     #[error("command has no \"command\" field")]
     NoCommand,
+    /// A command name outside [`COMMAND_NAMES`]: the server answers with
+    /// [`unknown_command_line`](super::unknown_command_line), which the client reads as
+    /// "orchestrator too old".
     #[error("unknown command {0:?}")]
     UnknownCommand(String),
+    /// A known command whose fields do not have the toolkit's types.
     #[error("invalid fields for command {command:?}: {source}")]
     InvalidFields {
+        /// The command name (`deployment` for a deployment message).
         command: String,
+        /// What serde found wrong.
         #[source]
         source: serde_json::Error,
     },
@@ -41,15 +45,19 @@ pub enum ProtocolError {
 /// The envelope of every message: `{"messageFamily":0,"payload":{"c":<type>,"content":…}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope<T> {
+    /// Always [`ORCHESTRATOR_INTERNAL`] for the toolkit's messages.
     #[serde(rename = "messageFamily")]
     pub message_family: u8,
+    /// The message type and its content.
     pub payload: Payload<T>,
 }
 
 /// `payload` of an [`Envelope`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Payload<T> {
+    /// The message type: [`COMMAND_REQUEST`] or [`DEPLOY_SERVICE`].
     pub c: u8,
+    /// The type's fields ([`CommandContent`] or [`DeploymentContent`]).
     pub content: T,
 }
 
@@ -99,8 +107,11 @@ impl<T: Serialize> Envelope<T> {
 /// `payload.content` of a command: the command and its fields, then `replyQueue`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandContent {
+    /// The command name (`command`) and its fields, flattened into the content object.
     #[serde(flatten)]
     pub command: Command,
+    /// The queue the orchestrator answers on; the toolkit always sends one, a server
+    /// leaves a command without it unanswered.
     #[serde(
         rename = "replyQueue",
         default,
@@ -124,117 +135,177 @@ pub struct DeploymentContent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command")]
 pub enum Command {
+    /// `resetDB`: empty the database before an install (import timeout).
     #[serde(rename = "resetDB")]
-    ResetDb { force: bool },
+    ResetDb {
+        /// Always `true` from the toolkit; the reference server resets either way.
+        force: bool,
+    },
+    /// `load`: import a folder of patches in one go (import timeout); the reply lines are
+    /// the import's log.
     #[serde(rename = "load", rename_all = "camelCase")]
     Load {
         /// Absent = the whole patches folder (driven by `import_order.json`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         path_to_root_folder: Option<String>,
+        /// More log lines from a real orchestrator; ignored by the reference server.
         #[serde(default)]
         verbose: bool,
+        /// Debug log lines; the toolkit forces it off with `ignore_relation_fail`.
         #[serde(default)]
         debug: bool,
+        /// Skip relations whose ends do not exist instead of failing the load (restoring
+        /// users and business data).
         #[serde(default)]
         ignore_relation_fail: bool,
+        /// Read the folder from the backup area instead of the patches folder.
         #[serde(default)]
         use_backup_folder: bool,
+        /// Merge into existing data (diffs, restores) rather than import fresh; sent by
+        /// the toolkit, the reference server's load is the same either way.
         #[serde(default)]
         merge: bool,
     },
+    /// `loadPatch`: import one patch file of the patches folder (not used by the
+    /// toolkit's CLI).
     #[serde(rename = "loadPatch", rename_all = "camelCase")]
     LoadPatch {
+        /// Path of the patch file, relative to the patches folder.
         file_path: String,
+        /// Debug log lines; ignored by the reference server.
         #[serde(default)]
         debug: bool,
+        /// As in [`Command::Load`]; ignored by the reference server.
         #[serde(default)]
         ignore_relation_fail: bool,
     },
+    /// `setPassword`: set a user's login and password after an install.
     #[serde(rename = "setPassword", rename_all = "camelCase")]
     SetPassword {
+        /// The login.
         #[serde(deserialize_with = "lenient_string")]
         user_name: String,
+        /// The user instance's tag.
         #[serde(deserialize_with = "lenient_string")]
         user_tag: String,
+        /// The clear-text password (redacted in the server's records).
         #[serde(deserialize_with = "lenient_string")]
         user_password: String,
     },
+    /// `createToken`: the first reply line is an admin token for the HTTP API.
     #[serde(rename = "createToken")]
     CreateToken,
+    /// `checkIfNodesExist`: the first reply line is `{tag: bool}` (`isDbInitialized`).
     #[serde(rename = "checkIfNodesExist", rename_all = "camelCase")]
     CheckIfNodesExist {
         /// A JSON **string** holding the array of tags.
         node_tags_array: String,
     },
+    /// `getRootTags`: reply lines `{rootTag: [patch paths]}` of a folder's patches.
     #[serde(rename = "getRootTags", rename_all = "camelCase")]
     GetRootTags {
+        /// The folder, relative to the area; absent = the whole area.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         root_folder: Option<String>,
+        /// Look in the backup area instead of the patches folder.
         #[serde(default)]
         use_backup_folder: bool,
     },
+    /// `unzipPatches`: extract zips next to themselves; the first reply line is the JSON
+    /// array of extracted patch paths (15 min timeout with `file_path`).
     #[serde(rename = "unzipPatches", rename_all = "camelCase")]
     UnzipPatches {
+        /// Work in the backup area instead of the patches folder.
         #[serde(default)]
         use_backup_folder: bool,
+        /// The one zip to extract; absent = every zip (under `folder_path`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         file_path: Option<String>,
+        /// Where to look for zips when no `file_path` is given; absent = the whole area.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         folder_path: Option<String>,
     },
+    /// `copyPatches`: copy patch files into the backup area, or zip the whole patches
+    /// folder there (the patch backup before an import).
     #[serde(rename = "copyPatches", rename_all = "camelCase")]
     CopyPatches {
         /// A JSON **string** holding `[CopySource]`.
         sources: String,
+        /// Copy from the backup area instead of the patches folder.
         #[serde(default)]
         backup: bool,
+        /// Destination folder in the backup area (`""` = its root).
         #[serde(default)]
         destination_folder: String,
     },
+    /// `loadBinaryFiles`: load the files named by a File instance's tag as that
+    /// instance's content.
     #[serde(rename = "loadBinaryFiles", rename_all = "camelCase")]
     LoadBinaryFiles {
         /// Absent/null = every binary folder.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         folder_path: Option<String>,
     },
+    /// `updateNode`: set properties of one existing instance (the project versions after
+    /// an install or update).
     #[serde(rename = "updateNode", rename_all = "camelCase")]
     UpdateNode {
+        /// The instance's tag.
         tag: String,
         /// A JSON **string** holding `{propertyTag: value}`.
         node_properties_json: String,
     },
+    /// `startGC`: garbage-collect the services each flag names. The reference server
+    /// checkpoints and compacts its database for any of them, and cleans the backup
+    /// area's diff folders for `backup_folder`.
     #[serde(rename = "startGC", rename_all = "camelCase")]
     StartGc {
+        /// The file service's unreferenced files.
         #[serde(default)]
         file_svc: bool,
+        /// The backup service's old backups.
         #[serde(default)]
         backup_svc: bool,
+        /// The backup area's `diff/` and `rollback_diff/` folders.
         #[serde(default)]
         backup_folder: bool,
+        /// Stale user sessions.
         #[serde(default)]
         sessions: bool,
+        /// A JVM garbage collection.
         #[serde(default)]
         jvm: bool,
+        /// Stale subscriptions.
         #[serde(default)]
         subscriptions: bool,
+        /// The graphDef query cache (`clearGraphDefCache`).
         #[serde(default)]
         graph_def_cache: bool,
     },
+    /// `codeAsDataReadMode`: freeze (or thaw) code-as-data reads during a no-downtime
+    /// update; sent without the role suffix ([`Command::uses_role`]).
     #[serde(rename = "codeAsDataReadMode")]
     CodeAsDataReadMode {
+        /// `true` to enter read mode, `false` to leave it.
         #[serde(deserialize_with = "lenient_bool")]
         activate: bool,
     },
+    /// `refreshSubscriptionCache`: after a no-downtime update.
     #[serde(rename = "refreshSubscriptionCache")]
     RefreshSubscriptionCache,
+    /// `broadcastRefreshApp`: tell connected clients to reload.
     #[serde(rename = "broadcastRefreshApp")]
     BroadcastRefreshApp,
+    /// `statsDB`: database statistics as one JSON line.
     #[serde(rename = "statsDB")]
     StatsDb,
+    /// `checkDB`: a coherence check; status 1 when the data is incoherent.
     #[serde(rename = "checkDB")]
     CheckDb,
+    /// `updateDone`: post-import housekeeping at the end of an install or update.
     #[serde(rename = "updateDone", rename_all = "camelCase")]
     UpdateDone {
+        /// Whether the update ran without downtime (read mode) rather than in maintenance.
         #[serde(default)]
         no_down_time: bool,
     },
@@ -335,11 +406,21 @@ impl Command {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum CopySource {
+    /// Copy one file (or folder) of the source area, keeping its relative path.
     #[serde(rename_all = "camelCase")]
-    File { file_path: String, recursive: bool },
+    File {
+        /// Path relative to the source area.
+        file_path: String,
+        /// Must be `true` when `file_path` is a folder: it is then copied with its
+        /// subfolders.
+        recursive: bool,
+    },
+    /// Zip the whole patches folder into the backup area.
     #[serde(rename_all = "camelCase")]
     Zip {
+        /// The zip's path under the destination folder (`import_YYYYMMDD_HHMMSS.zip`).
         destination_file_path: String,
+        /// Always `true`: what tells this form from [`CopySource::File`].
         zip: bool,
     },
 }
@@ -347,14 +428,17 @@ pub enum CopySource {
 /// What the orchestrator reads off its queues.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IncomingMessage {
+    /// A command (`c` 16), answered on its reply queue.
     Command(CommandContent),
+    /// A maintenance switch (`c` 17), never answered.
     Deployment(DeploymentContent),
 }
 
 impl IncomingMessage {
     /// Parse a message body. An unknown command name gives
-    /// [`ProtocolError::UnknownCommand`] (the caller answers with [`unknown_command_line`]);
-    /// its reply queue is then available from [`reply_queue_of`].
+    /// [`ProtocolError::UnknownCommand`] (the caller answers with
+    /// [`unknown_command_line`](super::unknown_command_line)); its reply queue is then
+    /// available from [`reply_queue_of`](super::reply_queue_of).
     pub fn parse(body: &[u8]) -> Result<Self, ProtocolError> {
         let value: Value = serde_json::from_slice(body).map_err(ProtocolError::NotJson)?;
         let payload = value.get("payload").ok_or(ProtocolError::NoPayload)?;
@@ -390,79 +474,6 @@ impl IncomingMessage {
                 Ok(IncomingMessage::Command(cc))
             }
             _ => Err(ProtocolError::UnexpectedType(c)),
-        }
-    }
-}
-
-/// The `replyQueue` of a raw body, whatever else is wrong with it (to answer errors).
-pub fn reply_queue_of(body: &[u8]) -> Option<String> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    value
-        .pointer("/payload/content/replyQueue")?
-        .as_str()
-        .map(str::to_string)
-}
-
-/// `routing_key` plus `_<role>` when `role` is set and not `active` (the toolkit's rule).
-pub fn routing_key_with_role(routing_key: &str, role: Option<&str>) -> String {
-    match role {
-        Some(r) if !r.is_empty() && r != super::ACTIVE_ROLE => format!("{routing_key}_{r}"),
-        _ => routing_key.to_string(),
-    }
-}
-
-/// A fresh per-process reply-queue prefix: `OLYMPE_TOOLKIT_REPLY_QUEUE_<random base 36>_`.
-pub fn reply_queue_prefix() -> String {
-    let mut n: u64 = rand::random::<u64>() % 100_000_000_000_000_000;
-    let mut digits = Vec::new();
-    while n > 0 || digits.is_empty() {
-        let d = (n % 36) as u32;
-        digits.push(std::char::from_digit(d, 36).expect("digit < 36"));
-        n /= 36;
-    }
-    let random: String = digits.iter().rev().collect::<String>().to_uppercase();
-    format!("{REPLY_QUEUE_PREFIX}{random}_")
-}
-
-/// The reply queue of the `counter`-th command (counting from 1) of a process.
-pub fn reply_queue_name(prefix: &str, counter: u64) -> String {
-    format!("{prefix}{counter}")
-}
-
-/// The terminal reply line.
-pub fn status_line(code: i32) -> String {
-    format!("{STATUS_LINE_PREFIX} {code}")
-}
-
-/// The answer to an unknown command.
-pub fn unknown_command_line(name: &str) -> String {
-    format!("{UNKNOWN_COMMAND}: {name}")
-}
-
-/// One reply message, classified the way the toolkit does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplyLine {
-    /// A result line (newlines already replaced by spaces).
-    Result(String),
-    /// The terminal line: success iff it ends with ` 0`.
-    Finished { success: bool, line: String },
-    /// The orchestrator does not know the command.
-    UnknownCommand(String),
-}
-
-impl ReplyLine {
-    /// Classify a reply body: `Unknown command` anywhere first, then the status prefix.
-    pub fn classify(message: &str) -> Self {
-        let line = message.replace('\n', " ");
-        if line.contains(UNKNOWN_COMMAND) {
-            ReplyLine::UnknownCommand(line)
-        } else if line.starts_with(STATUS_LINE_PREFIX) {
-            ReplyLine::Finished {
-                success: line.ends_with(" 0"),
-                line,
-            }
-        } else {
-            ReplyLine::Result(line)
         }
     }
 }

@@ -1,4 +1,6 @@
 use super::*;
+use crate::orchestrator::protocol::reply::*;
+use crate::orchestrator::protocol::routing_key_with_role;
 
 /// Parse `body`, check it is the command `expected`, and that re-serialising gives `body`.
 fn round_trip(body: &str, expected: Command) {

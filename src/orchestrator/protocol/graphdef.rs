@@ -61,12 +61,19 @@ pub struct GraphDefQuery {
 /// One step of a query: `{"t":<relation>,"d":1|2,"v":true,"r":<recursive>,"q":[…]}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GraphDefStep {
+    /// Tag of the relation walked (see [`rel`]).
     pub t: String,
+    /// Which way the relation is walked.
     pub d: Direction,
+    /// Include the nodes reached in the answer (`true` unless said otherwise, as in every
+    /// toolkit query).
     #[serde(default = "yes")]
     pub v: bool,
+    /// Walk the relation again from the nodes reached, until nothing new is found
+    /// (folders in folders); `false` = one hop.
     #[serde(default)]
     pub r: bool,
+    /// Sub-steps run from the nodes this step reached.
     #[serde(default)]
     pub q: Vec<GraphDefStep>,
 }
@@ -77,10 +84,15 @@ fn yes() -> bool {
 
 /// Relation tags the toolkit's structure queries walk.
 pub mod rel {
+    /// `contains`: walked toward the origin at each level, for what contains a node.
     pub const CONTAINS: &str = "ff02200000000000000f";
+    /// `homeFolder`: the first hop of the structure walk, from the root of roots (Home).
     pub const HOME_FOLDER: &str = "017e9c2e013e06bfffd9";
+    /// `subRepository`: repositories inside repositories, walked recursively.
     pub const SUB_REPOSITORY: &str = "017e9c34cf48bd6965c1";
+    /// `subfolder`: folders of a project, walked recursively.
     pub const SUBFOLDER: &str = "016a697ef00ce7554691";
+    /// `item`: the items of a folder, the leaves of the structure walk.
     pub const ITEM: &str = "016a697ef00ce7554692";
 }
 

@@ -5,8 +5,8 @@
 use super::exec;
 use super::state::State;
 use crate::orchestrator::protocol::{
-    command::reply_queue_of, routing_key_with_role, status_line, unknown_command_line,
-    IncomingMessage, ProtocolError,
+    reply_queue_of, routing_key_with_role, status_line, unknown_command_line, IncomingMessage,
+    ProtocolError,
 };
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
@@ -15,7 +15,7 @@ use lapin::options::{
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer, ExchangeKind};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -55,6 +55,8 @@ pub async fn serve(
     }
 }
 
+/// One connection's life: connect, declare the topology, then consume until shutdown
+/// (`Ok`) or until the connection fails (`Err`, the caller reconnects).
 async fn session(
     state: &Arc<State>,
     shutdown: &mut watch::Receiver<bool>,
@@ -66,6 +68,15 @@ async fn session(
         .with_context(|| format!("cannot connect to {}", bus.describe()))?;
     let channel = conn.create_channel().await?;
     channel.basic_qos(1, BasicQosOptions::default()).await?;
+    let consumer = declare_and_consume(state, &channel).await?;
+    let _ = ready.send(true);
+    consume(state, &conn, &channel, consumer, shutdown).await
+}
+
+/// Declare the commands exchange and this server's queue, bind the command and deployment
+/// routing keys (with the role suffix), and start consuming that queue.
+async fn declare_and_consume(state: &State, channel: &Channel) -> Result<Consumer> {
+    let bus = &state.opts.bus;
     channel
         .exchange_declare(
             bus.commands_exchange.as_str().into(),
@@ -107,7 +118,7 @@ async fn session(
             )
             .await?;
     }
-    let mut consumer = channel
+    let consumer = channel
         .basic_consume(
             queue.as_str().into(),
             "cadkit-orchestrator".into(),
@@ -120,7 +131,18 @@ async fn session(
         bus.commands_exchange,
         keys
     );
-    let _ = ready.send(true);
+    Ok(consumer)
+}
+
+/// Record, handle and acknowledge each delivery in turn (prefetch 1: one command at a
+/// time, as the reference orchestrator does); a shutdown closes the connection cleanly.
+async fn consume(
+    state: &Arc<State>,
+    conn: &Connection,
+    channel: &Channel,
+    mut consumer: Consumer,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<()> {
     loop {
         let delivery = tokio::select! {
             d = consumer.next() => d,
@@ -139,7 +161,7 @@ async fn session(
             "routingKey": delivery.routing_key.as_str(),
             "body": redacted(&delivery.data),
         }));
-        handle(state, &channel, &delivery.data).await?;
+        handle(state, channel, &delivery.data).await?;
         delivery.ack(BasicAckOptions::default()).await?;
     }
 }

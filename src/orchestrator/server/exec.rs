@@ -33,40 +33,30 @@ fn fail_after_load(folder: Option<&str>) -> Result<()> {
 }
 
 /// Run `cmd`; `Err` means status code 1 (its message becomes a reply line).
+///
+/// A dispatcher only: each command with more than a line of work has a function of its
+/// own below, named after the command.
 pub fn execute(state: &State, cmd: &Command) -> Result<Vec<String>> {
     let env_path = state.opts.env.as_path();
     match cmd {
-        Command::ResetDb { .. } => {
-            state.env()?.apply_patches(std::iter::empty(), true)?;
-            state.changed();
-            Ok(vec!["Database reset".into()])
-        }
+        Command::ResetDb { .. } => reset_db(state),
         Command::Load {
             path_to_root_folder,
             use_backup_folder,
             ignore_relation_fail,
             ..
-        } => {
-            let area = state.area(*use_backup_folder);
-            let dir = match path_to_root_folder {
-                Some(p) if !p.is_empty() => safe_join(area, p)?,
-                _ => area.to_path_buf(),
-            };
-            let lines = folders::load_folder(state, &dir, *ignore_relation_fail)?;
-            #[cfg(feature = "fault-injection")]
-            fail_after_load(path_to_root_folder.as_deref())?;
-            Ok(lines)
-        }
+        } => load(
+            state,
+            path_to_root_folder.as_deref(),
+            *use_backup_folder,
+            *ignore_relation_fail,
+        ),
         Command::LoadPatch { file_path, .. } => load_patch(state, file_path),
         Command::SetPassword {
             user_name,
             user_tag,
             user_password,
-        } => {
-            envcmd::update_user(env_path, user_tag, user_name, user_password)?;
-            state.changed();
-            Ok(vec![format!("Password set for user {user_tag}")])
-        }
+        } => set_password(state, user_tag, user_name, user_password),
         Command::CreateToken => Ok(vec![state.new_token()]),
         Command::CheckIfNodesExist { node_tags_array } => check_nodes(state, node_tags_array),
         Command::GetRootTags {
@@ -80,25 +70,17 @@ pub fn execute(state: &State, cmd: &Command) -> Result<Vec<String>> {
             use_backup_folder,
             file_path,
             folder_path,
-        } => {
-            let paths = folders::unzip(
-                state,
-                *use_backup_folder,
-                file_path.as_deref(),
-                folder_path.as_deref(),
-            )?;
-            Ok(vec![serde_json::to_string(&paths)?])
-        }
+        } => unzip_patches(
+            state,
+            *use_backup_folder,
+            file_path.as_deref(),
+            folder_path.as_deref(),
+        ),
         Command::CopyPatches {
             sources,
             backup,
             destination_folder,
-        } => {
-            let sources: Vec<CopySource> = serde_json::from_str(sources).context(
-                "sources must be a JSON array of {filePath, recursive} or {destinationFilePath, zip}",
-            )?;
-            folders::copy(state, &sources, *backup, destination_folder)
-        }
+        } => copy_patches(state, sources, *backup, destination_folder),
         Command::LoadBinaryFiles { folder_path } => {
             let n = folders::load_binaries(state, folder_path.as_deref())?;
             Ok(vec![format!("Loaded {n} binary files")])
@@ -108,25 +90,95 @@ pub fn execute(state: &State, cmd: &Command) -> Result<Vec<String>> {
             node_properties_json,
         } => update_node(state, tag, node_properties_json),
         Command::StartGc { backup_folder, .. } => start_gc(state, *backup_folder),
-        Command::CodeAsDataReadMode { activate } => {
-            envcmd::read_mode(env_path, *activate)?;
-            state.read_mode.store(*activate, Ordering::SeqCst);
-            Ok(vec![format!("Code as data read mode: {activate}")])
-        }
+        Command::CodeAsDataReadMode { activate } => read_mode(state, *activate),
         Command::RefreshSubscriptionCache => Ok(vec!["Subscription cache refreshed".into()]),
         Command::BroadcastRefreshApp => Ok(vec![envcmd::broadcast_refresh(env_path)?.to_string()]),
         Command::StatsDb => Ok(vec![envcmd::stats(env_path)?.to_string()]),
-        Command::CheckDb => {
-            let report = envcmd::check(env_path)?;
-            if report.get("ok") != Some(&Value::Bool(true)) {
-                bail!("Data is incoherent or corrupted: {report}");
-            }
-            Ok(vec![report.to_string()])
-        }
+        Command::CheckDb => check_db(state),
         Command::UpdateDone { no_down_time } => {
             Ok(vec![format!("Update done (noDownTime: {no_down_time})")])
         }
     }
+}
+
+/// `resetDB`: an empty patch set applied with reset, so the database keeps only what the
+/// embedded environment creates on its own.
+fn reset_db(state: &State) -> Result<Vec<String>> {
+    state.env()?.apply_patches(std::iter::empty(), true)?;
+    state.changed();
+    Ok(vec!["Database reset".into()])
+}
+
+/// `load`: a folder of the patches area (or of the backup area), the area itself when no
+/// folder is named.
+fn load(
+    state: &State,
+    path_to_root_folder: Option<&str>,
+    use_backup_folder: bool,
+    ignore_relation_fail: bool,
+) -> Result<Vec<String>> {
+    let area = state.area(use_backup_folder);
+    let dir = match path_to_root_folder {
+        Some(p) if !p.is_empty() => safe_join(area, p)?,
+        _ => area.to_path_buf(),
+    };
+    let lines = folders::load_folder(state, &dir, ignore_relation_fail)?;
+    #[cfg(feature = "fault-injection")]
+    fail_after_load(path_to_root_folder)?;
+    Ok(lines)
+}
+
+fn set_password(
+    state: &State,
+    user_tag: &str,
+    user_name: &str,
+    user_password: &str,
+) -> Result<Vec<String>> {
+    envcmd::update_user(&state.opts.env, user_tag, user_name, user_password)?;
+    state.changed();
+    Ok(vec![format!("Password set for user {user_tag}")])
+}
+
+/// `unzipPatches`: the reply is the JSON array of the paths written.
+fn unzip_patches(
+    state: &State,
+    use_backup_folder: bool,
+    file_path: Option<&str>,
+    folder_path: Option<&str>,
+) -> Result<Vec<String>> {
+    let paths = folders::unzip(state, use_backup_folder, file_path, folder_path)?;
+    Ok(vec![serde_json::to_string(&paths)?])
+}
+
+/// `copyPatches`: `sources` arrives as a JSON string inside the JSON body (the toolkit's
+/// encoding), so it is parsed here, with the accepted shapes in the error.
+fn copy_patches(
+    state: &State,
+    sources: &str,
+    backup: bool,
+    destination_folder: &str,
+) -> Result<Vec<String>> {
+    let sources: Vec<CopySource> = serde_json::from_str(sources).context(
+        "sources must be a JSON array of {filePath, recursive} or {destinationFilePath, zip}",
+    )?;
+    folders::copy(state, &sources, backup, destination_folder)
+}
+
+/// `codeAsDataReadMode`: persisted in the environment and mirrored in the state, which the
+/// HTTP face reads without opening the database.
+fn read_mode(state: &State, activate: bool) -> Result<Vec<String>> {
+    envcmd::read_mode(&state.opts.env, activate)?;
+    state.read_mode.store(activate, Ordering::SeqCst);
+    Ok(vec![format!("Code as data read mode: {activate}")])
+}
+
+/// `checkDB`: an incoherent database is a failed command (status 1), with the report.
+fn check_db(state: &State) -> Result<Vec<String>> {
+    let report = envcmd::check(&state.opts.env)?;
+    if report.get("ok") != Some(&Value::Bool(true)) {
+        bail!("Data is incoherent or corrupted: {report}");
+    }
+    Ok(vec![report.to_string()])
 }
 
 fn load_patch(state: &State, file_path: &str) -> Result<Vec<String>> {

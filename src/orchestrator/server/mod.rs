@@ -37,13 +37,18 @@ pub struct ServerOptions {
     pub patches_dir: PathBuf,
     /// The backup area (users, business data, diffs, patch backups).
     pub backup_dir: PathBuf,
+    /// The broker and the exchange and routing keys to consume (`--bus.*`).
     pub bus: BusSettings,
     /// `--orchestrator.role` (routing-key suffix unless `active`; answered by `rest/version`).
     pub role: Option<String>,
+    /// Address the HTTP face listens on (`--orchestrator.bind`, `127.0.0.1` by default).
     pub http_host: String,
+    /// Port of the HTTP face (`--orchestrator.port`, 8080 by default).
     pub http_port: u16,
     /// `--record <file>`: NDJSON of every AMQP body and HTTP request received.
     pub record: Option<PathBuf>,
+    /// The `sv` answered by `rest/version`: [`SERVER_VERSION`] from the CLI, a field so
+    /// that an embedding can pose as another orchestrator version.
     pub server_version: String,
 }
 
@@ -51,14 +56,20 @@ pub struct ServerOptions {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerReport {
+    /// The environment served.
     pub env: PathBuf,
+    /// The broker, without credentials (`amqp://host:port/vhost`).
     pub bus: String,
+    /// The HTTP base URL (`http://host:port/OlympeServer/`).
     pub http: String,
+    /// AMQP commands executed (deployment messages not counted).
     pub commands: u64,
+    /// HTTP requests served.
     pub http_requests: u64,
 }
 
-/// Run until SIGTERM/SIGINT.
+/// Run until SIGTERM/SIGINT: create the folders, check the environment opens, consume the
+/// bus, then serve HTTP once the bus is ready; the report counts what was served.
 pub async fn run(opts: ServerOptions) -> Result<ServerReport> {
     std::fs::create_dir_all(&opts.patches_dir).with_context(|| {
         format!(

@@ -14,7 +14,10 @@ use std::sync::{Arc, Mutex};
 
 /// The graph as of one generation, with its follow-rule bits resolved.
 pub struct Snapshot {
+    /// The whole graph of the environment.
     pub graph: Graph,
+    /// The follow-rule bits of its relation types, resolved once for every graphDef
+    /// query of this generation.
     pub bits: FollowBits,
 }
 
@@ -27,6 +30,7 @@ impl std::ops::Deref for Snapshot {
 
 /// What every handler (AMQP and HTTP) shares.
 pub struct State {
+    /// The options the server was started with.
     pub opts: ServerOptions,
     /// Maintenance ON (deployment message `gateway_service: false`).
     pub maintenance: AtomicBool,
@@ -46,6 +50,8 @@ pub struct State {
 }
 
 impl State {
+    /// Fresh state (no tokens, modes off, empty cache); opens the `--record` file for
+    /// appending, the one thing that can fail.
     pub fn new(opts: ServerOptions) -> Result<State> {
         let recorder = match &opts.record {
             Some(p) => Some(Mutex::new(
@@ -139,6 +145,8 @@ impl State {
         token
     }
 
+    /// Whether `token` was handed out by `createToken` since the server started (tokens
+    /// live in memory only, as a restart of a real orchestrator invalidates them).
     pub fn token_valid(&self, token: &str) -> bool {
         self.tokens
             .lock()
