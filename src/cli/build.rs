@@ -6,10 +6,8 @@ use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
 
-// A `///` comment here would become the `about` line of the one-step binary's `--help`
-// (clap takes a flattened struct's doc as the command's); the command is documented by
-// its `Command` variant in `cli/mod.rs`.
-#[allow(missing_docs)]
+/// The arguments of `buildCodeAsData` (and of `cadkit-build`), with the toolkit's option
+/// names.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Output folder (emptied and rebuilt).

@@ -7,10 +7,8 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
-// A `///` comment here would become the `about` line of the one-step binary's `--help`
-// (clap takes a flattened struct's doc as the command's); the command is documented by
-// its `Command` variant in `cli/mod.rs`.
-#[allow(missing_docs)]
+/// The arguments of `image` (and of `cadkit-image`): the folder, the base image and where
+/// the image goes.
 #[derive(Debug, Args)]
 pub struct ImageArgs {
     /// As the deployment guide's Dockerfiles: frontend (→ /usr/share/nginx/html, nginx:root),

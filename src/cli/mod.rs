@@ -383,16 +383,32 @@ pub fn main_step<T: Step>(name: &'static str) -> i32 {
         Ok(argv) => argv,
         Err(e) => return bad_arguments(&e),
     };
-    let cmd = argv::without_empty_variables(
-        <Single<T> as clap::CommandFactory>::command().name(name),
-        &argv::process_env,
-    );
+    let cmd =
+        argv::without_empty_variables(single_command::<T>(name, toolkit_name), &argv::process_env);
     match cmd
         .try_get_matches_from(argv)
         .and_then(|m| <Single<T> as clap::FromArgMatches>::from_arg_matches(&m))
     {
         Ok(s) => finish(&s.global, |g| s.step.run(g)),
         Err(e) => usage_error(e),
+    }
+}
+
+/// The one-step binary's parser, described as `cadkit <command>` is: without this, its
+/// help would open with the doc of whichever flattened argument group clap saw last.
+fn single_command<T: Step>(name: &'static str, toolkit_name: &str) -> clap::Command {
+    let cmd = <Single<T> as clap::CommandFactory>::command().name(name);
+    let full = <Cli as clap::CommandFactory>::command();
+    let Some(sub) = full.find_subcommand(toolkit_name) else {
+        return cmd;
+    };
+    let cmd = match sub.get_about() {
+        Some(a) => cmd.about(a.clone()),
+        None => cmd.about(None::<&str>),
+    };
+    match sub.get_long_about() {
+        Some(a) => cmd.long_about(a.clone()),
+        None => cmd.long_about(None::<&str>),
     }
 }
 

@@ -9,10 +9,8 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
-// A `///` comment here would become the `about` line of the one-step binary's `--help`
-// (clap takes a flattened struct's doc as the command's); the command is documented by
-// its `Command` variant in `cli/mod.rs`.
-#[allow(missing_docs)]
+/// The arguments of `registry-auth` (and of `cadkit-registry-auth`): registries and
+/// credentials.
 #[derive(Debug, Args)]
 pub struct RegistryAuthArgs {
     /// Registry host[:port], repeatable or comma-separated (default: CI_REGISTRY on GitLab, else Docker Hub).

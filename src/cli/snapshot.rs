@@ -12,10 +12,8 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
-// A `///` comment here would become the `about` line of the one-step binary's `--help`
-// (clap takes a flattened struct's doc as the command's); the command is documented by
-// its `Command` variant in `cli/mod.rs`.
-#[allow(missing_docs)]
+/// The arguments of `snapshot` (and of `cadkit-snapshot`): the environment, the snapshot
+/// config and the git flow.
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
     /// The embedded environment (an SQLite file; default .cadkit/env.sqlite).

@@ -7,10 +7,8 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
-// A `///` comment here would become the `about` line of the one-step binary's `--help`
-// (clap takes a flattened struct's doc as the command's); the command is documented by
-// its `Command` variant in `cli/mod.rs`.
-#[allow(missing_docs)]
+/// The arguments of `tag` (and of `cadkit-tag`): the branch, the commit and the image
+/// names.
 #[derive(Debug, Args)]
 pub struct TagArgs {
     /// Branch name (default: the CI's head branch, or the git checkout's).

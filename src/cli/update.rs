@@ -14,10 +14,8 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
 
-// A `///` comment here would become the `about` line of the one-step binary's `--help`
-// (clap takes a flattened struct's doc as the command's); the command is documented by
-// its `Command` variant in `cli/mod.rs`.
-#[allow(missing_docs)]
+/// The arguments of `update` (and of `cadkit-update`): the environment, the build and the
+/// plan options.
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// The environment and the built codeAsData folder.

@@ -10,10 +10,8 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
 
-// A `///` comment here would become the `about` line of the one-step binary's `--help`
-// (clap takes a flattened struct's doc as the command's); the command is documented by
-// its `Command` variant in `cli/mod.rs`.
-#[allow(missing_docs)]
+/// The arguments of `webhook` (and of `cadkit-webhook`): the endpoint, the images and the
+/// signature.
 #[derive(Debug, Args)]
 pub struct WebhookArgs {
     /// Webhook URL, e.g. https://<client>.webhook.example/<project>/<instance>.

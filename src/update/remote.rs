@@ -123,11 +123,13 @@ fn load_desired(req: &RemoteUpdate) -> Result<(DesiredState, Option<BTreeSet<Str
     Ok((d, Some(changed)))
 }
 
-/// Read the orchestrator (read-only graphDef queries) and compute the plan. With a
-/// change log only the changed roots and the roots absent from the build are read.
-pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
-    // The build is read from disk while the orchestrator answers the structure query:
-    // neither needs the other.
+/// The build (with the roots its change log designates) and the live structure. The
+/// build is read from disk while the orchestrator answers the structure query: neither
+/// needs the other.
+fn read_build_and_structure(
+    o: &Orchestrator,
+    req: &RemoteUpdate,
+) -> Result<(DesiredState, Option<BTreeSet<String>>, crate::graph::Graph)> {
     let (read, structure) = std::thread::scope(|s| {
         let read = s.spawn(|| {
             let t = Instant::now();
@@ -141,7 +143,13 @@ pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
         (read.join(), structure)
     });
     let (desired, changed) = read.map_err(|_| anyhow::anyhow!("reading the build panicked"))??;
-    let structure = structure?;
+    Ok((desired, changed, structure?))
+}
+
+/// Read the orchestrator (read-only graphDef queries) and compute the plan. With a
+/// change log only the changed roots and the roots absent from the build are read.
+pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
+    let (desired, changed, structure) = read_build_and_structure(o, req)?;
     let live = crate::env::orchestrator::graph::roots_of(&structure);
     // Roots removed from the build: live roots no patch holds (the toolkit's rule; their
     // content is read so the plan can delete it).

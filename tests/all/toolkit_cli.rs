@@ -162,3 +162,37 @@ fn toolkit_options_without_effect_are_accepted_and_a_changed_value_is_warned_abo
     assert!(err.contains("DUMP_BINARY_FILES=true"), "{err}");
     assert!(!err.contains("SNAPSHOTER_EXCLUDE_USERS"), "{err}");
 }
+
+/// A one-step binary describes itself as `cadkit <command>` does (its help once opened with
+/// the doc of a flattened option group: "Options every command accepts").
+#[test]
+fn one_step_binaries_open_their_help_with_their_commands_description() {
+    let first_line = |mut c: std::process::Command| -> String {
+        let out = c.arg("--help").output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    for (bin, command) in [
+        ("cadkit-build", "buildCodeAsData"),
+        ("cadkit-image", "image"),
+        ("cadkit-registry-auth", "registry-auth"),
+        ("cadkit-snapshot", "snapshot"),
+        ("cadkit-tag", "tag"),
+        ("cadkit-update", "update"),
+        ("cadkit-webhook", "webhook"),
+    ] {
+        let mut front = crate::common::cadkit();
+        front.arg(command);
+        let expected = first_line(front);
+        assert!(!expected.is_empty(), "cadkit {command} --help");
+        assert_eq!(
+            first_line(crate::common::cadkit_bin(bin)),
+            expected,
+            "{bin} --help"
+        );
+    }
+}
