@@ -84,6 +84,31 @@ fn parse_answer((what, bytes): Answer) -> Result<Vec<Op>, OrchestratorError> {
     parse_ops(values)
 }
 
+/// Parse one large answer (the structure of a whole environment) on every core: cut at
+/// line ends into one part per thread, parsed side by side, operations kept in order.
+fn parse_in_parts((what, bytes): Answer) -> Result<Vec<Op>, OrchestratorError> {
+    let parts = rayon::current_num_threads().max(1);
+    let mut cuts = vec![0];
+    for i in 1..parts {
+        let mut at = (bytes.len() * i / parts).max(*cuts.last().unwrap_or(&0));
+        while at < bytes.len() && at > 0 && bytes[at - 1] != b'\n' {
+            at += 1;
+        }
+        cuts.push(at);
+    }
+    cuts.push(bytes.len());
+    cuts.dedup();
+    let chunks: Vec<Answer> = cuts
+        .windows(2)
+        .map(|w| (what.clone(), bytes.slice(w[0]..w[1])))
+        .collect();
+    let parsed: Vec<Vec<Op>> = chunks
+        .into_par_iter()
+        .map(parse_answer)
+        .collect::<Result<_, _>>()?;
+    Ok(parsed.into_iter().flatten().collect())
+}
+
 /// The roots of the structure with their follow rule, as the toolkit's root map has them:
 /// every node reached from the root of roots through the structure relations (home
 /// folder, sub-repository, subfolder, item). A subfolder that is not a Folder (an
@@ -139,13 +164,13 @@ impl Orchestrator {
         let t = std::time::Instant::now();
         let token = self.token()?;
         tracing::debug!("token in {} ms", t.elapsed().as_millis());
-        let raw = self.block_on(self.http().graphdef(
+        let answer = self.block_on(self.http().graphdef_bytes(
             &full_structure_query(),
             &token,
             self.in_maintenance(),
         ))?;
         tracing::debug!("structure answered in {} ms", t.elapsed().as_millis());
-        let ops = parse_ops(raw)?;
+        let ops = parse_in_parts(answer)?;
         tracing::debug!("structure parsed in {} ms", t.elapsed().as_millis());
         let mut g = Graph::new();
         for op in &ops {
@@ -291,5 +316,36 @@ impl Orchestrator {
             started.elapsed().as_millis()
         );
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cut anywhere, the parts give the operations of the whole answer, in order.
+    #[test]
+    fn an_answer_parsed_in_parts_gives_every_operation_in_order() {
+        let mut ndjson = String::new();
+        for i in 0..50 {
+            ndjson.push_str(&format!(
+                "{{\"o\":1,\"t\":\"{i:020}\",\"p\":{{\"ff023000000000000011\":\"n{i}\"}}}}\n"
+            ));
+            ndjson.push_str(&format!(
+                "{{\"o\":4,\"m\":\"ff021000000000000001\",\"l\":\"{i:020}\",\"r\":\"{:020}\"}}\n",
+                i + 1
+            ));
+        }
+        let answer = || ("structure".to_string(), bytes::Bytes::from(ndjson.clone()));
+        let whole = parse_answer(answer()).unwrap();
+        assert_eq!(whole.len(), 100);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(7)
+            .build()
+            .unwrap();
+        let parts = pool.install(|| parse_in_parts(answer())).unwrap();
+        assert_eq!(parts, whole);
+        let empty = parse_in_parts(("structure".into(), bytes::Bytes::new())).unwrap();
+        assert!(empty.is_empty());
     }
 }

@@ -15,14 +15,18 @@ use crate::orchestrator::protocol::{Direction, GraphDefQuery, GraphDefStep};
 use crate::patch::tags::{follow, rel};
 use crate::snapshot::FollowBits;
 use anyhow::{bail, Result};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use std::collections::HashSet;
 
-struct Out<'g> {
-    g: &'g Graph,
-    ops: Vec<Value>,
-    instances: HashSet<String>,
-    relations: HashSet<(String, String, String)>,
+/// The answer being written: one compact JSON operation per line, straight from the
+/// graph (a structure query over 100k instances built a `Value` per operation and then
+/// serialised it: most of its time went to allocating). Tags and relation types are
+/// borrowed from the graph and the query for de-duplication.
+struct Out<'a> {
+    g: &'a Graph,
+    ndjson: Vec<u8>,
+    instances: HashSet<&'a str>,
+    relations: HashSet<(&'a str, &'a str, &'a str)>,
 }
 
 fn is_complex(v: &Value) -> bool {
@@ -32,66 +36,96 @@ fn is_complex(v: &Value) -> bool {
         == Some(8)
 }
 
-impl<'g> Out<'g> {
+/// `s` as a JSON string (the escaping of `serde_json`, so the bytes are those of a
+/// serialised `Value`).
+fn push_str(buf: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *buf, s).expect("writing to memory");
+}
+
+impl<'a> Out<'a> {
+    fn new(g: &'a Graph) -> Out<'a> {
+        Out {
+            g,
+            ndjson: Vec::new(),
+            instances: HashSet::new(),
+            relations: HashSet::new(),
+        }
+    }
+
+    /// `{"o":<code>,"t":<tag>,"p":{…}}` with the instance's simple properties (or, with
+    /// `complex`, its complex-property values), in their order.
+    fn instance_op(&mut self, code: u8, tag: &str, props: &crate::graph::Props, complex: bool) {
+        let b = &mut self.ndjson;
+        b.extend_from_slice(format!("{{\"o\":{code},\"t\":").as_bytes());
+        push_str(b, tag);
+        b.extend_from_slice(b",\"p\":{");
+        let mut first = true;
+        for (k, v) in props.iter().filter(|(_, v)| is_complex(v) == complex) {
+            if !first {
+                b.push(b',');
+            }
+            first = false;
+            push_str(b, k);
+            b.push(b':');
+            serde_json::to_writer(&mut *b, v).expect("writing to memory");
+        }
+        b.extend_from_slice(b"}}\n");
+    }
+
     fn instance(&mut self, tag: &str, with_model: bool) {
-        let Some(props) = self.g.instances.get(tag) else {
+        let Some((tag, props)) = self.g.instances.get_key_value(tag) else {
             return;
         };
-        if !self.instances.insert(tag.to_string()) {
+        if !self.instances.insert(tag.as_str()) {
             return;
         }
-        let (complex, simple): (Map<String, Value>, Map<String, Value>) = props
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .partition(|(_, v)| is_complex(v));
-        self.ops.push(json!({"o": 1, "t": tag, "p": simple}));
-        if !complex.is_empty() {
-            self.ops.push(json!({"o": 2, "t": tag, "p": complex}));
+        self.instance_op(1, tag, props, false);
+        if props.values().any(is_complex) {
+            self.instance_op(2, tag, props, true);
         }
         if with_model {
-            let models: Vec<String> = self
-                .g
-                .targets(tag, rel::MODEL)
-                .map(str::to_string)
-                .collect();
-            for m in models {
-                self.relation(tag, rel::MODEL, &m);
+            let g = self.g;
+            for m in g.targets(tag, rel::MODEL) {
+                self.relation(tag, rel::MODEL, m);
             }
         }
     }
 
-    fn relation(&mut self, l: &str, m: &str, r: &str) {
-        if self
-            .relations
-            .insert((l.to_string(), m.to_string(), r.to_string()))
-        {
-            self.ops.push(json!({"o": 4, "m": m, "l": l, "r": r}));
+    fn relation(&mut self, l: &'a str, m: &'a str, r: &'a str) {
+        if self.relations.insert((l, m, r)) {
+            let b = &mut self.ndjson;
+            b.extend_from_slice(b"{\"o\":4,\"m\":");
+            push_str(b, m);
+            b.extend_from_slice(b",\"l\":");
+            push_str(b, l);
+            b.extend_from_slice(b",\"r\":");
+            push_str(b, r);
+            b.extend_from_slice(b"}\n");
         }
     }
 
-    fn step(&mut self, from: &[String], s: &GraphDefStep) {
-        let mut reached: Vec<String> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut frontier: Vec<String> = from.to_vec();
+    fn step(&mut self, from: &[&'a str], s: &'a GraphDefStep) {
+        let g = self.g;
+        let mut reached: Vec<&'a str> = Vec::new();
+        let mut seen: HashSet<&'a str> = HashSet::new();
+        let mut frontier: Vec<&'a str> = from.to_vec();
         while !frontier.is_empty() {
             let mut next = Vec::new();
-            for x in &frontier {
-                let found: Vec<String> = match s.d {
-                    Direction::ToDestination => {
-                        self.g.targets(x, &s.t).map(str::to_string).collect()
-                    }
-                    Direction::ToOrigin => self.g.sources(x, &s.t).map(str::to_string).collect(),
+            for &x in &frontier {
+                let found: Vec<&'a str> = match s.d {
+                    Direction::ToDestination => g.targets(x, &s.t).collect(),
+                    Direction::ToOrigin => g.sources(x, &s.t).collect(),
                 };
                 for y in found {
                     match s.d {
-                        Direction::ToDestination => self.relation(x, &s.t, &y),
-                        Direction::ToOrigin => self.relation(&y, &s.t, x),
+                        Direction::ToDestination => self.relation(x, &s.t, y),
+                        Direction::ToOrigin => self.relation(y, &s.t, x),
                     }
                     if s.v {
-                        self.instance(&y, true);
+                        self.instance(y, true);
                     }
-                    if seen.insert(y.clone()) {
-                        reached.push(y.clone());
+                    if seen.insert(y) {
+                        reached.push(y);
                         next.push(y);
                     }
                 }
@@ -109,17 +143,19 @@ impl<'g> Out<'g> {
 
 /// The operations answering `q` on `g`.
 pub fn evaluate(g: &Graph, q: &GraphDefQuery) -> Result<Vec<Value>> {
-    evaluate_with(g, &FollowBits::of(g), q)
+    let ndjson = evaluate_ndjson(g, &FollowBits::of(g), q)?;
+    ndjson
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| Ok(serde_json::from_slice(l)?))
+        .collect()
 }
 
-/// [`evaluate`] with the follow-rule bits of `g` resolved beforehand.
-pub fn evaluate_with(g: &Graph, bits: &FollowBits, q: &GraphDefQuery) -> Result<Vec<Value>> {
-    let mut out = Out {
-        g,
-        ops: Vec::new(),
-        instances: HashSet::new(),
-        relations: HashSet::new(),
-    };
+/// The answer to `q` on `g` as the HTTP face sends it: one operation per line, with the
+/// follow-rule bits of `g` resolved beforehand.
+pub fn evaluate_ndjson(g: &Graph, bits: &FollowBits, q: &GraphDefQuery) -> Result<Vec<u8>> {
+    // Closures are computed first: the answer borrows their tags.
+    let mut closures = Vec::new();
     if let Some(rule) = &q.f {
         let snapshot = match rule.as_str() {
             follow::DUMP => false,
@@ -131,13 +167,19 @@ pub fn evaluate_with(g: &Graph, bits: &FollowBits, q: &GraphDefQuery) -> Result<
             ),
         };
         for base in &q.b {
-            let (instances, relations) =
-                crate::snapshot::follow_rule_closure_with(g, bits, base, snapshot);
+            closures.push(crate::snapshot::follow_rule_closure_with(
+                g, bits, base, snapshot,
+            ));
+        }
+    }
+    let mut out = Out::new(g);
+    if q.f.is_some() {
+        for (instances, relations) in &closures {
             for t in instances {
-                out.instance(&t, false);
+                out.instance(t, false);
             }
             for (l, m, r) in relations {
-                out.relation(&l, &m, &r);
+                out.relation(l, m, r);
             }
         }
     } else if q.v.unwrap_or(true) {
@@ -145,21 +187,22 @@ pub fn evaluate_with(g: &Graph, bits: &FollowBits, q: &GraphDefQuery) -> Result<
             out.instance(base, true);
         }
     }
-    let bases: Vec<String> =
+    let bases: Vec<&str> =
         q.b.iter()
             .filter(|b| g.instances.contains_key(*b))
-            .cloned()
+            .map(String::as_str)
             .collect();
     for s in q.q.iter().flatten() {
         out.step(&bases, s);
     }
-    Ok(out.ops)
+    Ok(out.ndjson)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::patch::Op;
+    use serde_json::json;
 
     fn graph() -> Graph {
         let mut g = Graph::new();

@@ -270,15 +270,9 @@ async fn graphdef(
                 .into_response()
         }
     };
-    let res = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+    let res = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<u8>> {
         let g = state.graph()?;
-        let ops = graphdef::evaluate_with(&g.graph, &g.bits, &query)?;
-        let mut out = String::new();
-        for op in ops {
-            out.push_str(&op.to_string());
-            out.push('\n');
-        }
-        Ok(out)
+        graphdef::evaluate_ndjson(&g.graph, &g.bits, &query)
     })
     .await;
     match res {
