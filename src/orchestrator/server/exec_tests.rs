@@ -219,3 +219,69 @@ fn a_zip_in_parts_holds_every_file_in_name_order() {
     let n: usize = stem.trim_end_matches(".newInst.json").parse().unwrap();
     assert_eq!(text, format!("{{\"n\":{n}}}"));
 }
+
+/// The next patch backup reuses the compressed files of the previous one: a previous
+/// backup compressed harder lends its bytes for the files that did not change, a changed
+/// file (even of the same size) is compressed anew, and every file holds the folder's
+/// current content.
+#[test]
+fn a_zip_reuses_the_previous_backup_and_holds_the_current_files() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let s = state(dir.path());
+    let big = "mod/big.newInst.json";
+    let big_text: String = (0..2000)
+        .map(|i| format!("{{\"n\":{}}}", i * 7 % 13))
+        .collect();
+    write(&s.opts.patches_dir.join(big), &big_text);
+    for i in 0..600 {
+        let rel = format!("mod/F{}/i{i:05}.newInst.json", i % 3);
+        write(&s.opts.patches_dir.join(&rel), &format!("{{\"n\":{i}}}"));
+    }
+    // An earlier backup made at the strongest level (as another tool might).
+    let earlier = s.opts.backup_dir.join("import_20260101_000000.zip");
+    std::fs::create_dir_all(&s.opts.backup_dir).unwrap();
+    let mut w = zip::ZipWriter::new(std::fs::File::create(&earlier).unwrap());
+    let strong = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(9));
+    for e in walkdir::WalkDir::new(&s.opts.patches_dir).sort_by_file_name() {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            w.start_file(
+                super::super::state::rel_path(&s.opts.patches_dir, e.path()),
+                strong,
+            )
+            .unwrap();
+            w.write_all(&std::fs::read(e.path()).unwrap()).unwrap();
+        }
+    }
+    w.finish().unwrap();
+    let changed = "mod/F1/i00004.newInst.json";
+    // Same size, other content: reuse is decided on the content.
+    write(&s.opts.patches_dir.join(changed), "{\"x\":4}");
+    let zip = CopySource::Zip {
+        destination_file_path: "import_20260102_000000.zip".into(),
+        zip: true,
+    };
+    execute(&s, &Command::copy_patches(&[zip], false, "")).unwrap();
+    let open = |p: &Path| zip::ZipArchive::new(std::fs::File::open(p).unwrap()).unwrap();
+    let mut now = open(&s.opts.backup_dir.join("import_20260102_000000.zip"));
+    assert_eq!(now.len(), 601);
+    for i in 0..now.len() {
+        let mut entry = now.by_index(i).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+        let name = entry.name().unwrap().into_owned();
+        let on_disk = std::fs::read_to_string(s.opts.patches_dir.join(&name)).unwrap();
+        assert_eq!(text, on_disk, "{name}");
+    }
+    // The unchanged big file kept the earlier backup's compressed bytes, which a fresh
+    // compression at the fast level does not give.
+    let full = dir.path().join("full/import_1.zip");
+    folders::zip_dir(&s.opts.patches_dir, &full).unwrap();
+    let size = |a: &mut zip::ZipArchive<std::fs::File>| a.by_name(big).unwrap().compressed_size();
+    let (earlier_size, now_size) = (size(&mut open(&earlier)), size(&mut now));
+    assert_eq!(now_size, earlier_size);
+    assert_ne!(size(&mut open(&full)), earlier_size);
+}

@@ -308,7 +308,13 @@ const FILES_PER_PART: usize = 512;
 /// files are compressed in parts on every core, at the fast deflate level (patch JSON
 /// compresses almost as well), and the parts are merged in name order without being
 /// recompressed: the archive lists the files in the same order as a one-pass zip.
-fn zip_dir(dir: &Path, dst: &Path) -> Result<()> {
+///
+/// A file whose content is already in the previous patch backup (same name, size and
+/// CRC-32 in the newest other `import_*.zip` beside `dst`) is copied from it compressed:
+/// an update changes a few files of the folder, and compressing the rest again was most
+/// of a backup's time. The archive holds the same files either way (and, deflate being
+/// deterministic, the same bytes when the previous backup was made the same way).
+pub(super) fn zip_dir(dir: &Path, dst: &Path) -> Result<()> {
     use rayon::prelude::*;
     if let Some(p) = dst.parent() {
         std::fs::create_dir_all(p)?;
@@ -320,19 +326,10 @@ fn zip_dir(dir: &Path, dst: &Path) -> Result<()> {
             files.push(e.into_path());
         }
     }
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(1));
+    let previous = previous_backup(dst);
     let parts: Vec<Vec<u8>> = files
         .par_chunks(FILES_PER_PART)
-        .map(|chunk| -> Result<Vec<u8>> {
-            let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-            for f in chunk {
-                w.start_file(rel_path(dir, f), opts)?;
-                w.write_all(&std::fs::read(f)?)?;
-            }
-            Ok(w.finish()?.into_inner())
-        })
+        .map(|chunk| zip_part(dir, chunk, previous.clone()))
         .collect::<Result<_>>()?;
     let tmp = dst.with_extension("zip.tmp");
     let mut w = zip::ZipWriter::new(std::io::BufWriter::new(std::fs::File::create(&tmp)?));
@@ -342,6 +339,55 @@ fn zip_dir(dir: &Path, dst: &Path) -> Result<()> {
     w.finish()?.flush()?;
     std::fs::rename(&tmp, dst)?;
     Ok(())
+}
+
+/// A previous backup, read once into memory and shared by the parts.
+type Previous = zip::ZipArchive<std::io::Cursor<bytes::Bytes>>;
+
+/// The newest `import_*.zip` beside `dst` other than `dst` (names carry the time, so
+/// the greatest name is the newest); `None` when there is none or it cannot be read (the
+/// backup is then compressed in full).
+fn previous_backup(dst: &Path) -> Option<Previous> {
+    let folder = dst.parent()?;
+    let newest = std::fs::read_dir(folder)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.as_path() != dst)
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name.starts_with("import_") && name.ends_with(".zip")
+        })
+        .max()?;
+    let bytes = bytes::Bytes::from(std::fs::read(&newest).ok()?);
+    zip::ZipArchive::new(std::io::Cursor::new(bytes)).ok()
+}
+
+/// One part of the archive: the files of `chunk`, each copied from `previous` when its
+/// content is there already, compressed otherwise.
+fn zip_part(dir: &Path, chunk: &[PathBuf], mut previous: Option<Previous>) -> Result<Vec<u8>> {
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1));
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for f in chunk {
+        let name = rel_path(dir, f);
+        let content = std::fs::read(f)?;
+        if let Some(prev) = previous.as_mut() {
+            if let Some(i) = prev.index_for_name(&name) {
+                let entry = prev.by_index_raw(i)?;
+                if entry.compression() == zip::CompressionMethod::Deflated
+                    && entry.size() == content.len() as u64
+                    && entry.crc32() == crc32fast::hash(&content)
+                {
+                    w.raw_copy_file(entry)?;
+                    continue;
+                }
+            }
+        }
+        w.start_file(name, opts)?;
+        w.write_all(&content)?;
+    }
+    Ok(w.finish()?.into_inner())
 }
 
 /// `loadBinaryFiles`: every file named by a tag under `folder` (the whole patches folder
