@@ -123,68 +123,114 @@ fn load_desired(req: &RemoteUpdate) -> Result<(DesiredState, Option<BTreeSet<Str
     Ok((d, Some(changed)))
 }
 
-/// The build (with the roots its change log designates) and the live structure. The
-/// build is read from disk while the orchestrator answers the structure query: neither
-/// needs the other.
-fn read_build_and_structure(
-    o: &Orchestrator,
-    req: &RemoteUpdate,
-) -> Result<(DesiredState, Option<BTreeSet<String>>, crate::graph::Graph)> {
-    let (read, structure) = std::thread::scope(|s| {
-        let read = s.spawn(|| {
+/// What the plan is computed from: the build, the roots its change log designates
+/// (`None`: every root), the live structure, the live roots absent from the build, and
+/// the content of every live root to compare.
+struct LiveRead {
+    desired: DesiredState,
+    changed: Option<BTreeSet<String>>,
+    structure: crate::graph::Graph,
+    gone: BTreeSet<String>,
+    roots: BTreeMap<String, Vec<Op>>,
+}
+
+/// The roots of the files the change log names, from those files alone (a guess made
+/// before the whole build is read: [`load_desired`] has the final word).
+fn change_log_roots(req: &RemoteUpdate) -> BTreeSet<String> {
+    let log_path = req.dist.join(&req.change_log_name);
+    let Some(text) = req
+        .use_change_log
+        .then(|| std::fs::read_to_string(&log_path).ok())
+        .flatten()
+    else {
+        return BTreeSet::new();
+    };
+    ChangeLog::parse(&text)
+        .patches
+        .iter()
+        .filter_map(|p| changelog::relativize(p, &|x| req.dist.join(x).is_file()))
+        .filter_map(|f| super::desired::scan_root_tag(&req.dist.join(f)).ok())
+        .collect()
+}
+
+/// Read the build and the orchestrator side by side: the build from disk while the
+/// orchestrator answers the structure query and then the roots of the change log's files;
+/// once the build is read, the other roots to compare (those absent from it).
+fn read_live(o: &Orchestrator, req: &RemoteUpdate) -> Result<LiveRead> {
+    let parallel = o.cfg.graphdef_rate_limit.max(1);
+    std::thread::scope(|s| {
+        let build = s.spawn(|| {
             let t = Instant::now();
             let r = load_desired(req);
             tracing::debug!("build read in {} ms", t.elapsed().as_millis());
             r
         });
         let t = Instant::now();
-        let structure = o.structure();
+        let structure = o.structure()?;
         tracing::debug!("structure read in {} ms", t.elapsed().as_millis());
-        (read.join(), structure)
-    });
-    let (desired, changed) = read.map_err(|_| anyhow::anyhow!("reading the build panicked"))??;
-    Ok((desired, changed, structure?))
+        let live = crate::env::orchestrator::graph::roots_of(&structure);
+        let early = change_log_roots(req);
+        let t = Instant::now();
+        let of = |keep: &dyn Fn(&str) -> bool| -> BTreeMap<String, &'static str> {
+            live.iter()
+                .filter(|(r, _)| keep(r))
+                .map(|(r, f)| (r.clone(), *f))
+                .collect()
+        };
+        let mut roots = o.roots_data(&of(&|r| early.contains(r)), parallel)?;
+        let (desired, changed) = build
+            .join()
+            .map_err(|_| anyhow::anyhow!("reading the build panicked"))??;
+        // Roots removed from the build: live roots no patch holds (the toolkit's rule;
+        // their content is read so the plan can delete it).
+        let gone: BTreeSet<String> = live
+            .keys()
+            .filter(|r| !desired.all_roots.contains(*r))
+            .cloned()
+            .collect();
+        let wanted = |r: &str| {
+            changed
+                .as_ref()
+                .is_none_or(|c| c.contains(r) || gone.contains(r))
+        };
+        let rest = of(&|r| wanted(r) && !roots.contains_key(r));
+        roots.extend(o.roots_data(&rest, parallel)?);
+        roots.retain(|r, _| wanted(r));
+        tracing::info!(
+            "{} live roots, {} changed, {} absent from the build",
+            live.len(),
+            changed.as_ref().map_or(live.len(), BTreeSet::len),
+            gone.len()
+        );
+        tracing::debug!(
+            "absent from the build: {:?}",
+            gone.iter().take(20).collect::<Vec<_>>()
+        );
+        tracing::info!(
+            "{} roots read through graphDef in {} ms",
+            roots.len(),
+            t.elapsed().as_millis()
+        );
+        Ok(LiveRead {
+            desired,
+            changed,
+            structure,
+            gone,
+            roots,
+        })
+    })
 }
 
 /// Read the orchestrator (read-only graphDef queries) and compute the plan. With a
 /// change log only the changed roots and the roots absent from the build are read.
 pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
-    let (desired, changed, structure) = read_build_and_structure(o, req)?;
-    let live = crate::env::orchestrator::graph::roots_of(&structure);
-    // Roots removed from the build: live roots no patch holds (the toolkit's rule; their
-    // content is read so the plan can delete it).
-    let gone: BTreeSet<String> = live
-        .keys()
-        .filter(|r| !desired.all_roots.contains(*r))
-        .cloned()
-        .collect();
-    let wanted: BTreeMap<String, &'static str> = live
-        .iter()
-        .filter(|(r, _)| {
-            changed
-                .as_ref()
-                .is_none_or(|c| c.contains(*r) || gone.contains(*r))
-        })
-        .map(|(r, f)| (r.clone(), *f))
-        .collect();
-    tracing::info!(
-        "{} live roots, {} changed, {} absent from the build",
-        live.len(),
-        changed.as_ref().map_or(live.len(), BTreeSet::len),
-        gone.len()
-    );
-    tracing::debug!(
-        "absent from the build: {:?}",
-        gone.iter().take(20).collect::<Vec<_>>()
-    );
-    let parallel = o.cfg.graphdef_rate_limit.max(1);
-    let t = Instant::now();
-    let roots = o.roots_data(&wanted, parallel)?;
-    tracing::info!(
-        "{} roots read through graphDef in {} ms",
-        roots.len(),
-        t.elapsed().as_millis()
-    );
+    let LiveRead {
+        desired,
+        changed,
+        structure,
+        gone,
+        roots,
+    } = read_live(o, req)?;
     let t = Instant::now();
     let mut graph = structure;
     for op in roots.values().flatten() {
@@ -276,8 +322,10 @@ pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateRe
         report.duration_ms = started.elapsed().as_millis() as u64;
         return Ok(report);
     }
-    // The toolkit's order: the backup folder's GC before the diff.
+    // The toolkit's order: the backup folder's GC before the diff. The token too, now:
+    // commands queue behind the zip below, and the plan's queries need it.
     o.command(gc(false, false, true, false), None)?;
+    o.token()?;
     // The patch backup zips the orchestrator's patches folder, which the update does not
     // change: the orchestrator builds the zip while the plan is computed (the longest
     // stages of an update, run side by side). The zip is finished before the mode
