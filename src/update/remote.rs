@@ -345,7 +345,7 @@ pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateRe
     write_local(&o.cfg.download_folder, "diff", &files)?;
     let mode = ModeGuard::enter(o, req.no_downtime)?;
     tracing::info!("mode switched after {} ms", started.elapsed().as_millis());
-    if let Err(e) = apply(o, req, &files, "diff") {
+    if let Err(e) = apply(o, req, &files, "diff", &binary_folders(req)) {
         report.diff_files = files.into_iter().map(|(n, _)| n).collect();
         return super::rollback::after_failed_apply(o, req, report, mode, e, started);
     }
@@ -410,13 +410,37 @@ pub(super) fn housekeeping(o: &Orchestrator, no_downtime: bool) -> Result<()> {
     Ok(())
 }
 
+/// The folders of the orchestrator's patches folder whose binary files (File contents,
+/// named by their instance's tag) an update loads with `loadBinaryFiles`: with a change
+/// log, the folders of the binary files it names; without, the whole patches folder
+/// (`None`), as the toolkit does.
+fn binary_folders(req: &RemoteUpdate) -> Vec<Option<String>> {
+    let log_path = req.dist.join(&req.change_log_name);
+    let Some(text) = req
+        .use_change_log
+        .then(|| std::fs::read_to_string(&log_path).ok())
+        .flatten()
+    else {
+        return vec![None];
+    };
+    let folders: BTreeSet<String> = ChangeLog::parse(&text)
+        .binaries
+        .iter()
+        .filter_map(|p| changelog::relativize(p, &|x| req.dist.join(x).is_file()))
+        .filter_map(|f| Some(Path::new(&f).parent()?.to_string_lossy().into_owned()))
+        .collect();
+    folders.into_iter().map(Some).collect()
+}
+
 /// Upload the diff files to backup `<folder>/`, load them (a failing `load` is an
-/// [`ImportPatchesError`](super::rollback::ImportPatchesError)), password, versions.
+/// [`ImportPatchesError`](super::rollback::ImportPatchesError)), the binary files of
+/// `binaries` (see [`binary_folders`]), password, versions.
 pub(super) fn apply(
     o: &Orchestrator,
     req: &RemoteUpdate,
     files: &[(String, Vec<u8>)],
     folder: &str,
+    binaries: &[Option<String>],
 ) -> Result<()> {
     let token = o.token()?;
     if !files.is_empty() {
@@ -431,6 +455,14 @@ pub(super) fn apply(
             Some(o.cfg.import_timeout),
         )
         .map_err(super::rollback::ImportPatchesError)?;
+    }
+    for b in binaries {
+        let mut c = obj(&[("command", "loadBinaryFiles".into())]);
+        if let Some(f) = b {
+            c.insert("folderPath".into(), f.as_str().into());
+        }
+        o.command(c, Some(o.cfg.import_timeout))
+            .map_err(super::rollback::ImportPatchesError)?;
     }
     if let Some((tag, name, password)) = &req.user {
         o.command(set_password(tag, name, password), None)?;

@@ -187,7 +187,9 @@ fn roll_back(o: &Orchestrator, req: &RemoteUpdate, rb: &mut RollbackReport) -> R
     rb.diff_files = files.iter().map(|(n, _)| n.clone()).collect();
     rb.plan = Some(plan);
     remote::write_local(&o.cfg.download_folder, ROLLBACK_DIFF_FOLDER, &files)?;
-    remote::apply(o, &rreq, &files, ROLLBACK_DIFF_FOLDER)
+    // The binaries of the backup are not in the patches folder, where `loadBinaryFiles`
+    // reads: the rollback restores the graph only.
+    remote::apply(o, &rreq, &files, ROLLBACK_DIFF_FOLDER, &[])
         .with_context(|| format!("cannot load the rollback diff of {file}"))
 }
 

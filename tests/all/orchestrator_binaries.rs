@@ -173,3 +173,47 @@ fn snapshot_through_the_orchestrator_writes_file_contents_like_the_embedded_one(
         .iter()
         .all(|e| e["method"] == "GET" && e["authorization"] == "<token>"));
 }
+
+/// `update` loads the binary files its change log names (`loadBinaryFiles` of their
+/// folder, after the diff, as the toolkit does): a File's new content reaches the
+/// environment even when no patch changed.
+#[test]
+fn update_loads_the_binary_files_its_change_log_names() {
+    use crate::common::orchestrator_cli::{
+        first_core_file, install_without_backups, with_core_293,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (o, d293) = with_core_293(dir);
+    install_without_backups(&o, dir);
+    // The new build: Core 2.9.3 plus the content of a File beside a Core item, in the
+    // working folder and (as a new image would bring it) in the orchestrator's folder.
+    let build = dir.join("build");
+    h::copy_dir(&d293, &build);
+    let item = first_core_file(&build, ".newInst.json");
+    let base = item.with_extension("").with_extension("");
+    let tag = "01940000000000000077";
+    let rel = base.strip_prefix(&build).unwrap().join(tag);
+    let content = b"\x89PNG new content \x00\xff".to_vec();
+    for root in [&build, &o.patches] {
+        std::fs::create_dir_all(root.join(&rel).parent().unwrap()).unwrap();
+        std::fs::write(root.join(&rel), &content).unwrap();
+    }
+    let log = h::itemize(&d293, &build);
+    assert!(log.contains(tag), "{log}");
+    std::fs::write(build.join("change_log.txt"), log).unwrap();
+    let out = cadkit(
+        &o,
+        dir,
+        &["update", "--codeAsData.workingDir", build.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}{}\norchestrator: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        o.log_text()
+    );
+    let env = cadkit::env::SqliteEnv::open(&o.env).unwrap();
+    assert_eq!(env.blob(tag).unwrap(), Some(content));
+}
