@@ -134,19 +134,23 @@ struct LiveRead {
     roots: BTreeMap<String, Vec<Op>>,
 }
 
+/// The build's change log, when it is used and readable (`None`: every root and binary
+/// folder counts as changed).
+fn read_change_log(req: &RemoteUpdate) -> Option<ChangeLog> {
+    if !req.use_change_log {
+        return None;
+    }
+    let text = std::fs::read_to_string(req.dist.join(&req.change_log_name)).ok()?;
+    Some(ChangeLog::parse(&text))
+}
+
 /// The roots of the files the change log names, from those files alone (a guess made
 /// before the whole build is read: [`load_desired`] has the final word).
 fn change_log_roots(req: &RemoteUpdate) -> BTreeSet<String> {
-    let log_path = req.dist.join(&req.change_log_name);
-    let Some(text) = req
-        .use_change_log
-        .then(|| std::fs::read_to_string(&log_path).ok())
-        .flatten()
-    else {
+    let Some(log) = read_change_log(req) else {
         return BTreeSet::new();
     };
-    ChangeLog::parse(&text)
-        .patches
+    log.patches
         .iter()
         .filter_map(|p| changelog::relativize(p, &|x| req.dist.join(x).is_file()))
         .filter_map(|f| super::desired::scan_root_tag(&req.dist.join(f)).ok())
@@ -415,15 +419,10 @@ pub(super) fn housekeeping(o: &Orchestrator, no_downtime: bool) -> Result<()> {
 /// log, the folders of the binary files it names; without, the whole patches folder
 /// (`None`), as the toolkit does.
 fn binary_folders(req: &RemoteUpdate) -> Vec<Option<String>> {
-    let log_path = req.dist.join(&req.change_log_name);
-    let Some(text) = req
-        .use_change_log
-        .then(|| std::fs::read_to_string(&log_path).ok())
-        .flatten()
-    else {
+    let Some(log) = read_change_log(req) else {
         return vec![None];
     };
-    let folders: BTreeSet<String> = ChangeLog::parse(&text)
+    let folders: BTreeSet<String> = log
         .binaries
         .iter()
         .filter_map(|p| changelog::relativize(p, &|x| req.dist.join(x).is_file()))
