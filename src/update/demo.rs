@@ -85,7 +85,7 @@ pub fn run(dist: &Path, work: &Path) -> Result<Value> {
     let env = work.join("env/env.sqlite");
     let installed = install(&InstallOptions::new(&env, dist))?;
     let edited = work.join("dist-edited");
-    copy_dir(dist, &edited)?;
+    crate::fsutil::copy_tree(dist, &edited)?;
     edit_sample_dist(&edited)?;
     let mut opts = UpdateOptions::new(&env, &edited);
     opts.plan_only = true;
@@ -114,17 +114,4 @@ pub fn run(dist: &Path, work: &Path) -> Result<Value> {
         "applied": applied.applied,
         "secondPlanEmpty": again.plan.is_empty(),
     }))
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    for e in walkdir::WalkDir::new(from) {
-        let e = e?;
-        let dst = to.join(e.path().strip_prefix(from)?);
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dst)?;
-        } else {
-            std::fs::copy(e.path(), &dst)?;
-        }
-    }
-    Ok(())
 }

@@ -264,7 +264,7 @@ pub fn copy(
                     if !recursive {
                         bail!("{file_path} is a folder: copy it with recursive: true");
                     }
-                    copy_dir(&src, &dst)?;
+                    crate::fsutil::copy_tree(&src, &dst)?;
                 } else {
                     if let Some(p) = dst.parent() {
                         std::fs::create_dir_all(p)?;
@@ -285,19 +285,6 @@ pub fn copy(
         }
     }
     Ok(lines)
-}
-
-fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
-    for e in walkdir::WalkDir::new(src) {
-        let e = e?;
-        let to = dst.join(e.path().strip_prefix(src)?);
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&to)?;
-        } else {
-            std::fs::copy(e.path(), &to)?;
-        }
-    }
-    Ok(())
 }
 
 /// Files per part when zipping a folder (see [`zip_dir`]).
