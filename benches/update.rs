@@ -9,8 +9,10 @@
 // fast with `unwrap` (the crate-wide lints in Cargo.toml are for the library).
 #![allow(unreachable_pub, clippy::unwrap_used)]
 
-use cadkit::update::install::{install, InstallOptions};
-use cadkit::update::run::{update, UpdateOptions};
+use cadkit::env::sqlite::installer::install;
+use cadkit::env::sqlite::update::update;
+use cadkit::env::InstallSpec;
+use cadkit::env::UpdateSpec;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
@@ -103,7 +105,7 @@ fn main() {
     let env = tmp.path().join("env.sqlite");
 
     let t = Instant::now();
-    let r = install(&InstallOptions::new(&env, &dist)).unwrap();
+    let r = install(&env, &InstallSpec::new(&dist)).unwrap();
     let install_ms = t.elapsed().as_millis();
     println!(
         "install: {} instances, {} relations, {} roots in {install_ms} ms",
@@ -123,11 +125,11 @@ fn main() {
     }
 
     // Plan without the change log: every root compared.
-    let mut full = UpdateOptions::new(&env, &dist);
+    let mut full = UpdateSpec::new(&dist);
     full.plan_only = true;
     full.use_change_log = false;
     let t = Instant::now();
-    let p = update(&full).unwrap();
+    let p = update(&env, &full).unwrap();
     let full_ms = t.elapsed().as_secs_f64() * 1000.0;
     println!(
         "plan without change log: {} roots compared, {} with changes, {full_ms:.0} ms",
@@ -137,7 +139,7 @@ fn main() {
     // Update with the change log: only the changed roots.
     std::fs::write(dist.join("change_log.txt"), &log).unwrap();
     let t = Instant::now();
-    let u = update(&UpdateOptions::new(&env, &dist)).unwrap();
+    let u = update(&env, &UpdateSpec::new(&dist)).unwrap();
     let with_ms = t.elapsed().as_secs_f64() * 1000.0;
     let tot = &u.plan.totals;
     println!(
@@ -154,7 +156,7 @@ fn main() {
 
     // A no-op update with an empty change log, and a second full plan (must be empty).
     let t = Instant::now();
-    let again = update(&full).unwrap();
+    let again = update(&env, &full).unwrap();
     let again_ms = t.elapsed().as_secs_f64() * 1000.0;
     assert!(again.plan.is_empty(), "second plan not empty");
     println!("second plan (every root): empty, {again_ms:.0} ms");

@@ -3,7 +3,8 @@
 
 use super::{emit, parse_bool, GlobalArgs, Step};
 use crate::ci::{Outputs, Stdout};
-use crate::steps::install::{self, InstallRequest, OrchestratorInstall};
+use crate::env::{InstallSpec, OrchestratorInstall};
+use crate::steps::install::{self, InstallRequest};
 use anyhow::Result;
 use clap::Args;
 use std::time::Duration;
@@ -83,21 +84,23 @@ impl InstallArgs {
         let r = &self.remote_opts;
         Ok(InstallRequest {
             env: self.target.remote.selection(self.target.env.clone())?,
-            dist: self.target.working_dir.clone(),
             dry_run: self.dry_run,
-            backup_users: self.backup_users,
-            backup_business_data: self.backup_business_data,
-            change_log_name: self.change_log_name.clone(),
-            lock_ttl: Duration::from_secs(self.lock_ttl),
-            orchestrator: OrchestratorInstall {
-                running_in_docker: global.running_in_docker.unwrap_or(false),
-                ignore_relation_fail: r.ignore_relation_fail.unwrap_or(false),
-                debug: r.debug.unwrap_or(false),
-                snapshot: r.snapshot.request(),
-                version_file: r.version_file.clone(),
-                user_tag: r.user_tag.clone(),
-                user_name: r.user_name.clone(),
-                user_password: r.user_password.clone(),
+            spec: InstallSpec {
+                dist: self.target.working_dir.clone(),
+                backup_users: self.backup_users,
+                backup_business_data: self.backup_business_data,
+                change_log_name: self.change_log_name.clone(),
+                lock_ttl: Duration::from_secs(self.lock_ttl),
+                orchestrator: OrchestratorInstall {
+                    running_in_docker: global.running_in_docker.unwrap_or(false),
+                    ignore_relation_fail: r.ignore_relation_fail.unwrap_or(false),
+                    debug: r.debug.unwrap_or(false),
+                    snapshot: r.snapshot.request(),
+                    version_file: r.version_file.clone(),
+                    user_tag: r.user_tag.clone(),
+                    user_name: r.user_name.clone(),
+                    user_password: r.user_password.clone(),
+                },
             },
         })
     }

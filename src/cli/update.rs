@@ -6,6 +6,7 @@
 
 use super::{emit, parse_bool, GlobalArgs, Step};
 use crate::ci::{Outputs, Stdout};
+use crate::env::UpdateSpec;
 use crate::steps::update::{self, UpdateRequest};
 use crate::update::drift::Policies;
 use crate::update::exclude::ExcludeConfig;
@@ -100,25 +101,23 @@ impl UpdateArgs {
         if self.snapshot_config.exists() {
             exclude.add_snapshot_config(&self.snapshot_config)?;
         }
-        Ok(UpdateRequest {
-            env,
-            dist: self.target.working_dir.clone(),
-            plan_only: self.plan || self.dry_run,
-            exclude,
-            no_downtime: self.no_downtime.unwrap_or(false),
-            detect_drift: self.detect_drift.unwrap_or(false),
-            drift_policies: self.drift_policy.clone(),
-            use_change_log: self.use_change_log.unwrap_or(true) && !self.no_change_log,
-            change_log_name: self.change_log_name.clone(),
-            lock_ttl: Duration::from_secs(self.lock_ttl),
-        })
+        let mut spec = UpdateSpec::new(&self.target.working_dir);
+        spec.plan_only = self.plan || self.dry_run;
+        spec.exclude = exclude;
+        spec.no_downtime = self.no_downtime.unwrap_or(false);
+        spec.detect_drift = self.detect_drift.unwrap_or(false);
+        spec.drift_policies = self.drift_policy.clone();
+        spec.use_change_log = self.use_change_log.unwrap_or(true) && !self.no_change_log;
+        spec.change_log_name = self.change_log_name.clone();
+        spec.lock_ttl = Duration::from_secs(self.lock_ttl);
+        Ok(UpdateRequest { env, spec })
     }
 }
 
 impl Step for UpdateArgs {
     fn run(self, global: &GlobalArgs) -> Result<i32> {
         let req = self.request()?;
-        let mut out = Outputs::detect().dry_run(req.plan_only);
+        let mut out = Outputs::detect().dry_run(req.spec.plan_only);
         let report = update::run(&req, &mut out)?;
         emit(out, &report, global, Stdout::Report)?;
         Ok(report.exit_code(self.plan))

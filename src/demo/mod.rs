@@ -1,9 +1,10 @@
 //! The demo pipeline: every cadkit step on the bundled sample project, with embedded
 //! defaults only (no server, no registry, no network). All demo code lives here, on top
 //! of the steps: `ci` runs the CI steps (tag, registry-auth, webhook); the update demo's
-//! sample edit is `update::demo`.
+//! sample edit and run is [`update`].
 
 mod ci;
+pub mod update;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -76,7 +77,7 @@ pub fn run(req: &DemoRequest) -> Result<Value> {
         work.join("image").display()
     );
     let ci = ci::run(&work)?;
-    let update = crate::update::demo::run(&build.working_dir, &work)?;
+    let update = update::run(&build.working_dir, &work)?;
     Ok(json!({ "workdir": work, "steps": {
         "build": build, "snapshot": snapshot, "git": git, "image": image, "ci": ci, "update": update
     } }))

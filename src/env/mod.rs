@@ -1,13 +1,18 @@
 //! Code-as-data environments: where a composition graph lives.
 //!
-//! One boundary (issue 9): `snapshot` and every environment command talk to an
-//! environment only through [`Environment`], implemented by the embedded SQLite file
-//! ([`SqliteEnv`], `sqlite/`) and by the orchestrator client
+//! One boundary (issue 9): `snapshot`, `update`, `install` and every environment command
+//! talk to an environment only through [`Environment`], implemented by the embedded SQLite
+//! file ([`SqliteEnv`], `sqlite/`) and by the orchestrator client
 //! ([`orchestrator::Orchestrator`], the toolkit's AMQP + HTTP protocol). The CLI selects
 //! one of them once ([`Selection`], carried in each step's request). No SQL exists
-//! outside this folder (`boundary_tests` checks it); `update` and `install` on the
-//! embedded environment call the typed methods of [`SqliteEnv`] (their transactions,
-//! inventory, lock and modes live in `sqlite/`).
+//! outside this folder (`boundary_tests` checks it).
+//!
+//! Each environment converges itself: [`Environment::update`] and
+//! [`Environment::install`] take the same request for both ([`UpdateSpec`],
+//! [`InstallSpec`]); the embedded engine is `sqlite/update.rs` and `sqlite/installer.rs`
+//! (lock, modes, one transaction), the orchestrator's `orchestrator/update.rs` and
+//! `orchestrator/deploy.rs` (the toolkit's command sequences). Both plan with the one
+//! planner of [`crate::update`], which knows nothing of environments.
 //!
 //! # The embedded environment ([`SqliteEnv`])
 //!
@@ -59,11 +64,12 @@
 
 #[cfg(test)]
 mod boundary_tests;
-pub mod inventory;
+mod deployment;
 pub mod orchestrator;
 mod selection;
 pub mod sqlite;
 
+pub use deployment::{InstallOutcome, InstallSpec, OrchestratorInstall, UpdateOutcome, UpdateSpec};
 pub use selection::{connect, Selection};
 
 pub use sqlite::{apply_ops, LoadReport, ModuleLoad, SqliteEnv, DEFAULT_ENV_PATH};
@@ -160,6 +166,16 @@ pub trait Environment {
     /// `clearGraphDefCache`: `startGC` with only its `graphDefCache` flag set (the
     /// embedded environment has no such cache and reports nothing cleared).
     fn clear_graphdef_cache(&self) -> Result<Value>;
+    /// `update`: converge the environment to `spec.dist` with the minimal change (or only
+    /// plan it), all or nothing, its mode switched back on every path. The embedded
+    /// environment applies the plan in one transaction under its lock; an orchestrator
+    /// gets the toolkit's diff files and commands, rolled back to the last patch backup
+    /// when the load fails (reported in [`UpdateOutcome::failure`], not an error).
+    fn update(&mut self, spec: &UpdateSpec) -> Result<UpdateOutcome>;
+    /// `install`: reset the environment and load `spec.dist`, preserving users and
+    /// business data when asked. The embedded install resumes after a crash from its
+    /// recorded backup; an orchestrator's follows the toolkit's sequence.
+    fn install(&mut self, spec: &InstallSpec) -> Result<InstallOutcome>;
 }
 
 /// `v` with `environment` set to `info` (the embedded results are computed without it).

@@ -7,6 +7,7 @@
 use super::config::UpdateSettings;
 use super::records::{Outcome, Status};
 use crate::bundle::{self, unpack::unpack_layer, DistError, Limits};
+use crate::env::{Environment, SqliteEnv, UpdateOutcome};
 use crate::image::oci::{DOCKER_LIST, OCI_INDEX};
 use crate::image::registry::{Credentials, Registry};
 use anyhow::{anyhow, bail, Context, Result};
@@ -79,15 +80,11 @@ fn ms(t: Instant) -> u64 {
     t.elapsed().as_millis() as u64
 }
 
-/// Converge an environment to a built folder with the existing update (planned, all or
-/// nothing, modes restored). The one place the receiver reaches the environment: when
-/// environments become a trait, only this function changes.
-pub fn converge(
-    env: &Path,
-    dist: &Path,
-    settings: &UpdateSettings,
-) -> Result<crate::update::run::UpdateReport> {
-    let mut o = crate::update::run::UpdateOptions::new(env, dist);
+/// Converge an environment to a built folder with its `update` (planned, all or nothing,
+/// modes restored), through the one environment boundary. The one place the receiver
+/// reaches the environment.
+pub fn converge(env: &Path, dist: &Path, settings: &UpdateSettings) -> Result<UpdateOutcome> {
+    let mut o = crate::env::UpdateSpec::new(dist);
     o.use_change_log = false;
     o.no_downtime = settings.no_downtime;
     o.exclude = crate::update::exclude::ExcludeConfig {
@@ -98,7 +95,7 @@ pub fn converge(
         o.detect_drift = true;
         o.drift_policies = p;
     }
-    crate::update::run::update(&o)
+    SqliteEnv::open(env)?.update(&o)
 }
 
 /// Run a job to its outcome; `already` says whether a digest is what the environment
@@ -198,13 +195,14 @@ fn run_inner(
     let report = converge(&ctx.env_path, &dist, &ctx.settings)
         .with_context(|| format!("cannot converge environment {}", ctx.environment))?;
     stages.update_ms = ms(t);
+    let plan = report.plan();
     Ok(Some(json!({
-        "applied": report.applied,
-        "mode": report.mode,
-        "totals": report.plan.totals,
-        "comparedRoots": report.plan.compared_roots,
-        "excludedRoots": report.plan.excluded_roots,
-        "durationMs": report.duration_ms,
+        "applied": report.applied(),
+        "mode": report.mode(),
+        "totals": plan.totals,
+        "comparedRoots": plan.compared_roots,
+        "excludedRoots": plan.excluded_roots,
+        "durationMs": report.duration_ms(),
     })))
 }
 

@@ -1,7 +1,7 @@
 //! The reports of the toolkit's environment commands (`maintenance`, `statsDB`, `checkDB`,
 //! …), as types: what each prints on the embedded environment and on an orchestrator.
 //!
-//! The commands themselves live in [`crate::update::envcmd`] (embedded) and
+//! The commands themselves live in [`crate::env::sqlite::envcmd`] (embedded) and
 //! [`crate::env::orchestrator::commands`] (orchestrator) and answer JSON values; [`typed`]
 //! turns such a value into its report type here, so that every environment command goes
 //! through the one output path ([`crate::ci::Outputs::finish_report`]) with a committed

@@ -1,68 +1,30 @@
 //! `install`: reset an environment (embedded or orchestrator) and load a built
-//! `dist/codeAsData` folder into it. [`run`] picks the engine from the request's
-//! [`Selection`]: the full install of [`crate::update::install`] on the embedded file
-//! (lock, maintenance, preserved users and business data, resumable, inventory for later
-//! updates; see docs/update.md) or [`crate::env::orchestrator::deploy::install`] on an
-//! orchestrator. A dry run only validates the folder ([`plan`]). [`load`] is the plain
+//! `dist/codeAsData` folder into it. [`run`] opens the request's [`Selection`] and calls
+//! [`Environment::install`](crate::env::Environment::install): on the embedded file the
+//! full install of [`crate::env::sqlite::installer`] (lock, maintenance, preserved users
+//! and business data, resumable, inventory for later updates; see docs/update.md), on an
+//! orchestrator the toolkit's sequence of [`crate::env::orchestrator::deploy`]. A dry run only validates the folder ([`plan`]). [`load`] is the plain
 //! load (reset + load in one transaction) that tests and fixtures use.
 
 use crate::ci::Outputs;
-use crate::env::orchestrator::backup::SnapshotRequest;
-use crate::env::orchestrator::deploy::{self, RemoteInstall, RemoteInstallReport};
-use crate::env::{LoadReport, Selection, SqliteEnv};
-use crate::update::install::{InstallOptions, InstallReport};
+use crate::env::orchestrator::deploy::RemoteInstallReport;
+use crate::env::sqlite::installer::InstallReport;
+use crate::env::{InstallOutcome, InstallSpec, LoadReport, Selection, SqliteEnv};
 use anyhow::Result;
 use schemars::JsonSchema;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// What to install, and how, resolved from the arguments.
 #[derive(Debug, Clone)]
 pub struct InstallRequest {
     /// The environment to reset and load.
     pub env: Selection,
-    /// The built codeAsData folder (holding `import_order.json`).
-    pub dist: PathBuf,
     /// Validate the folder and report what would be loaded; write nothing (nothing is
     /// sent to an orchestrator, no embedded environment is created).
     pub dry_run: bool,
-    /// Preserve the users (User instances except admin and guest) across the reset.
-    pub backup_users: bool,
-    /// Preserve the business data across the reset.
-    pub backup_business_data: bool,
-    /// The change log's file name in the codeAsData folder (emptied after the install).
-    pub change_log_name: String,
-    /// Age after which the embedded environment's lock expires even if its holder seems
-    /// alive.
-    pub lock_ttl: Duration,
-    /// What only an orchestrator uses.
-    pub orchestrator: OrchestratorInstall,
-}
-
-/// The `install` options only an orchestrator uses: the embedded install keeps its users
-/// and business data in place and needs no admin password.
-#[derive(Debug, Clone)]
-pub struct OrchestratorInstall {
-    /// Running inside the orchestrator's container: the folder is already in place, it is
-    /// not uploaded.
-    pub running_in_docker: bool,
-    /// Do not fail the orchestrator's load on relations to missing instances.
-    pub ignore_relation_fail: bool,
-    /// Verbose import on the orchestrator.
-    pub debug: bool,
-    /// Where users and business data are dumped before the reset, and the backup-area
-    /// folders they are reloaded from.
-    pub snapshot: SnapshotRequest,
-    /// The version file's name in the codeAsData folder.
-    pub version_file: String,
-    /// The user whose password install sets.
-    pub user_tag: String,
-    /// That user's login name.
-    pub user_name: String,
-    /// That user's password (redacted from everything printed unless it is the toolkit's
-    /// default `admin`).
-    pub user_password: String,
+    /// The folder and the options, the same for both kinds of environment.
+    pub spec: InstallSpec,
 }
 
 /// What a dry-run install would load (nothing is written, no environment created).
@@ -102,58 +64,31 @@ impl InstallStepReport {
     }
 }
 
-/// Run `install` on the selected environment (or only validate the folder under a dry
-/// run) and set the CI outputs on `out`.
+/// Run `install` on the selected environment through
+/// [`Environment::install`](crate::env::Environment::install) (or only validate the
+/// folder under a dry run) and set the CI outputs on `out`. The orchestrator's admin
+/// password is registered as a secret first, so no report or log shows it (the toolkit's
+/// default `admin` excepted: it is no secret, and redacting it would garble every `admin`
+/// in the report).
 pub fn run(req: &InstallRequest, out: &mut Outputs) -> Result<InstallStepReport> {
     let report = if req.dry_run {
         let name = match &req.env {
             Selection::Embedded(path) => path.clone(),
             Selection::Orchestrator(_) => PathBuf::from(req.env.describe()),
         };
-        InstallStepReport::Planned(plan(&name, &req.dist)?)
+        InstallStepReport::Planned(plan(&name, &req.spec.dist)?)
     } else {
-        match &req.env {
-            Selection::Embedded(path) => {
-                let mut opts = InstallOptions::new(path, &req.dist);
-                opts.backup_users = req.backup_users;
-                opts.backup_business_data = req.backup_business_data;
-                opts.change_log_name = req.change_log_name.clone();
-                opts.lock_ttl = req.lock_ttl;
-                InstallStepReport::Embedded(crate::update::install::install(&opts)?)
-            }
-            Selection::Orchestrator(cfg) => {
-                let o = crate::env::connect(cfg)?;
-                let report = deploy::install(&o, &remote_install(req))?;
-                InstallStepReport::Orchestrator(Box::new(report))
-            }
+        let password = &req.spec.orchestrator.user_password;
+        if password != "admin" {
+            crate::ci::register_secret(password);
+        }
+        match req.env.open()?.install(&req.spec)? {
+            InstallOutcome::Embedded(r) => InstallStepReport::Embedded(r),
+            InstallOutcome::Orchestrator(r) => InstallStepReport::Orchestrator(r),
         }
     };
     report.outputs(out)?;
     Ok(report)
-}
-
-/// The orchestrator's install request. Its admin password is registered as a secret
-/// first, so no report or log shows it (the toolkit's default `admin` excepted: it is no
-/// secret, and redacting it would garble every `admin` in the report).
-fn remote_install(req: &InstallRequest) -> RemoteInstall {
-    let r = &req.orchestrator;
-    if r.user_password != "admin" {
-        crate::ci::register_secret(&r.user_password);
-    }
-    RemoteInstall {
-        working_dir: req.dist.clone(),
-        running_in_docker: r.running_in_docker,
-        ignore_relation_fail: r.ignore_relation_fail,
-        debug: r.debug,
-        backup_users: req.backup_users,
-        backup_business_data: req.backup_business_data,
-        snapshot: r.snapshot.clone(),
-        change_log_name: req.change_log_name.clone(),
-        version_file: r.version_file.clone(),
-        user_tag: r.user_tag.clone(),
-        user_name: r.user_name.clone(),
-        user_password: r.user_password.clone(),
-    }
 }
 
 /// A dry-run install: read and validate every patch of `dist`, touch nothing. `env`

@@ -15,23 +15,22 @@
 //! field managers): when a root drops a property another root still sets, the other root's
 //! value stays.
 //!
-//! Modules: [`desired`] (loading a dist folder), [`changelog`] (rsync itemize output),
-//! [`exclude`] (the toolkit's exclude/include closure), [`memory`] (an in-memory
-//! environment for tests and the demo).
+//! This module is the planner every environment shares, and nothing environment-specific:
+//! [`inventory`] (the data model of what each root deployed, and [`Current`], the
+//! planner's view of an environment), [`desired`] (loading a dist folder), [`changelog`]
+//! (rsync itemize output), [`exclude`] (the toolkit's exclude/include closure), [`drift`],
+//! [`memory`] (an in-memory environment for tests and the demo) and [`render`]. Each
+//! environment converges itself with it behind [`crate::env::Environment::update`]: the
+//! embedded one in `env/sqlite/update.rs`, an orchestrator in `env/orchestrator/update.rs`.
 
 pub mod changelog;
-pub mod demo;
 pub mod desired;
 pub mod drift;
-pub mod envcmd;
 pub mod exclude;
-pub mod install;
+pub mod inventory;
 pub mod memory;
 mod planner;
-pub mod remote;
 pub mod render;
-pub mod rollback;
-pub mod run;
 
 use crate::graph::{Graph, Props};
 use crate::patch::{DeleteOp, InstanceOp, Op};
@@ -41,11 +40,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub use desired::{DesiredRoot, DesiredState};
 
-/// The deployment lock and the environment modes live with the embedded environment (their
-/// SQL is there); kept under this path for callers.
-pub use crate::env::sqlite::lock;
-
-pub use crate::env::inventory::{Current, Owners, RelKey, RootState, STRUCTURE_RELATIONS};
+pub use inventory::{Current, Owners, RelKey, RootState, STRUCTURE_RELATIONS};
 
 /// Properties never compared (SRP salt and verifier of users: the server rewrites them).
 pub const NEVER_COMPARED: [&str; 2] = ["ff023000000000000004", "ff023000000000000005"];

@@ -585,7 +585,7 @@ proptest! {
         prop_assert_eq!(&pm.inventory, &ps.inventory);
         mem.apply(&pm);
         let tx = env.begin_update(true).unwrap();
-        super::run::apply(&tx, &ps).unwrap();
+        crate::env::sqlite::update::apply(&tx, &ps).unwrap();
         tx.commit().unwrap();
         let g = crate::env::Environment::graph(&env).unwrap();
         prop_assert_eq!(norm(&g), norm(&mem.graph));

@@ -219,7 +219,7 @@ fn build_install_and_update_templates_run_in_order() {
     assert!(dist.join("import_order.json").is_file());
     let out = run_template("install.yml", &[("env", e), ("workingDir", d)], &[]);
     assert!(env.is_file(), "{out}");
-    cadkit::update::demo::edit_sample_dist(&dist).unwrap();
+    cadkit::demo::update::edit_sample_dist(&dist).unwrap();
     let before = std::fs::read(&env).unwrap();
     let out = run_template(
         "update.yml",
@@ -273,8 +273,7 @@ fn snapshot_template_dumps_the_environment() {
     req.working_dir = tmp.path().join("dist");
     let dist = cadkit::build::build(&req).unwrap().working_dir;
     let env = tmp.path().join("env.sqlite");
-    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(&env, &dist))
-        .unwrap();
+    cadkit::env::sqlite::installer::install(&env, &cadkit::env::InstallSpec::new(&dist)).unwrap();
     let out_dir = tmp.path().join("snap");
     let config = tmp.path().join("snapshot-config.json");
     std::fs::write(

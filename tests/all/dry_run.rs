@@ -4,7 +4,8 @@
 
 use crate::common::update as h;
 
-use cadkit::update::install::{install, InstallOptions};
+use cadkit::env::sqlite::installer::install;
+use cadkit::env::InstallSpec;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -25,7 +26,7 @@ fn update_honours_cadkit_dry_run_and_dry_run() {
     let env_dir = tmp.path().join("env");
     std::fs::create_dir(&env_dir).unwrap();
     let env = env_dir.join("env.sqlite");
-    install(&InstallOptions::new(&env, &a)).unwrap();
+    install(&env, &InstallSpec::new(&a)).unwrap();
     let before = files(&env_dir);
     for (vars, flag) in [
         (&[("CADKIT_DRY_RUN", "true")][..], None),
@@ -97,7 +98,7 @@ fn install_honours_cadkit_dry_run() {
     let env_dir = tmp.path().join("env");
     std::fs::create_dir(&env_dir).unwrap();
     let env = env_dir.join("env.sqlite");
-    install(&InstallOptions::new(&env, &a)).unwrap();
+    install(&env, &InstallSpec::new(&a)).unwrap();
     let before = files(&env_dir);
     let out = crate::common::cadkit()
         .args(["install", "--env"])
@@ -141,7 +142,7 @@ fn environment_commands_honour_cadkit_dry_run() {
     let env_dir = tmp.path().join("env");
     std::fs::create_dir(&env_dir).unwrap();
     let env = env_dir.join("env.sqlite");
-    install(&InstallOptions::new(&env, &a)).unwrap();
+    install(&env, &InstallSpec::new(&a)).unwrap();
     let before = files(&env_dir);
     let e = env.to_str().unwrap();
     for args in [

@@ -320,10 +320,9 @@ fn root_action_dry_run_changes_nothing_in_any_step() {
     let dist = cadkit::build::build(&req).unwrap().working_dir;
     let edited = b.join("edited");
     tools_copy(&dist, &edited);
-    cadkit::update::demo::edit_sample_dist(&edited).unwrap();
+    cadkit::demo::update::edit_sample_dist(&edited).unwrap();
     let env = b.join("env.sqlite");
-    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(&env, &dist))
-        .unwrap();
+    cadkit::env::sqlite::installer::install(&env, &cadkit::env::InstallSpec::new(&dist)).unwrap();
     std::fs::create_dir(b.join("docker")).unwrap();
     const TOKEN: &str = "git-t0ken-dry";
     let server = gitserver::GitServer::start("x-access-token", TOKEN);

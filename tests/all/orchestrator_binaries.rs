@@ -27,8 +27,7 @@ fn create(tag: &str, p: Value) -> Op {
 /// content. Returns (path of the File relative to the snapshot folder's Core, bytes).
 fn seed(dir: &Path, env: &Path) -> Vec<(String, String, Vec<u8>)> {
     let dist = h::core_dist(dir, "2.9.3");
-    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(env, &dist))
-        .unwrap();
+    cadkit::env::sqlite::installer::install(env, &cadkit::env::InstallSpec::new(&dist)).unwrap();
     // Items: the roots of three Core patch files (not folders).
     let items: Vec<(String, String)> =
         crate::common::orchestrator_cli::core_files(&dist, ".newInst.json")

@@ -29,8 +29,7 @@ fn cadkit_ok(o: &Orchestrator, dir: &Path, args: &[&str]) -> String {
 
 fn fresh_install(dir: &Path, dist: &Path, name: &str) -> PathBuf {
     let env = dir.join(format!("fresh-{name}.sqlite"));
-    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(&env, dist))
-        .unwrap();
+    cadkit::env::sqlite::installer::install(&env, &cadkit::env::InstallSpec::new(dist)).unwrap();
     env
 }
 

@@ -112,8 +112,7 @@ fn a_load_failing_half_way_is_rolled_back_to_the_last_patch_backup() {
     assert!(!rb["diffFiles"].as_array().unwrap().is_empty(), "{rb}");
 
     let fresh = dir.join("fresh-293.sqlite");
-    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(&fresh, &d293))
-        .unwrap();
+    cadkit::env::sqlite::installer::install(&fresh, &cadkit::env::InstallSpec::new(&d293)).unwrap();
     let (live, want) = (h::graph(&o.env), h::graph(&fresh));
     assert!(
         live == want,
@@ -268,8 +267,7 @@ fn a_relation_to_a_missing_instance_fails_the_load_and_the_update_rolls_back() {
     assert_eq!(r["rollback"]["completed"], true, "{r}");
     assert_eq!(r["rollback"]["modeRestored"], true, "{r}");
     let fresh = dir.join("fresh-293.sqlite");
-    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(&fresh, &d293))
-        .unwrap();
+    cadkit::env::sqlite::installer::install(&fresh, &cadkit::env::InstallSpec::new(&d293)).unwrap();
     let (live, want) = (h::graph(&o.env), h::graph(&fresh));
     assert!(
         live == want,

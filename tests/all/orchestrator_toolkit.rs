@@ -80,8 +80,7 @@ fn fresh_install(dir: &Path, dist: &Path) -> PathBuf {
             .unwrap()
             .to_string_lossy()
     ));
-    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(&env, dist))
-        .unwrap();
+    cadkit::env::sqlite::installer::install(&env, &cadkit::env::InstallSpec::new(dist)).unwrap();
     env
 }
 

@@ -309,7 +309,7 @@ fn environment_command_reports_match_their_schemas() {
             &[
                 "updateUser",
                 "--user.tag",
-                cadkit::update::demo::GREETING,
+                cadkit::demo::update::GREETING,
                 "--user.password",
                 "pw-in-no-report",
             ],

@@ -3,7 +3,8 @@
 
 use crate::common::update as h;
 
-use cadkit::update::install::{install, InstallOptions};
+use cadkit::env::sqlite::installer::install;
+use cadkit::env::InstallSpec;
 use std::path::Path;
 use std::process::Output;
 
@@ -36,7 +37,7 @@ fn get_upgrade_config_prints_the_toolkits_one_line_json() {
     )
     .unwrap();
     let env = tmp.path().join("env.sqlite");
-    install(&InstallOptions::new(&env, &a)).unwrap();
+    install(&env, &InstallSpec::new(&a)).unwrap();
     let args = [
         "getUpgradeConfig",
         "--env",
@@ -74,13 +75,13 @@ fn update_user_defaults_the_password_to_the_toolkits_with_a_warning() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, _) = h::sample_dists(tmp.path());
     let env = tmp.path().join("env.sqlite");
-    install(&InstallOptions::new(&env, &a)).unwrap();
+    install(&env, &InstallSpec::new(&a)).unwrap();
     let args = [
         "updateUser",
         "--env",
         s(&env),
         "--user.tag",
-        cadkit::update::demo::GREETING,
+        cadkit::demo::update::GREETING,
     ];
     let out = cadkit(&args, &[]);
     let err = String::from_utf8_lossy(&out.stderr);

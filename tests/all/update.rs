@@ -4,10 +4,12 @@
 
 use crate::common::update as h;
 
+use cadkit::env::sqlite::installer::install;
+use cadkit::env::sqlite::lock::{LockGuard, DEFAULT_TTL};
+use cadkit::env::sqlite::update::update;
+use cadkit::env::InstallSpec;
 use cadkit::env::SqliteEnv;
-use cadkit::update::install::{install, InstallOptions};
-use cadkit::update::lock::{LockGuard, DEFAULT_TTL};
-use cadkit::update::run::{update, UpdateOptions};
+use cadkit::env::UpdateSpec;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,7 +19,7 @@ const CADKIT: &str = env!("CARGO_BIN_EXE_cadkit");
 const CADKIT_UPDATE: &str = env!("CARGO_BIN_EXE_cadkit-update");
 
 fn installed(env: &Path, dist: &Path) {
-    install(&InstallOptions::new(env, dist)).unwrap();
+    install(env, &InstallSpec::new(dist)).unwrap();
 }
 
 fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
@@ -183,7 +185,7 @@ fn kill_9_at_random_moments_leaves_the_old_or_the_new_state() {
                 h::first_difference(&g, &new)
             );
         }
-        let r = update(&UpdateOptions::new(&env, &b))
+        let r = update(&env, &UpdateSpec::new(&b))
             .unwrap_or_else(|e| panic!("trial {i}: follow-up update failed: {e:#}"));
         assert!(r.applied || r.plan.is_empty());
         assert_eq!(h::graph(&env), new, "trial {i}");
@@ -226,9 +228,9 @@ fn a_failing_operation_rolls_back_everything_and_restores_the_modes() {
                    ELSE RAISE(ABORT, 'injected failure (no mode)') END; END;",
             )
             .unwrap();
-        let mut opts = UpdateOptions::new(&env, &b);
+        let mut opts = UpdateSpec::new(&b);
         opts.no_downtime = no_downtime;
-        let err = format!("{:#}", update(&opts).unwrap_err());
+        let err = format!("{:#}", update(&env, &opts).unwrap_err());
         let during = if no_downtime {
             "(read-only)"
         } else {
@@ -246,7 +248,7 @@ fn a_failing_operation_rolls_back_everything_and_restores_the_modes() {
         // The inventory was rolled back too: the plan is the same as before.
         let mut p = opts.clone();
         p.plan_only = true;
-        assert_eq!(update(&p).unwrap().plan.totals.created_instances, 1);
+        assert_eq!(update(&env, &p).unwrap().plan.totals.created_instances, 1);
     }
 }
 
@@ -293,11 +295,11 @@ fn a_second_update_gets_the_lock_error_and_a_dead_holders_lock_expires() {
         e.conn()
             .execute(
                 "INSERT INTO cadkit_lock(id, nonce, command, pid, host, started_at, restore) VALUES (1, 'x', 'update', ?1, ?2, ?3, '{\"maintenance\":false,\"readMode\":false}')",
-                rusqlite::params![dead_pid, cadkit::update::lock::hostname(), chrono::Utc::now().to_rfc3339()],
+                rusqlite::params![dead_pid, cadkit::env::sqlite::lock::hostname(), chrono::Utc::now().to_rfc3339()],
             )
             .unwrap();
     }
-    let r = update(&UpdateOptions::new(&env, &b)).unwrap();
+    let r = update(&env, &UpdateSpec::new(&b)).unwrap();
     assert!(r.applied);
     assert_eq!(r.recovered_lock.unwrap().pid, dead_pid);
     modes_off(&env);
@@ -311,7 +313,7 @@ fn a_second_update_gets_the_lock_error_and_a_dead_holders_lock_expires() {
             )
             .unwrap();
     }
-    let r = update(&UpdateOptions::new(&env, &b)).unwrap();
+    let r = update(&env, &UpdateSpec::new(&b)).unwrap();
     assert_eq!(r.recovered_lock.unwrap().host, "elsewhere");
 }
 
@@ -400,7 +402,7 @@ fn install_preserves_users_and_business_data_and_resumes_after_a_crash() {
     let env = tmp.path().join("env.sqlite");
     installed(&env, &a);
     add_user_and_data(&env);
-    let r = install(&InstallOptions::new(&env, &b)).unwrap();
+    let r = install(&env, &InstallSpec::new(&b)).unwrap();
     assert_eq!(r.users_restored, 1);
     assert_eq!(r.business_instances_restored, 1);
     let g = h::graph(&env);
@@ -453,12 +455,12 @@ fn install_preserves_users_and_business_data_and_resumes_after_a_crash() {
             "--codeAsData.workingDir",
             s(&b),
         ])
-        .env(cadkit::update::install::CRASH_AFTER_BACKUP_ENV, "1")
+        .env(cadkit::env::sqlite::installer::CRASH_AFTER_BACKUP_ENV, "1")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(137));
     assert_eq!(h::graph(&env3), before);
-    assert!(h::meta(&env3, cadkit::update::install::PROGRESS).is_some());
+    assert!(h::meta(&env3, cadkit::env::sqlite::installer::PROGRESS).is_some());
     // The user is removed live meanwhile: the resumed install restores it from the backup.
     SqliteEnv::open(&env3)
         .unwrap()
@@ -485,7 +487,7 @@ fn install_preserves_users_and_business_data_and_resumes_after_a_crash() {
     assert!(h::graph(&env3)
         .instances
         .contains_key("0190eeee000000000001"));
-    assert!(h::meta(&env3, cadkit::update::install::PROGRESS).is_none());
+    assert!(h::meta(&env3, cadkit::env::sqlite::installer::PROGRESS).is_none());
     modes_off(&env3);
 }
 
@@ -493,7 +495,7 @@ fn install_preserves_users_and_business_data_and_resumes_after_a_crash() {
 fn drift_is_reported_per_root_and_handled_by_its_policy() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, _) = h::sample_dists(tmp.path());
-    let greeting = cadkit::update::demo::GREETING;
+    let greeting = cadkit::demo::update::GREETING;
     let edit = |env: &PathBuf| {
         let e = SqliteEnv::open(env).unwrap();
         e.conn()
@@ -515,10 +517,10 @@ fn drift_is_reported_per_root_and_handled_by_its_policy() {
     edit(&env);
     let drifted = h::graph(&env);
 
-    let mut opts = UpdateOptions::new(&env, &a);
+    let mut opts = UpdateSpec::new(&a);
     opts.detect_drift = true;
     opts.drift_policies = cadkit::update::drift::Policies::parse("fail").unwrap();
-    let err = format!("{:#}", update(&opts).unwrap_err());
+    let err = format!("{:#}", update(&env, &opts).unwrap_err());
     assert!(
         err.contains(greeting) && err.contains("nothing was applied"),
         "{err}"
@@ -530,7 +532,7 @@ fn drift_is_reported_per_root_and_handled_by_its_policy() {
         r#"{{"default":"revert","{greeting}":"keep"}}"#
     ))
     .unwrap();
-    let r = update(&opts).unwrap();
+    let r = update(&env, &opts).unwrap();
     let d = &r.drift.unwrap().roots[0];
     assert_eq!(d.root, greeting);
     assert_eq!(d.changed_props[greeting], vec!["ff023000000000000011"]);
@@ -562,14 +564,14 @@ fn the_change_log_narrows_the_work_and_exclusion_protects_instance_managed_roots
     let env = tmp.path().join("env.sqlite");
     installed(&env, &a);
     std::fs::write(b.join("change_log.txt"), h::itemize(&a, &b)).unwrap();
-    let mut opts = UpdateOptions::new(&env, &b);
+    let mut opts = UpdateSpec::new(&b);
     opts.plan_only = true;
-    let p = update(&opts).unwrap();
+    let p = update(&env, &opts).unwrap();
     assert!(p.plan.change_log);
     // Greeting (changed), the Screens folder (changed), Home Screen (deleted file).
     assert_eq!(p.plan.compared_roots, 3, "{:?}", p.plan);
     opts.plan_only = false;
-    let r = update(&opts).unwrap();
+    let r = update(&env, &opts).unwrap();
     assert!(r.applied);
     assert_eq!(
         std::fs::read(b.join("change_log.txt")).unwrap(),
@@ -581,12 +583,12 @@ fn the_change_log_narrows_the_work_and_exclusion_protects_instance_managed_roots
     assert_eq!(h::graph(&env), h::graph(&fresh));
     // An empty change log: nothing to compare.
     opts.plan_only = true;
-    assert_eq!(update(&opts).unwrap().plan.compared_roots, 0);
+    assert_eq!(update(&env, &opts).unwrap().plan.compared_roots, 0);
 
     // Excluding the Greeting root: it is neither changed nor deleted.
     let env2 = tmp.path().join("env2.sqlite");
     installed(&env2, &a);
-    let greeting_before = h::graph(&env2).instances[cadkit::update::demo::GREETING].clone();
+    let greeting_before = h::graph(&env2).instances[cadkit::demo::update::GREETING].clone();
     let (code, out, err) = run(
         CADKIT,
         &[
@@ -597,20 +599,20 @@ fn the_change_log_narrows_the_work_and_exclusion_protects_instance_managed_roots
             s(&b),
             "--no-update.useChangeLog",
             "--update.excludeTags",
-            &format!("[\"{}\"]", cadkit::update::demo::GREETING),
+            &format!("[\"{}\"]", cadkit::demo::update::GREETING),
         ],
     );
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["plan"]["excludedRoots"][0],
-        cadkit::update::demo::GREETING
+        cadkit::demo::update::GREETING
     );
     let g = h::graph(&env2);
-    assert_eq!(g.instances[cadkit::update::demo::GREETING], greeting_before);
-    assert!(!g.instances.contains_key(cadkit::update::demo::ADDED));
+    assert_eq!(g.instances[cadkit::demo::update::GREETING], greeting_before);
+    assert!(!g.instances.contains_key(cadkit::demo::update::ADDED));
     assert!(
-        !g.instances.contains_key(cadkit::update::demo::HOME_SCREEN),
+        !g.instances.contains_key(cadkit::demo::update::HOME_SCREEN),
         "other roots follow the patches"
     );
     let (code, _, err) = run(
@@ -721,7 +723,7 @@ fn environment_commands_answer_in_json_and_parse_strictly() {
             "--env",
             e,
             "--user.tag",
-            cadkit::update::demo::GREETING,
+            cadkit::demo::update::GREETING,
             "--user.name",
             "bob",
             "--user.password",
@@ -789,7 +791,7 @@ fn real_core_update_to_another_version_equals_a_fresh_install() {
             let _ = std::fs::remove_file(v1.join("change_log.txt"));
         }
         let t = Instant::now();
-        let r = update(&UpdateOptions::new(&env, &v1)).unwrap();
+        let r = update(&env, &UpdateSpec::new(&v1)).unwrap();
         eprintln!(
             "core 2.9.3 -> 2.9.1 (change log: {with_log}): {} roots compared, {:?}, {} ms",
             r.plan.compared_roots,
@@ -803,17 +805,17 @@ fn real_core_update_to_another_version_equals_a_fresh_install() {
             "update differs from a fresh install: {}",
             h::first_difference(&g, &want)
         );
-        let mut p = UpdateOptions::new(&env, &v1);
+        let mut p = UpdateSpec::new(&v1);
         p.plan_only = true;
         p.use_change_log = false;
-        let again = update(&p).unwrap();
+        let again = update(&env, &p).unwrap();
         assert!(
             again.plan.is_empty(),
             "second plan: {:?}",
             again.plan.totals
         );
         // And back to 2.9.3.
-        let r = update(&UpdateOptions::new(&env, &v3)).unwrap();
+        let r = update(&env, &UpdateSpec::new(&v3)).unwrap();
         assert!(r.applied);
     }
 }
@@ -830,16 +832,16 @@ fn no_downtime_readers_keep_the_previous_state_until_they_finish() {
     let count = |c: &rusqlite::Connection| -> i64 {
         c.query_row(
             "SELECT count(*) FROM instances WHERE tag = ?1",
-            [cadkit::update::demo::ADDED],
+            [cadkit::demo::update::ADDED],
             |r| r.get(0),
         )
         .unwrap()
     };
     reader.execute_batch("BEGIN").unwrap();
     assert_eq!(count(&reader), 0);
-    let mut opts = UpdateOptions::new(&env, &b);
+    let mut opts = UpdateSpec::new(&b);
     opts.no_downtime = true;
-    let r = update(&opts).unwrap();
+    let r = update(&env, &opts).unwrap();
     assert!(r.applied);
     assert_eq!(r.mode.as_deref(), Some("noDowntime"));
     assert_eq!(

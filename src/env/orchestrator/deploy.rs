@@ -12,6 +12,7 @@
 
 use super::commands::{gc, load, set_password};
 use super::{obj, Orchestrator, OrchestratorError};
+use crate::env::InstallSpec;
 use crate::patch::tags;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -19,40 +20,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 type Result<T> = std::result::Result<T, OrchestratorError>;
-
-/// The options of `install` that matter to an orchestrator.
-#[derive(Debug, Clone)]
-pub struct RemoteInstall {
-    /// The built codeAsData folder (uploaded unless `running_in_docker`).
-    pub working_dir: PathBuf,
-    /// `--runningInDocker`: the build is already in the orchestrator's patches folder,
-    /// so nothing is uploaded.
-    pub running_in_docker: bool,
-    /// `ignoreRelationFail` of the `load` command: relations whose ends are missing are
-    /// skipped instead of failing the import.
-    pub ignore_relation_fail: bool,
-    /// `debug` of the `load` commands (more orchestrator log lines).
-    pub debug: bool,
-    /// `import.backupUsers`: dump the users before `resetDB` and reload them after.
-    pub backup_users: bool,
-    /// `import.backupBusinessData`: the same for the business data.
-    pub backup_business_data: bool,
-    /// Where users and business data are dumped before the reset (`snapshot.*`); its
-    /// `users_dir` / `business_data_dir` are also the backup-area folders reloaded after.
-    pub snapshot: super::backup::SnapshotRequest,
-    /// The change log of the patches folder (`change_log.txt`), emptied after the load
-    /// so the next `update` starts from a clean log.
-    pub change_log_name: String,
-    /// The patches folder's `version.json`, whose Draw and runtime versions are set on
-    /// the two projects (§8 step 11).
-    pub version_file: String,
-    /// Tag of the admin user whose credentials `setPassword` sets after the load.
-    pub user_tag: String,
-    /// Login name given to that user.
-    pub user_name: String,
-    /// Password given to that user (sent once in `setPassword`, never logged).
-    pub user_password: String,
-}
 
 /// What `install` did on an orchestrator (the JSON printed by `cadkit install`).
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -267,7 +234,7 @@ type Snapshots = (
 /// already done by a previous failed run; the log is updated after each one.
 fn backup_steps(
     o: &Orchestrator,
-    req: &RemoteInstall,
+    req: &InstallSpec,
     initialised: bool,
     log: &mut ExecutionLog,
 ) -> Result<Snapshots> {
@@ -275,13 +242,19 @@ fn backup_steps(
     let mut data = None;
     if initialised && log.snapshot_users && req.backup_users {
         tracing::info!("snapshot of the users before the reset");
-        users = Some(super::backup::snapshot_users(o, &req.snapshot)?);
+        users = Some(super::backup::snapshot_users(
+            o,
+            &req.orchestrator.snapshot,
+        )?);
         log.snapshot_users = false;
         write_execution_log(o, log)?;
     }
     if initialised && log.snapshot_data && req.backup_business_data {
         tracing::info!("snapshot of the business data before the reset");
-        data = Some(super::backup::snapshot_business_data(o, &req.snapshot)?);
+        data = Some(super::backup::snapshot_business_data(
+            o,
+            &req.orchestrator.snapshot,
+        )?);
         log.snapshot_data = false;
         write_execution_log(o, log)?;
     }
@@ -289,7 +262,7 @@ fn backup_steps(
 }
 
 /// `install` (see the module doc).
-pub fn install(o: &Orchestrator, req: &RemoteInstall) -> Result<RemoteInstallReport> {
+pub fn install(o: &Orchestrator, req: &InstallSpec) -> Result<RemoteInstallReport> {
     let started = Instant::now();
     check_version(o)?;
     let mode = ModeGuard::enter(o, false)?;
@@ -344,11 +317,11 @@ fn cleanup_local(
     }
 }
 
-fn install_steps(o: &Orchestrator, req: &RemoteInstall) -> Result<(usize, Value, String)> {
-    let uploaded = if req.running_in_docker {
+fn install_steps(o: &Orchestrator, req: &InstallSpec) -> Result<(usize, Value, String)> {
+    let uploaded = if req.orchestrator.running_in_docker {
         0
     } else {
-        upload_dist(o, &req.working_dir)?
+        upload_dist(o, &req.dist)?
     };
     let import = Some(o.cfg.import_timeout);
     o.command(
@@ -356,11 +329,21 @@ fn install_steps(o: &Orchestrator, req: &RemoteInstall) -> Result<(usize, Value,
         import,
     )?;
     o.command(
-        load(None, req.debug, req.ignore_relation_fail, false, false),
+        load(
+            None,
+            req.orchestrator.debug,
+            req.orchestrator.ignore_relation_fail,
+            false,
+            false,
+        ),
         import,
     )?;
     o.command(
-        set_password(&req.user_tag, &req.user_name, &req.user_password),
+        set_password(
+            &req.orchestrator.user_tag,
+            &req.orchestrator.user_name,
+            &req.orchestrator.user_password,
+        ),
         None,
     )?;
     let token = o.token()?;
@@ -368,18 +351,24 @@ fn install_steps(o: &Orchestrator, req: &RemoteInstall) -> Result<(usize, Value,
         o.http()
             .upload(&req.change_log_name, Vec::new(), false, &token),
     )?;
-    let versions = update_versions(o, &req.version_file)?;
+    let versions = update_versions(o, &req.orchestrator.version_file)?;
     if req.backup_users {
         o.command(
-            load(Some(&req.snapshot.users_dir), req.debug, true, true, true),
+            load(
+                Some(&req.orchestrator.snapshot.users_dir),
+                req.orchestrator.debug,
+                true,
+                true,
+                true,
+            ),
             import,
         )?;
     }
     if req.backup_business_data {
         o.command(
             load(
-                Some(&req.snapshot.business_data_dir),
-                req.debug,
+                Some(&req.orchestrator.snapshot.business_data_dir),
+                req.orchestrator.debug,
                 true,
                 true,
                 true,

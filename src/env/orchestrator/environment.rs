@@ -1,9 +1,10 @@
-//! [`Environment`] for the orchestrator client: the toolkit's commands of [`commands`] and
-//! the graph read through graphDef ([`Orchestrator::read_graph`]). Nothing is duplicated
+//! [`Environment`] for the orchestrator client: the toolkit's commands of [`commands`],
+//! the graph read through graphDef ([`Orchestrator::read_graph`]), `update`
+//! ([`super::update`]) and `install` ([`super::deploy`]). Nothing is duplicated
 //! here: each method is the command the CLI ran before the trait existed.
 
 use super::{commands, EnvironmentInfo, Orchestrator};
-use crate::env::Environment;
+use crate::env::{Environment, InstallOutcome, InstallSpec, UpdateOutcome, UpdateSpec};
 use crate::graph::Graph;
 use anyhow::Result;
 use serde_json::Value;
@@ -71,5 +72,17 @@ impl Environment for Orchestrator {
 
     fn clear_graphdef_cache(&self) -> Result<Value> {
         Ok(commands::clear_graphdef_cache(self)?)
+    }
+
+    fn update(&mut self, spec: &UpdateSpec) -> Result<UpdateOutcome> {
+        Ok(UpdateOutcome::Orchestrator(super::update::update(
+            self, spec,
+        )?))
+    }
+
+    fn install(&mut self, spec: &InstallSpec) -> Result<InstallOutcome> {
+        Ok(InstallOutcome::Orchestrator(Box::new(
+            super::deploy::install(self, spec)?,
+        )))
     }
 }

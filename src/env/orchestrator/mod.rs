@@ -18,6 +18,8 @@ pub mod deploy;
 mod environment;
 pub mod graph;
 pub mod http;
+pub mod rollback;
+pub mod update;
 
 pub use config::{BusConfig, EnvironmentInfo, OrchestratorConfig, Secret};
 

@@ -3,7 +3,9 @@
 //! printed them before the trait existed.
 
 use super::SqliteEnv;
-use crate::env::{with_info, Environment, EnvironmentInfo};
+use crate::env::{
+    with_info, Environment, EnvironmentInfo, InstallOutcome, InstallSpec, UpdateOutcome, UpdateSpec,
+};
 use crate::graph::Graph;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -83,6 +85,22 @@ impl Environment for SqliteEnv {
             json!({ "command": "clearGraphDefCache", "cleared": 0 }),
             &self.info(),
         )
+    }
+
+    /// The embedded engine works on the file under its own lock and connections (see
+    /// [`super::update`]).
+    fn update(&mut self, spec: &UpdateSpec) -> Result<UpdateOutcome> {
+        Ok(UpdateOutcome::Embedded(super::update::update(
+            &self.path, spec,
+        )?))
+    }
+
+    /// The embedded install (see [`super::installer`]): resumable, users and business
+    /// data kept in place.
+    fn install(&mut self, spec: &InstallSpec) -> Result<InstallOutcome> {
+        Ok(InstallOutcome::Embedded(super::installer::install(
+            &self.path, spec,
+        )?))
     }
 }
 

@@ -6,9 +6,9 @@
 //! backup resumes from the load with the same backup.
 
 use super::{apply_ops, inventory, lock, SqliteEnv};
-use crate::env::inventory::RootState;
 use crate::graph::Props;
 use crate::patch::{tags, Op, Patch};
+use crate::update::inventory::RootState;
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::{Deserialize, Serialize};

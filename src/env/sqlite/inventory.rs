@@ -12,8 +12,8 @@
 //! describes the graph it sits beside.
 
 use super::SqliteEnv;
-use crate::env::inventory::{Current, Owners, RelKey, RootState, STRUCTURE_RELATIONS};
 use crate::graph::Props;
+use crate::update::inventory::{Current, Owners, RelKey, RootState, STRUCTURE_RELATIONS};
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, BTreeSet};

@@ -9,17 +9,23 @@
 //! - [`inventory`]: `update`'s inventory tables and the planner's views of them;
 //! - [`tx`]: the one transaction of an `update` (plan, apply, record);
 //! - [`install`]: the stages of `install` (backup of users and business data, reset + load);
+//! - [`installer`]: `install` itself (lock, modes, validation, the stages, resume);
+//! - [`update`]: `update` itself (lock, modes, change log, drift, plan, apply);
+//! - [`envcmd`]: the environment commands on a file path (the reference orchestrator's);
 //! - [`lock`]: the deployment lock and the environment modes (maintenance, read mode);
 //! - [`commands`]: the toolkit's environment commands (`statsDB`, `checkDB`, `startGC`, …).
 
 pub mod commands;
+pub mod envcmd;
 mod environment;
 pub mod graph;
 pub mod install;
+pub mod installer;
 pub mod inventory;
 pub mod load;
 pub mod lock;
 pub mod tx;
+pub mod update;
 
 pub use graph::{apply_ops, read_graph};
 pub use load::{LoadReport, ModuleLoad};

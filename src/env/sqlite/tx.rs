@@ -5,8 +5,8 @@
 
 use super::inventory::{self, Preloaded, SqlCurrent};
 use super::{apply_ops, lock, SqliteEnv};
-use crate::env::inventory::RootState;
 use crate::patch::Op;
+use crate::update::inventory::RootState;
 use anyhow::Result;
 use rusqlite::{params, Transaction, TransactionBehavior};
 use std::collections::BTreeMap;

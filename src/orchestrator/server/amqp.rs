@@ -191,7 +191,7 @@ async fn handle(state: &Arc<State>, channel: &Channel, body: &[u8]) -> Result<()
             let st = state.clone();
             let started = std::time::Instant::now();
             let res = tokio::task::spawn_blocking(move || {
-                crate::update::envcmd::maintenance(&st.opts.env, on)
+                crate::env::sqlite::envcmd::maintenance(&st.opts.env, on)
             })
             .await
             .unwrap_or_else(|e| Err(anyhow::anyhow!("internal error: {e}")));

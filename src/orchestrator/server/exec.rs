@@ -5,9 +5,9 @@
 
 use super::folders;
 use super::state::{safe_join, State};
+use crate::env::sqlite::envcmd;
 use crate::orchestrator::protocol::{Command, CopySource};
 use crate::patch::{FileKind, InstanceOp, Op, Patch};
-use crate::update::envcmd;
 use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
 use std::sync::atomic::Ordering;

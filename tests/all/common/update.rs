@@ -7,7 +7,7 @@ use cadkit::graph::Graph;
 use std::path::{Path, PathBuf};
 
 /// The sample project built into `<dir>/a/dist/codeAsData`, and a copy edited by
-/// `cadkit::update::demo::edit_sample_dist` in `<dir>/b/codeAsData`.
+/// `cadkit::demo::update::edit_sample_dist` in `<dir>/b/codeAsData`.
 pub fn sample_dists(dir: &Path) -> (PathBuf, PathBuf) {
     let project = dir.join("a");
     copy_dir(&cadkit::demo::bundled_sample(), &project);
@@ -15,7 +15,7 @@ pub fn sample_dists(dir: &Path) -> (PathBuf, PathBuf) {
     let a = report.working_dir;
     let b = dir.join("b/codeAsData");
     copy_dir(&a, &b);
-    cadkit::update::demo::edit_sample_dist(&b).unwrap();
+    cadkit::demo::update::edit_sample_dist(&b).unwrap();
     (a, b)
 }
 
@@ -24,8 +24,7 @@ pub fn sample_dists(dir: &Path) -> (PathBuf, PathBuf) {
 pub fn installed_sample(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let (a, b) = sample_dists(dir);
     let env = dir.join("env.sqlite");
-    cadkit::update::install::install(&cadkit::update::install::InstallOptions::new(&env, &a))
-        .unwrap();
+    cadkit::env::sqlite::installer::install(&env, &cadkit::env::InstallSpec::new(&a)).unwrap();
     (env, a, b)
 }
 

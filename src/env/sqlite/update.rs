@@ -1,67 +1,20 @@
 //! `update` on the embedded environment: lock, modes, change log, exclusion, drift, plan,
-//! and the all-or-nothing apply.
+//! and the all-or-nothing apply (the planner is [`crate::update`]'s).
 
-use super::changelog::{self, ChangeLog};
-use super::drift::{self, DriftReport, Policies};
-use super::exclude::{self, ExcludeConfig};
 use super::lock::{Holder, LockGuard, ModeGuard};
-use super::{plan, Current, DesiredState, Plan, PlanRequest};
-use crate::env::sqlite::tx::UpdateTx;
-use crate::env::SqliteEnv;
+use super::tx::UpdateTx;
+use super::SqliteEnv;
+use crate::env::UpdateSpec;
 use crate::patch::Op;
+use crate::update::changelog::{self, ChangeLog};
+use crate::update::drift::{self, DriftReport};
+use crate::update::exclude::{self, ExcludeConfig};
+use crate::update::{plan, Current, DesiredState, Plan, PlanRequest};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-/// What an embedded `update` needs; [`UpdateOptions::new`] gives the defaults.
-#[derive(Debug, Clone)]
-pub struct UpdateOptions {
-    /// The SQLite environment file (must exist for a plan; created otherwise).
-    pub env: PathBuf,
-    /// The built codeAsData folder holding the desired state.
-    pub dist: PathBuf,
-    /// Only compute and report the plan.
-    pub plan_only: bool,
-    /// The seeds of the exclusion closure (`excludeTags`, `includeTags`, snapshot
-    /// config).
-    pub exclude: ExcludeConfig,
-    /// Switch the code-as-data read mode instead of maintenance during the update
-    /// (`noDowntime`, default false).
-    pub no_downtime: bool,
-    /// Compare every deployed root with its inventory record and apply
-    /// `drift_policies` (default false: only changed roots are compared).
-    pub detect_drift: bool,
-    /// What to do with drifted roots (default: revert them all).
-    pub drift_policies: Policies,
-    /// Narrow the comparison to the roots of the dist folder's change log when it
-    /// exists (default true); the log is emptied after a successful update.
-    pub use_change_log: bool,
-    /// The change log's file name in `dist` (default `change_log.txt`).
-    pub change_log_name: String,
-    /// Age after which another process's lock counts as expired (default one hour).
-    pub lock_ttl: Duration,
-}
-
-impl UpdateOptions {
-    /// Update `env` to `dist`: apply, maintenance mode, change log used, no drift
-    /// detection, default lock TTL.
-    pub fn new(env: impl Into<PathBuf>, dist: impl Into<PathBuf>) -> UpdateOptions {
-        UpdateOptions {
-            env: env.into(),
-            dist: dist.into(),
-            plan_only: false,
-            exclude: ExcludeConfig::default(),
-            no_downtime: false,
-            detect_drift: false,
-            drift_policies: Policies::default(),
-            use_change_log: true,
-            change_log_name: "change_log.txt".into(),
-            lock_ttl: super::lock::DEFAULT_TTL,
-        }
-    }
-}
+use std::time::Instant;
 
 /// The JSON report of `update`.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -107,30 +60,31 @@ pub struct ApplyError {
     pub root: String,
 }
 
-/// Update the embedded environment `opts.env` to `opts.dist`: lock and mode (not for a
+/// Update the embedded environment at `path` to `opts.dist`: lock and mode (not for a
 /// plan), change log, exclusion, drift, plan, then the whole plan and its inventory
 /// records in one transaction. A failure leaves the environment as it was; the mode is
-/// restored and the lock released in every case.
-pub fn update(opts: &UpdateOptions) -> Result<UpdateReport> {
+/// restored and the lock released in every case. (What
+/// [`Environment::update`](crate::env::Environment::update) runs on a [`SqliteEnv`].)
+pub fn update(path: &Path, opts: &UpdateSpec) -> Result<UpdateReport> {
     let start = Instant::now();
-    if opts.plan_only && !opts.env.exists() {
+    if opts.plan_only && !path.exists() {
         anyhow::bail!(
             "environment {} does not exist; a plan or dry run creates nothing (run `cadkit install` first, or check --env)",
-            opts.env.display()
+            path.display()
         );
     }
-    SqliteEnv::open(&opts.env)?.ensure_update_schema()?;
+    SqliteEnv::open(path)?.ensure_update_schema()?;
     let lock = if opts.plan_only {
         None
     } else {
-        Some(LockGuard::acquire(&opts.env, "update", opts.lock_ttl)?)
+        Some(LockGuard::acquire(path, "update", opts.lock_ttl)?)
     };
     let mut modes = if opts.plan_only {
         None
     } else {
-        Some(ModeGuard::enter(&opts.env, opts.no_downtime)?)
+        Some(ModeGuard::enter(path, opts.no_downtime)?)
     };
-    let mut env = SqliteEnv::open(&opts.env)?;
+    let mut env = SqliteEnv::open(path)?;
 
     let (log_path, log) = read_change_log(opts)?;
 
@@ -151,7 +105,7 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport> {
             .to_string(),
         )?;
         tx.commit()
-            .with_context(|| format!("cannot commit the update of {}", opts.env.display()))?;
+            .with_context(|| format!("cannot commit the update of {}", path.display()))?;
         applied = true;
         if !plan.is_empty() {
             if let Some(m) = modes.as_mut() {
@@ -177,7 +131,7 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport> {
     let recovered_lock = lock.as_ref().and_then(|l| l.recovered.clone());
     drop(lock);
     Ok(UpdateReport {
-        env: opts.env.clone(),
+        env: path.to_path_buf(),
         dist: opts.dist.clone(),
         plan_only: opts.plan_only,
         dry_run: opts.plan_only,
@@ -193,7 +147,7 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport> {
 
 /// The change log of the folder (it narrows the work to the changed roots), if used and
 /// present, and its path.
-fn read_change_log(opts: &UpdateOptions) -> Result<(PathBuf, Option<ChangeLog>)> {
+fn read_change_log(opts: &UpdateSpec) -> Result<(PathBuf, Option<ChangeLog>)> {
     let log_path = opts.dist.join(&opts.change_log_name);
     if !(opts.use_change_log && log_path.is_file()) {
         return Ok((log_path, None));
@@ -213,7 +167,7 @@ fn load_desired(
     let Some(log) = log else {
         return Ok((DesiredState::load(dist)?, None));
     };
-    let files = super::desired::list_files(dist)?;
+    let files = crate::update::desired::list_files(dist)?;
     let known: BTreeSet<&str> = files.iter().map(|f| f.rel.as_str()).collect();
     let is_known = |p: &str| known.contains(p);
     let mut changed_files: BTreeSet<String> = BTreeSet::new();
@@ -268,7 +222,7 @@ fn load_desired(
 /// Compute the plan (and drift report) inside a transaction.
 pub fn compute(
     tx: &UpdateTx<'_>,
-    opts: &UpdateOptions,
+    opts: &UpdateSpec,
     log: Option<&ChangeLog>,
 ) -> Result<(Plan, Option<DriftReport>)> {
     let t = Instant::now();

@@ -20,56 +20,23 @@
 //! A crash in stage 2 leaves nothing; in stage 3 it leaves the old graph, the backup and the
 //! progress record, and the next install resumes from stage 3.
 
-use super::desired::list_files;
+use super::install::{BackupRequest, LoadFile};
 use super::lock::{LockGuard, ModeGuard};
-use super::DesiredState;
-use crate::env::sqlite::install::{BackupRequest, LoadFile};
-use crate::env::SqliteEnv;
+use super::SqliteEnv;
+use crate::env::InstallSpec;
 use crate::patch::{FileKind, Patch};
+use crate::update::desired::list_files;
+use crate::update::DesiredState;
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-pub use crate::env::sqlite::install::{Preserved, Progress, PROGRESS};
+pub use super::install::{Preserved, Progress, PROGRESS};
 
 /// Relation from a project to its business-data container.
 pub const BUSINESS_CONTAINER_REL: &str = "017b3aa8fd1659291b92";
-
-/// What an embedded `install` needs; [`InstallOptions::new`] gives the toolkit's defaults.
-#[derive(Debug, Clone)]
-pub struct InstallOptions {
-    /// The SQLite environment file (created when missing).
-    pub env: PathBuf,
-    /// The built codeAsData folder to install.
-    pub dist: PathBuf,
-    /// Keep the users across the reset (`import.backupUsers`, default true).
-    pub backup_users: bool,
-    /// Keep the business data across the reset (`import.backupBusinessData`, default
-    /// true).
-    pub backup_business_data: bool,
-    /// Age after which another process's lock counts as expired (default one hour).
-    pub lock_ttl: Duration,
-    /// The change log in the dist folder (default `change_log.txt`), emptied after a
-    /// successful install since everything it listed is now deployed.
-    pub change_log_name: String,
-}
-
-impl InstallOptions {
-    /// Install `dist` into `env`, keeping users and business data, with the default lock
-    /// TTL and change-log name.
-    pub fn new(env: impl Into<PathBuf>, dist: impl Into<PathBuf>) -> InstallOptions {
-        InstallOptions {
-            env: env.into(),
-            dist: dist.into(),
-            backup_users: true,
-            backup_business_data: true,
-            lock_ttl: super::lock::DEFAULT_TTL,
-            change_log_name: "change_log.txt".into(),
-        }
-    }
-}
 
 /// What an embedded `install` did (the JSON printed by `cadkit install`).
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -106,16 +73,16 @@ pub struct InstallReport {
 /// stage, to test the resume path.
 pub const CRASH_AFTER_BACKUP_ENV: &str = "CADKIT_TEST_CRASH_AFTER_BACKUP";
 
-/// Install `opts.dist` into the embedded environment `opts.env` (stages in the module
+/// Install `opts.dist` into the embedded environment at `path` (stages in the module
 /// doc). Fails without touching the graph when a patch file is unreadable, when another
 /// process holds the lock ([`super::lock::LockError`]) or when the load fails (the
 /// transaction is rolled back and the backup kept for the next run).
-pub fn install(opts: &InstallOptions) -> Result<InstallReport> {
+pub fn install(path: &Path, opts: &InstallSpec) -> Result<InstallReport> {
     let start = Instant::now();
-    SqliteEnv::open(&opts.env)?.ensure_install_schema()?;
-    let lock = LockGuard::acquire(&opts.env, "install", opts.lock_ttl)?;
-    let mut modes = ModeGuard::enter(&opts.env, false)?;
-    let mut env = SqliteEnv::open(&opts.env)?;
+    SqliteEnv::open(path)?.ensure_install_schema()?;
+    let lock = LockGuard::acquire(path, "install", opts.lock_ttl)?;
+    let mut modes = ModeGuard::enter(path, false)?;
+    let mut env = SqliteEnv::open(path)?;
 
     // Read and validate everything before touching the environment.
     let files = list_files(&opts.dist)?;
@@ -141,7 +108,7 @@ pub fn install(opts: &InstallOptions) -> Result<InstallReport> {
     if resumed {
         tracing::warn!(
             "resuming an interrupted install of {}: its preserved users and business data are reused",
-            opts.env.display()
+            path.display()
         );
     }
     #[cfg(feature = "fault-injection")]
@@ -167,7 +134,7 @@ pub fn install(opts: &InstallOptions) -> Result<InstallReport> {
     drop(modes);
     drop(lock);
     Ok(InstallReport {
-        env: opts.env.clone(),
+        env: path.to_path_buf(),
         dist: opts.dist.clone(),
         resumed,
         files: patches.len(),
@@ -185,7 +152,7 @@ pub fn install(opts: &InstallOptions) -> Result<InstallReport> {
 /// The files in application order: modules in import order, each module's files in kind
 /// order, then by path.
 fn load_order<'a>(
-    opts: &InstallOptions,
+    opts: &InstallSpec,
     patches: &'a [(String, FileKind, Patch, String)],
 ) -> Vec<LoadFile<'a>> {
     let mut modules: Vec<&String> = Vec::new();

@@ -2,8 +2,7 @@
 //! environment, change its patches, plan, update, and show that a second plan is empty.
 //! [`edit_sample_dist`] is also the fixture edit of the update tests.
 
-use super::install::{install, InstallOptions};
-use super::run::{update, UpdateOptions};
+use crate::env::{InstallOutcome, InstallSpec, Selection, UpdateSpec};
 use crate::patch::{InstanceOp, Op, Patch};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -80,38 +79,44 @@ pub fn edit_sample_dist(dist: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The demo step: returns its report entry.
+/// The demo step, through the environment boundary as `cadkit install` and `cadkit
+/// update` go: returns its report entry.
 pub fn run(dist: &Path, work: &Path) -> Result<Value> {
-    let env = work.join("env/env.sqlite");
-    let installed = install(&InstallOptions::new(&env, dist))?;
+    let env_path = work.join("env/env.sqlite");
+    let mut env = Selection::Embedded(env_path.clone()).open()?;
+    let (instances, relations) = match env.install(&InstallSpec::new(dist))? {
+        InstallOutcome::Embedded(r) => (r.instances, r.relations),
+        InstallOutcome::Orchestrator(_) => anyhow::bail!("the demo installs an embedded file"),
+    };
     let edited = work.join("dist-edited");
     crate::fsutil::copy_tree(dist, &edited)?;
     edit_sample_dist(&edited)?;
-    let mut opts = UpdateOptions::new(&env, &edited);
-    opts.plan_only = true;
-    let planned = update(&opts)?;
-    let table = super::render::table(&planned.plan);
+    let mut spec = UpdateSpec::new(&edited);
+    spec.plan_only = true;
+    let planned = env.update(&spec)?;
+    let table = crate::update::render::table(planned.plan());
     eprintln!("demo: update plan after editing the sample's patches:\n{table}");
-    opts.plan_only = false;
-    let applied = update(&opts)?;
-    opts.plan_only = true;
-    let again = update(&opts)?;
+    spec.plan_only = false;
+    let applied = env.update(&spec)?;
+    spec.plan_only = true;
+    let again = env.update(&spec)?;
+    let t = &applied.plan().totals;
     eprintln!(
         "demo: update applied {} changes in {} ms; a second plan has {} changes",
-        applied.plan.totals.created_instances
-            + applied.plan.totals.updated_instances
-            + applied.plan.totals.deleted_instances
-            + applied.plan.totals.created_relations
-            + applied.plan.totals.deleted_relations,
-        applied.duration_ms,
-        again.plan.totals.roots
+        t.created_instances
+            + t.updated_instances
+            + t.deleted_instances
+            + t.created_relations
+            + t.deleted_relations,
+        applied.duration_ms(),
+        again.plan().totals.roots
     );
     Ok(json!({
-        "env": env,
-        "installed": { "instances": installed.instances, "relations": installed.relations },
-        "plan": planned.plan,
+        "env": env_path,
+        "installed": { "instances": instances, "relations": relations },
+        "plan": planned.plan(),
         "table": table,
-        "applied": applied.applied,
-        "secondPlanEmpty": again.plan.is_empty(),
+        "applied": applied.applied(),
+        "secondPlanEmpty": again.plan().is_empty(),
     }))
 }

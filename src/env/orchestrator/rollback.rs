@@ -18,10 +18,11 @@
 //! with a clear error instead of computing a diff against an empty or partial state (the
 //! toolkit only warns there, and would then delete what it did not find).
 
-use super::remote::{self, RemoteUpdate, RemoteUpdateReport};
-use super::Plan;
-use crate::env::orchestrator::deploy::ModeGuard;
-use crate::env::orchestrator::{obj, Orchestrator, OrchestratorError, Secret};
+use super::deploy::ModeGuard;
+use super::update::{self as remote, RemoteUpdateReport};
+use super::{obj, Orchestrator, OrchestratorError, Secret};
+use crate::env::UpdateSpec;
+use crate::update::Plan;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
@@ -89,7 +90,7 @@ pub struct RollbackReport {
 /// guard switches the mode back); a failed load is rolled back, and the report says so.
 pub fn after_failed_apply(
     o: &Orchestrator,
-    req: &RemoteUpdate,
+    req: &UpdateSpec,
     mut report: RemoteUpdateReport,
     mode: ModeGuard<'_>,
     err: anyhow::Error,
@@ -136,7 +137,7 @@ pub fn after_failed_apply(
 }
 
 /// The rollback proper (see the module doc); fills `rb` as it goes.
-fn roll_back(o: &Orchestrator, req: &RemoteUpdate, rb: &mut RollbackReport) -> Result<()> {
+fn roll_back(o: &Orchestrator, req: &UpdateSpec, rb: &mut RollbackReport) -> Result<()> {
     let token = o.fresh_token()?;
     let file = rollback_file(o, &token)?;
     rb.rollback_file = Some(file.clone());
@@ -175,7 +176,7 @@ fn roll_back(o: &Orchestrator, req: &RemoteUpdate, rb: &mut RollbackReport) -> R
     let paths = root_tag_paths(o, &stem)?;
     let local = o.cfg.download_folder.join(LOCAL_PATCHES);
     download_backup(o, &token, &file, &stem, &paths, &local)?;
-    let rreq = RemoteUpdate {
+    let rreq = UpdateSpec {
         dist: local,
         use_change_log: false,
         plan_only: false,

@@ -14,15 +14,16 @@
 //! path. A failing `load` rolls back to the last recorded patch backup
 //! ([`super::rollback`]); the zip of the failed update is left unrecorded.
 
-use super::changelog::{self, ChangeLog};
-use super::desired::DesiredState;
-use super::exclude::{self, ExcludeConfig};
-use super::memory::MemEnv;
-use super::{plan, Current, Plan, PlanRequest, RootState};
-use crate::env::orchestrator::commands::{gc, load, set_password};
-use crate::env::orchestrator::deploy::{check_version, set_versions, update_versions, ModeGuard};
-use crate::env::orchestrator::{obj, EnvironmentInfo, Orchestrator};
+use super::commands::{gc, load, set_password};
+use super::deploy::{check_version, set_versions, update_versions, ModeGuard};
+use super::{obj, EnvironmentInfo, Orchestrator};
+use crate::env::UpdateSpec;
 use crate::patch::{FileKind, Op};
+use crate::update::changelog::{self, ChangeLog};
+use crate::update::desired::DesiredState;
+use crate::update::exclude;
+use crate::update::memory::MemEnv;
+use crate::update::{plan, Current, Plan, PlanRequest, RootState};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -32,32 +33,6 @@ use std::time::Instant;
 
 /// Operations per diff file (the toolkit's limit).
 const OPS_PER_FILE: usize = 500;
-
-/// The options of `update` that matter to an orchestrator.
-#[derive(Debug, Clone)]
-pub struct RemoteUpdate {
-    /// The built codeAsData folder holding the desired state (read locally: cadkit never
-    /// needs the orchestrator's patches folder to be filled).
-    pub dist: PathBuf,
-    /// `--plan`: read the orchestrator and report the plan, change nothing.
-    pub plan_only: bool,
-    /// `noDowntime`: switch `codeAsDataReadMode` on instead of maintenance, and refresh
-    /// the subscription cache afterwards (§9.5).
-    pub no_downtime: bool,
-    /// The seeds of the exclusion closure (`excludeTags`, `includeTags`, snapshot
-    /// config).
-    pub exclude: ExcludeConfig,
-    /// `version.json`: set on the Draw and runtime projects after the load, read from
-    /// `dist` when present, else from the orchestrator's patches folder.
-    pub version_file: String,
-    /// Compare only the roots of the change log of the folder (when present).
-    pub use_change_log: bool,
-    /// The change log's file name in `dist` (default `change_log.txt`).
-    pub change_log_name: String,
-    /// `(user tag, login name, password)` given with `setPassword` after the load, when
-    /// set.
-    pub user: Option<(String, String, String)>,
-}
 
 /// What `update` did on an orchestrator (the JSON printed by `cadkit update`).
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -102,13 +77,13 @@ fn live_inventory(roots: &BTreeMap<String, Vec<Op>>) -> BTreeMap<String, RootSta
 
 /// The desired state and, with a change log in the folder, the roots it designates
 /// (`None`: every root is compared).
-fn load_desired(req: &RemoteUpdate) -> Result<(DesiredState, Option<BTreeSet<String>>)> {
+fn load_desired(req: &UpdateSpec) -> Result<(DesiredState, Option<BTreeSet<String>>)> {
     let log_path = req.dist.join(&req.change_log_name);
     if !req.use_change_log || !log_path.is_file() {
         return Ok((DesiredState::load(&req.dist)?, None));
     }
     let log = ChangeLog::parse(&std::fs::read_to_string(&log_path)?);
-    let files = super::desired::list_files(&req.dist)?;
+    let files = crate::update::desired::list_files(&req.dist)?;
     let known: BTreeSet<&str> = files.iter().map(|f| f.rel.as_str()).collect();
     let changed_files: BTreeSet<String> = log
         .patches
@@ -136,7 +111,7 @@ struct LiveRead {
 
 /// The build's change log, when it is used and readable (`None`: every root and binary
 /// folder counts as changed).
-fn read_change_log(req: &RemoteUpdate) -> Option<ChangeLog> {
+fn read_change_log(req: &UpdateSpec) -> Option<ChangeLog> {
     if !req.use_change_log {
         return None;
     }
@@ -146,21 +121,21 @@ fn read_change_log(req: &RemoteUpdate) -> Option<ChangeLog> {
 
 /// The roots of the files the change log names, from those files alone (a guess made
 /// before the whole build is read: [`load_desired`] has the final word).
-fn change_log_roots(req: &RemoteUpdate) -> BTreeSet<String> {
+fn change_log_roots(req: &UpdateSpec) -> BTreeSet<String> {
     let Some(log) = read_change_log(req) else {
         return BTreeSet::new();
     };
     log.patches
         .iter()
         .filter_map(|p| changelog::relativize(p, &|x| req.dist.join(x).is_file()))
-        .filter_map(|f| super::desired::scan_root_tag(&req.dist.join(f)).ok())
+        .filter_map(|f| crate::update::desired::scan_root_tag(&req.dist.join(f)).ok())
         .collect()
 }
 
 /// Read the build and the orchestrator side by side: the build from disk while the
 /// orchestrator answers the structure query and then the roots of the change log's files;
 /// once the build is read, the other roots to compare (those absent from it).
-fn read_live(o: &Orchestrator, req: &RemoteUpdate) -> Result<LiveRead> {
+fn read_live(o: &Orchestrator, req: &UpdateSpec) -> Result<LiveRead> {
     let parallel = o.cfg.graphdef_rate_limit.max(1);
     std::thread::scope(|s| {
         let build = s.spawn(|| {
@@ -227,7 +202,7 @@ fn read_live(o: &Orchestrator, req: &RemoteUpdate) -> Result<LiveRead> {
 
 /// Read the orchestrator (read-only graphDef queries) and compute the plan. With a
 /// change log only the changed roots and the roots absent from the build are read.
-pub fn compute(o: &Orchestrator, req: &RemoteUpdate) -> Result<Plan> {
+pub fn compute(o: &Orchestrator, req: &UpdateSpec) -> Result<Plan> {
     let LiveRead {
         desired,
         changed,
@@ -314,8 +289,14 @@ pub(super) fn write_local(folder: &Path, sub: &str, files: &[(String, Vec<u8>)])
 }
 
 /// `update` (see the module doc).
-pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateReport> {
+pub fn update(o: &mut Orchestrator, req: &UpdateSpec) -> Result<RemoteUpdateReport> {
     let started = Instant::now();
+    if req.detect_drift {
+        anyhow::bail!(
+            "--update.detectDrift needs the deployment inventory only the embedded environment keeps; an orchestrator keeps none (its live content is the deployed state): remove the option for {}",
+            o.info().location
+        );
+    }
     check_version(o)?;
     o.learn_role()?;
     let o = &*o;
@@ -375,7 +356,7 @@ pub fn update(o: &mut Orchestrator, req: &RemoteUpdate) -> Result<RemoteUpdateRe
 
 impl RemoteUpdateReport {
     /// The report of a planned, not yet applied, update.
-    fn new(o: &Orchestrator, req: &RemoteUpdate, plan: Plan) -> RemoteUpdateReport {
+    fn new(o: &Orchestrator, req: &UpdateSpec, plan: Plan) -> RemoteUpdateReport {
         RemoteUpdateReport {
             environment: o.info(),
             dist: req.dist.clone(),
@@ -418,7 +399,7 @@ pub(super) fn housekeeping(o: &Orchestrator, no_downtime: bool) -> Result<()> {
 /// named by their instance's tag) an update loads with `loadBinaryFiles`: with a change
 /// log, the folders of the binary files it names; without, the whole patches folder
 /// (`None`), as the toolkit does.
-fn binary_folders(req: &RemoteUpdate) -> Vec<Option<String>> {
+fn binary_folders(req: &UpdateSpec) -> Vec<Option<String>> {
     let Some(log) = read_change_log(req) else {
         return vec![None];
     };
@@ -436,7 +417,7 @@ fn binary_folders(req: &RemoteUpdate) -> Vec<Option<String>> {
 /// `binaries` (see [`binary_folders`]), password, versions.
 pub(super) fn apply(
     o: &Orchestrator,
-    req: &RemoteUpdate,
+    req: &UpdateSpec,
     files: &[(String, Vec<u8>)],
     folder: &str,
     binaries: &[Option<String>],
