@@ -2,31 +2,12 @@
 //! orchestrator and upload them to its backup area (see
 //! [`crate::env::orchestrator::backup`]); and the `snapshot.*` options `install` shares.
 
+use super::bus::BackupFoldersArgs;
 use super::{parse_bool, GlobalArgs, Step};
 use crate::env::orchestrator::backup::{self, SnapshotRequest};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
-
-/// The folders of users and business data: locally under `--snapshot.dir`, and in the
-/// orchestrator's backup area (shared by the snapshot, install and restore commands).
-#[derive(Debug, Args, Clone)]
-pub struct BackupFoldersArgs {
-    /// Folder of the users (locally under --snapshot.dir, and in the backup area).
-    #[arg(
-        long = "snapshot.usersDataDir",
-        env = "CADKIT_SNAPSHOT_USERS_DATA_DIR",
-        default_value = "users"
-    )]
-    pub users_dir: String,
-    /// Folder of the business data (locally under --snapshot.dir, and in the backup area).
-    #[arg(
-        long = "snapshot.businessDataDir",
-        env = "CADKIT_SNAPSHOT_BUSINESS_DATA_DIR",
-        default_value = "data"
-    )]
-    pub business_data_dir: String,
-}
 
 /// The toolkit's `snapshot.*` options of a users / business-data dump.
 #[derive(Debug, Args, Clone)]

@@ -191,6 +191,26 @@ pub fn set_download_folder(folder: Option<PathBuf>) {
     let _ = DOWNLOAD_FOLDER.set(folder);
 }
 
+/// The folders of users and business data: locally under `--snapshot.dir`, and in the
+/// orchestrator's backup area (shared by the snapshot, install and restore commands).
+#[derive(Debug, Args, Clone)]
+pub struct BackupFoldersArgs {
+    /// Folder of the users (locally under --snapshot.dir, and in the backup area).
+    #[arg(
+        long = "snapshot.usersDataDir",
+        env = "CADKIT_SNAPSHOT_USERS_DATA_DIR",
+        default_value = "users"
+    )]
+    pub users_dir: String,
+    /// Folder of the business data (locally under --snapshot.dir, and in the backup area).
+    #[arg(
+        long = "snapshot.businessDataDir",
+        env = "CADKIT_SNAPSHOT_BUSINESS_DATA_DIR",
+        default_value = "data"
+    )]
+    pub business_data_dir: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -374,7 +374,7 @@ pub struct RestoreArgs {
     pub env: EnvArg,
     /// The backup folders of users and business data.
     #[command(flatten)]
-    pub folders: super::backup::BackupFoldersArgs,
+    pub folders: super::bus::BackupFoldersArgs,
     /// Verbose import on the orchestrator.
     #[arg(long = "import.debug", env = "LOAD_PATCHES_DEBUG", num_args = 0..=1, default_missing_value = "true", value_parser = super::parse_bool)]
     pub debug: Option<bool>,

@@ -1,13 +1,24 @@
 //! Building the layer and assembling each platform's image on it, in memory: nothing is
 //! written here, so `write` gets a finished image or nothing.
 
-use super::oci::{self, Assembled, BaseImage, Descriptor};
+use super::oci::{self, Assembled, BaseImage, Descriptor, Layout};
 use super::registry::Registry;
-use super::write::Output;
 use super::{layer, users, Blobs, ImageRequest, Plan};
 use anyhow::{Context, Result};
 use oci_client::Reference;
 use std::collections::BTreeMap;
+
+/// Where the result goes (parsed from the request by `write::parse_output`).
+pub(super) enum Output {
+    Layout {
+        layout: Layout,
+        tags: Vec<String>,
+    },
+    Registry {
+        reference: Reference,
+        tags: Vec<String>,
+    },
+}
 
 /// The layers built and the images assembled, one per base platform.
 pub(super) struct Built {

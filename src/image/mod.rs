@@ -27,13 +27,12 @@ pub use request::{
 };
 
 use anyhow::{anyhow, bail, Context, Result};
-use compose::Built;
+use compose::{Built, Output};
 use oci::{BaseImage, Layout};
 use oci_client::Reference;
 use registry::{Registry, Stats};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use write::Output;
 
 /// Where base blobs come from.
 enum BaseSource {

@@ -2,25 +2,13 @@
 //! the blobs then manifests then tags written there (tags last, so a failure never
 //! leaves a half image under a tag).
 
-use super::compose::{Built, LayerKey};
+use super::compose::{Built, LayerKey, Output};
 use super::oci::{self, Assembled, Descriptor, Layout};
 use super::registry::{Registry, Stats};
 use super::{layer, BaseSource, BlobAction, Blobs, ImageRequest};
 use anyhow::{bail, Context, Result};
 use oci_client::Reference;
 use std::collections::BTreeMap;
-
-/// Where the result goes.
-pub(super) enum Output {
-    Layout {
-        layout: Layout,
-        tags: Vec<String>,
-    },
-    Registry {
-        reference: Reference,
-        tags: Vec<String>,
-    },
-}
 
 pub(super) fn parse_output(req: &ImageRequest, reg: &Registry) -> Result<Output> {
     let mut tags = Vec::new();

@@ -15,6 +15,7 @@ pub mod backup;
 pub mod commands;
 pub mod config;
 pub mod deploy;
+pub mod diff;
 mod environment;
 pub mod graph;
 pub mod http;

@@ -18,9 +18,8 @@
 //! with a clear error instead of computing a diff against an empty or partial state (the
 //! toolkit only warns there, and would then delete what it did not find).
 
-use super::deploy::ModeGuard;
-use super::update::{self as remote, RemoteUpdateReport};
-use super::{obj, Orchestrator, OrchestratorError, Secret};
+use super::diff;
+use super::{obj, Orchestrator, Secret};
 use crate::env::UpdateSpec;
 use crate::update::Plan;
 use anyhow::{Context, Result};
@@ -40,11 +39,6 @@ const LOCAL_PATCHES: &str = "rollback_patches";
 const UNZIP_ONE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Parallel downloads (the toolkit's).
 const DOWNLOADS: usize = 20;
-
-/// Loading the update's diff failed: the update is rolled back.
-#[derive(Debug, thiserror::Error)]
-#[error("Failed to import patches: {0}")]
-pub struct ImportPatchesError(#[source] pub OrchestratorError);
 
 /// Why no rollback could be made or completed.
 #[derive(Debug, thiserror::Error)]
@@ -86,58 +80,8 @@ pub struct RollbackReport {
     pub plan: Option<Plan>,
 }
 
-/// After `apply` failed: anything but an [`ImportPatchesError`] is returned as is (the mode
-/// guard switches the mode back); a failed load is rolled back, and the report says so.
-pub fn after_failed_apply(
-    o: &Orchestrator,
-    req: &UpdateSpec,
-    mut report: RemoteUpdateReport,
-    mode: ModeGuard<'_>,
-    err: anyhow::Error,
-    started: Instant,
-) -> Result<RemoteUpdateReport> {
-    if err.downcast_ref::<ImportPatchesError>().is_none() {
-        return Err(err);
-    }
-    tracing::warn!("{err:#}");
-    tracing::info!("Error detected during importing diff patches, going to rollback");
-    let mut rb = RollbackReport {
-        completed: false,
-        rollback_file: None,
-        error: None,
-        mode_restored: false,
-        diff_files: Vec::new(),
-        plan: None,
-    };
-    let rolled = roll_back(o, req, &mut rb);
-    // The "after" steps only after a rollback that loaded; the mode goes back in any case.
-    let after = rolled.and_then(|()| {
-        remote::housekeeping(o, req.no_downtime).context("the steps after the rollback failed")
-    });
-    let back = mode.leave();
-    rb.mode_restored = back.is_ok();
-    match (after, back) {
-        (Ok(()), Ok(())) => rb.completed = true,
-        (Err(e), _) => rb.error = Some(format!("{e:#}")),
-        (Ok(()), Err(e)) => rb.error = Some(format!("the mode could not be switched back: {e:#}")),
-    }
-    let failure = if rb.completed {
-        format!("Failed to update database, rollback completed, reason: {err:#}")
-    } else {
-        format!(
-            "Failed to update database, then failed to rollback patches, reason: {}; update failure: {err:#}",
-            rb.error.as_deref().unwrap_or("unknown")
-        )
-    };
-    tracing::error!("{failure}");
-    report.failure = Some(failure);
-    report.rollback = Some(rb);
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    Ok(report)
-}
-
 /// The rollback proper (see the module doc); fills `rb` as it goes.
-fn roll_back(o: &Orchestrator, req: &UpdateSpec, rb: &mut RollbackReport) -> Result<()> {
+pub fn roll_back(o: &Orchestrator, req: &UpdateSpec, rb: &mut RollbackReport) -> Result<()> {
     let token = o.fresh_token()?;
     let file = rollback_file(o, &token)?;
     rb.rollback_file = Some(file.clone());
@@ -182,15 +126,15 @@ fn roll_back(o: &Orchestrator, req: &UpdateSpec, rb: &mut RollbackReport) -> Res
         plan_only: false,
         ..req.clone()
     };
-    let plan = remote::compute(o, &rreq)?;
-    let files = remote::diff_files(&plan);
+    let plan = diff::compute(o, &rreq)?;
+    let files = diff::diff_files(&plan);
     tracing::info!("rollback diff: {} files", files.len());
     rb.diff_files = files.iter().map(|(n, _)| n.clone()).collect();
     rb.plan = Some(plan);
-    remote::write_local(&o.cfg.download_folder, ROLLBACK_DIFF_FOLDER, &files)?;
+    diff::write_local(&o.cfg.download_folder, ROLLBACK_DIFF_FOLDER, &files)?;
     // The binaries of the backup are not in the patches folder, where `loadBinaryFiles`
     // reads: the rollback restores the graph only.
-    remote::apply(o, &rreq, &files, ROLLBACK_DIFF_FOLDER, &[])
+    diff::apply(o, &rreq, &files, ROLLBACK_DIFF_FOLDER, &[])
         .with_context(|| format!("cannot load the rollback diff of {file}"))
 }
 

@@ -12,27 +12,19 @@
 //! merge:true}`, `setPassword`, versions, `startGC`, `updateDone`, mode back, and last
 //! `rollbackVersion.json` naming the zip. The mode is switched back on every failure
 //! path. A failing `load` rolls back to the last recorded patch backup
-//! ([`super::rollback`]); the zip of the failed update is left unrecorded.
+//! ([`super::rollback`]); the zip of the failed update is left unrecorded. Reading,
+//! planning and applying a diff are [`super::diff`]'s, shared with the rollback.
 
-use super::commands::{gc, load, set_password};
-use super::deploy::{check_version, set_versions, update_versions, ModeGuard};
-use super::{obj, EnvironmentInfo, Orchestrator};
+use super::deploy::{check_version, ModeGuard};
+use super::diff::{self, ImportPatchesError};
+use super::rollback::{self, RollbackReport};
+use super::{EnvironmentInfo, Orchestrator};
 use crate::env::UpdateSpec;
-use crate::patch::{FileKind, Op};
-use crate::update::changelog::{self, ChangeLog};
-use crate::update::desired::DesiredState;
-use crate::update::exclude;
-use crate::update::memory::MemEnv;
-use crate::update::{plan, Current, Plan, PlanRequest, RootState};
+use crate::update::Plan;
 use anyhow::{Context, Result};
 use serde::Serialize;
-use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
-
-/// Operations per diff file (the toolkit's limit).
-const OPS_PER_FILE: usize = 500;
 
 /// What `update` did on an orchestrator (the JSON printed by `cadkit update`).
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -61,231 +53,7 @@ pub struct RemoteUpdateReport {
     pub failure: Option<String>,
     /// What the rollback to the last patch backup did, after a failed load.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rollback: Option<super::rollback::RollbackReport>,
-}
-
-/// The deployed state of each live root: its live content.
-fn live_inventory(roots: &BTreeMap<String, Vec<Op>>) -> BTreeMap<String, RootState> {
-    roots
-        .iter()
-        .map(|(r, ops)| {
-            let kinds = ops.iter().map(|o| (FileKind::of_op(o), o));
-            (r.clone(), RootState::from_ops(kinds))
-        })
-        .collect()
-}
-
-/// The desired state and, with a change log in the folder, the roots it designates
-/// (`None`: every root is compared).
-fn load_desired(req: &UpdateSpec) -> Result<(DesiredState, Option<BTreeSet<String>>)> {
-    let log_path = req.dist.join(&req.change_log_name);
-    if !req.use_change_log || !log_path.is_file() {
-        return Ok((DesiredState::load(&req.dist)?, None));
-    }
-    let log = ChangeLog::parse(&std::fs::read_to_string(&log_path)?);
-    let files = crate::update::desired::list_files(&req.dist)?;
-    let known: BTreeSet<&str> = files.iter().map(|f| f.rel.as_str()).collect();
-    let changed_files: BTreeSet<String> = log
-        .patches
-        .iter()
-        .filter_map(|p| changelog::relativize(p, &|x| known.contains(x)))
-        .collect();
-    let d = DesiredState::load_selected(&req.dist, Some((&changed_files, &BTreeSet::new())))?;
-    let changed = changed_files
-        .iter()
-        .filter_map(|f| d.file_roots.get(f).cloned())
-        .collect();
-    Ok((d, Some(changed)))
-}
-
-/// What the plan is computed from: the build, the roots its change log designates
-/// (`None`: every root), the live structure, the live roots absent from the build, and
-/// the content of every live root to compare.
-struct LiveRead {
-    desired: DesiredState,
-    changed: Option<BTreeSet<String>>,
-    structure: crate::graph::Graph,
-    gone: BTreeSet<String>,
-    roots: BTreeMap<String, Vec<Op>>,
-}
-
-/// The build's change log, when it is used and readable (`None`: every root and binary
-/// folder counts as changed).
-fn read_change_log(req: &UpdateSpec) -> Option<ChangeLog> {
-    if !req.use_change_log {
-        return None;
-    }
-    let text = std::fs::read_to_string(req.dist.join(&req.change_log_name)).ok()?;
-    Some(ChangeLog::parse(&text))
-}
-
-/// The roots of the files the change log names, from those files alone (a guess made
-/// before the whole build is read: [`load_desired`] has the final word).
-fn change_log_roots(req: &UpdateSpec) -> BTreeSet<String> {
-    let Some(log) = read_change_log(req) else {
-        return BTreeSet::new();
-    };
-    log.patches
-        .iter()
-        .filter_map(|p| changelog::relativize(p, &|x| req.dist.join(x).is_file()))
-        .filter_map(|f| crate::update::desired::scan_root_tag(&req.dist.join(f)).ok())
-        .collect()
-}
-
-/// Read the build and the orchestrator side by side: the build from disk while the
-/// orchestrator answers the structure query and then the roots of the change log's files;
-/// once the build is read, the other roots to compare (those absent from it).
-fn read_live(o: &Orchestrator, req: &UpdateSpec) -> Result<LiveRead> {
-    let parallel = o.cfg.graphdef_rate_limit.max(1);
-    std::thread::scope(|s| {
-        let build = s.spawn(|| {
-            let t = Instant::now();
-            let r = load_desired(req);
-            tracing::debug!("build read in {} ms", t.elapsed().as_millis());
-            r
-        });
-        let t = Instant::now();
-        let structure = o.structure()?;
-        tracing::debug!("structure read in {} ms", t.elapsed().as_millis());
-        let live = crate::env::orchestrator::graph::roots_of(&structure);
-        let early = change_log_roots(req);
-        let t = Instant::now();
-        let of = |keep: &dyn Fn(&str) -> bool| -> BTreeMap<String, &'static str> {
-            live.iter()
-                .filter(|(r, _)| keep(r))
-                .map(|(r, f)| (r.clone(), *f))
-                .collect()
-        };
-        let mut roots = o.roots_data(&of(&|r| early.contains(r)), parallel)?;
-        let (desired, changed) = build
-            .join()
-            .map_err(|_| anyhow::anyhow!("reading the build panicked"))??;
-        // Roots removed from the build: live roots no patch holds (the toolkit's rule;
-        // their content is read so the plan can delete it).
-        let gone: BTreeSet<String> = live
-            .keys()
-            .filter(|r| !desired.all_roots.contains(*r))
-            .cloned()
-            .collect();
-        let wanted = |r: &str| {
-            changed
-                .as_ref()
-                .is_none_or(|c| c.contains(r) || gone.contains(r))
-        };
-        let rest = of(&|r| wanted(r) && !roots.contains_key(r));
-        roots.extend(o.roots_data(&rest, parallel)?);
-        roots.retain(|r, _| wanted(r));
-        tracing::info!(
-            "{} live roots, {} changed, {} absent from the build",
-            live.len(),
-            changed.as_ref().map_or(live.len(), BTreeSet::len),
-            gone.len()
-        );
-        tracing::debug!(
-            "absent from the build: {:?}",
-            gone.iter().take(20).collect::<Vec<_>>()
-        );
-        tracing::info!(
-            "{} roots read through graphDef in {} ms",
-            roots.len(),
-            t.elapsed().as_millis()
-        );
-        Ok(LiveRead {
-            desired,
-            changed,
-            structure,
-            gone,
-            roots,
-        })
-    })
-}
-
-/// Read the orchestrator (read-only graphDef queries) and compute the plan. With a
-/// change log only the changed roots and the roots absent from the build are read.
-pub fn compute(o: &Orchestrator, req: &UpdateSpec) -> Result<Plan> {
-    let LiveRead {
-        desired,
-        changed,
-        structure,
-        gone,
-        roots,
-    } = read_live(o, req)?;
-    let t = Instant::now();
-    let mut graph = structure;
-    for op in roots.values().flatten() {
-        graph.apply(op);
-    }
-    tracing::debug!("live graph built in {} ms", t.elapsed().as_millis());
-    // Repositories nobody deploys are not owned.
-    let mut inventory = live_inventory(&roots);
-    inventory.retain(|r, _| desired.all_roots.contains(r) || !is_repository(&graph, r));
-    let mem = MemEnv::new(graph, inventory);
-    let children = |n: &str| -> Result<BTreeSet<String>> {
-        let mut c: BTreeSet<String> = mem.structure_children(n)?.into_iter().collect();
-        if let Some(d) = desired.structure.get(n) {
-            c.extend(d.iter().cloned());
-        }
-        Ok(c)
-    };
-    let t = Instant::now();
-    let excluded = exclude::closure(&req.exclude, &children)?;
-    tracing::debug!("excluded roots in {} ms", t.elapsed().as_millis());
-    let preq = PlanRequest {
-        changed: changed.map(|c| c.union(&gone).cloned().collect()),
-        excluded,
-        ..PlanRequest::default()
-    };
-    let t = Instant::now();
-    let p = plan(&desired, &mem, &preq);
-    tracing::debug!("planned in {} ms", t.elapsed().as_millis());
-    p
-}
-
-fn is_repository(graph: &crate::graph::Graph, tag: &str) -> bool {
-    graph
-        .targets(tag, crate::patch::tags::rel::MODEL)
-        .any(|m| m == crate::patch::tags::model::REPOSITORY)
-}
-
-/// The toolkit's diff files: ≤ 500 operations each, `{"rootTag": "null", …}`.
-pub fn diff_files(plan: &Plan) -> Vec<(String, Vec<u8>)> {
-    let mut groups: BTreeMap<u8, Vec<Value>> = BTreeMap::new();
-    for op in plan.ops() {
-        groups.entry(op.code()).or_default().push(op.to_value());
-    }
-    let names = [
-        (1, "createInstances", "newInst"),
-        (2, "updateInstances", "updateInst"),
-        (3, "deleteInstances", "delInst"),
-        (4, "createRelations", "newRel"),
-        (5, "deleteRelations", "delRel"),
-    ];
-    let mut out = Vec::new();
-    for (code, stem, kind) in names {
-        let Some(ops) = groups.get(&code) else {
-            continue;
-        };
-        for (i, chunk) in ops.chunks(OPS_PER_FILE).enumerate() {
-            let body = json!({ "rootTag": "null", "operations": chunk });
-            let name = format!("{stem}_{}.{kind}.json", i + 1);
-            out.push((name, serde_json::to_vec(&body).expect("JSON")));
-        }
-    }
-    out
-}
-
-/// Write the diff files to `<folder>/<sub>` (emptied first), as the toolkit keeps them.
-pub(super) fn write_local(folder: &Path, sub: &str, files: &[(String, Vec<u8>)]) -> Result<()> {
-    let diff = folder.join(sub);
-    if diff.exists() {
-        std::fs::remove_dir_all(&diff)
-            .with_context(|| format!("cannot empty {}", diff.display()))?;
-    }
-    std::fs::create_dir_all(&diff).with_context(|| format!("cannot create {}", diff.display()))?;
-    for (name, bytes) in files {
-        std::fs::write(diff.join(name), bytes)?;
-    }
-    Ok(())
+    pub rollback: Option<RollbackReport>,
 }
 
 /// `update` (see the module doc).
@@ -301,7 +69,7 @@ pub fn update(o: &mut Orchestrator, req: &UpdateSpec) -> Result<RemoteUpdateRepo
     o.learn_role()?;
     let o = &*o;
     if req.plan_only {
-        let plan = compute(o, req)?;
+        let plan = diff::compute(o, req)?;
         tracing::info!("plan ready after {} ms", started.elapsed().as_millis());
         let mut report = RemoteUpdateReport::new(o, req, plan);
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -309,7 +77,7 @@ pub fn update(o: &mut Orchestrator, req: &UpdateSpec) -> Result<RemoteUpdateRepo
     }
     // The toolkit's order: the backup folder's GC before the diff. The token too, now:
     // commands queue behind the zip below, and the plan's queries need it.
-    o.command(gc(false, false, true, false), None)?;
+    o.command(super::commands::gc(false, false, true, false), None)?;
     o.token()?;
     // The patch backup zips the orchestrator's patches folder, which the update does not
     // change: the orchestrator builds the zip while the plan is computed (the longest
@@ -318,7 +86,7 @@ pub fn update(o: &mut Orchestrator, req: &UpdateSpec) -> Result<RemoteUpdateRepo
     // version only once the update succeeded.
     let (plan, zip) = std::thread::scope(|s| {
         let zip = s.spawn(|| crate::env::orchestrator::commands::zip_patches(o));
-        let plan = compute(o, req);
+        let plan = diff::compute(o, req);
         (plan, zip.join())
     });
     let zip = zip.map_err(|_| anyhow::anyhow!("the patch backup panicked"))?;
@@ -326,13 +94,13 @@ pub fn update(o: &mut Orchestrator, req: &UpdateSpec) -> Result<RemoteUpdateRepo
     let zip = zip.context("patch backup (copyPatches)")?;
     tracing::info!("plan ready after {} ms", started.elapsed().as_millis());
     let mut report = RemoteUpdateReport::new(o, req, plan);
-    let files = diff_files(&report.plan);
-    write_local(&o.cfg.download_folder, "diff", &files)?;
+    let files = diff::diff_files(&report.plan);
+    diff::write_local(&o.cfg.download_folder, "diff", &files)?;
     let mode = ModeGuard::enter(o, req.no_downtime)?;
     tracing::info!("mode switched after {} ms", started.elapsed().as_millis());
-    if let Err(e) = apply(o, req, &files, "diff", &binary_folders(req)) {
+    if let Err(e) = diff::apply(o, req, &files, "diff", &diff::binary_folders(req)) {
         report.diff_files = files.into_iter().map(|(n, _)| n).collect();
-        return super::rollback::after_failed_apply(o, req, report, mode, e, started);
+        return after_failed_apply(o, req, report, mode, e, started);
     }
     tracing::info!("diff loaded after {} ms", started.elapsed().as_millis());
     after_steps(o, req.no_downtime, mode)?;
@@ -374,88 +142,56 @@ impl RemoteUpdateReport {
 
 /// The toolkit's "after" steps, then the mode back.
 fn after_steps(o: &Orchestrator, no_downtime: bool, mode: ModeGuard<'_>) -> Result<()> {
-    housekeeping(o, no_downtime)?;
+    diff::housekeeping(o, no_downtime)?;
     Ok(mode.leave()?)
 }
 
-/// The toolkit's "after" steps before the mode goes back: `startGC`, `updateDone`,
-/// subscription cache.
-pub(super) fn housekeeping(o: &Orchestrator, no_downtime: bool) -> Result<()> {
-    o.command(gc(true, true, false, false), None)?;
-    o.command(
-        obj(&[
-            ("command", "updateDone".into()),
-            ("noDownTime", no_downtime.into()),
-        ]),
-        None,
-    )?;
-    if no_downtime {
-        o.command(obj(&[("command", "refreshSubscriptionCache".into())]), None)?;
-    }
-    Ok(())
-}
-
-/// The folders of the orchestrator's patches folder whose binary files (File contents,
-/// named by their instance's tag) an update loads with `loadBinaryFiles`: with a change
-/// log, the folders of the binary files it names; without, the whole patches folder
-/// (`None`), as the toolkit does.
-fn binary_folders(req: &UpdateSpec) -> Vec<Option<String>> {
-    let Some(log) = read_change_log(req) else {
-        return vec![None];
-    };
-    let folders: BTreeSet<String> = log
-        .binaries
-        .iter()
-        .filter_map(|p| changelog::relativize(p, &|x| req.dist.join(x).is_file()))
-        .filter_map(|f| Some(Path::new(&f).parent()?.to_string_lossy().into_owned()))
-        .collect();
-    folders.into_iter().map(Some).collect()
-}
-
-/// Upload the diff files to backup `<folder>/`, load them (a failing `load` is an
-/// [`ImportPatchesError`](super::rollback::ImportPatchesError)), the binary files of
-/// `binaries` (see [`binary_folders`]), password, versions.
-pub(super) fn apply(
+/// After `apply` failed: anything but an [`ImportPatchesError`] is returned as is (the mode
+/// guard switches the mode back); a failed load is rolled back, and the report says so.
+pub fn after_failed_apply(
     o: &Orchestrator,
     req: &UpdateSpec,
-    files: &[(String, Vec<u8>)],
-    folder: &str,
-    binaries: &[Option<String>],
-) -> Result<()> {
-    let token = o.token()?;
-    if !files.is_empty() {
-        for (name, bytes) in files {
-            o.block_on(
-                o.http()
-                    .upload(&format!("{folder}/{name}"), bytes.clone(), true, &token),
-            )?;
-        }
-        o.command(
-            load(Some(folder), false, false, true, true),
-            Some(o.cfg.import_timeout),
-        )
-        .map_err(super::rollback::ImportPatchesError)?;
+    mut report: RemoteUpdateReport,
+    mode: ModeGuard<'_>,
+    err: anyhow::Error,
+    started: Instant,
+) -> Result<RemoteUpdateReport> {
+    if err.downcast_ref::<ImportPatchesError>().is_none() {
+        return Err(err);
     }
-    for b in binaries {
-        let mut c = obj(&[("command", "loadBinaryFiles".into())]);
-        if let Some(f) = b {
-            c.insert("folderPath".into(), f.as_str().into());
-        }
-        o.command(c, Some(o.cfg.import_timeout))
-            .map_err(super::rollback::ImportPatchesError)?;
+    tracing::warn!("{err:#}");
+    tracing::info!("Error detected during importing diff patches, going to rollback");
+    let mut rb = RollbackReport {
+        completed: false,
+        rollback_file: None,
+        error: None,
+        mode_restored: false,
+        diff_files: Vec::new(),
+        plan: None,
+    };
+    let rolled = rollback::roll_back(o, req, &mut rb);
+    // The "after" steps only after a rollback that loaded; the mode goes back in any case.
+    let after = rolled.and_then(|()| {
+        diff::housekeeping(o, req.no_downtime).context("the steps after the rollback failed")
+    });
+    let back = mode.leave();
+    rb.mode_restored = back.is_ok();
+    match (after, back) {
+        (Ok(()), Ok(())) => rb.completed = true,
+        (Err(e), _) => rb.error = Some(format!("{e:#}")),
+        (Ok(()), Err(e)) => rb.error = Some(format!("the mode could not be switched back: {e:#}")),
     }
-    if let Some((tag, name, password)) = &req.user {
-        o.command(set_password(tag, name, password), None)?;
-    }
-    // The versions of the folder deployed (the toolkit reads the same file from the
-    // orchestrator's patches folder, which cadkit does not need to fill).
-    let local = req.dist.join(&req.version_file);
-    if local.is_file() {
-        let v: Value = serde_json::from_slice(&std::fs::read(&local)?)
-            .with_context(|| format!("{}", local.display()))?;
-        set_versions(o, &v)?;
+    let failure = if rb.completed {
+        format!("Failed to update database, rollback completed, reason: {err:#}")
     } else {
-        update_versions(o, &req.version_file)?;
-    }
-    Ok(())
+        format!(
+            "Failed to update database, then failed to rollback patches, reason: {}; update failure: {err:#}",
+            rb.error.as_deref().unwrap_or("unknown")
+        )
+    };
+    tracing::error!("{failure}");
+    report.failure = Some(failure);
+    report.rollback = Some(rb);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
 }
