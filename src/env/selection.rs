@@ -62,13 +62,13 @@ impl Selection {
         }
     }
 
-    /// As [`Selection::open`] for commands that only read (`snapshot`): an embedded
-    /// environment must exist, it is never created.
+    /// As [`Selection::open`] for commands that only read (`snapshot`, `update --plan`): an
+    /// embedded environment must exist, it is never created.
     pub fn open_existing(&self) -> Result<Box<dyn Environment>> {
         if let Selection::Embedded(path) = self {
             if !path.is_file() {
                 bail!(
-                    "no environment at {} (run `cadkit install --env {}` first)",
+                    "no environment at {}: the file does not exist, and a command that only reads (a snapshot, a plan, a dry run) creates nothing (run `cadkit install --env {}` first, or check --env)",
                     path.display(),
                     path.display()
                 );

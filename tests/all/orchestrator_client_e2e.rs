@@ -177,6 +177,28 @@ fn cadkit_installs_snapshots_and_updates_core_through_the_orchestrator() {
     }
     assert_same_graph(&o.env, &fresh293, "after --plan");
 
+    // Drift detection needs the inventory only the embedded environment keeps: refused up
+    // front (it used to be ignored silently), nothing sent.
+    let before = o.recorded().len();
+    let out = cadkit(
+        &o,
+        dir,
+        &[
+            "update",
+            "--update.detectDrift",
+            "--codeAsData.workingDir",
+            d291.to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--update.detectDrift") && err.contains("embedded environment"),
+        "{err}"
+    );
+    assert_eq!(o.recorded().len(), before, "no command sent");
+    assert_same_graph(&o.env, &fresh293, "after a refused drift detection");
+
     // update to 2.9.1 (with the build's change log: only the changed roots are read)
     let d291_log = dir.join("d291-with-log");
     h::copy_dir(&d291, &d291_log);

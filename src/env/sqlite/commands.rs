@@ -1,5 +1,5 @@
 //! The toolkit's environment commands on the embedded environment, as typed methods
-//! returning the JSON result cadkit prints (`update::envcmd` and the reference
+//! returning the JSON result cadkit prints (`envcmd` and the reference
 //! orchestrator call them; this is where their SQL lives).
 
 use super::lock::{Modes, DEPLOYED_VERSIONS};

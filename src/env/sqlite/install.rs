@@ -1,4 +1,4 @@
-//! The stages of `install` on the embedded environment (see `update::install` for the
+//! The stages of `install` on the embedded environment (see [`super::installer`] for the
 //! whole sequence): the *backup* of users and business data with its progress record, and
 //! the *reset + load* that restores them and records the inventory. Each stage is one
 //! transaction; the progress record (meta `installProgress`) and the backup (table
