@@ -4,7 +4,8 @@
 
 use super::bus::BackupFoldersArgs;
 use super::{parse_bool, GlobalArgs, Step};
-use crate::env::orchestrator::backup::{self, SnapshotRequest};
+use crate::env::orchestrator::backup::SnapshotRequest;
+use crate::steps::envcmd::EnvCommand;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
@@ -62,27 +63,11 @@ pub struct SnapshotBackupArgs {
 impl SnapshotBackupArgs {
     /// Dump and upload users (`business` false) or business data.
     pub fn run_snapshot(self, business: bool, global: &GlobalArgs) -> Result<i32> {
-        let command = if business {
-            "snapshotBusinessData"
-        } else {
-            "snapshotUsers"
+        let command = EnvCommand::SnapshotData {
+            business,
+            request: self.snapshot.request(),
         };
-        let o = self.env.orchestrator(
-            command,
-            ", whose `install` keeps users and business data by itself",
-        )?;
-        let req = self.snapshot.request();
-        let report = if business {
-            backup::snapshot_business_data(&o, &req)?
-        } else {
-            backup::snapshot_users(&o, &req)?
-        };
-        let mut out = crate::ci::Outputs::detect();
-        out.set("instances", &report.instances.to_string())?;
-        out.set("relations", &report.relations.to_string())?;
-        out.set("local-dir", &report.local_dir.to_string_lossy())?;
-        super::emit(out, &report, global, crate::ci::Stdout::Report)?;
-        Ok(0)
+        self.env.run(command, global)
     }
 }
 

@@ -1,18 +1,17 @@
 //! The environment commands of the toolkit, on the embedded environment (`--env`) or on
-//! an orchestrator (`--bus.*` / `--orchestrator.*`, see [`super::bus`]); each prints a
-//! JSON report naming the environment used, through the one output path
-//! ([`super::emit`]: report file, CI outputs, redaction, `--report`).
+//! an orchestrator (`--bus.*` / `--orchestrator.*`, see [`super::bus`]): arguments →
+//! [`EnvRequest`] → [`crate::steps::envcmd::run`] → a JSON report naming the environment
+//! used, through the one output path ([`super::emit`]: report file, CI outputs,
+//! redaction, `--report`).
 
 use super::bus::RemoteArgs;
 use super::{emit, GlobalArgs, Step};
 use crate::ci::{Outputs, Stdout};
-use crate::env::orchestrator::{commands as remote, Orchestrator};
-use crate::env::sqlite::envcmd;
-use crate::env::Environment;
-use crate::steps::envcmd::{self as reports, EnvReport};
+use crate::env::sqlite::envcmd::parse_switch;
+use crate::env::Selection;
+use crate::steps::envcmd::{self, EnvCommand, EnvRequest};
 use anyhow::Result;
 use clap::Args;
-use serde::{de::DeserializeOwned, Serialize};
 use std::path::PathBuf;
 
 /// `--env` or the orchestrator settings, shared by every environment command.
@@ -27,56 +26,36 @@ pub struct EnvArg {
 }
 
 impl EnvArg {
-    /// The selected environment (chosen once, [`RemoteArgs::selection`]); its results
-    /// name it (never with credentials).
-    pub fn environment(&self) -> Result<Box<dyn Environment>> {
-        self.remote.selection(self.env.clone())?.open()
+    /// The selected environment (chosen once, [`RemoteArgs::selection`]).
+    fn selection(&self) -> Result<Selection> {
+        self.remote.selection(self.env.clone())
     }
 
-    /// The orchestrator, for a command only an orchestrator has (the embedded environment
-    /// is not touched).
-    pub fn orchestrator(&self, command: &str, why: &str) -> Result<Box<Orchestrator>> {
-        self.remote
-            .selection(self.env.clone())?
-            .orchestrator_only(command, why)
+    /// Run `command` on the selected environment through [`envcmd::run`] (under
+    /// `CADKIT_DRY_RUN`, a writing command only says what it would do), hand its report
+    /// to the one output path, and return its exit code.
+    pub fn run(&self, command: EnvCommand, g: &GlobalArgs) -> Result<i32> {
+        let req = EnvRequest {
+            env: self.selection()?,
+            dry_run: super::dry_run_from_env() && command.writes(),
+            command,
+        };
+        let mut out = Outputs::detect().dry_run(req.dry_run);
+        let report = envcmd::run(&req, &mut out)?;
+        let stdout = match report.toolkit_stdout()? {
+            Some(text) => Stdout::Text(text),
+            None => Stdout::Report,
+        };
+        emit(out, &report, g, stdout)?;
+        Ok(report.exit_code())
     }
-
-    /// Run `command` on the selected environment: its typed report, in the embedded or the
-    /// orchestrator shape (both name the environment, never with credentials).
-    fn run<E, O>(
-        &self,
-        command: impl FnOnce(&dyn Environment) -> Result<serde_json::Value>,
-    ) -> Result<EnvReport<E, O>>
-    where
-        E: Serialize + DeserializeOwned,
-        O: Serialize + DeserializeOwned,
-    {
-        let env = self.environment()?;
-        let value = command(env.as_ref())?;
-        if env.info().kind == "embedded" {
-            Ok(EnvReport::Embedded(reports::typed(value)?))
-        } else {
-            reports::remote(value)
-        }
-    }
-}
-
-/// Azure's output commands go to stdout: commands whose stdout is a value pipelines read
-/// (`isDbInitialized`, `getUpgradeConfig`) set no output there.
-fn shares_stdout(out: &Outputs) -> bool {
-    out.platform() == crate::ci::Platform::Azure
-}
-
-/// The report of an environment command, printed unless `--report none`.
-fn print<R: Serialize>(out: Outputs, report: &R, g: &GlobalArgs) -> Result<()> {
-    emit(out, report, g, Stdout::Report)
 }
 
 /// `maintenance on|off`: switch maintenance mode of the selected environment.
 #[derive(Debug, Args)]
 pub struct MaintenanceArgs {
     /// on or off (true/false, 1/0); anything else is an error.
-    #[arg(value_parser = envcmd::parse_switch, action = clap::ArgAction::Set)]
+    #[arg(value_parser = parse_switch, action = clap::ArgAction::Set)]
     pub activate: bool,
     /// The environment switched.
     #[command(flatten)]
@@ -85,12 +64,7 @@ pub struct MaintenanceArgs {
 
 impl Step for MaintenanceArgs {
     fn run(self, g: &GlobalArgs) -> Result<i32> {
-        let on = self.activate;
-        let report: reports::ModesReport = self.env.run(|e| e.maintenance(on))?;
-        let mut out = Outputs::detect();
-        out.set("maintenance", if on { "on" } else { "off" })?;
-        print(out, &report, g)?;
-        Ok(0)
+        self.env.run(EnvCommand::Maintenance(self.activate), g)
     }
 }
 
@@ -98,7 +72,7 @@ impl Step for MaintenanceArgs {
 #[derive(Debug, Args)]
 pub struct ReadModeArgs {
     /// true or false (on/off, 1/0); anything else is an error.
-    #[arg(value_parser = envcmd::parse_switch, action = clap::ArgAction::Set)]
+    #[arg(value_parser = parse_switch, action = clap::ArgAction::Set)]
     pub activate: bool,
     /// The environment switched.
     #[command(flatten)]
@@ -107,12 +81,7 @@ pub struct ReadModeArgs {
 
 impl Step for ReadModeArgs {
     fn run(self, g: &GlobalArgs) -> Result<i32> {
-        let on = self.activate;
-        let report: reports::ModesReport = self.env.run(|e| e.read_mode(on))?;
-        let mut out = Outputs::detect();
-        out.set("read-mode", &on.to_string())?;
-        print(out, &report, g)?;
-        Ok(0)
+        self.env.run(EnvCommand::ReadMode(self.activate), g)
     }
 }
 
@@ -126,9 +95,7 @@ pub struct BroadcastRefreshArgs {
 
 impl Step for BroadcastRefreshArgs {
     fn run(self, g: &GlobalArgs) -> Result<i32> {
-        let report: reports::BroadcastRefreshReport = self.env.run(|e| e.broadcast_refresh())?;
-        print(Outputs::detect(), &report, g)?;
-        Ok(0)
+        self.env.run(EnvCommand::BroadcastRefresh, g)
     }
 }
 
@@ -160,28 +127,14 @@ pub struct UpdateUserArgs {
     pub password: Option<String>,
 }
 
-/// The toolkit's default of `--user.password` (`DRAW_PASSWORD`).
-const DEFAULT_USER_PASSWORD: &str = "admin";
-
 impl Step for UpdateUserArgs {
     fn run(self, g: &GlobalArgs) -> Result<i32> {
-        let password = self.password.clone().unwrap_or_else(|| {
-            tracing::warn!(
-                "no --user.password, CADKIT_USER_PASSWORD or DRAW_PASSWORD: setting the toolkit's default password (admin)"
-            );
-            DEFAULT_USER_PASSWORD.to_string()
-        });
-        // Redacted from everything printed (no `::add-mask::` line: the line itself would
-        // show the password in raw logs; CI secrets are masked by the runner already).
-        // The toolkit's default `admin` is no secret (and redacting it would garble the
-        // user name).
-        if password != DEFAULT_USER_PASSWORD {
-            crate::ci::register_secret(&password);
-        }
-        let (t, n, p) = (&self.tag, &self.name, &password);
-        let report: reports::UpdateUserReport = self.env.run(|e| e.update_user(t, n, p))?;
-        print(Outputs::detect(), &report, g)?;
-        Ok(0)
+        let command = EnvCommand::UpdateUser {
+            tag: self.tag,
+            name: self.name,
+            password: self.password,
+        };
+        self.env.run(command, g)
     }
 }
 
@@ -195,9 +148,7 @@ pub struct StartGcArgs {
 
 impl Step for StartGcArgs {
     fn run(self, g: &GlobalArgs) -> Result<i32> {
-        let report: reports::StartGcReport = self.env.run(|e| e.start_gc())?;
-        print(Outputs::detect(), &report, g)?;
-        Ok(0)
+        self.env.run(EnvCommand::StartGc, g)
     }
 }
 
@@ -211,14 +162,7 @@ pub struct StatsDbArgs {
 
 impl Step for StatsDbArgs {
     fn run(self, g: &GlobalArgs) -> Result<i32> {
-        let report: reports::StatsDbReport = self.env.run(|e| e.stats_db())?;
-        let mut out = Outputs::detect();
-        if let EnvReport::Embedded(e) = &report {
-            out.set("instances", &e.result.instances.to_string())?;
-            out.set("relations", &e.result.relations.to_string())?;
-        }
-        print(out, &report, g)?;
-        Ok(0)
+        self.env.run(EnvCommand::StatsDb, g)
     }
 }
 
@@ -231,13 +175,8 @@ pub struct CheckDbArgs {
 }
 
 impl Step for CheckDbArgs {
-    /// Exit 1 when the environment is incoherent (the JSON says why).
     fn run(self, g: &GlobalArgs) -> Result<i32> {
-        let report: reports::CheckDbReport = self.env.run(|e| e.check_db())?;
-        let mut out = Outputs::detect();
-        out.set("ok", &report.ok().to_string())?;
-        print(out, &report, g)?;
-        Ok(if report.ok() { 0 } else { 1 })
+        self.env.run(EnvCommand::CheckDb, g)
     }
 }
 
@@ -251,20 +190,8 @@ pub struct IsDbInitializedArgs {
 }
 
 impl Step for IsDbInitializedArgs {
-    /// The toolkit's `true`/`false` on stdout; cadkit's report only with `--report json`.
     fn run(self, g: &GlobalArgs) -> Result<i32> {
-        let env = self.env.environment()?;
-        let report = reports::IsDbInitializedReport {
-            initialized: env.is_initialised()?,
-            environment: reports::typed(serde_json::to_value(env.info())?)?,
-        };
-        let mut out = Outputs::detect();
-        if !shares_stdout(&out) {
-            out.set("initialized", &report.initialized.to_string())?;
-        }
-        let toolkit = Stdout::Text(report.initialized.to_string());
-        emit(out, &report, g, toolkit)?;
-        Ok(0)
+        self.env.run(EnvCommand::IsDbInitialized, g)
     }
 }
 
@@ -294,33 +221,12 @@ pub struct UpgradeConfigArgs {
 }
 
 impl Step for UpgradeConfigArgs {
-    /// The toolkit's bytes on stdout (one compact JSON line, for the pipeline to read);
-    /// cadkit's report only with `--report json`.
     fn run(self, g: &GlobalArgs) -> Result<i32> {
-        let (w, f) = (&self.working_dir, &self.version_file);
-        let config = self.env.environment()?.upgrade_config(w, f)?;
-        let compact = serde_json::to_string(&config)?;
-        let report: reports::UpgradeConfigReport =
-            reports::typed(serde_json::json!({ "upgradeConfig": config }))?;
-        let mut out = Outputs::detect();
-        if !shares_stdout(&out) {
-            out.set("upgrade-config", &compact)?;
-        }
-        emit(out, &report, g, Stdout::Text(compact))?;
-        Ok(0)
-    }
-}
-
-impl EnvArg {
-    /// Run a command that exists for orchestrators only (an embedded environment has no
-    /// backup area): a clear error on an embedded environment, which is not touched.
-    fn run_remote<R: Serialize + DeserializeOwned>(
-        &self,
-        command: &str,
-        orchestrator: impl FnOnce(&Orchestrator) -> Result<serde_json::Value>,
-    ) -> Result<R> {
-        let o = self.orchestrator(command, "")?;
-        reports::typed(orchestrator(&o)?)
+        let command = EnvCommand::UpgradeConfig {
+            working_dir: self.working_dir,
+            version_file: self.version_file,
+        };
+        self.env.run(command, g)
     }
 }
 
@@ -335,10 +241,7 @@ pub struct ClearGraphDefCacheArgs {
 
 impl Step for ClearGraphDefCacheArgs {
     fn run(self, g: &GlobalArgs) -> Result<i32> {
-        let report: reports::ClearGraphDefCacheReport =
-            self.env.run(|e| e.clear_graphdef_cache())?;
-        print(Outputs::detect(), &report, g)?;
-        Ok(0)
+        self.env.run(EnvCommand::ClearGraphDefCache, g)
     }
 }
 
@@ -353,16 +256,7 @@ pub struct CreatePatchesBackupArgs {
 
 impl Step for CreatePatchesBackupArgs {
     fn run(self, g: &GlobalArgs) -> Result<i32> {
-        let report: reports::CreatePatchesBackupReport =
-            self.env.run_remote("createPatchesBackup", |o| {
-                // The toolkit's command asks for a token, then its backup for another.
-                o.token()?;
-                Ok(remote::create_patches_backup(o)?)
-            })?;
-        let mut out = Outputs::detect();
-        out.set("rollback-file", &report.rollback_file)?;
-        print(out, &report, g)?;
-        Ok(0)
+        self.env.run(EnvCommand::CreatePatchesBackup, g)
     }
 }
 
@@ -384,19 +278,16 @@ impl RestoreArgs {
     /// Run `restoreBusinessData` (`business`) or `restoreUsers`: the orchestrator loads
     /// the backup-area folder, merging; the report names the folder and the environment.
     pub fn run_restore(self, business: bool, g: &GlobalArgs) -> Result<i32> {
-        let (command, folder) = if business {
-            (
-                "restoreBusinessData",
-                self.folders.business_data_dir.clone(),
-            )
+        let folder = if business {
+            self.folders.business_data_dir
         } else {
-            ("restoreUsers", self.folders.users_dir.clone())
+            self.folders.users_dir
         };
-        let debug = self.debug.unwrap_or(false);
-        let report: reports::RestoreReport = self.env.run_remote(command, |o| {
-            Ok(remote::restore(o, command, &folder, debug)?)
-        })?;
-        print(Outputs::detect(), &report, g)?;
-        Ok(0)
+        let command = EnvCommand::Restore {
+            business,
+            folder,
+            debug: self.debug.unwrap_or(false),
+        };
+        self.env.run(command, g)
     }
 }

@@ -253,50 +253,7 @@ fn dry_run_from_env() -> bool {
 }
 
 impl Command {
-    /// The environment commands that write, under a dry run: what they would do (no
-    /// secret), instead of doing it.
-    fn dry_run_report(&self) -> Option<crate::steps::envcmd::DryRunReport> {
-        use crate::steps::envcmd::Would;
-        let switch = |activate: bool| Would {
-            activate: Some(activate),
-            ..Would::default()
-        };
-        let (command, env, would) = match self {
-            Command::Maintenance(a) => ("maintenance", &a.env.env, switch(a.activate)),
-            Command::CodeAsDataReadMode(a) => {
-                ("codeAsDataReadMode", &a.env.env, switch(a.activate))
-            }
-            Command::BroadcastRefreshApp(a) => {
-                ("broadcastRefreshApp", &a.env.env, Would::default())
-            }
-            Command::UpdateUser(a) => (
-                "updateUser",
-                &a.env.env,
-                Would {
-                    user_tag: Some(a.tag.clone()),
-                    user_name: Some(a.name.clone()),
-                    ..Would::default()
-                },
-            ),
-            Command::StartGc(a) => ("startGC", &a.env.env, Would::default()),
-            _ => return None,
-        };
-        Some(crate::steps::envcmd::DryRunReport {
-            command: command.into(),
-            env: env.clone(),
-            would,
-        })
-    }
-
     fn run(self, global: &GlobalArgs) -> Result<i32> {
-        if dry_run_from_env() {
-            if let Some(report) = self.dry_run_report() {
-                tracing::info!("dry run: {} changes nothing", report.command);
-                let out = crate::ci::Outputs::detect().dry_run(true);
-                emit(out, &report, global, crate::ci::Stdout::Report)?;
-                return Ok(0);
-            }
-        }
         match self {
             Command::Build(a) => a.run(global),
             Command::Dependencies(a) => a.run(global),

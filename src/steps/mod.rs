@@ -9,8 +9,9 @@
 //! [`install`] and [`snapshot`], which take the environment chosen by the user
 //! ([`crate::env::Selection`]) in their request and run on [`crate::update`],
 //! [`crate::env`] and [`crate::snapshot`]; `build` lives in [`crate::build`] and `image`
-//! in [`crate::image`]. The report types of the environment commands (embedded or
-//! orchestrator) are in [`envcmd`], that of `cleanCodeAsData` in [`clean`]. The JSON
+//! in [`crate::image`]. The toolkit's environment commands (`maintenance`, `statsDB`,
+//! `snapshotUsers`, …) are one step, [`envcmd`], with a report type per command (embedded
+//! or orchestrator shaped); the report of `cleanCodeAsData` is in [`clean`]. The JSON
 //! Schemas of every report (envelope included) are in [`schema`] and committed under
 //! `schema/`.
 

@@ -1,11 +1,12 @@
 //! The reports of the toolkit's environment commands (`maintenance`, `statsDB`, `checkDB`,
 //! …), as types: what each prints on the embedded environment and on an orchestrator.
 //!
-//! The commands themselves live in [`crate::env::sqlite::envcmd`] (embedded) and
-//! [`crate::env::orchestrator::commands`] (orchestrator) and answer JSON values; [`typed`]
-//! turns such a value into its report type here, so that every environment command goes
-//! through the one output path ([`crate::ci::Outputs::finish_report`]) with a committed
-//! schema. The field names and values are the ones those commands have always printed.
+//! The commands themselves are the [`crate::env::Environment`] methods (and, for the
+//! orchestrator-only ones, [`crate::env::orchestrator::commands`]) and answer JSON values;
+//! [`typed`] turns such a value into its report type here, so that every environment
+//! command goes through the one output path ([`crate::ci::Outputs::finish_report`]) with a
+//! committed schema. The field names and values are the ones those commands have always
+//! printed.
 
 use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -341,7 +342,7 @@ pub struct RestoreReport {
 pub struct DryRunReport {
     /// The toolkit command that was not run.
     pub command: String,
-    /// The `--env` given, if any.
+    /// The embedded environment it would have changed (null for an orchestrator).
     pub env: Option<PathBuf>,
     /// The arguments it would have used.
     pub would: Would,
