@@ -11,7 +11,9 @@ use sha2::Digest;
 use std::path::Path;
 use std::time::Duration;
 
-fn quiet_outputs() -> Outputs {
+/// Outputs that go nowhere: the demo's steps run as in CI, without touching the caller's
+/// CI files.
+pub(super) fn quiet_outputs() -> Outputs {
     Outputs::new(
         Platform::None,
         OutputPaths::default(),

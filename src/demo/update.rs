@@ -2,8 +2,13 @@
 //! environment, change its patches, plan, update, and show that a second plan is empty.
 //! [`edit_sample_dist`] is also the fixture edit of the update tests.
 
-use crate::env::{InstallOutcome, InstallSpec, Selection, UpdateSpec};
+use crate::env::{InstallSpec, Selection, UpdateSpec};
 use crate::patch::{InstanceOp, Op, Patch};
+use crate::steps::{
+    self,
+    install::{InstallRequest, InstallStepReport},
+    update::UpdateRequest,
+};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -79,27 +84,35 @@ pub fn edit_sample_dist(dist: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The demo step, through the environment boundary as `cadkit install` and `cadkit
-/// update` go: returns its report entry.
+/// The demo step, through the `install` and `update` steps as `cadkit install` and
+/// `cadkit update` run them: returns its report entry.
 pub fn run(dist: &Path, work: &Path) -> Result<Value> {
     let env_path = work.join("env/env.sqlite");
-    let mut env = Selection::Embedded(env_path.clone()).open()?;
-    let (instances, relations) = match env.install(&InstallSpec::new(dist))? {
-        InstallOutcome::Embedded(r) => (r.instances, r.relations),
-        InstallOutcome::Orchestrator(_) => anyhow::bail!("the demo installs an embedded file"),
+    let env = Selection::Embedded(env_path.clone());
+    let mut out = super::ci::quiet_outputs();
+    let install = InstallRequest {
+        env: env.clone(),
+        dry_run: false,
+        spec: InstallSpec::new(dist),
+    };
+    let (instances, relations) = match steps::install::run(&install, &mut out)? {
+        InstallStepReport::Embedded(r) => (r.instances, r.relations),
+        _ => anyhow::bail!("the demo installs an embedded file"),
     };
     let edited = work.join("dist-edited");
     crate::fsutil::copy_tree(dist, &edited)?;
     edit_sample_dist(&edited)?;
-    let mut spec = UpdateSpec::new(&edited);
-    spec.plan_only = true;
-    let planned = env.update(&spec)?;
+    let mut req = UpdateRequest {
+        env,
+        spec: UpdateSpec::new(&edited),
+    };
+    req.spec.plan_only = true;
+    let planned = steps::update::run(&req, &mut out)?;
     let table = crate::update::render::table(planned.plan());
-    eprintln!("demo: update plan after editing the sample's patches:\n{table}");
-    spec.plan_only = false;
-    let applied = env.update(&spec)?;
-    spec.plan_only = true;
-    let again = env.update(&spec)?;
+    req.spec.plan_only = false;
+    let applied = steps::update::run(&req, &mut out)?;
+    req.spec.plan_only = true;
+    let again = steps::update::run(&req, &mut out)?;
     let t = &applied.plan().totals;
     eprintln!(
         "demo: update applied {} changes in {} ms; a second plan has {} changes",
