@@ -7,6 +7,7 @@
 use super::bus::RemoteArgs;
 use super::{emit, GlobalArgs, Step};
 use crate::ci::{Outputs, Stdout};
+use crate::env::orchestrator::Secret;
 use crate::env::sqlite::envcmd::parse_switch;
 use crate::env::Selection;
 use crate::steps::envcmd::{self, EnvCommand, EnvRequest};
@@ -132,7 +133,7 @@ impl Step for UpdateUserArgs {
         let command = EnvCommand::UpdateUser {
             tag: self.tag,
             name: self.name,
-            password: self.password,
+            password: self.password.map(Secret::new),
         };
         self.env.run(command, g)
     }

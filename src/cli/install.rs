@@ -3,6 +3,7 @@
 
 use super::{emit, parse_bool, GlobalArgs, Step};
 use crate::ci::{Outputs, Stdout};
+use crate::env::orchestrator::Secret;
 use crate::env::{InstallSpec, OrchestratorInstall};
 use crate::steps::install::{self, InstallRequest};
 use anyhow::Result;
@@ -99,7 +100,7 @@ impl InstallArgs {
                     version_file: r.version_file.clone(),
                     user_tag: r.user_tag.clone(),
                     user_name: r.user_name.clone(),
-                    user_password: r.user_password.clone(),
+                    user_password: Secret::new(r.user_password.clone()),
                 },
             },
         })

@@ -10,6 +10,7 @@
 use super::orchestrator::backup::SnapshotRequest;
 use super::orchestrator::deploy::RemoteInstallReport;
 use super::orchestrator::update::RemoteUpdateReport;
+use super::orchestrator::Secret;
 use super::sqlite::installer::InstallReport;
 use super::sqlite::lock::DEFAULT_TTL;
 use super::sqlite::update::UpdateReport;
@@ -55,8 +56,8 @@ pub struct UpdateSpec {
     /// its projects after the load (default `version.json`).
     pub version_file: String,
     /// `(user tag, login name, password)` an orchestrator gives `setPassword` after the
-    /// load, when set.
-    pub user: Option<(String, String, String)>,
+    /// load, when set (the password is a [`Secret`]: no `Debug` of the request shows it).
+    pub user: Option<(String, String, Secret)>,
 }
 
 impl UpdateSpec {
@@ -138,8 +139,9 @@ pub struct OrchestratorInstall {
     /// Login name given to that user.
     pub user_name: String,
     /// Password given to that user (sent once in `setPassword`, never logged; redacted
-    /// from everything printed unless it is the toolkit's default `admin`).
-    pub user_password: String,
+    /// from everything printed unless it is the toolkit's default `admin`; a [`Secret`],
+    /// so no `Debug` of the request shows it).
+    pub user_password: Secret,
 }
 
 impl Default for OrchestratorInstall {
@@ -154,7 +156,7 @@ impl Default for OrchestratorInstall {
             version_file: "version.json".into(),
             user_tag: crate::patch::tags::ADMIN_USER.into(),
             user_name: "admin".into(),
-            user_password: "admin".into(),
+            user_password: Secret::new("admin"),
         }
     }
 }
@@ -221,4 +223,22 @@ pub enum InstallOutcome {
     Embedded(InstallReport),
     /// Installed on an orchestrator.
     Orchestrator(Box<RemoteInstallReport>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The requests hold the admin password: printing them for a log or an error never
+    /// shows it (they derived `Debug` over plain strings before).
+    #[test]
+    fn no_debug_of_a_request_shows_its_password() {
+        let mut install = InstallSpec::new("dist");
+        install.orchestrator.user_password = Secret::new("s3cr3t-install");
+        let mut update = UpdateSpec::new("dist");
+        update.user = Some(("tag".into(), "name".into(), Secret::new("s3cr3t-update")));
+        let printed = format!("{install:?} {update:?} {install:#?} {update:#?}");
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+        assert!(printed.contains("user_password: ***"), "{printed}");
+    }
 }

@@ -78,7 +78,7 @@ pub fn run(req: &InstallRequest, out: &mut Outputs) -> Result<InstallStepReport>
         };
         InstallStepReport::Planned(plan(&name, &req.spec.dist)?)
     } else {
-        let password = &req.spec.orchestrator.user_password;
+        let password = req.spec.orchestrator.user_password.expose();
         if password != "admin" {
             crate::ci::register_secret(password);
         }

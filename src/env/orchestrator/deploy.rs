@@ -342,7 +342,7 @@ fn install_steps(o: &Orchestrator, req: &InstallSpec) -> Result<(usize, Value, S
         set_password(
             &req.orchestrator.user_tag,
             &req.orchestrator.user_name,
-            &req.orchestrator.user_password,
+            req.orchestrator.user_password.expose(),
         ),
         None,
     )?;

@@ -321,7 +321,7 @@ pub fn apply(
             .map_err(ImportPatchesError)?;
     }
     if let Some((tag, name, password)) = &req.user {
-        o.command(set_password(tag, name, password), None)?;
+        o.command(set_password(tag, name, password.expose()), None)?;
     }
     // The versions of the folder deployed (the toolkit reads the same file from the
     // orchestrator's patches folder, which cadkit does not need to fill).

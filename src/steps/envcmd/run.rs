@@ -7,7 +7,7 @@
 use super::report::{self as reports, DryRunReport, EnvReport, Would};
 use crate::ci::{Outputs, Platform};
 use crate::env::orchestrator::backup::{self, SnapshotReport, SnapshotRequest};
-use crate::env::orchestrator::{commands as remote, Orchestrator};
+use crate::env::orchestrator::{commands as remote, Orchestrator, Secret};
 use crate::env::{Environment, Selection};
 use anyhow::Result;
 use serde::de::DeserializeOwned;
@@ -33,8 +33,8 @@ pub enum EnvCommand {
         tag: String,
         /// The login name.
         name: String,
-        /// The new password.
-        password: Option<String>,
+        /// The new password (a [`Secret`]: no `Debug` of the request shows it).
+        password: Option<Secret>,
     },
     /// `startGC`.
     StartGc,
@@ -237,7 +237,7 @@ fn on_environment(env: &dyn Environment, command: &EnvCommand) -> Result<EnvStep
             name,
             password,
         } => {
-            let password = user_password(password.as_deref());
+            let password = user_password(password.as_ref());
             EnvStepReport::UpdateUser(typed(env, env.update_user(tag, name, password)?)?)
         }
         EnvCommand::StartGc => EnvStepReport::StartGc(typed(env, env.start_gc()?)?),
@@ -309,8 +309,8 @@ where
 /// printed shows it (no `::add-mask::` line: the line itself would show the password in
 /// raw logs; CI secrets are masked by the runner already), or the toolkit's default
 /// `admin` with a warning (no secret: redacting it would garble the user name).
-fn user_password(given: Option<&str>) -> &str {
-    match given {
+fn user_password(given: Option<&Secret>) -> &str {
+    match given.map(Secret::expose) {
         Some(p) => {
             if p != DEFAULT_USER_PASSWORD {
                 crate::ci::register_secret(p);
