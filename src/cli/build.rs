@@ -98,40 +98,14 @@ impl Step for BuildArgs {
             tracing::error!("buildCodeAsData is not available when running in docker");
             return Ok(0);
         }
-        let out = crate::ci::Outputs::detect().dry_run(self.dry_run);
-        let report = build::build(&self.request()?)?;
-        if self.dry_run {
-            for m in &report.modules {
-                eprintln!(
-                    "would write {} files to {}/{}",
-                    m.files,
-                    report.working_dir.display(),
-                    m.path
-                );
-            }
-        }
-        ci_outputs(out, &report, global.json_report() || self.dry_run)?;
+        let req = self.request()?;
+        let mut out = crate::ci::Outputs::detect().dry_run(req.dry_run);
+        let report = crate::steps::build::run(&req, &mut out)?;
+        // By default stdout stays empty, as with the toolkit: the JSON report with
+        // `--report json` or `--dry-run`.
+        out.finish_report(&report, global.json_report() || req.dry_run)?;
         Ok(0)
     }
-}
-
-/// Step outputs (`working-dir`, `files`, `patches`), a summary table, and the JSON report
-/// (printed with `--report json` or `--dry-run`: by default stdout stays empty, as with
-/// the toolkit).
-fn ci_outputs(mut out: crate::ci::Outputs, report: &build::BuildReport, print: bool) -> Result<()> {
-    for w in &report.warnings {
-        out.report_warning(w);
-    }
-    out.set("working-dir", &report.working_dir.to_string_lossy())?;
-    out.set("files", &report.files.to_string())?;
-    out.set("patches", &report.patches.to_string())?;
-    let mut md = String::from("### Code as data\n\n| module | files |\n|---|---|\n");
-    for m in &report.modules {
-        md.push_str(&format!("| `{}` | {} |\n", m.name, m.files));
-    }
-    out.summary(&md)?;
-    out.finish_report(report, print)?;
-    Ok(())
 }
 
 /// `dependencies`: list the code-as-data dependencies as JSON on stdout.
@@ -186,35 +160,19 @@ pub struct CleanArgs {
 }
 
 impl Step for CleanArgs {
-    /// `cleanCodeAsData`: empty the working dir (the folder itself stays), as the toolkit.
     fn run(self, global: &GlobalArgs) -> Result<i32> {
         if global.running_in_docker == Some(true) {
             tracing::error!("cleanCodeAsData is not available when running in docker");
             return Ok(0);
         }
-        let mut removed = Vec::new();
-        if self.working_dir.is_dir() {
-            for entry in std::fs::read_dir(&self.working_dir)? {
-                let path = entry?.path();
-                if !self.dry_run {
-                    if path.is_dir() {
-                        crate::fsutil::remove_tree(&path);
-                    } else {
-                        std::fs::remove_file(&path)?;
-                    }
-                }
-                removed.push(path);
-            }
-        }
-        removed.sort();
-        let report = crate::steps::clean::Report {
+        let req = crate::steps::clean::Request {
             working_dir: self.working_dir,
-            removed,
+            dry_run: self.dry_run,
         };
-        let mut out = crate::ci::Outputs::detect().dry_run(self.dry_run);
-        out.set("removed", &report.removed.len().to_string())?;
+        let mut out = crate::ci::Outputs::detect().dry_run(req.dry_run);
+        let report = crate::steps::clean::run(&req, &mut out)?;
         // Silent by default, as the toolkit; the report with `--report json` or a dry run.
-        let default = if self.dry_run {
+        let default = if req.dry_run {
             crate::ci::Stdout::Report
         } else {
             crate::ci::Stdout::Nothing

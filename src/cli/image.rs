@@ -124,23 +124,7 @@ impl Step for ImageArgs {
             )?;
             out.mask(&password);
         }
-        let report = image::run(&req)?;
-        out.set("digest", &report.digest)?;
-        out.set("references", &report.references.join(","))?;
-        if let Some(first) = report.references.first() {
-            out.set("reference", first)?;
-        }
-        out.set("size", &report.size.to_string())?;
-        out.set("unchanged", if report.unchanged { "true" } else { "false" })?;
-        let mut md = format!(
-            "### Image ({:?}{})\n\n| reference | digest |\n|---|---|\n",
-            report.kind,
-            if report.dry_run { ", dry run" } else { "" }
-        );
-        for r in &report.references {
-            md.push_str(&format!("| `{r}` | `{}` |\n", report.digest));
-        }
-        out.summary(&md)?;
+        let report = crate::steps::image::run(&req, &mut out)?;
         out.finish_report(&report, global.report.as_deref() != Some("none"))?;
         Ok(0)
     }

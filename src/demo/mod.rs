@@ -60,7 +60,10 @@ pub fn run(req: &DemoRequest) -> Result<Value> {
     }
     eprintln!("demo: sample project copied to {}", project.display());
 
-    let build = crate::build::build(&crate::build::BuildRequest::new(&project))?;
+    let build = crate::steps::build::run(
+        &crate::build::BuildRequest::new(&project),
+        &mut ci::quiet_outputs(),
+    )?;
     eprintln!(
         "demo: built {} patches of {} modules into {}",
         build.patches,
@@ -114,7 +117,10 @@ fn git_round_trip(work: &Path, project: &Path, dist: &Path) -> Result<Value> {
     std::fs::copy(project.join("package.json"), rebuilt.join("package.json"))?;
     crate::fsutil::copy_tree(&project.join("node_modules"), &rebuilt.join("node_modules"))?;
     crate::fsutil::copy_tree(&first.work_tree.join("snapshot"), &rebuilt.join("snapshot"))?;
-    let again = crate::build::build(&crate::build::BuildRequest::new(&rebuilt))?;
+    let again = crate::steps::build::run(
+        &crate::build::BuildRequest::new(&rebuilt),
+        &mut ci::quiet_outputs(),
+    )?;
     let same = tree(dist)? == tree(&again.working_dir)?;
     eprintln!("demo: build from the git snapshot is identical to the first build: {same}");
     if !same {

@@ -5,18 +5,20 @@
 //! ([`Outputs::finish_report`](crate::ci::Outputs::finish_report)); the demo calls the
 //! same functions.
 //!
-//! Steps: [`tag`], [`registry_auth`], [`webhook`], and the toolkit's [`update`],
-//! [`install`] and [`snapshot`], which take the environment chosen by the user
-//! ([`crate::env::Selection`]) in their request and run on [`crate::update`],
-//! [`crate::env`] and [`crate::snapshot`]; `build` lives in [`crate::build`] and `image`
-//! in [`crate::image`]. The toolkit's environment commands (`maintenance`, `statsDB`,
-//! `snapshotUsers`, …) are one step, [`envcmd`], with a report type per command (embedded
-//! or orchestrator shaped); the report of `cleanCodeAsData` is in [`clean`]. The JSON
+//! Steps: [`build`] (`buildCodeAsData`, on [`crate::build`]), [`clean`]
+//! (`cleanCodeAsData`), [`image`] (on [`crate::image`]), [`tag`], [`registry_auth`],
+//! [`webhook`], and the toolkit's [`update`], [`install`] and [`snapshot`], which take the
+//! environment chosen by the user ([`crate::env::Selection`]) in their request and run on
+//! [`crate::env`], [`crate::update`] and [`crate::snapshot`]. The toolkit's environment
+//! commands (`maintenance`, `statsDB`, `snapshotUsers`, …) are one step, [`envcmd`], with a
+//! report type per command (embedded or orchestrator shaped). The JSON
 //! Schemas of every report (envelope included) are in [`schema`] and committed under
 //! `schema/`.
 
+pub mod build;
 pub mod clean;
 pub mod envcmd;
+pub mod image;
 pub mod install;
 pub mod registry_auth;
 pub mod schema;
