@@ -32,15 +32,14 @@ pub struct BundleArgs {
 
 impl Step for BundleArgs {
     fn run(self, global: &GlobalArgs) -> Result<i32> {
-        let report = crate::bundle::bundle(&crate::bundle::BundleRequest {
+        let req = crate::bundle::BundleRequest {
             dist: self.working_dir,
             project: None,
             project_file: Some(self.project),
             output: self.output,
-        })?;
+        };
         let mut out = crate::ci::Outputs::detect();
-        out.set("bundle", &report.output.to_string_lossy())?;
-        out.set("sha256", &report.sha256)?;
+        let report = crate::steps::bundle::run(&req, &mut out)?;
         super::emit(out, &report, global, crate::ci::Stdout::Report)?;
         Ok(0)
     }

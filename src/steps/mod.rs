@@ -5,7 +5,7 @@
 //! ([`Outputs::finish_report`](crate::ci::Outputs::finish_report)); the demo calls the
 //! same functions.
 //!
-//! Steps: [`build`] (`buildCodeAsData`, on [`crate::build`]), [`clean`]
+//! Steps: [`build`] (`buildCodeAsData`, on [`crate::build`]), [`bundle`], [`clean`]
 //! (`cleanCodeAsData`), [`image`] (on [`crate::image`]), [`tag`], [`registry_auth`],
 //! [`webhook`], and the toolkit's [`update`], [`install`] and [`snapshot`], which take the
 //! environment chosen by the user ([`crate::env::Selection`]) in their request and run on
@@ -16,6 +16,7 @@
 //! `schema/`.
 
 pub mod build;
+pub mod bundle;
 pub mod clean;
 pub mod envcmd;
 pub mod image;
