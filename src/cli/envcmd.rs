@@ -7,9 +7,8 @@
 use super::bus::RemoteArgs;
 use super::{emit, GlobalArgs, Step};
 use crate::ci::{Outputs, Stdout};
-use crate::env::orchestrator::Secret;
 use crate::env::sqlite::envcmd::parse_switch;
-use crate::env::Selection;
+use crate::env::{Secret, Selection};
 use crate::steps::envcmd::{self, EnvCommand, EnvRequest};
 use anyhow::Result;
 use clap::Args;

@@ -3,8 +3,7 @@
 
 use super::{emit, parse_bool, GlobalArgs, Step};
 use crate::ci::{Outputs, Stdout};
-use crate::env::orchestrator::Secret;
-use crate::env::{InstallSpec, OrchestratorInstall};
+use crate::env::{InstallSpec, OrchestratorInstall, Secret};
 use crate::steps::install::{self, InstallRequest};
 use anyhow::Result;
 use clap::Args;

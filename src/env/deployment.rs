@@ -22,6 +22,9 @@ use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The toolkit's default user password (`--user.password` / `DRAW_PASSWORD`): no secret.
+pub const DEFAULT_USER_PASSWORD: &str = "admin";
+
 /// What to converge an environment to, and how (`cadkit update`).
 #[derive(Debug, Clone)]
 pub struct UpdateSpec {
@@ -156,7 +159,7 @@ impl Default for OrchestratorInstall {
             version_file: "version.json".into(),
             user_tag: crate::patch::tags::ADMIN_USER.into(),
             user_name: "admin".into(),
-            user_password: Secret::new("admin"),
+            user_password: Secret::new(DEFAULT_USER_PASSWORD),
         }
     }
 }

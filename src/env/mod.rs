@@ -69,12 +69,15 @@ pub mod orchestrator;
 mod selection;
 pub mod sqlite;
 
-pub use deployment::{InstallOutcome, InstallSpec, OrchestratorInstall, UpdateOutcome, UpdateSpec};
+pub use deployment::{
+    InstallOutcome, InstallSpec, OrchestratorInstall, UpdateOutcome, UpdateSpec,
+    DEFAULT_USER_PASSWORD,
+};
 pub use selection::{connect, Selection};
 
 pub use sqlite::{apply_ops, LoadReport, ModuleLoad, SqliteEnv, DEFAULT_ENV_PATH};
 
-pub use orchestrator::EnvironmentInfo;
+pub use orchestrator::{EnvironmentInfo, Secret};
 
 use crate::graph::Graph;
 use anyhow::Result;

@@ -78,10 +78,7 @@ pub fn run(req: &InstallRequest, out: &mut Outputs) -> Result<InstallStepReport>
         };
         InstallStepReport::Planned(plan(&name, &req.spec.dist)?)
     } else {
-        let password = req.spec.orchestrator.user_password.expose();
-        if password != "admin" {
-            crate::ci::register_secret(password);
-        }
+        super::register_user_password(req.spec.orchestrator.user_password.expose());
         match req.env.open()?.install(&req.spec)? {
             InstallOutcome::Embedded(r) => InstallStepReport::Embedded(r),
             InstallOutcome::Orchestrator(r) => InstallStepReport::Orchestrator(r),

@@ -27,3 +27,14 @@ pub mod snapshot;
 pub mod tag;
 pub mod update;
 pub mod webhook;
+
+/// Register a user password (`install`'s admin password, `updateUser`'s) as a secret, so
+/// no report or log shows it. No `::add-mask::` line: the line itself would show the
+/// password in raw logs, and CI secrets are masked by the runner already. The toolkit's
+/// default [`DEFAULT_USER_PASSWORD`](crate::env::DEFAULT_USER_PASSWORD) is no secret, and
+/// redacting it would garble every `admin` user name in the report.
+fn register_user_password(password: &str) {
+    if password != crate::env::DEFAULT_USER_PASSWORD {
+        crate::ci::register_secret(password);
+    }
+}

@@ -6,4 +6,4 @@ pub mod report;
 mod run;
 
 pub use report::*;
-pub use run::{run, EnvCommand, EnvRequest, EnvStepReport, DEFAULT_USER_PASSWORD};
+pub use run::{run, EnvCommand, EnvRequest, EnvStepReport};

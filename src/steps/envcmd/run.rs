@@ -7,15 +7,12 @@
 use super::report::{self as reports, DryRunReport, EnvReport, Would};
 use crate::ci::{Outputs, Platform};
 use crate::env::orchestrator::backup::{self, SnapshotReport, SnapshotRequest};
-use crate::env::orchestrator::{commands as remote, Orchestrator, Secret};
-use crate::env::{Environment, Selection};
+use crate::env::orchestrator::{commands as remote, Orchestrator};
+use crate::env::{Environment, Secret, Selection, DEFAULT_USER_PASSWORD};
 use anyhow::Result;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::PathBuf;
-
-/// The toolkit's default of `--user.password` (`DRAW_PASSWORD`).
-pub const DEFAULT_USER_PASSWORD: &str = "admin";
 
 /// An environment command and its arguments.
 #[derive(Debug, Clone)]
@@ -305,16 +302,12 @@ where
     }
 }
 
-/// The password `updateUser` sets: the one given, registered as a secret so nothing
-/// printed shows it (no `::add-mask::` line: the line itself would show the password in
-/// raw logs; CI secrets are masked by the runner already), or the toolkit's default
-/// `admin` with a warning (no secret: redacting it would garble the user name).
+/// The password `updateUser` sets: the one given, registered as a secret, or the
+/// toolkit's default with a warning.
 fn user_password(given: Option<&Secret>) -> &str {
     match given.map(Secret::expose) {
         Some(p) => {
-            if p != DEFAULT_USER_PASSWORD {
-                crate::ci::register_secret(p);
-            }
+            crate::steps::register_user_password(p);
             p
         }
         None => {
