@@ -217,6 +217,19 @@ fn main() {
     let mut install = vec!["install", "--runningInDocker", "true"];
     install.extend(NO_BACKUP);
     cadkit(dir, &o, &install);
+    // A scheduled snapshot meets a settled orchestrator: the reference server reads its
+    // graph anew in the background after the install's writes, and the first query
+    // would wait for that. An untimed read-only query lets it settle first.
+    cadkit(
+        dir,
+        &o,
+        &[
+            "update",
+            "--plan",
+            "--codeAsData.workingDir",
+            base.to_str().unwrap(),
+        ],
+    );
     let cfg = dir.join("snapshot-config.json");
     std::fs::write(
         &cfg,

@@ -62,6 +62,23 @@ pub fn write_all_atomic(dir: &Path, files: &[(PathBuf, &[u8])]) -> Result<()> {
     flush_filesystem(dir, files)
 }
 
+/// Write many files inside a folder nobody reads yet (a staging folder, moved into place
+/// whole afterwards): each directly, without a temp file and rename of its own, folders
+/// created as needed, then flushed to disk at once. On a first snapshot of a large
+/// environment this is a third less file-system work than [`write_all_atomic`].
+pub fn write_all_staged(dir: &Path, files: &[(PathBuf, &[u8])]) -> Result<()> {
+    use rayon::prelude::*;
+    files
+        .par_iter()
+        .map(|(path, bytes)| {
+            std::fs::create_dir_all(parent_dir(path))
+                .and_then(|_| std::fs::write(path, bytes))
+                .with_context(|| format!("cannot write {}", path.display()))
+        })
+        .collect::<Result<Vec<()>>>()?;
+    flush_filesystem(dir, files)
+}
+
 /// Flush the file system holding `dir` (Linux `syncfs`); elsewhere each file in turn.
 fn flush_filesystem(dir: &Path, files: &[(PathBuf, &[u8])]) -> Result<()> {
     #[cfg(target_os = "linux")]

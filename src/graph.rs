@@ -25,6 +25,25 @@ pub struct Graph {
     pub inc: BTreeMap<String, BTreeSet<(String, String)>>,
 }
 
+/// The properties of `tag`, created empty when absent (the key is only copied then).
+fn props_of<'a>(instances: &'a mut BTreeMap<String, Props>, tag: &str) -> &'a mut Props {
+    if !instances.contains_key(tag) {
+        instances.insert(tag.to_string(), Props::new());
+    }
+    instances.get_mut(tag).expect("inserted above")
+}
+
+/// The relation set of `tag`, created empty when absent (the key is only copied then).
+fn set_of<'a>(
+    map: &'a mut BTreeMap<String, BTreeSet<(String, String)>>,
+    tag: &str,
+) -> &'a mut BTreeSet<(String, String)> {
+    if !map.contains_key(tag) {
+        map.insert(tag.to_string(), BTreeSet::new());
+    }
+    map.get_mut(tag).expect("inserted above")
+}
+
 impl Graph {
     /// An empty graph (an environment holding nothing yet).
     pub fn new() -> Graph {
@@ -37,13 +56,13 @@ impl Graph {
     pub fn apply(&mut self, op: &Op) {
         match op {
             Op::CreateInstance(i) => {
-                let props = self.instances.entry(i.tag.clone()).or_default();
+                let props = props_of(&mut self.instances, &i.tag);
                 for (k, v) in &i.props {
                     props.insert(k.clone(), v.clone());
                 }
             }
             Op::UpdateInstance(i) => {
-                let props = self.instances.entry(i.tag.clone()).or_default();
+                let props = props_of(&mut self.instances, &i.tag);
                 for (k, v) in &i.props {
                     if v.is_null() {
                         props.shift_remove(k);
@@ -60,14 +79,40 @@ impl Graph {
 
     /// Add the relation `from -rel-> to` (a no-op when present): relations are a set.
     pub fn relate(&mut self, rel: &str, from: &str, to: &str) {
-        self.out
-            .entry(from.to_string())
-            .or_default()
-            .insert((rel.to_string(), to.to_string()));
-        self.inc
-            .entry(to.to_string())
-            .or_default()
-            .insert((rel.to_string(), from.to_string()));
+        set_of(&mut self.out, from).insert((rel.to_string(), to.to_string()));
+        set_of(&mut self.inc, to).insert((rel.to_string(), from.to_string()));
+    }
+
+    /// [`Graph::apply`] of an operation the caller gives up: property values are moved,
+    /// not copied (reading a whole environment applies hundreds of thousands).
+    pub fn apply_owned(&mut self, op: Op) {
+        match op {
+            Op::CreateInstance(i) => match self.instances.get_mut(&i.tag) {
+                Some(props) => props.extend(i.props),
+                None => {
+                    self.instances.insert(i.tag, i.props);
+                }
+            },
+            Op::CreateRelation(r, _) => {
+                // One lookup per side with the owned tags as keys (no copy of a key that
+                // is already there).
+                self.out
+                    .entry(r.from.clone())
+                    .or_default()
+                    .insert((r.rel.clone(), r.to.clone()));
+                self.inc.entry(r.to).or_default().insert((r.rel, r.from));
+            }
+            other => self.apply(&other),
+        }
+    }
+
+    /// Free the graph on a thread of its own. A whole environment's graph (100k
+    /// instances) takes a few hundred milliseconds to free: a command about to report
+    /// and exit need not wait for it.
+    pub fn free_in_background(self) {
+        let _ = std::thread::Builder::new()
+            .name("cadkit-free".into())
+            .spawn(move || drop(self));
     }
 
     /// Remove the relation `from -rel-> to`, when present.

@@ -45,3 +45,10 @@ pub mod steps;
 pub mod tag;
 pub mod update;
 pub mod webhook;
+
+/// The allocator of every cadkit binary. Reading and dumping a large environment makes
+/// millions of small allocations (JSON values, tags, operations); with the system
+/// allocator, freeing and refaulting memory took a third of a 100k-instance snapshot's
+/// CPU time. mimalloc keeps freed pages for reuse.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 mod fast;
 mod read;
+mod wire;
+pub use wire::ndjson_ops;
 pub mod tags;
 
 pub use fast::validate;
@@ -308,6 +310,17 @@ impl Patch {
 
     /// Parse and validate patch bytes; `file` is only used in error messages.
     pub fn parse(bytes: &[u8], file: &Path) -> Result<Patch, PatchError> {
+        let layout = if bytes.first() == Some(&b'{') && !bytes.contains(&b'\n') {
+            Layout::Compact
+        } else {
+            Layout::Deterministic
+        };
+        // The one-pass reader decides the ordinary file; the full reader the rest, with
+        // its precise errors.
+        if let Ok(wire::WirePatch(mut patch)) = serde_json::from_slice(bytes) {
+            patch.layout = layout;
+            return Ok(patch);
+        }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| PatchError::Syntax {
             file: file.to_path_buf(),
             message: e
@@ -319,11 +332,6 @@ impl Patch {
             line: e.line(),
             column: e.column(),
         })?;
-        let layout = if bytes.first() == Some(&b'{') && !bytes.contains(&b'\n') {
-            Layout::Compact
-        } else {
-            Layout::Deterministic
-        };
         let mut patch = read::Reader { file }.patch(value)?;
         patch.layout = layout;
         Ok(patch)

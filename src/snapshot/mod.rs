@@ -188,7 +188,9 @@ pub fn run_entry(
     let config = entry.snapshooter.dump_config()?;
     tracing::info!("snapshot {:?}: reading {}", config.name, env.describe());
     let graph = env.graph()?;
-    dump_inner(&graph, Some(env), &config, out_dir, dry_run)
+    let report = dump_inner(&graph, Some(env), &config, out_dir, dry_run);
+    graph.free_in_background();
+    report
 }
 
 /// The demo's snapshot step: install the built sample (`dist`) into an embedded

@@ -1,7 +1,8 @@
 //! Writing a planned dump: only real changes touch the disk.
 //!
 //! The planned files are compared in memory with what is on disk (in parallel); only files
-//! whose bytes differ are written (atomically), and patch files of the dumped root-tag
+//! whose bytes differ are written (atomically: each file by temp file and rename, or a
+//! root folder new to the output built whole beside it and moved in), and patch files of the dumped root-tag
 //! folders that are no longer planned are deleted, with the folders they leave empty.
 //! Nothing else in the output folder is touched (a `.git`, a README, the config…).
 
@@ -10,7 +11,7 @@ use crate::fsutil;
 use crate::patch::FileKind;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 /// What changed on disk (or would, in a dry run); paths relative to the output folder.
@@ -84,15 +85,75 @@ pub fn sync(
         return Ok(sync);
     }
 
-    check_target_dirs(out_dir, &to_write)?;
-    let files: Vec<(std::path::PathBuf, &[u8])> = to_write
+    sync.written = to_write.len();
+    let (fresh, in_place) = by_fresh_root(out_dir, root_dirs, to_write);
+    check_target_dirs(out_dir, &in_place)?;
+    let files: Vec<(std::path::PathBuf, &[u8])> = in_place
         .iter()
         .map(|f| (out_dir.join(&f.path), f.bytes.as_slice()))
         .collect();
     fsutil::write_all_atomic(out_dir, &files)?;
-    sync.written = to_write.len();
+    write_fresh_roots(out_dir, fresh)?;
     delete(out_dir, root_dirs, &sync.deleted)?;
     Ok(sync)
+}
+
+/// The files to write split in two: by root folder absent from the output folder (built
+/// whole in a staging folder, then moved into place), and the others (each replaced
+/// atomically where it is).
+#[allow(clippy::type_complexity)]
+fn by_fresh_root<'a>(
+    out_dir: &Path,
+    root_dirs: &[String],
+    to_write: Vec<&'a PlannedFile>,
+) -> (
+    BTreeMap<&'a str, Vec<&'a PlannedFile>>,
+    Vec<&'a PlannedFile>,
+) {
+    let absent: HashSet<&str> = root_dirs
+        .iter()
+        .map(String::as_str)
+        .filter(|r| !r.is_empty() && !r.contains(['/', '\\']) && *r != "." && *r != "..")
+        .filter(|r| std::fs::symlink_metadata(out_dir.join(r)).is_err())
+        .collect();
+    let mut fresh: BTreeMap<&str, Vec<&PlannedFile>> = BTreeMap::new();
+    let mut in_place = Vec::new();
+    for f in to_write {
+        match f.path.split_once('/') {
+            Some((root, _)) if absent.contains(root) => fresh.entry(root).or_default().push(f),
+            _ => in_place.push(f),
+        }
+    }
+    (fresh, in_place)
+}
+
+/// Build each new root folder in a staging folder beside it, flush, and move it into
+/// place: a failure or a kill leaves either no folder or the whole one (a stale staging
+/// folder is removed by the next run), and no file needs a rename of its own.
+fn write_fresh_roots(out_dir: &Path, fresh: BTreeMap<&str, Vec<&PlannedFile>>) -> Result<()> {
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let mut staged = Vec::new();
+    let mut files: Vec<(PathBuf, &[u8])> = Vec::new();
+    for (root, list) in &fresh {
+        let target = out_dir.join(root);
+        let stage = fsutil::staging_dir(&target)?;
+        for f in list {
+            let rel = f.path.strip_prefix(&format!("{root}/")).unwrap_or(&f.path);
+            files.push((stage.join(rel), f.bytes.as_slice()));
+        }
+        staged.push((stage, target));
+    }
+    let written = fsutil::write_all_staged(out_dir, &files);
+    for (stage, target) in staged {
+        if written.is_ok() {
+            fsutil::swap_dir(&stage, &target)?;
+        } else {
+            fsutil::remove_tree(&stage);
+        }
+    }
+    written
 }
 
 /// The files on disk the dumper owns (patch files and binaries) under the root folders,
@@ -129,7 +190,15 @@ fn compare(out_dir: &Path, files: &[PlannedFile]) -> Result<Vec<State>> {
             match std::fs::read(&path) {
                 Ok(b) if b == f.bytes => Ok(State::Unchanged),
                 Ok(_) => Ok(State::Changed),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::Added),
+                // A file where a folder is planned: the write step names it.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    Ok(State::Added)
+                }
                 Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
             }
         })
@@ -138,6 +207,8 @@ fn compare(out_dir: &Path, files: &[PlannedFile]) -> Result<Vec<State>> {
 
 /// No write may leave the output folder, not even through a symlinked folder planted
 /// inside it: every target folder is created and must resolve under the output folder.
+/// Each folder on the way is looked at once (a symlink is resolved, a missing folder
+/// created): resolving every target folder in full cost one call per path component.
 fn check_target_dirs(out_dir: &Path, to_write: &[&PlannedFile]) -> Result<()> {
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
@@ -148,19 +219,61 @@ fn check_target_dirs(out_dir: &Path, to_write: &[&PlannedFile]) -> Result<()> {
         .iter()
         .filter_map(|f| out_dir.join(&f.path).parent().map(Path::to_path_buf))
         .collect();
+    let mut seen: HashSet<PathBuf> = HashSet::new();
     for d in &dirs {
-        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
-        let real = d
-            .canonicalize()
-            .with_context(|| format!("cannot resolve {}", d.display()))?;
-        if !real.starts_with(&root) {
-            anyhow::bail!(
-                "{} resolves to {}, outside the output folder {}: refusing to write (remove the symlink)",
-                d.display(),
-                real.display(),
-                root.display()
-            );
+        let rel = d.strip_prefix(out_dir).unwrap_or(d);
+        if !rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            // `..` and the like: resolved in full below.
+            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+            inside(d, &root)?;
+            continue;
         }
+        let mut cur = out_dir.to_path_buf();
+        for c in rel.components() {
+            cur.push(c);
+            if seen.contains(&cur) {
+                continue;
+            }
+            match std::fs::symlink_metadata(&cur) {
+                Ok(m) if m.file_type().is_symlink() => inside(&cur, &root)?,
+                Ok(m) if !m.is_dir() => anyhow::bail!(
+                    "cannot write below {}: it is a file, not a folder (move it away)",
+                    cur.display()
+                ),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir(&cur)
+                        .or_else(|e| match e.kind() {
+                            std::io::ErrorKind::AlreadyExists => inside(&cur, &root),
+                            _ => Err(e.into()),
+                        })
+                        .with_context(|| format!("cannot create {}", cur.display()))?;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", cur.display()))
+                }
+            }
+            seen.insert(cur.clone());
+        }
+    }
+    Ok(())
+}
+
+/// `d` must resolve under `root`.
+fn inside(d: &Path, root: &Path) -> Result<()> {
+    let real = d
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", d.display()))?;
+    if !real.starts_with(root) {
+        anyhow::bail!(
+            "{} resolves to {}, outside the output folder {}: refusing to write (remove the symlink)",
+            d.display(),
+            real.display(),
+            root.display()
+        );
     }
     Ok(())
 }
@@ -194,4 +307,70 @@ fn delete(out_dir: &Path, root_dirs: &[String], deleted: &[String]) -> Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT: &str = "10000000000000000000";
+
+    fn planned(path: &str, text: &str) -> PlannedFile {
+        PlannedFile {
+            path: path.into(),
+            bytes: text.as_bytes().to_vec(),
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A root folder new to the output is built beside it and moved in whole (a stale
+    /// staging folder of a killed run is removed); a later run changes files in place.
+    #[test]
+    fn a_new_root_folder_arrives_whole_and_later_runs_change_it_in_place() {
+        let out = tempfile::tempdir().unwrap();
+        let stale = out.path().join(format!(".{ROOT}.cadkit-new-killed"));
+        std::fs::create_dir_all(stale.join("Home")).unwrap();
+        std::fs::write(out.path().join("README.md"), "kept").unwrap();
+        let roots = vec![ROOT.to_string()];
+        let a = format!("{ROOT}/Home/A.newInst.json");
+        let b = format!("{ROOT}/Home/Sub/B.newRel.json");
+        let files = vec![planned(&a, "a1"), planned(&b, "b1")];
+        let s = sync(out.path(), &roots, &files, &HashSet::new(), false).unwrap();
+        assert_eq!((s.added.len(), s.written), (2, 2));
+        assert_eq!(names(out.path()), vec!["10000000000000000000", "README.md"]);
+        assert_eq!(std::fs::read_to_string(out.path().join(&b)).unwrap(), "b1");
+
+        let files = vec![planned(&a, "a2"), planned(&b, "b1")];
+        let s = sync(out.path(), &roots, &files, &HashSet::new(), false).unwrap();
+        assert_eq!((s.changed.len(), s.unchanged.len(), s.written), (1, 1, 1));
+        assert_eq!(std::fs::read_to_string(out.path().join(&a)).unwrap(), "a2");
+        assert_eq!(names(out.path()), vec!["10000000000000000000", "README.md"]);
+        assert_eq!(
+            names(&out.path().join(ROOT).join("Home")),
+            vec!["A.newInst.json", "Sub"]
+        );
+    }
+
+    /// A file where a folder must go is a clear error, and nothing is written.
+    #[test]
+    fn a_file_in_the_way_of_a_folder_is_refused() {
+        let out = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(out.path().join(ROOT)).unwrap();
+        std::fs::write(out.path().join(ROOT).join("Home"), "a file").unwrap();
+        let files = vec![planned(&format!("{ROOT}/Home/A.newInst.json"), "a")];
+        let err = sync(out.path(), &[ROOT.into()], &files, &HashSet::new(), false).unwrap_err();
+        assert!(
+            err.to_string().contains("it is a file, not a folder"),
+            "{err}"
+        );
+        assert_eq!(names(&out.path().join(ROOT)), vec!["Home"]);
+    }
 }

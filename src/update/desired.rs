@@ -101,12 +101,14 @@ pub fn list_files(dist: &Path) -> Result<Vec<PatchFile>> {
 }
 
 pub(crate) fn rel_path(base: &Path, p: &Path) -> String {
-    p.strip_prefix(base)
-        .unwrap_or(p)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
+    let mut rel = String::new();
+    for c in p.strip_prefix(base).unwrap_or(p).components() {
+        if !rel.is_empty() {
+            rel.push('/');
+        }
+        rel.push_str(&c.as_os_str().to_string_lossy());
+    }
+    rel
 }
 
 /// The `rootTag` of a patch file without parsing it fully: the value following the
@@ -185,7 +187,14 @@ impl DesiredState {
         dist: &Path,
         changed: Option<(&BTreeSet<String>, &BTreeSet<String>)>,
     ) -> Result<DesiredState> {
-        let files = list_files(dist)?;
+        DesiredState::from_files(list_files(dist)?, changed)
+    }
+
+    /// [`DesiredState::load_selected`] of files already listed by [`list_files`].
+    pub fn from_files(
+        files: Vec<PatchFile>,
+        changed: Option<(&BTreeSet<String>, &BTreeSet<String>)>,
+    ) -> Result<DesiredState> {
         let mut d = DesiredState::default();
         let parsed = match changed {
             None => read_all(files)?,

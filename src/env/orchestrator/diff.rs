@@ -56,7 +56,7 @@ fn load_desired(req: &UpdateSpec) -> Result<(DesiredState, Option<BTreeSet<Strin
         .iter()
         .filter_map(|p| changelog::relativize(p, &|x| known.contains(x)))
         .collect();
-    let d = DesiredState::load_selected(&req.dist, Some((&changed_files, &BTreeSet::new())))?;
+    let d = DesiredState::from_files(files, Some((&changed_files, &BTreeSet::new())))?;
     let changed = changed_files
         .iter()
         .filter_map(|f| d.file_roots.get(f).cloned())

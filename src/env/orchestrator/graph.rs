@@ -13,6 +13,7 @@ use crate::graph::Graph;
 use crate::patch::tags::{self, follow, model, rel};
 use crate::patch::{Op, Patch};
 use futures_util::stream::{self, StreamExt};
+use futures_util::FutureExt;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -79,6 +80,9 @@ type Answer = (String, bytes::Bytes);
 
 /// Parse and validate one answer.
 fn parse_answer((what, bytes): Answer) -> Result<Vec<Op>, OrchestratorError> {
+    if let Some(ops) = crate::patch::ndjson_ops(&bytes) {
+        return Ok(ops);
+    }
     let values = super::http::parse_ndjson(&bytes)
         .map_err(|reason| OrchestratorError::Http { what, reason })?;
     parse_ops(values)
@@ -173,8 +177,8 @@ impl Orchestrator {
         let ops = parse_in_parts(answer)?;
         tracing::debug!("structure parsed in {} ms", t.elapsed().as_millis());
         let mut g = Graph::new();
-        for op in &ops {
-            g.apply(op);
+        for op in ops {
+            g.apply_owned(op);
         }
         Ok(g)
     }
@@ -230,20 +234,32 @@ impl Orchestrator {
             }
         }
         let http = self.http();
-        let answers: Vec<Result<Answer, OrchestratorError>> = self.block_on(
-            stream::iter(bodies.iter())
-                .map(|b| http.graphdef_bytes(b, &token, maintenance))
-                .buffer_unordered(self.cfg.graphdef_rate_limit.max(1))
-                .collect(),
-        );
-        let answers: Vec<Answer> = answers.into_iter().collect::<Result<_, _>>()?;
-        // Parsing 100k instances' operations is most of a whole-graph read: every core.
-        let parsed: Vec<Vec<Op>> = answers
-            .into_par_iter()
-            .map(parse_answer)
-            .collect::<Result<_, _>>()?;
-        for op in parsed.iter().flatten() {
-            g.apply(op);
+        // Parsing 100k instances' operations is most of a whole-graph read: each answer is
+        // parsed (on every core) as soon as it arrives, while the next ones download.
+        let (sender, received) = std::sync::mpsc::channel::<Answer>();
+        let (fetched, parsed) = std::thread::scope(|s| {
+            let parser = s.spawn(|| {
+                received
+                    .into_iter()
+                    .par_bridge()
+                    .map(parse_answer)
+                    .collect::<Result<Vec<Vec<Op>>, _>>()
+            });
+            let fetched: Result<(), OrchestratorError> = self.block_on(
+                stream::iter(bodies.iter())
+                    .map(|b| http.graphdef_bytes(b, &token, maintenance))
+                    .buffer_unordered(self.cfg.graphdef_rate_limit.max(1))
+                    .map(|answer| answer.map(|a| sender.send(a).unwrap_or(())))
+                    .collect::<Vec<_>>()
+                    .map(|all| all.into_iter().collect()),
+            );
+            drop(sender);
+            (fetched, parser.join())
+        });
+        fetched?;
+        let parsed = parsed.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        for op in parsed.into_iter().flatten() {
+            g.apply_owned(op);
         }
         tracing::info!(
             "read {} roots, {} instances through graphDef ({} queries) in {} ms",

@@ -209,7 +209,7 @@ fn load_desired(
             }
         }
     }
-    let d = DesiredState::load_selected(dist, Some((&changed_files, &roots)))?;
+    let d = DesiredState::from_files(files, Some((&changed_files, &roots)))?;
     let mut changed: BTreeSet<String> = roots;
     for f in &changed_files {
         if let Some(r) = d.file_roots.get(f) {
