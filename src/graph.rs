@@ -180,9 +180,15 @@ impl Graph {
 
     /// Whether the relation `from -rel-> to` exists.
     pub fn has_relation(&self, rel: &str, from: &str, to: &str) -> bool {
-        self.out
-            .get(from)
-            .is_some_and(|s| s.contains(&(rel.to_string(), to.to_string())))
+        // A few relations leave most instances: looked through without building a key.
+        // Large sets (a folder's items) are searched by key.
+        self.out.get(from).is_some_and(|s| {
+            if s.len() <= 16 {
+                s.iter().any(|(r, t)| r == rel && t == to)
+            } else {
+                s.contains(&(rel.to_string(), to.to_string()))
+            }
+        })
     }
 
     /// Every relation with `tag` at either end, as sorted `(rel, from, to)` triples.
