@@ -177,13 +177,14 @@ pub fn compute(o: &Orchestrator, req: &UpdateSpec) -> Result<Plan> {
         roots,
     } = read_live(o, req)?;
     let t = Instant::now();
+    // The inventory first: the roots' operations then move into the graph uncopied.
+    let mut inventory = live_inventory(&roots);
     let mut graph = structure;
-    for op in roots.values().flatten() {
-        graph.apply(op);
+    for op in roots.into_values().flatten() {
+        graph.apply_owned(op);
     }
     tracing::debug!("live graph built in {} ms", t.elapsed().as_millis());
     // Repositories nobody deploys are not owned.
-    let mut inventory = live_inventory(&roots);
     inventory.retain(|r, _| desired.all_roots.contains(r) || !is_repository(&graph, r));
     let mem = MemEnv::new(graph, inventory);
     let children = |n: &str| -> Result<BTreeSet<String>> {
