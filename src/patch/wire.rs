@@ -48,6 +48,21 @@ fn fill<'de, A: MapAccess<'de>>(slot: &mut Option<Value>, map: &mut A) -> Result
     Ok(())
 }
 
+/// A field the model does not interpret, kept in order (a duplicate is left to the full
+/// reader, whose map keeps the first position and the last value).
+fn keep_extra<'de, A: MapAccess<'de>>(
+    key: String,
+    extra: &mut Map<String, Value>,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    if extra.contains_key(&key) {
+        return Err(give_up());
+    }
+    let v: Value = map.next_value()?;
+    extra.insert(key, v);
+    Ok(())
+}
+
 fn tag(v: Option<Value>) -> Option<String> {
     match v {
         Some(Value::String(s)) if is_tag(&s) => Some(s),
@@ -146,11 +161,7 @@ impl<'de> Deserialize<'de> for WireOp {
                         "l" => &mut s.l,
                         "r" => &mut s.r,
                         _ => {
-                            if extra.contains_key(&key) {
-                                return Err(give_up());
-                            }
-                            let v: Value = map.next_value()?;
-                            extra.insert(key, v);
+                            keep_extra(key, &mut extra, &mut map)?;
                             continue;
                         }
                     };
@@ -196,13 +207,7 @@ impl<'de> Deserialize<'de> for WirePatch {
                             optional_operations = Some(ops(&mut map)?)
                         }
                         "rootTag" | "operations" | "optionalOperations" => return Err(give_up()),
-                        _ => {
-                            if extra.contains_key(&key) {
-                                return Err(give_up());
-                            }
-                            let v: Value = map.next_value()?;
-                            extra.insert(key, v);
-                        }
+                        _ => keep_extra(key, &mut extra, &mut map)?,
                     }
                 }
                 Ok(WirePatch(Patch {
