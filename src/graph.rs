@@ -25,21 +25,11 @@ pub struct Graph {
     pub inc: BTreeMap<String, BTreeSet<(String, String)>>,
 }
 
-/// The properties of `tag`, created empty when absent (the key is only copied then).
-fn props_of<'a>(instances: &'a mut BTreeMap<String, Props>, tag: &str) -> &'a mut Props {
-    if !instances.contains_key(tag) {
-        instances.insert(tag.to_string(), Props::new());
-    }
-    instances.get_mut(tag).expect("inserted above")
-}
-
-/// The relation set of `tag`, created empty when absent (the key is only copied then).
-fn set_of<'a>(
-    map: &'a mut BTreeMap<String, BTreeSet<(String, String)>>,
-    tag: &str,
-) -> &'a mut BTreeSet<(String, String)> {
+/// The value of `tag` in `map`, created empty when absent (the key is only copied then:
+/// most operations touch a tag already there).
+fn entry_of<'a, V: Default>(map: &'a mut BTreeMap<String, V>, tag: &str) -> &'a mut V {
     if !map.contains_key(tag) {
-        map.insert(tag.to_string(), BTreeSet::new());
+        map.insert(tag.to_string(), V::default());
     }
     map.get_mut(tag).expect("inserted above")
 }
@@ -56,13 +46,13 @@ impl Graph {
     pub fn apply(&mut self, op: &Op) {
         match op {
             Op::CreateInstance(i) => {
-                let props = props_of(&mut self.instances, &i.tag);
+                let props = entry_of(&mut self.instances, &i.tag);
                 for (k, v) in &i.props {
                     props.insert(k.clone(), v.clone());
                 }
             }
             Op::UpdateInstance(i) => {
-                let props = props_of(&mut self.instances, &i.tag);
+                let props = entry_of(&mut self.instances, &i.tag);
                 for (k, v) in &i.props {
                     if v.is_null() {
                         props.shift_remove(k);
@@ -79,8 +69,8 @@ impl Graph {
 
     /// Add the relation `from -rel-> to` (a no-op when present): relations are a set.
     pub fn relate(&mut self, rel: &str, from: &str, to: &str) {
-        set_of(&mut self.out, from).insert((rel.to_string(), to.to_string()));
-        set_of(&mut self.inc, to).insert((rel.to_string(), from.to_string()));
+        entry_of(&mut self.out, from).insert((rel.to_string(), to.to_string()));
+        entry_of(&mut self.inc, to).insert((rel.to_string(), from.to_string()));
     }
 
     /// [`Graph::apply`] of an operation the caller gives up: property values are moved,

@@ -60,12 +60,10 @@ impl Reader<'_> {
         let Value::Array(items) = value else {
             return Err(self.invalid(pointer.into(), "an array of operations", Some(&value)));
         };
-        // The pointer of an operation is only spelled out when it has an error: building
-        // one string per operation and property dominated the reading of large builds.
         items
             .into_iter()
             .enumerate()
-            .map(|(i, v)| self.op(v, &Pointer::Op(pointer, i)))
+            .map(|(i, v)| self.op(v, &format!("{pointer}/{i}")))
             .collect()
     }
 
@@ -73,7 +71,7 @@ impl Reader<'_> {
         &self,
         obj: &mut Map<String, Value>,
         key: &str,
-        pointer: &Pointer,
+        pointer: &str,
     ) -> Result<String, PatchError> {
         match obj.shift_remove(key) {
             Some(Value::String(s)) if is_tag(&s) => Ok(s),
@@ -81,9 +79,9 @@ impl Reader<'_> {
         }
     }
 
-    fn op(&self, value: Value, pointer: &Pointer) -> Result<Op, PatchError> {
+    fn op(&self, value: Value, pointer: &str) -> Result<Op, PatchError> {
         let Value::Object(mut obj) = value else {
-            return Err(self.invalid(pointer.to_string(), "an operation object", Some(&value)));
+            return Err(self.invalid(pointer.into(), "an operation object", Some(&value)));
         };
         let code = match obj.shift_remove("o") {
             Some(Value::Number(n)) if (1..=5).contains(&n.as_u64().unwrap_or(0)) => {
@@ -112,7 +110,7 @@ impl Reader<'_> {
                     }
                 };
                 for (key, v) in &props {
-                    self.property(v, &Pointer::Prop(pointer, key))?;
+                    self.property(v, &format!("{pointer}/p/{}", escape_pointer(key)))?;
                 }
                 let op = InstanceOp {
                     tag,
@@ -161,7 +159,7 @@ impl Reader<'_> {
 
     /// Property values are JSON scalars or typed objects `{c: 4..8, …}`; a complex
     /// property (`c:8`) must reference an instance tag.
-    fn property(&self, value: &Value, pointer: &Pointer) -> Result<(), PatchError> {
+    fn property(&self, value: &Value, pointer: &str) -> Result<(), PatchError> {
         let Value::Object(obj) = value else {
             return Ok(());
         };
@@ -180,23 +178,8 @@ impl Reader<'_> {
     }
 }
 
-/// A JSON pointer, spelled out (by `Display`) only for an error message.
-enum Pointer<'a> {
-    /// Operation `i` of the array at the pointer.
-    Op(&'a str, usize),
-    /// A property of an operation.
-    Prop(&'a Pointer<'a>, &'a str),
-}
-
-impl std::fmt::Display for Pointer<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Pointer::Op(array, i) => write!(f, "{array}/{i}"),
-            Pointer::Prop(op, key) => {
-                write!(f, "{op}/p/{}", key.replace('~', "~0").replace('/', "~1"))
-            }
-        }
-    }
+fn escape_pointer(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }
 
 /// A short description of a JSON value for error messages.
