@@ -7,7 +7,8 @@
 //! Prints the times and the toolkit/cadkit ratio (target ≥ 10×; snapshot ≤ 5 s).
 //!
 //! `cargo bench --bench orchestrator` (`CADKIT_BENCH_INSTANCES`, default 100000,
-//! `CADKIT_BENCH_ONLY=cadkit|toolkit`, `CADKIT_BENCH_VERBOSE=1`, `CADKIT_BENCH_KEEP=1`; without
+//! `CADKIT_BENCH_ONLY=cadkit|toolkit`, `CADKIT_BENCH_VERBOSE=1`, `CADKIT_BENCH_KEEP=1`,
+//! `CADKIT_BENCH_WRAP`, `CADKIT_BENCH_PLAN_LOOP`; without
 //! `--bench` it runs on 3,000 instances). Needs `scripts/setup` (rabbitmq-server, node and
 //! the reference packages).
 
@@ -85,7 +86,22 @@ fn toolkit(dir: &Path, o: &Orchestrator, args: &[&str]) -> f64 {
 }
 
 fn cadkit(dir: &Path, o: &Orchestrator, args: &[&str]) -> f64 {
-    let mut c = Command::new(orch::CADKIT);
+    // CADKIT_BENCH_WRAP="perf record -a -g -o /tmp/{}.data --": run cadkit's commands under
+    // a profiler (`-a` sees the orchestrator's work too); `{}` becomes `<n>-<command>`.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let wrap = std::env::var("CADKIT_BENCH_WRAP")
+        .unwrap_or_default()
+        .replace("{}", &format!("{n}-{}", args[0]));
+    let mut words = wrap.split_whitespace();
+    let mut c = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(orch::CADKIT);
+            c
+        }
+        None => Command::new(orch::CADKIT),
+    };
     c.args(args)
         .args(o.args())
         .arg("--downloadFolder")
@@ -148,12 +164,73 @@ fn synth_dist(dir: &Path, core: &Path, n: usize, edited: usize) -> PathBuf {
     dist
 }
 
-/// Put `dist` in the orchestrator's patches folder with the rsync change log.
+/// Put `dist` in the orchestrator's patches folder as `rsync` does, with its change log:
+/// new and changed files written, removed files deleted, the others left untouched.
 fn deploy(o: &Orchestrator, dist: &Path) {
     let log = h::itemize(&o.patches, dist);
-    let _ = std::fs::remove_dir_all(&o.patches);
-    h::copy_dir(dist, &o.patches);
+    let files = |d: &Path| -> std::collections::BTreeSet<PathBuf> {
+        walkdir::WalkDir::new(d)
+            .into_iter()
+            .map(Result::unwrap)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.path().strip_prefix(d).unwrap().to_path_buf())
+            .collect()
+    };
+    let (old, new) = (files(&o.patches), files(dist));
+    for gone in old.difference(&new) {
+        std::fs::remove_file(o.patches.join(gone)).unwrap();
+    }
+    for f in &new {
+        let (from, to) = (dist.join(f), o.patches.join(f));
+        let bytes = std::fs::read(&from).unwrap();
+        if std::fs::read(&to).ok().as_deref() != Some(&bytes[..]) {
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::write(&to, bytes).unwrap();
+        }
+    }
     std::fs::write(o.patches.join("change_log.txt"), log).unwrap();
+}
+
+/// `CADKIT_BENCH_PLAN_LOOP=n`: time cadkit's `update --plan` (the read and the plan, which
+/// change nothing) n times before the timed update, to profile that part alone.
+fn plan_loop(dir: &Path, o: &Orchestrator, work: &Path) {
+    let n: usize = std::env::var("CADKIT_BENCH_PLAN_LOOP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // CADKIT_BENCH_HOLD=<file>: write the command line of `update --plan` to <file> and
+    // wait until it is deleted, to run it by hand against this orchestrator.
+    if let Some(hold) = std::env::var_os("CADKIT_BENCH_HOLD") {
+        let hold = PathBuf::from(hold);
+        let mut line = format!(
+            "{} update --plan --codeAsData.workingDir '{}'",
+            orch::CADKIT,
+            work.display()
+        );
+        for a in o.args() {
+            line.push_str(&format!(" {a}"));
+        }
+        std::fs::write(&hold, line).unwrap();
+        while hold.exists() {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    for _ in 0..n {
+        let mut c = Command::new(orch::CADKIT);
+        c.args(["update", "--plan", "--codeAsData.workingDir"])
+            .arg(work)
+            .args(o.args())
+            .arg("--downloadFolder")
+            .arg(dir.join("cadkit-download"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        clean(&mut c);
+        Command::new("sync").status().unwrap();
+        let t = Instant::now();
+        // The exit status says whether the plan changes something: not checked.
+        c.status().unwrap();
+        println!("  update --plan: {:.3} s", t.elapsed().as_secs_f64());
+    }
 }
 
 /// Toolkit and cadkit update from `from` to `to`, each on its own orchestrator.
@@ -181,6 +258,7 @@ fn compare(dir: &Path, port: u16, name: &str, from: &Path, to: &Path) -> (f64, f
             let work = dir.join(format!("{name}-dist"));
             h::copy_dir(to, &work);
             std::fs::write(work.join("change_log.txt"), h::itemize(from, to)).unwrap();
+            plan_loop(dir, &o, &work);
             cadkit(
                 dir,
                 &o,

@@ -34,6 +34,14 @@ fn entry_of<'a, V: Default>(map: &'a mut BTreeMap<String, V>, tag: &str) -> &'a 
     map.get_mut(tag).expect("inserted above")
 }
 
+/// Drop `value` on a thread of its own (see [`Graph::free_in_background`]); dropped here
+/// when no thread can be started.
+pub fn free_in_background<T: Send + 'static>(value: T) {
+    let _ = std::thread::Builder::new()
+        .name("cadkit-free".into())
+        .spawn(move || drop(value));
+}
+
 impl Graph {
     /// An empty graph (an environment holding nothing yet).
     pub fn new() -> Graph {
@@ -100,9 +108,7 @@ impl Graph {
     /// instances) takes a few hundred milliseconds to free: a command about to report
     /// and exit need not wait for it.
     pub fn free_in_background(self) {
-        let _ = std::thread::Builder::new()
-            .name("cadkit-free".into())
-            .spawn(move || drop(self));
+        free_in_background(self);
     }
 
     /// Remove the relation `from -rel-> to`, when present.

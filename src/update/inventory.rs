@@ -11,6 +11,7 @@ use crate::patch::{FileKind, Op, RelationOp};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use serde_json::Map;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A relation key `(m, l, r)`: relation type, origin, destination.
@@ -170,8 +171,9 @@ pub trait Current {
     fn relations_touching(&self, tag: &str) -> Result<Vec<RelKey>>;
     /// Roots with an inventory record.
     fn deployed_roots(&self) -> Result<BTreeSet<String>>;
-    /// The inventory record of a root.
-    fn deployed(&self, root: &str) -> Result<Option<RootState>>;
+    /// The inventory record of a root (borrowed when the environment holds it in memory:
+    /// the planner reads the record of every root it compares).
+    fn deployed(&self, root: &str) -> Result<Option<Cow<'_, RootState>>>;
     /// Inventory owners of an instance.
     fn instance_owners(&self, tag: &str) -> Result<Owners>;
     /// Inventory roots holding a relation.

@@ -4,6 +4,7 @@
 use super::{Current, DesiredState, Owners, Plan, RelKey, RootState, STRUCTURE_RELATIONS};
 use crate::graph::{Graph, Props};
 use anyhow::Result;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
@@ -145,8 +146,8 @@ impl Current for MemEnv {
     fn deployed_roots(&self) -> Result<BTreeSet<String>> {
         Ok(self.inventory.keys().cloned().collect())
     }
-    fn deployed(&self, root: &str) -> Result<Option<RootState>> {
-        Ok(self.inventory.get(root).cloned())
+    fn deployed(&self, root: &str) -> Result<Option<Cow<'_, RootState>>> {
+        Ok(self.inventory.get(root).map(Cow::Borrowed))
     }
     fn instance_owners(&self, tag: &str) -> Result<Owners> {
         let ix = self.owners();

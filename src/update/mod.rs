@@ -207,6 +207,10 @@ pub struct PlanRequest {
     pub keep_relations: BTreeSet<RelKey>,
     /// Roots excluded (instance-managed): never compared, created or deleted.
     pub excluded: BTreeSet<String>,
+    /// The environment keeps no inventory (an orchestrator: its live content is the
+    /// deployed state): the plan records none, which spares a copy of every compared
+    /// root's new state.
+    pub no_inventory: bool,
 }
 
 pub use planner::plan;

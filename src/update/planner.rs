@@ -8,6 +8,7 @@ use super::{RootPlan, RootState};
 use crate::graph::Props;
 use anyhow::Result;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Compute the plan converging `cur` to `desired`.
@@ -106,7 +107,7 @@ struct Planner<'a> {
     req: &'a PlanRequest,
     affected: &'a [(String, &'static str)],
     affected_set: BTreeSet<&'a str>,
-    old: BTreeMap<&'a str, RootState>,
+    old: BTreeMap<&'a str, Cow<'a, RootState>>,
     empty: RootState,
 }
 
@@ -119,7 +120,10 @@ impl<'a> Planner<'a> {
     ) -> Result<Planner<'a>> {
         let mut old = BTreeMap::new();
         for (root, _) in affected {
-            old.insert(root.as_str(), cur.deployed(root)?.unwrap_or_default());
+            let state = cur
+                .deployed(root)?
+                .unwrap_or(Cow::Owned(RootState::default()));
+            old.insert(root.as_str(), state);
         }
         Ok(Planner {
             desired,
@@ -365,14 +369,17 @@ impl<'a> Planner<'a> {
     }
 
     /// Inventory stage: the new states of compared roots whose record differs; deleted
-    /// roots lose theirs.
+    /// roots lose theirs. None for an environment that keeps no inventory.
     fn inventory(&self, plan: &mut Plan, deployed_roots: &BTreeSet<String>) {
+        if self.req.no_inventory {
+            return;
+        }
         for (root, action) in self.affected {
             if *action == "delete" {
                 plan.inventory.insert(root.clone(), None);
             } else {
                 let n = self.new_of(root);
-                if n != &self.old[root.as_str()] || !deployed_roots.contains(root) {
+                if n != self.old[root.as_str()].as_ref() || !deployed_roots.contains(root) {
                     plan.inventory.insert(root.clone(), Some(n.clone()));
                 }
             }

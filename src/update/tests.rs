@@ -592,7 +592,7 @@ proptest! {
         let cur = env.current();
         for root in mem.inventory.keys() {
             let got = cur.deployed(root).unwrap();
-            prop_assert_eq!(got.as_ref(), mem.inventory.get(root));
+            prop_assert_eq!(got.as_deref(), mem.inventory.get(root));
         }
         prop_assert_eq!(cur.deployed_roots().unwrap(), mem.inventory.keys().cloned().collect::<BTreeSet<_>>());
     }

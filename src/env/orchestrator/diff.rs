@@ -200,11 +200,15 @@ pub fn compute(o: &Orchestrator, req: &UpdateSpec) -> Result<Plan> {
     let preq = PlanRequest {
         changed: changed.map(|c| c.union(&gone).cloned().collect()),
         excluded,
+        no_inventory: true,
         ..PlanRequest::default()
     };
     let t = Instant::now();
     let p = plan(&desired, &mem, &preq);
     tracing::debug!("planned in {} ms", t.elapsed().as_millis());
+    // The build and the live graph (hundreds of thousands of small allocations for a
+    // large environment) are freed beside the steps that apply the plan, not before them.
+    crate::graph::free_in_background((desired, mem));
     p
 }
 

@@ -173,7 +173,11 @@ impl Orchestrator {
             &token,
             self.in_maintenance(),
         ))?;
-        tracing::debug!("structure answered in {} ms", t.elapsed().as_millis());
+        tracing::debug!(
+            "structure answered in {} ms ({} bytes)",
+            t.elapsed().as_millis(),
+            answer.1.len()
+        );
         let ops = parse_in_parts(answer)?;
         tracing::debug!("structure parsed in {} ms", t.elapsed().as_millis());
         let mut g = Graph::new();

@@ -16,6 +16,7 @@ use crate::graph::Props;
 use crate::update::inventory::{Current, Owners, RelKey, RootState, STRUCTURE_RELATIONS};
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 const SCHEMA: &str = "
@@ -135,7 +136,7 @@ impl Current for SqlCurrent<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn deployed(&self, root: &str) -> Result<Option<RootState>> {
+    fn deployed(&self, root: &str) -> Result<Option<Cow<'_, RootState>>> {
         let exists = self
             .conn
             .prepare_cached("SELECT 1 FROM cadkit_root WHERE root = ?1")?
@@ -174,7 +175,7 @@ impl Current for SqlCurrent<'_> {
             .prepare_cached("SELECT path FROM cadkit_file WHERE root = ?1 ORDER BY path")?;
         let rows = st.query_map([root], |r| r.get::<_, String>(0))?;
         s.files = rows.collect::<rusqlite::Result<_>>()?;
-        Ok(Some(s))
+        Ok(Some(Cow::Owned(s)))
     }
 
     fn instance_owners(&self, tag: &str) -> Result<Owners> {
@@ -381,8 +382,8 @@ impl Current for Preloaded {
     fn deployed_roots(&self) -> Result<BTreeSet<String>> {
         Ok(self.inventory.keys().cloned().collect())
     }
-    fn deployed(&self, root: &str) -> Result<Option<RootState>> {
-        Ok(self.inventory.get(root).cloned())
+    fn deployed(&self, root: &str) -> Result<Option<Cow<'_, RootState>>> {
+        Ok(self.inventory.get(root).map(Cow::Borrowed))
     }
     fn instance_owners(&self, tag: &str) -> Result<Owners> {
         let mut o = Owners::default();

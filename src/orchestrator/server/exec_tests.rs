@@ -279,7 +279,7 @@ fn a_zip_reuses_the_previous_backup_and_holds_the_current_files() {
     // The unchanged big file kept the earlier backup's compressed bytes, which a fresh
     // compression at the fast level does not give.
     let full = dir.path().join("full/import_1.zip");
-    folders::zip_dir(&s.opts.patches_dir, &full).unwrap();
+    super::super::backup::zip_dir(&s.opts.patches_dir, &full, &Default::default()).unwrap();
     let size = |a: &mut zip::ZipArchive<std::fs::File>| a.by_name(big).unwrap().compressed_size();
     let (earlier_size, now_size) = (size(&mut open(&earlier)), size(&mut now));
     assert_eq!(now_size, earlier_size);

@@ -5,7 +5,7 @@ use crate::orchestrator::protocol::CopySource;
 use crate::patch::{is_tag, FileKind, Patch};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Patch files under `dir` (recursively, sorted by path), with their kind.
@@ -279,102 +279,12 @@ pub fn copy(
                 ..
             } => {
                 let dst = safe_join(&to, destination_file_path)?;
-                zip_dir(&state.opts.patches_dir, &dst)?;
+                super::backup::zip_dir(&state.opts.patches_dir, &dst, &state.backup_stamps)?;
                 lines.push(format!("Patches archived into {destination_file_path}"));
             }
         }
     }
     Ok(lines)
-}
-
-/// Files per part when zipping a folder (see [`zip_dir`]).
-const FILES_PER_PART: usize = 512;
-
-/// Zip `dir` into `dst` (temp file + rename). The patch backup of every install and update
-/// zips the whole patches folder (25,000 files for a 100k-instance environment), so the
-/// files are compressed in parts on every core, at the fast deflate level (patch JSON
-/// compresses almost as well), and the parts are merged in name order without being
-/// recompressed: the archive lists the files in the same order as a one-pass zip.
-///
-/// A file whose content is already in the previous patch backup (same name, size and
-/// CRC-32 in the newest other `import_*.zip` beside `dst`) is copied from it compressed:
-/// an update changes a few files of the folder, and compressing the rest again was most
-/// of a backup's time. The archive holds the same files either way (and, deflate being
-/// deterministic, the same bytes when the previous backup was made the same way).
-pub(super) fn zip_dir(dir: &Path, dst: &Path) -> Result<()> {
-    use rayon::prelude::*;
-    if let Some(p) = dst.parent() {
-        std::fs::create_dir_all(p)?;
-    }
-    let mut files = Vec::new();
-    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let e = e?;
-        if e.file_type().is_file() {
-            files.push(e.into_path());
-        }
-    }
-    let previous = previous_backup(dst);
-    let parts: Vec<Vec<u8>> = files
-        .par_chunks(FILES_PER_PART)
-        .map(|chunk| zip_part(dir, chunk, previous.clone()))
-        .collect::<Result<_>>()?;
-    let tmp = dst.with_extension("zip.tmp");
-    let mut w = zip::ZipWriter::new(std::io::BufWriter::new(std::fs::File::create(&tmp)?));
-    for part in parts {
-        w.merge_archive(zip::ZipArchive::new(std::io::Cursor::new(part))?)?;
-    }
-    w.finish()?.flush()?;
-    std::fs::rename(&tmp, dst)?;
-    Ok(())
-}
-
-/// A previous backup, read once into memory and shared by the parts.
-type Previous = zip::ZipArchive<std::io::Cursor<bytes::Bytes>>;
-
-/// The newest `import_*.zip` beside `dst` other than `dst` (names carry the time, so
-/// the greatest name is the newest); `None` when there is none or it cannot be read (the
-/// backup is then compressed in full).
-fn previous_backup(dst: &Path) -> Option<Previous> {
-    let folder = dst.parent()?;
-    let newest = std::fs::read_dir(folder)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.as_path() != dst)
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            name.starts_with("import_") && name.ends_with(".zip")
-        })
-        .max()?;
-    let bytes = bytes::Bytes::from(std::fs::read(&newest).ok()?);
-    zip::ZipArchive::new(std::io::Cursor::new(bytes)).ok()
-}
-
-/// One part of the archive: the files of `chunk`, each copied from `previous` when its
-/// content is there already, compressed otherwise.
-fn zip_part(dir: &Path, chunk: &[PathBuf], mut previous: Option<Previous>) -> Result<Vec<u8>> {
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(1));
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for f in chunk {
-        let name = rel_path(dir, f);
-        let content = std::fs::read(f)?;
-        if let Some(prev) = previous.as_mut() {
-            if let Some(i) = prev.index_for_name(&name) {
-                let entry = prev.by_index_raw(i)?;
-                if entry.compression() == zip::CompressionMethod::Deflated
-                    && entry.size() == content.len() as u64
-                    && entry.crc32() == crc32fast::hash(&content)
-                {
-                    w.raw_copy_file(entry)?;
-                    continue;
-                }
-            }
-        }
-        w.start_file(name, opts)?;
-        w.write_all(&content)?;
-    }
-    Ok(w.finish()?.into_inner())
 }
 
 /// `loadBinaryFiles`: every file named by a tag under `folder` (the whole patches folder

@@ -11,6 +11,7 @@
 //! "commands are consumed"), serve until SIGTERM/SIGINT, print a JSON report.
 
 pub mod amqp;
+pub mod backup;
 pub mod exec;
 pub mod folders;
 pub mod graphdef;

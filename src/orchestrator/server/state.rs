@@ -47,6 +47,8 @@ pub struct State {
     pub commands: AtomicU64,
     /// HTTP requests served.
     pub http_requests: AtomicU64,
+    /// What the last patch backup listed (see [`super::backup`]).
+    pub backup_stamps: super::backup::BackupStamps,
 }
 
 impl State {
@@ -76,6 +78,7 @@ impl State {
             recorder,
             commands: AtomicU64::new(0),
             http_requests: AtomicU64::new(0),
+            backup_stamps: Default::default(),
         })
     }
 
