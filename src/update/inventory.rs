@@ -164,7 +164,8 @@ pub struct Owners {
 /// inventory of what each root deployed last.
 pub trait Current {
     /// Properties of a live instance, `None` if it does not exist.
-    fn props(&self, tag: &str) -> Result<Option<Props>>;
+    /// (Borrowed when the graph is in memory: the planner reads every instance it compares.)
+    fn props(&self, tag: &str) -> Result<Option<Cow<'_, Props>>>;
     /// Whether the live graph holds exactly the relation `k`.
     fn has_relation(&self, k: &RelKey) -> Result<bool>;
     /// Every live relation with `tag` as origin or destination.

@@ -4,8 +4,9 @@
 use super::{Current, DesiredState, Owners, Plan, RelKey, RootState, STRUCTURE_RELATIONS};
 use crate::graph::{Graph, Props};
 use anyhow::Result;
+use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 /// An environment held in memory: what the planner's [`Current`] reads and what a plan
@@ -129,8 +130,8 @@ pub fn desired_graph(desired: &DesiredState) -> Graph {
 }
 
 impl Current for MemEnv {
-    fn props(&self, tag: &str) -> Result<Option<Props>> {
-        Ok(self.graph.instances.get(tag).cloned())
+    fn props(&self, tag: &str) -> Result<Option<Cow<'_, Props>>> {
+        Ok(self.graph.instances.get(tag).map(Cow::Borrowed))
     }
     fn has_relation(&self, k: &RelKey) -> Result<bool> {
         Ok(self.graph.has_relation(&k.m, &k.l, &k.r))

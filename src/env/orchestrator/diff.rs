@@ -30,10 +30,12 @@ const OPS_PER_FILE: usize = 500;
 #[error("Failed to import patches: {0}")]
 pub struct ImportPatchesError(#[source] pub OrchestratorError);
 
-/// The deployed state of each live root: its live content.
+/// The deployed state of each live root: its live content (roots side by side: a Core
+/// update compares 450).
 fn live_inventory(roots: &BTreeMap<String, Vec<Op>>) -> BTreeMap<String, RootState> {
+    use rayon::prelude::*;
     roots
-        .iter()
+        .par_iter()
         .map(|(r, ops)| {
             let kinds = ops.iter().map(|o| (FileKind::of_op(o), o));
             (r.clone(), RootState::from_ops(kinds))

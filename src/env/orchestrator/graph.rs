@@ -88,13 +88,12 @@ fn parse_answer((what, bytes): Answer) -> Result<Vec<Op>, OrchestratorError> {
     parse_ops(values)
 }
 
-/// Parse one large answer (the structure of a whole environment) on every core: cut at
-/// line ends into one part per thread, parsed side by side, operations kept in order.
-fn parse_in_parts((what, bytes): Answer) -> Result<Vec<Op>, OrchestratorError> {
-    let parts = rayon::current_num_threads().max(1);
+/// Cut one answer at line ends into at most `n` parts (none empty), in order.
+fn cut((what, bytes): Answer, n: usize) -> Vec<Answer> {
+    let n = n.max(1);
     let mut cuts = vec![0];
-    for i in 1..parts {
-        let mut at = (bytes.len() * i / parts).max(*cuts.last().unwrap_or(&0));
+    for i in 1..n {
+        let mut at = (bytes.len() * i / n).max(*cuts.last().unwrap_or(&0));
         while at < bytes.len() && at > 0 && bytes[at - 1] != b'\n' {
             at += 1;
         }
@@ -102,15 +101,45 @@ fn parse_in_parts((what, bytes): Answer) -> Result<Vec<Op>, OrchestratorError> {
     }
     cuts.push(bytes.len());
     cuts.dedup();
-    let chunks: Vec<Answer> = cuts
-        .windows(2)
+    cuts.windows(2)
         .map(|w| (what.clone(), bytes.slice(w[0]..w[1])))
-        .collect();
-    let parsed: Vec<Vec<Op>> = chunks
-        .into_par_iter()
-        .map(parse_answer)
-        .collect::<Result<_, _>>()?;
-    Ok(parsed.into_iter().flatten().collect())
+        .collect()
+}
+
+/// Parse one large answer (the structure of a whole environment) in parts on every core
+/// and apply its operations to `g` in answer order, each part as soon as it and the parts
+/// before it are parsed: building the graph overlaps parsing. The first failing part (in
+/// answer order) gives the error.
+fn apply_in_parts(answer: Answer, g: &mut Graph) -> Result<(), OrchestratorError> {
+    let parts = cut(answer, rayon::current_num_threads().max(1) * 4);
+    let (sender, received) = std::sync::mpsc::channel::<(usize, Result<Vec<Op>, _>)>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            parts
+                .into_par_iter()
+                .enumerate()
+                .for_each_with(sender, |sender, (i, part)| {
+                    let _ = sender.send((i, parse_answer(part)));
+                });
+        });
+        let mut pending = BTreeMap::new();
+        let mut next = 0;
+        let mut failed = None;
+        for (i, parsed) in received {
+            pending.insert(i, parsed);
+            while let Some(parsed) = pending.remove(&next) {
+                next += 1;
+                match parsed {
+                    Ok(ops) if failed.is_none() => ops.into_iter().for_each(|op| g.apply_owned(op)),
+                    Ok(_) => {}
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    })
 }
 
 /// The roots of the structure with their follow rule, as the toolkit's root map has them:
@@ -178,12 +207,12 @@ impl Orchestrator {
             t.elapsed().as_millis(),
             answer.1.len()
         );
-        let ops = parse_in_parts(answer)?;
-        tracing::debug!("structure parsed in {} ms", t.elapsed().as_millis());
         let mut g = Graph::new();
-        for op in ops {
-            g.apply_owned(op);
-        }
+        apply_in_parts(answer, &mut g)?;
+        tracing::debug!(
+            "structure parsed and built in {} ms",
+            t.elapsed().as_millis()
+        );
         Ok(g)
     }
 
@@ -345,7 +374,7 @@ mod tests {
 
     /// Cut anywhere, the parts give the operations of the whole answer, in order.
     #[test]
-    fn an_answer_parsed_in_parts_gives_every_operation_in_order() {
+    fn an_answer_cut_in_parts_gives_every_operation_in_order() {
         let mut ndjson = String::new();
         for i in 0..50 {
             ndjson.push_str(&format!(
@@ -359,13 +388,34 @@ mod tests {
         let answer = || ("structure".to_string(), bytes::Bytes::from(ndjson.clone()));
         let whole = parse_answer(answer()).unwrap();
         assert_eq!(whole.len(), 100);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(7)
-            .build()
-            .unwrap();
-        let parts = pool.install(|| parse_in_parts(answer())).unwrap();
-        assert_eq!(parts, whole);
-        let empty = parse_in_parts(("structure".into(), bytes::Bytes::new())).unwrap();
-        assert!(empty.is_empty());
+        for n in [1, 3, 7, 500] {
+            let parts: Vec<Op> = cut(answer(), n)
+                .into_iter()
+                .flat_map(|p| parse_answer(p).unwrap())
+                .collect();
+            assert_eq!(parts, whole, "{n} parts");
+        }
+        let mut built = Graph::new();
+        apply_in_parts(answer(), &mut built).unwrap();
+        let mut one_by_one = Graph::new();
+        whole.into_iter().for_each(|op| one_by_one.apply_owned(op));
+        assert_eq!(built, one_by_one);
+        assert!(cut(("structure".into(), bytes::Bytes::new()), 4).len() <= 1);
+        let mut empty = Graph::new();
+        apply_in_parts(("structure".into(), bytes::Bytes::new()), &mut empty).unwrap();
+        assert_eq!(empty, Graph::new());
+    }
+
+    /// A broken line fails the whole answer, whatever part it falls in.
+    #[test]
+    fn a_broken_line_in_a_part_fails_the_structure() {
+        let mut ndjson = String::new();
+        for i in 0..40 {
+            ndjson.push_str(&format!("{{\"o\":1,\"t\":\"{i:020}\",\"p\":{{}}}}\n"));
+        }
+        ndjson.push_str("{\"o\":1,\"t\":\n");
+        let mut g = Graph::new();
+        let answer = ("structure".to_string(), bytes::Bytes::from(ndjson));
+        assert!(apply_in_parts(answer, &mut g).is_err());
     }
 }

@@ -88,12 +88,12 @@ fn parse_props(tag: &str, s: &str) -> Result<Props> {
 }
 
 impl Current for SqlCurrent<'_> {
-    fn props(&self, tag: &str) -> Result<Option<Props>> {
+    fn props(&self, tag: &str) -> Result<Option<Cow<'_, Props>>> {
         let mut st = self
             .conn
             .prepare_cached("SELECT props FROM instances WHERE tag = ?1")?;
         let s: Option<String> = st.query_row([tag], |r| r.get(0)).optional()?;
-        s.map(|s| parse_props(tag, &s)).transpose()
+        Ok(s.map(|s| parse_props(tag, &s)).transpose()?.map(Cow::Owned))
     }
 
     fn has_relation(&self, k: &RelKey) -> Result<bool> {
@@ -365,8 +365,8 @@ impl Preloaded {
 }
 
 impl Current for Preloaded {
-    fn props(&self, tag: &str) -> Result<Option<Props>> {
-        Ok(self.graph.instances.get(tag).cloned())
+    fn props(&self, tag: &str) -> Result<Option<Cow<'_, Props>>> {
+        Ok(self.graph.instances.get(tag).map(Cow::Borrowed))
     }
     fn has_relation(&self, k: &RelKey) -> Result<bool> {
         Ok(self.graph.has_relation(&k.m, &k.l, &k.r))

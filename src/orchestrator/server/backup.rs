@@ -14,7 +14,7 @@
 //! left.
 
 use anyhow::Result;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -243,7 +243,15 @@ mod tests {
         assert_eq!(read_entry(&second, "m/c.json"), "{\"c\":2}");
 
         // Without this server's last listing (a restart), every file is read.
-        zip_dir(&patches, &backup.join("import_3.zip"), &BackupStamps::default()).unwrap();
-        assert_eq!(read_entry(&backup.join("import_3.zip"), "m/a.json"), "{\"a\":2}");
+        zip_dir(
+            &patches,
+            &backup.join("import_3.zip"),
+            &BackupStamps::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            read_entry(&backup.join("import_3.zip"), "m/a.json"),
+            "{\"a\":2}"
+        );
     }
 }

@@ -16,7 +16,10 @@ use crate::patch::tags::{follow, rel};
 use crate::snapshot::FollowBits;
 use anyhow::{bail, Result};
 use serde_json::Value;
-use std::collections::HashSet;
+// Tags and relation keys are hashed hundreds of thousands of times per structure query:
+// the fast non-keyed hash (the inputs come from the environment itself, not from a peer
+// that could choose colliding keys).
+use rustc_hash::FxHashSet as HashSet;
 
 /// The answer being written: one compact JSON operation per line, straight from the
 /// graph (a structure query over 100k instances built a `Value` per operation and then
@@ -47,8 +50,8 @@ impl<'a> Out<'a> {
         Out {
             g,
             ndjson: Vec::new(),
-            instances: HashSet::new(),
-            relations: HashSet::new(),
+            instances: HashSet::default(),
+            relations: HashSet::default(),
         }
     }
 
@@ -107,7 +110,7 @@ impl<'a> Out<'a> {
     fn step(&mut self, from: &[&'a str], s: &'a GraphDefStep) {
         let g = self.g;
         let mut reached: Vec<&'a str> = Vec::new();
-        let mut seen: HashSet<&'a str> = HashSet::new();
+        let mut seen: HashSet<&'a str> = HashSet::default();
         let mut frontier: Vec<&'a str> = from.to_vec();
         while !frontier.is_empty() {
             let mut next = Vec::new();
