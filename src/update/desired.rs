@@ -140,10 +140,15 @@ pub fn scan_root_tag(path: &Path) -> Result<String> {
         std::fs::File::open(path)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .with_context(|| format!("cannot read {}", path.display()))?;
-        if let Some(t) = quick_root_tag(&bytes).filter(|t| crate::patch::is_tag(t)) {
-            return Ok(t);
+        let tag = match quick_root_tag(&bytes).filter(|t| crate::patch::is_tag(t)) {
+            Some(t) => t,
+            None => Patch::parse(&bytes, path)?.root_tag,
+        };
+        // A large file (a zipped or binary patch) does not keep its buffer for good.
+        if bytes.capacity() > 1024 * 1024 {
+            *bytes = Vec::with_capacity(64 * 1024);
         }
-        Ok(Patch::parse(&bytes, path)?.root_tag)
+        Ok(tag)
     })
 }
 

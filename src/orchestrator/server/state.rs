@@ -192,10 +192,5 @@ pub fn safe_join(root: &Path, rel: &str) -> Result<PathBuf> {
 
 /// `path` relative to `root`, `/`-separated.
 pub fn rel_path(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    crate::update::desired::rel_path(root, path)
 }
