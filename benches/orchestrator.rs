@@ -8,7 +8,8 @@
 //!
 //! `cargo bench --bench orchestrator` (`CADKIT_BENCH_INSTANCES`, default 100000,
 //! `CADKIT_BENCH_ONLY=cadkit|toolkit`, `CADKIT_BENCH_VERBOSE=1`, `CADKIT_BENCH_KEEP=1`,
-//! `CADKIT_BENCH_WRAP`, `CADKIT_BENCH_PLAN_LOOP`; without
+//! `CADKIT_BENCH_WRAP`, `CADKIT_BENCH_PLAN_LOOP`, `CADKIT_BENCH_HOLD`,
+//! `CADKIT_BENCH_SCENARIOS=synthetic,snapshot,core` to run some of them; without
 //! `--bench` it runs on 3,000 instances). Needs `scripts/setup` (rabbitmq-server, node and
 //! the reference packages).
 
@@ -276,25 +277,10 @@ fn compare(dir: &Path, port: u16, name: &str, from: &Path, to: &Path) -> (f64, f
     (times[0], times[1])
 }
 
-fn main() {
-    let bench = std::env::args().any(|a| a == "--bench");
-    let n: usize = std::env::var("CADKIT_BENCH_INSTANCES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if bench { 100_000 } else { 3_000 });
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = &tmp.path().to_path_buf();
-    let node = rabbit::RabbitNode::start();
-    let d293 = h::core_dist(dir, "2.9.3");
-    let d291 = h::core_dist(dir, "2.9.1");
-    let base = synth_dist(dir, &d293, n, 0);
-    let changed = synth_dist(dir, &d293, n, 10);
-    println!("synthetic environment: ~{n} instances, 10 roots changed");
-    compare(dir, node.port, "10-root change", &base, &changed);
-
-    // Snapshot of the synthetic environment through the orchestrator.
-    let o = Orchestrator::start(&dir.join("snap"), node.port, &[]);
-    deploy(&o, &base);
+/// cadkit's snapshot of the synthetic environment through the orchestrator.
+fn snapshot_scenario(dir: &Path, port: u16, base: &Path, n: usize) {
+    let o = Orchestrator::start(&dir.join("snap"), port, &[]);
+    deploy(&o, base);
     let mut install = vec!["install", "--runningInDocker", "true"];
     install.extend(NO_BACKUP);
     cadkit(dir, &o, &install);
@@ -305,7 +291,7 @@ fn main() {
     let mut settle = Command::new(orch::CADKIT);
     settle
         .args(["update", "--plan", "--codeAsData.workingDir"])
-        .arg(&base)
+        .arg(base)
         .args(o.args())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -330,8 +316,36 @@ fn main() {
         ],
     );
     println!("snapshot of ~{n} instances through the orchestrator: {s:.2} s");
+}
 
-    compare(dir, node.port, "core 2.9.3 -> 2.9.1", &d293, &d291);
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let n: usize = std::env::var("CADKIT_BENCH_INSTANCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if bench { 100_000 } else { 3_000 });
+    // CADKIT_BENCH_SCENARIOS=core: run only the scenarios named (all by default).
+    let only = std::env::var("CADKIT_BENCH_SCENARIOS").unwrap_or_default();
+    let runs = |s: &str| only.is_empty() || only.split(',').any(|o| o.trim() == s);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = &tmp.path().to_path_buf();
+    let node = rabbit::RabbitNode::start();
+    let d293 = h::core_dist(dir, "2.9.3");
+    let d291 = h::core_dist(dir, "2.9.1");
+    if runs("synthetic") || runs("snapshot") {
+        let base = synth_dist(dir, &d293, n, 0);
+        if runs("synthetic") {
+            let changed = synth_dist(dir, &d293, n, 10);
+            println!("synthetic environment: ~{n} instances, 10 roots changed");
+            compare(dir, node.port, "10-root change", &base, &changed);
+        }
+        if runs("snapshot") {
+            snapshot_scenario(dir, node.port, &base, n);
+        }
+    }
+    if runs("core") {
+        compare(dir, node.port, "core 2.9.3 -> 2.9.1", &d293, &d291);
+    }
     // CADKIT_BENCH_KEEP=1: keep the builds (`synth-0`, `synth-10`, `dist-<version>`) to
     // profile one step alone.
     if std::env::var_os("CADKIT_BENCH_KEEP").is_some() {

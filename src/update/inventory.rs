@@ -151,13 +151,15 @@ fn sort_props(p: &mut Props) {
     p.sort_keys();
 }
 
-/// How a deployed item is owned: who else holds it.
+/// How a deployed item is owned: who else holds it. (Borrowed from an environment held in
+/// memory: the planner asks for every instance it compares and mostly finds roots of the
+/// plan itself, whose values it does not need.)
 #[derive(Debug, Clone, Default)]
-pub struct Owners {
+pub struct Owners<'a> {
     /// Roots that create the instance.
-    pub creators: BTreeSet<String>,
+    pub creators: BTreeSet<Cow<'a, str>>,
     /// Roots that set properties on it, with their values.
-    pub props: BTreeMap<String, Props>,
+    pub props: BTreeMap<Cow<'a, str>, Cow<'a, Props>>,
 }
 
 /// The environment as the planner sees it: the live graph (read per item) and the
@@ -176,9 +178,9 @@ pub trait Current {
     /// the planner reads the record of every root it compares).
     fn deployed(&self, root: &str) -> Result<Option<Cow<'_, RootState>>>;
     /// Inventory owners of an instance.
-    fn instance_owners(&self, tag: &str) -> Result<Owners>;
+    fn instance_owners(&self, tag: &str) -> Result<Owners<'_>>;
     /// Inventory roots holding a relation.
-    fn relation_owners(&self, k: &RelKey) -> Result<BTreeSet<String>>;
+    fn relation_owners(&self, k: &RelKey) -> Result<BTreeSet<Cow<'_, str>>>;
     /// Children of a node in the live folder structure (homeFolder, subRepository,
     /// subfolder, item relations).
     fn structure_children(&self, tag: &str) -> Result<Vec<String>>;

@@ -4,7 +4,6 @@
 use super::{Current, DesiredState, Owners, Plan, RelKey, RootState, STRUCTURE_RELATIONS};
 use crate::graph::{Graph, Props};
 use anyhow::Result;
-use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
@@ -25,31 +24,58 @@ pub struct MemEnv {
 }
 
 /// The inventory turned around: item → roots holding it (in root order, as a scan finds
-/// them).
+/// them). Items are keyed by a hash of their tag (or relation), not by a copy of it: a
+/// Core update indexes ~100,000 items and copying every tag took a quarter of its plan.
+/// A hash only points at candidate roots; each is checked against the root's record.
 #[derive(Debug, Clone, Default)]
 struct OwnerIndex {
-    creators: HashMap<String, Vec<String>>,
-    props: HashMap<String, Vec<String>>,
-    relations: HashMap<RelKey, Vec<String>>,
+    /// The inventory's roots, in its order (what the entries' indices designate).
+    roots: Vec<String>,
+    /// `(hash of the tag, root index)`, sorted.
+    creators: Vec<(u64, u32)>,
+    props: Vec<(u64, u32)>,
+    /// `(hash of the relation, root index)`, sorted.
+    relations: Vec<(u64, u32)>,
+}
+
+fn hash_of<T: std::hash::Hash + ?Sized>(item: &T) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(item)
+}
+
+/// The root indices an index lists under `h`.
+fn under(entries: &[(u64, u32)], h: u64) -> impl Iterator<Item = usize> + '_ {
+    let start = entries.partition_point(|(x, _)| *x < h);
+    entries[start..]
+        .iter()
+        .take_while(move |(x, _)| *x == h)
+        .map(|(_, i)| *i as usize)
 }
 
 impl OwnerIndex {
     fn of(inventory: &BTreeMap<String, RootState>) -> OwnerIndex {
-        let mut ix = OwnerIndex::default();
-        for (root, s) in inventory {
-            for t in &s.created {
-                ix.creators.entry(t.clone()).or_default().push(root.clone());
-            }
-            for t in s.props.keys() {
-                ix.props.entry(t.clone()).or_default().push(root.clone());
-            }
-            for k in &s.relations {
-                ix.relations
-                    .entry(k.clone())
-                    .or_default()
-                    .push(root.clone());
-            }
+        // Sized first: growing vectors of this size meant copying them and faulting in
+        // fresh pages, most of the index's time.
+        let mut ix = OwnerIndex {
+            roots: Vec::with_capacity(inventory.len()),
+            creators: Vec::with_capacity(inventory.values().map(|s| s.created.len()).sum()),
+            props: Vec::with_capacity(inventory.values().map(|s| s.props.len()).sum()),
+            relations: Vec::with_capacity(inventory.values().map(|s| s.relations.len()).sum()),
+        };
+        for (i, (root, s)) in inventory.iter().enumerate() {
+            let i = u32::try_from(i).expect("fewer than 4 billion roots");
+            ix.roots.push(root.clone());
+            ix.creators
+                .extend(s.created.iter().map(|t| (hash_of(t.as_str()), i)));
+            ix.props
+                .extend(s.props.keys().map(|t| (hash_of(t.as_str()), i)));
+            ix.relations
+                .extend(s.relations.iter().map(|k| (hash_of(k), i)));
         }
+        // Whole pairs: under one hash, roots stay in root order.
+        ix.creators.sort_unstable();
+        ix.props.sort_unstable();
+        ix.relations.sort_unstable();
         ix
     }
 }
@@ -66,6 +92,15 @@ impl MemEnv {
 
     fn owners(&self) -> &OwnerIndex {
         self.owners.get_or_init(|| OwnerIndex::of(&self.inventory))
+    }
+
+    /// The root the owner index numbers `i`, with its inventory record.
+    fn record(&self, i: usize) -> (&str, &RootState) {
+        let (root, s) = self
+            .inventory
+            .get_key_value(&self.owners().roots[i])
+            .expect("the owner index is reset whenever the inventory changes");
+        (root.as_str(), s)
     }
 
     /// A fresh install of `desired`: the graph it describes and its inventory.
@@ -150,27 +185,30 @@ impl Current for MemEnv {
     fn deployed(&self, root: &str) -> Result<Option<Cow<'_, RootState>>> {
         Ok(self.inventory.get(root).map(Cow::Borrowed))
     }
-    fn instance_owners(&self, tag: &str) -> Result<Owners> {
+    fn instance_owners(&self, tag: &str) -> Result<Owners<'_>> {
         let ix = self.owners();
+        let h = hash_of(tag);
         let mut o = Owners::default();
-        for root in ix.creators.get(tag).into_iter().flatten() {
-            o.creators.insert(root.clone());
+        for i in under(&ix.creators, h) {
+            let (root, s) = self.record(i);
+            if s.created.contains(tag) {
+                o.creators.insert(Cow::Borrowed(root));
+            }
         }
-        for root in ix.props.get(tag).into_iter().flatten() {
-            if let Some(p) = self.inventory[root].props.get(tag) {
-                o.props.insert(root.clone(), p.clone());
+        for i in under(&ix.props, h) {
+            let (root, s) = self.record(i);
+            if let Some(p) = s.props.get(tag) {
+                o.props.insert(Cow::Borrowed(root), Cow::Borrowed(p));
             }
         }
         Ok(o)
     }
-    fn relation_owners(&self, k: &RelKey) -> Result<BTreeSet<String>> {
-        Ok(self
-            .owners()
-            .relations
-            .get(k)
-            .into_iter()
-            .flatten()
-            .cloned()
+    fn relation_owners(&self, k: &RelKey) -> Result<BTreeSet<Cow<'_, str>>> {
+        let ix = self.owners();
+        Ok(under(&ix.relations, hash_of(k))
+            .map(|i| self.record(i))
+            .filter(|(_, s)| s.relations.contains(k))
+            .map(|(root, _)| Cow::Borrowed(root))
             .collect())
     }
     fn structure_children(&self, tag: &str) -> Result<Vec<String>> {

@@ -7,9 +7,10 @@ use super::{diff_props, merge_into, Current, DesiredState, Plan, PlanRequest, Re
 use super::{RootPlan, RootState};
 use crate::graph::Props;
 use anyhow::Result;
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Compute the plan converging `cur` to `desired`.
 ///
@@ -107,7 +108,8 @@ struct Planner<'a> {
     req: &'a PlanRequest,
     affected: &'a [(String, &'static str)],
     affected_set: BTreeSet<&'a str>,
-    old: BTreeMap<&'a str, Cow<'a, RootState>>,
+    /// The old state of each affected root, by its index in `affected`.
+    old: Vec<Cow<'a, RootState>>,
     empty: RootState,
 }
 
@@ -118,12 +120,12 @@ impl<'a> Planner<'a> {
         req: &'a PlanRequest,
         affected: &'a [(String, &'static str)],
     ) -> Result<Planner<'a>> {
-        let mut old = BTreeMap::new();
+        let mut old = Vec::with_capacity(affected.len());
         for (root, _) in affected {
             let state = cur
                 .deployed(root)?
                 .unwrap_or(Cow::Owned(RootState::default()));
-            old.insert(root.as_str(), state);
+            old.push(state);
         }
         Ok(Planner {
             desired,
@@ -150,13 +152,15 @@ impl<'a> Planner<'a> {
     }
 
     /// Whether a root outside this plan holds it (so it stays).
-    fn held_elsewhere<'r>(&self, mut roots: impl Iterator<Item = &'r String>) -> bool {
-        roots.any(|r| !self.affected_set.contains(r.as_str()))
+    fn held_elsewhere<'r>(&self, mut roots: impl Iterator<Item = &'r Cow<'r, str>>) -> bool {
+        roots.any(|r| !self.affected_set.contains(r.as_ref()))
     }
 
-    /// Every instance of the affected roots' new and old states.
-    fn candidates(&self) -> BTreeMap<&str, Cand> {
-        let mut inst: BTreeMap<&str, Cand> = BTreeMap::new();
+    /// Every instance of the affected roots' new and old states, in tag order (which root
+    /// reports a relation deleted with two instances depends on it).
+    fn candidates(&self) -> Vec<(&str, Cand)> {
+        // Gathered by hash, sorted once: a Core update has ~20,000 candidates.
+        let mut inst: HashMap<&str, Cand> = HashMap::default();
         for (i, (root, _)) in self.affected.iter().enumerate() {
             for t in self.new_of(root).instances() {
                 let c = inst.entry(t.as_str()).or_default();
@@ -164,14 +168,16 @@ impl<'a> Planner<'a> {
                 c.new.push(i);
             }
         }
-        for (i, (root, _)) in self.affected.iter().enumerate() {
-            for t in self.old[root.as_str()].instances() {
+        for (i, old) in self.old.iter().enumerate() {
+            for t in old.instances() {
                 let c = inst.entry(t.as_str()).or_default();
                 c.first.get_or_insert(i);
                 c.old.push(i);
             }
         }
-        inst
+        let mut sorted: Vec<(&str, Cand)> = inst.into_iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        sorted
     }
 
     /// Instance stage: each candidate created, updated, deleted or left alone, reported on
@@ -202,7 +208,7 @@ impl<'a> Planner<'a> {
         let mut desired_props: Option<Props> = None;
         let mut created_by_new = false;
         for (root, p) in &owners.props {
-            if !self.affected_set.contains(root.as_str()) {
+            if !self.affected_set.contains(root.as_ref()) {
                 merge_into(desired_props.get_or_insert_with(Props::new), p);
             }
         }
@@ -213,10 +219,7 @@ impl<'a> Planner<'a> {
             }
             created_by_new |= n.created.contains(tag);
         }
-        let created_before = c
-            .old
-            .iter()
-            .any(|&j| self.old[self.root_of(j)].created.contains(tag));
+        let created_before = c.old.iter().any(|&j| self.old[j].created.contains(tag));
         let live = self.cur.props(tag)?;
         let exists_desired = created_by_new || other_creators || desired_props.is_some();
         match (exists_desired, live) {
@@ -253,7 +256,7 @@ impl<'a> Planner<'a> {
                 // order its old states list them: the diff files keep key order).
                 let mut d = Props::new();
                 for &j in &c.old {
-                    if let Some(p) = self.old[self.root_of(j)].props.get(tag) {
+                    if let Some(p) = self.old[j].props.get(tag) {
                         for k in p.keys().filter(|k| live.contains_key(*k)) {
                             d.insert(k.clone(), Value::Null);
                         }
@@ -272,7 +275,7 @@ impl<'a> Planner<'a> {
     fn old_props(&self, tag: &str, c: &Cand) -> BTreeSet<&str> {
         let mut keys = BTreeSet::new();
         for &j in &c.old {
-            if let Some(p) = self.old[self.root_of(j)].props.get(tag) {
+            if let Some(p) = self.old[j].props.get(tag) {
                 keys.extend(p.keys().map(String::as_str));
             }
         }
@@ -287,14 +290,16 @@ impl<'a> Planner<'a> {
         root_plans: &mut [RootPlan],
         deleted_with_instances: &BTreeSet<RelKey>,
     ) -> Result<()> {
-        let mut rel_root: BTreeMap<&RelKey, (usize, bool)> = BTreeMap::new();
+        // By hash: the outcome of each relation does not depend on the others' order
+        // (each root's lists are sorted at the end).
+        let mut rel_root: HashMap<&RelKey, (usize, bool)> = HashMap::default();
         for (i, (root, _)) in self.affected.iter().enumerate() {
             for k in &self.new_of(root).relations {
                 rel_root.entry(k).or_insert((i, true));
             }
         }
-        for (i, (root, _)) in self.affected.iter().enumerate() {
-            for k in &self.old[root.as_str()].relations {
+        for (i, old) in self.old.iter().enumerate() {
+            for k in &old.relations {
                 rel_root.entry(k).or_insert((i, false));
             }
         }
@@ -312,18 +317,21 @@ impl<'a> Planner<'a> {
                 root_plans[i].deleted_relations.push((*k).clone());
             }
         }
-        let compared: BTreeSet<&RelKey> = rel_root.keys().copied().collect();
-        self.recreate(root_plans, &compared)?;
+        self.recreate(root_plans, &rel_root)?;
         self.extra_relations(root_plans, deleted_with_instances)
     }
 
     /// Relations removed with a deleted instance that an unaffected root still holds are
     /// created again.
-    fn recreate(&self, root_plans: &mut [RootPlan], compared: &BTreeSet<&RelKey>) -> Result<()> {
+    fn recreate(
+        &self,
+        root_plans: &mut [RootPlan],
+        compared: &HashMap<&RelKey, (usize, bool)>,
+    ) -> Result<()> {
         let mut recreate: Vec<(usize, RelKey)> = Vec::new();
         for (i, rp) in root_plans.iter().enumerate() {
             for k in &rp.deleted_relations {
-                if compared.contains(k) || self.req.keep_relations.contains(k) {
+                if compared.contains_key(k) || self.req.keep_relations.contains(k) {
                     continue;
                 }
                 if self.held_elsewhere(self.cur.relation_owners(k)?.iter()) {
@@ -354,9 +362,8 @@ impl<'a> Planner<'a> {
                     .affected
                     .iter()
                     .enumerate()
-                    .filter(|(_, (r, _))| {
-                        self.old[r.as_str()].created.contains(&k.l)
-                            || self.new_of(r).created.contains(&k.l)
+                    .filter(|(j, (r, _))| {
+                        self.old[*j].created.contains(&k.l) || self.new_of(r).created.contains(&k.l)
                     })
                     .min_by_key(|(_, (r, _))| r.as_str())
                     .map_or(0, |(i, _)| i);
@@ -374,12 +381,12 @@ impl<'a> Planner<'a> {
         if self.req.no_inventory {
             return;
         }
-        for (root, action) in self.affected {
+        for (i, (root, action)) in self.affected.iter().enumerate() {
             if *action == "delete" {
                 plan.inventory.insert(root.clone(), None);
             } else {
                 let n = self.new_of(root);
-                if n != self.old[root.as_str()].as_ref() || !deployed_roots.contains(root) {
+                if n != self.old[i].as_ref() || !deployed_roots.contains(root) {
                     plan.inventory.insert(root.clone(), Some(n.clone()));
                 }
             }

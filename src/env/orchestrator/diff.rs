@@ -30,17 +30,10 @@ const OPS_PER_FILE: usize = 500;
 #[error("Failed to import patches: {0}")]
 pub struct ImportPatchesError(#[source] pub OrchestratorError);
 
-/// The deployed state of each live root: its live content (roots side by side: a Core
-/// update compares 450).
-fn live_inventory(roots: &BTreeMap<String, Vec<Op>>) -> BTreeMap<String, RootState> {
-    use rayon::prelude::*;
-    roots
-        .par_iter()
-        .map(|(r, ops)| {
-            let kinds = ops.iter().map(|o| (FileKind::of_op(o), o));
-            (r.clone(), RootState::from_ops(kinds))
-        })
-        .collect()
+/// The deployed state of a live root: its live content (the orchestrator keeps no
+/// inventory, as with the toolkit).
+fn live_state(ops: &[Op]) -> RootState {
+    RootState::from_ops(ops.iter().map(|o| (FileKind::of_op(o), o)))
 }
 
 /// The desired state and, with a change log in the folder, the roots it designates
@@ -67,14 +60,15 @@ fn load_desired(req: &UpdateSpec) -> Result<(DesiredState, Option<BTreeSet<Strin
 }
 
 /// What the plan is computed from: the build, the roots its change log designates
-/// (`None`: every root), the live structure, the live roots absent from the build, and
-/// the content of every live root to compare.
+/// (`None`: every root), the live roots absent from the build, the live graph (the
+/// structure and the content of every root read) and the deployed state of each root
+/// to compare.
 struct LiveRead {
     desired: DesiredState,
     changed: Option<BTreeSet<String>>,
-    structure: crate::graph::Graph,
     gone: BTreeSet<String>,
-    roots: BTreeMap<String, Vec<Op>>,
+    graph: crate::graph::Graph,
+    inventory: BTreeMap<String, RootState>,
 }
 
 /// The build's change log, when it is used and readable (`None`: every root and binary
@@ -104,7 +98,8 @@ fn change_log_roots(req: &UpdateSpec) -> BTreeSet<String> {
 
 /// Read the build and the orchestrator side by side: the build from disk while the
 /// orchestrator answers the structure query and then the roots of the change log's files;
-/// once the build is read, the other roots to compare (those absent from it).
+/// once the build is read, the other roots to compare (those absent from it). Each root's
+/// answer is turned into its deployed state and added to the live graph as it arrives.
 fn read_live(o: &Orchestrator, req: &UpdateSpec) -> Result<LiveRead> {
     let parallel = o.cfg.graphdef_rate_limit.max(1);
     std::thread::scope(|s| {
@@ -114,11 +109,14 @@ fn read_live(o: &Orchestrator, req: &UpdateSpec) -> Result<LiveRead> {
             tracing::debug!("build read in {} ms", t.elapsed().as_millis());
             r
         });
+        let early = s.spawn(|| change_log_roots(req));
         let t = Instant::now();
-        let structure = o.structure()?;
+        let mut graph = o.structure()?;
         tracing::debug!("structure read in {} ms", t.elapsed().as_millis());
-        let live = crate::env::orchestrator::graph::roots_of(&structure);
-        let early = change_log_roots(req);
+        let live = crate::env::orchestrator::graph::roots_of(&graph);
+        let early = early
+            .join()
+            .map_err(|_| anyhow::anyhow!("reading the change log panicked"))?;
         let t = Instant::now();
         let of = |keep: &dyn Fn(&str) -> bool| -> BTreeMap<String, &'static str> {
             live.iter()
@@ -126,7 +124,17 @@ fn read_live(o: &Orchestrator, req: &UpdateSpec) -> Result<LiveRead> {
                 .map(|(r, f)| (r.clone(), *f))
                 .collect()
         };
-        let mut roots = o.roots_data(&of(&|r| early.contains(r)), parallel)?;
+        let mut inventory = BTreeMap::new();
+        // A root read early that the build then does not designate (it should not
+        // happen: both come from the change log) stays in the live graph, which it
+        // describes truly, but is not compared.
+        let mut take = |(root, state, ops): (String, RootState, Vec<Op>)| {
+            inventory.insert(root, state);
+            ops.into_iter().for_each(|op| graph.apply_owned(op));
+        };
+        let state = |root: String, ops: Vec<Op>| (root, live_state(&ops), ops);
+        let first = of(&|r| early.contains(r));
+        o.roots_each(&first, parallel, state, &mut take)?;
         let (desired, changed) = build
             .join()
             .map_err(|_| anyhow::anyhow!("reading the build panicked"))??;
@@ -142,9 +150,9 @@ fn read_live(o: &Orchestrator, req: &UpdateSpec) -> Result<LiveRead> {
                 .as_ref()
                 .is_none_or(|c| c.contains(r) || gone.contains(r))
         };
-        let rest = of(&|r| wanted(r) && !roots.contains_key(r));
-        roots.extend(o.roots_data(&rest, parallel)?);
-        roots.retain(|r, _| wanted(r));
+        let rest = of(&|r| wanted(r) && !first.contains_key(r));
+        o.roots_each(&rest, parallel, state, &mut take)?;
+        inventory.retain(|r, _| wanted(r));
         tracing::info!(
             "{} live roots, {} changed, {} absent from the build",
             live.len(),
@@ -156,16 +164,16 @@ fn read_live(o: &Orchestrator, req: &UpdateSpec) -> Result<LiveRead> {
             gone.iter().take(20).collect::<Vec<_>>()
         );
         tracing::info!(
-            "{} roots read through graphDef in {} ms",
-            roots.len(),
+            "{} roots read through graphDef and built in {} ms",
+            inventory.len(),
             t.elapsed().as_millis()
         );
         Ok(LiveRead {
             desired,
             changed,
-            structure,
             gone,
-            roots,
+            graph,
+            inventory,
         })
     })
 }
@@ -176,18 +184,10 @@ pub fn compute(o: &Orchestrator, req: &UpdateSpec) -> Result<Plan> {
     let LiveRead {
         desired,
         changed,
-        structure,
         gone,
-        roots,
+        graph,
+        mut inventory,
     } = read_live(o, req)?;
-    let t = Instant::now();
-    // The inventory first: the roots' operations then move into the graph uncopied.
-    let mut inventory = live_inventory(&roots);
-    let mut graph = structure;
-    for op in roots.into_values().flatten() {
-        graph.apply_owned(op);
-    }
-    tracing::debug!("live graph built in {} ms", t.elapsed().as_millis());
     // Repositories nobody deploys are not owned.
     inventory.retain(|r, _| desired.all_roots.contains(r) || !is_repository(&graph, r));
     let mem = MemEnv::new(graph, inventory);

@@ -216,45 +216,92 @@ impl Orchestrator {
         Ok(g)
     }
 
-    /// `getRootData` of many roots, `parallel` queries at a time; results by root.
-    pub fn roots_data(
+    /// graphDef's answers to `bodies`, `parallel` queries at a time. Each answer is parsed
+    /// (and `map`ped) on every core as soon as it arrives, and handed to `take` on this
+    /// thread in arrival order, while the next ones download and parse: building from
+    /// them overlaps the wait for the orchestrator. A failed request is the error (the
+    /// first of them); otherwise the first answer that does not parse.
+    pub fn fetch_each<K: Send, T: Send>(
         &self,
-        roots: &BTreeMap<String, &'static str>,
+        bodies: Vec<(K, Value)>,
         parallel: usize,
-    ) -> Result<BTreeMap<String, Vec<Op>>, OrchestratorError> {
+        map: impl Fn(K, Vec<Op>) -> T + Sync,
+        mut take: impl FnMut(T),
+    ) -> Result<(), OrchestratorError> {
         let token = self.token()?;
         let maintenance = self.in_maintenance();
         let http = self.http();
-        let answers: Vec<Result<(String, Answer), OrchestratorError>> = self.block_on(
-            stream::iter(roots.iter())
-                .map(|(root, rule)| {
-                    let token = token.clone();
-                    async move {
-                        let body = root_data_query(root, rule);
-                        let answer = http.graphdef_bytes(&body, &token, maintenance).await?;
-                        Ok((root.clone(), answer))
+        let (answers, arrived) = std::sync::mpsc::channel::<(K, Answer)>();
+        let (results, parsed) = std::sync::mpsc::channel::<Result<T, OrchestratorError>>();
+        let map = &map;
+        std::thread::scope(|s| {
+            let fetcher = s.spawn(move || -> Result<(), OrchestratorError> {
+                self.block_on(
+                    stream::iter(bodies)
+                        .map(|(k, body)| {
+                            let token = token.clone();
+                            async move {
+                                let a = http.graphdef_bytes(&body, &token, maintenance).await?;
+                                Ok::<_, OrchestratorError>((k, a))
+                            }
+                        })
+                        .buffer_unordered(parallel.max(1))
+                        .map(|answer| answer.map(|ka| answers.send(ka).unwrap_or(())))
+                        .collect::<Vec<_>>()
+                        .map(|all| all.into_iter().collect()),
+                )
+            });
+            s.spawn(move || {
+                arrived
+                    .into_iter()
+                    .par_bridge()
+                    .for_each_with(results, |results, (k, answer)| {
+                        let _ = results.send(parse_answer(answer).map(|ops| map(k, ops)));
+                    });
+            });
+            let mut failed = None;
+            for r in parsed {
+                match r {
+                    Ok(t) if failed.is_none() => take(t),
+                    Ok(_) => {}
+                    Err(e) => {
+                        failed.get_or_insert(e);
                     }
-                })
-                .buffer_unordered(parallel.max(1))
-                .collect(),
-        );
-        let answers: Vec<(String, Answer)> = answers.into_iter().collect::<Result<_, _>>()?;
-        let parsed: Vec<(String, Vec<Op>)> = answers
-            .into_par_iter()
-            .map(|(root, answer)| Ok((root, parse_answer(answer)?)))
-            .collect::<Result<_, OrchestratorError>>()?;
-        Ok(parsed.into_iter().collect())
+                }
+            }
+            fetcher
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            failed.map_or(Ok(()), Err)
+        })
+    }
+
+    /// `getRootData` of each of `roots` (one query per root, with its follow rule),
+    /// `parallel` at a time, through [`Self::fetch_each`] (`map` gets the root and its
+    /// operations).
+    pub fn roots_each<T: Send>(
+        &self,
+        roots: &BTreeMap<String, &'static str>,
+        parallel: usize,
+        map: impl Fn(String, Vec<Op>) -> T + Sync,
+        take: impl FnMut(T),
+    ) -> Result<(), OrchestratorError> {
+        let bodies = roots
+            .iter()
+            .map(|(root, rule)| (root.clone(), root_data_query(root, rule)))
+            .collect();
+        self.fetch_each(bodies, parallel, map, take)
     }
 
     /// The whole graph as the dumper reads it (see the module doc): the structure, then
     /// `getRootData` with many roots per query (`b` is a list), one query per follow rule
-    /// and batch of [`ROOTS_PER_QUERY`] roots, a few queries at a time.
+    /// and batch of [`ROOTS_PER_QUERY`] roots, a few queries at a time. Answers are
+    /// applied as they arrive: the live graph gives every root the same values of a
+    /// node two roots reach, so the order does not change the graph.
     pub fn read_graph(&self) -> Result<Graph, OrchestratorError> {
         let started = std::time::Instant::now();
         let mut g = self.structure()?;
         let roots = roots_of(&g);
-        let token = self.token()?;
-        let maintenance = self.in_maintenance();
         let mut bodies = Vec::new();
         for rule in [follow::SNAPSHOT, follow::DUMP] {
             let of_rule: Vec<&String> = roots
@@ -263,68 +310,23 @@ impl Orchestrator {
                 .map(|(r, _)| r)
                 .collect();
             for chunk in of_rule.chunks(ROOTS_PER_QUERY) {
-                bodies.push(json!({ "i": "getRootData", "b": chunk, "f": rule }));
+                bodies.push(((), json!({ "i": "getRootData", "b": chunk, "f": rule })));
             }
         }
-        let http = self.http();
-        // Parsing 100k instances' operations is most of a whole-graph read: each answer is
-        // parsed (on every core) as soon as it arrives, while the next ones download.
-        let (sender, received) = std::sync::mpsc::channel::<Answer>();
-        let (fetched, parsed) = std::thread::scope(|s| {
-            let parser = s.spawn(|| {
-                received
-                    .into_iter()
-                    .par_bridge()
-                    .map(parse_answer)
-                    .collect::<Result<Vec<Vec<Op>>, _>>()
-            });
-            let fetched: Result<(), OrchestratorError> = self.block_on(
-                stream::iter(bodies.iter())
-                    .map(|b| http.graphdef_bytes(b, &token, maintenance))
-                    .buffer_unordered(self.cfg.graphdef_rate_limit.max(1))
-                    .map(|answer| answer.map(|a| sender.send(a).unwrap_or(())))
-                    .collect::<Vec<_>>()
-                    .map(|all| all.into_iter().collect()),
-            );
-            drop(sender);
-            (fetched, parser.join())
-        });
-        fetched?;
-        let parsed = parsed.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        for op in parsed.into_iter().flatten() {
-            g.apply_owned(op);
-        }
+        let queries = bodies.len() + 1;
+        self.fetch_each(
+            bodies,
+            self.cfg.graphdef_rate_limit,
+            |(), ops| ops,
+            |ops| ops.into_iter().for_each(|op| g.apply_owned(op)),
+        )?;
         tracing::info!(
-            "read {} roots, {} instances through graphDef ({} queries) in {} ms",
+            "read {} roots, {} instances through graphDef ({queries} queries) in {} ms",
             roots.len(),
             g.instances.len(),
-            bodies.len() + 1,
             started.elapsed().as_millis()
         );
         Ok(g)
-    }
-
-    /// The whole graph and each root's `getRootData` operations (what `update` derives
-    /// the deployed state of each root from).
-    #[allow(clippy::type_complexity)]
-    pub fn read_roots(&self) -> Result<(Graph, BTreeMap<String, Vec<Op>>), OrchestratorError> {
-        let started = std::time::Instant::now();
-        let mut g = self.structure()?;
-        let roots = roots_of(&g);
-        let parallel = self.cfg.graphdef_rate_limit.max(8);
-        let data = self.roots_data(&roots, parallel)?;
-        for ops in data.values() {
-            for op in ops {
-                g.apply(op);
-            }
-        }
-        tracing::info!(
-            "read {} roots, {} instances through graphDef in {} ms",
-            roots.len(),
-            g.instances.len(),
-            started.elapsed().as_millis()
-        );
-        Ok((g, data))
     }
 }
 

@@ -178,7 +178,7 @@ impl Current for SqlCurrent<'_> {
         Ok(Some(Cow::Owned(s)))
     }
 
-    fn instance_owners(&self, tag: &str) -> Result<Owners> {
+    fn instance_owners(&self, tag: &str) -> Result<Owners<'_>> {
         let mut o = Owners::default();
         let mut st = self.conn.prepare_cached(
             "SELECT root, created, props FROM cadkit_owner WHERE item = ?1 AND created < 2",
@@ -188,20 +188,21 @@ impl Current for SqlCurrent<'_> {
             let root: String = r.get(0)?;
             let created: i64 = r.get(1)?;
             if created == 1 {
-                o.creators.insert(root.clone());
+                o.creators.insert(Cow::Owned(root.clone()));
             }
             if let Some(p) = r.get::<_, Option<String>>(2)? {
-                o.props.insert(root, parse_props(tag, &p)?);
+                o.props
+                    .insert(Cow::Owned(root), Cow::Owned(parse_props(tag, &p)?));
             }
         }
         Ok(o)
     }
 
-    fn relation_owners(&self, k: &RelKey) -> Result<BTreeSet<String>> {
+    fn relation_owners(&self, k: &RelKey) -> Result<BTreeSet<Cow<'_, str>>> {
         let mut st = self
             .conn
             .prepare_cached("SELECT root FROM cadkit_owner WHERE item = ?1 AND created = 2")?;
-        let rows = st.query_map([k.item()], |r| r.get::<_, String>(0))?;
+        let rows = st.query_map([k.item()], |r| r.get::<_, String>(0).map(Cow::Owned))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -385,26 +386,27 @@ impl Current for Preloaded {
     fn deployed(&self, root: &str) -> Result<Option<Cow<'_, RootState>>> {
         Ok(self.inventory.get(root).map(Cow::Borrowed))
     }
-    fn instance_owners(&self, tag: &str) -> Result<Owners> {
+    fn instance_owners(&self, tag: &str) -> Result<Owners<'_>> {
         let mut o = Owners::default();
         for root in self.inst_owners.get(tag).into_iter().flatten() {
             let s = &self.inventory[root];
             if s.created.contains(tag) {
-                o.creators.insert(root.clone());
+                o.creators.insert(Cow::Borrowed(root.as_str()));
             }
             if let Some(p) = s.props.get(tag) {
-                o.props.insert(root.clone(), p.clone());
+                o.props
+                    .insert(Cow::Borrowed(root.as_str()), Cow::Borrowed(p));
             }
         }
         Ok(o)
     }
-    fn relation_owners(&self, k: &RelKey) -> Result<BTreeSet<String>> {
+    fn relation_owners(&self, k: &RelKey) -> Result<BTreeSet<Cow<'_, str>>> {
         Ok(self
             .rel_owners
             .get(k)
             .into_iter()
             .flatten()
-            .cloned()
+            .map(|r| Cow::Borrowed(r.as_str()))
             .collect())
     }
     fn structure_children(&self, tag: &str) -> Result<Vec<String>> {
