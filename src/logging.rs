@@ -24,11 +24,21 @@ pub fn level_of(name: &str) -> (tracing::Level, bool) {
     }
 }
 
-struct Clock;
+/// The time of a log line: to the second, or to the millisecond at `verbose` and below,
+/// where the lines are read to see how long each step took.
+#[derive(Clone, Copy)]
+struct Clock {
+    millis: bool,
+}
 
 impl FormatTime for Clock {
     fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
-        write!(w, "[{}]", chrono::Local::now().format("%H:%M:%S"))
+        let format = if self.millis {
+            "%H:%M:%S%.3f"
+        } else {
+            "%H:%M:%S"
+        };
+        write!(w, "[{}]", chrono::Local::now().format(format))
     }
 }
 
@@ -36,13 +46,16 @@ impl FormatTime for Clock {
 /// Colours only on a terminal and never with `NO_COLOR`.
 pub fn init(level_name: &str, save_logs: bool) -> Option<PathBuf> {
     let (level, known) = level_of(level_name);
+    let clock = Clock {
+        millis: level >= tracing::Level::DEBUG,
+    };
     let filter = || EnvFilter::new(format!("warn,cadkit={}", level.as_str().to_lowercase()));
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let stderr_layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(color)
         .with_target(false)
-        .with_timer(Clock)
+        .with_timer(clock)
         .with_filter(filter());
     let mut path = None;
     let file_layer = if save_logs {
@@ -60,7 +73,7 @@ pub fn init(level_name: &str, save_logs: bool) -> Option<PathBuf> {
                     tracing_subscriber::fmt::layer()
                         .with_writer(std::sync::Mutex::new(f))
                         .with_ansi(false)
-                        .with_timer(Clock)
+                        .with_timer(clock)
                         .with_filter(filter()),
                 )
             }

@@ -37,6 +37,16 @@ pub struct Bus {
     channel: Channel,
     queue_prefix: String,
     counter: AtomicU64,
+    /// The next command's reply queue, declared and consumed while the previous command
+    /// ran: each costs two broker round trips, which an update's ten commands in a row
+    /// otherwise wait for one after the other.
+    ready: std::sync::Mutex<Option<Reply>>,
+}
+
+/// A reply queue, declared (non-durable, auto-delete) and consumed with auto-ack.
+struct Reply {
+    queue: String,
+    consumer: lapin::Consumer,
 }
 
 fn uri(cfg: &OrchestratorConfig) -> AMQPUri {
@@ -91,6 +101,7 @@ impl Bus {
                             base36(rand).to_uppercase()
                         ),
                         counter: AtomicU64::new(0),
+                        ready: std::sync::Mutex::new(None),
                     });
                 }
                 Err(e) if attempt < b.connect_retries => {
@@ -149,32 +160,12 @@ impl Bus {
             command: name.to_string(),
             reason: e.to_string(),
         };
-        let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        let queue = format!("{}{n}", self.queue_prefix);
-        content.insert("replyQueue".into(), Value::String(queue.clone()));
-        let opts = QueueDeclareOptions {
-            durable: false,
-            auto_delete: true,
-            ..Default::default()
+        let ready = self.ready.lock().expect("lock").take();
+        let reply = match ready {
+            Some(r) => r,
+            None => self.reply_queue().await.map_err(lost)?,
         };
-        self.channel
-            .queue_declare(queue.as_str().into(), opts, FieldTable::default())
-            .await
-            .map_err(lost)?;
-        let consume = BasicConsumeOptions {
-            no_ack: true,
-            ..Default::default()
-        };
-        let mut consumer = self
-            .channel
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                consume,
-                FieldTable::default(),
-            )
-            .await
-            .map_err(lost)?;
+        content.insert("replyQueue".into(), Value::String(reply.queue.clone()));
         let key = if use_role {
             cfg.with_role(&cfg.bus.command_routing_key)
         } else {
@@ -183,10 +174,56 @@ impl Bus {
         self.publish(cfg, &key, message(COMMAND_REQUEST, content), name)
             .await
             .map_err(lost)?;
+        // The next reply queue is made ready while the orchestrator works on this command
+        // (a failure here is left to the next command, which then declares its own).
+        let next = async {
+            if let Ok(r) = self.reply_queue().await {
+                self.ready.lock().expect("lock").get_or_insert(r);
+            }
+        };
+        let (result, ()) = futures_util::join!(self.replies(reply.consumer, name, lost), next);
+        result
+    }
+
+    /// A fresh reply queue (`<prefix><n>`, n counting this process's commands).
+    async fn reply_queue(&self) -> Result<Reply, lapin::Error> {
+        let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let queue = format!("{}{n}", self.queue_prefix);
+        let opts = QueueDeclareOptions {
+            durable: false,
+            auto_delete: true,
+            ..Default::default()
+        };
+        self.channel
+            .queue_declare(queue.as_str().into(), opts, FieldTable::default())
+            .await?;
+        let consume = BasicConsumeOptions {
+            no_ack: true,
+            ..Default::default()
+        };
+        let consumer = self
+            .channel
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                consume,
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(Reply { queue, consumer })
+    }
+
+    /// The reply lines of command `name` up to its terminal line.
+    async fn replies(
+        &self,
+        mut consumer: lapin::Consumer,
+        name: &str,
+        lost: impl Fn(lapin::Error) -> OrchestratorError,
+    ) -> Result<Vec<String>, OrchestratorError> {
         let sensitive = SENSITIVE.contains(&name);
         let mut lines = Vec::new();
         while let Some(d) = consumer.next().await {
-            let d = d.map_err(lost)?;
+            let d = d.map_err(&lost)?;
             let line = String::from_utf8_lossy(&d.data).replace('\n', " ");
             if !sensitive {
                 tracing::debug!("{name}: {line}");

@@ -244,7 +244,9 @@ impl Http {
             self.base.clone()
         };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(33);
-        let mut pause = Duration::from_millis(20);
+        // The switch reaches the orchestrator through the broker within milliseconds
+        // here; a real one may take a second: short first pauses, then doubling.
+        let mut pause = Duration::from_millis(4);
         loop {
             let ok = self
                 .client
