@@ -25,7 +25,8 @@ pub struct MemEnv {
 
 /// The inventory turned around: item → roots holding it (in root order, as a scan finds
 /// them). Items are keyed by a hash of their tag (or relation), not by a copy of it: a
-/// Core update indexes ~100,000 items and copying every tag took a quarter of its plan.
+/// Core update indexes every instance and relation of 480 roots, and copying their tags
+/// took a quarter of its plan.
 /// A hash only points at candidate roots; each is checked against the root's record.
 #[derive(Debug, Clone, Default)]
 struct OwnerIndex {
