@@ -45,16 +45,11 @@ pub struct RemoteInstallReport {
     pub duration_ms: u64,
 }
 
-/// `sv` of `rest/version` must be at least 7.4.0.
+/// `sv` of `rest/version` must be at least 7.4.0. `install` and `update` switch modes over
+/// the bus next, so the bus connection opens meanwhile: its handful of broker round trips
+/// overlap the version query. An HTTP failure is reported at once; a bus failure is the
+/// error the first command would have given.
 pub fn check_version(o: &Orchestrator) -> Result<()> {
-    let v = o.block_on(o.http().version())?;
-    check_sv(&v)
-}
-
-/// [`check_version`] with the bus connection opened meanwhile: its handful of broker
-/// round trips overlap the version query. An HTTP failure is reported at once; a bus
-/// failure is the error the first command would have given.
-pub fn check_version_connecting(o: &Orchestrator) -> Result<()> {
     let (v, _) = o.block_on(futures_util::future::try_join(o.http().version(), o.bus()))?;
     check_sv(&v)
 }

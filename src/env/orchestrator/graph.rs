@@ -221,7 +221,7 @@ impl Orchestrator {
     /// thread in arrival order, while the next ones download and parse: building from
     /// them overlaps the wait for the orchestrator. A failed request is the error (the
     /// first of them); otherwise the first answer that does not parse.
-    pub fn fetch_each<K: Send, T: Send>(
+    fn fetch_each<K: Send, T: Send>(
         &self,
         bodies: Vec<(K, Value)>,
         parallel: usize,
@@ -277,7 +277,7 @@ impl Orchestrator {
     }
 
     /// `getRootData` of each of `roots` (one query per root, with its follow rule),
-    /// `parallel` at a time, through [`Self::fetch_each`] (`map` gets the root and its
+    /// `parallel` at a time, through `fetch_each` (`map` gets the root and its
     /// operations).
     pub fn roots_each<T: Send>(
         &self,

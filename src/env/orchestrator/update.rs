@@ -15,7 +15,7 @@
 //! ([`super::rollback`]); the zip of the failed update is left unrecorded. Reading,
 //! planning and applying a diff are [`super::diff`]'s, shared with the rollback.
 
-use super::deploy::{check_version_connecting, ModeGuard};
+use super::deploy::{check_version, ModeGuard};
 use super::diff::{self, ImportPatchesError};
 use super::rollback::{self, RollbackReport};
 use super::{EnvironmentInfo, Orchestrator};
@@ -65,7 +65,7 @@ pub fn update(o: &mut Orchestrator, req: &UpdateSpec) -> Result<RemoteUpdateRepo
             o.info().location
         );
     }
-    check_version_connecting(o)?;
+    check_version(o)?;
     o.learn_role()?;
     let o = &*o;
     if req.plan_only {
